@@ -1,0 +1,1 @@
+//! POP3 protocol core (sans-I/O).

@@ -1,0 +1,1 @@
+//! SMTP protocol core (sans-I/O).
