@@ -8,3 +8,10 @@
 pub mod pop3;
 pub mod secret;
 pub mod smtp;
+pub mod auth;
+pub mod config;
+pub mod limits;
+pub mod status;
+pub mod store;
+pub mod tls;
+pub mod units;

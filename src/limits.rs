@@ -1,0 +1,117 @@
+//! The memory budget: every buffer, queue and timeout that network input can grow is bounded
+//! by a field of [`Limits`]. The `[limits]` table of the config file sets them; each has a
+//! default sized for a 512 MB board (Raspberry Pi Zero 2 W).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::units::{ByteSize, Seconds};
+
+/// RFC 5321 §4.5.3.1.4: an SMTP command line is at most 512 octets including CRLF.
+pub const SMTP_COMMAND_LINE: usize = 512;
+/// RFC 5321 §4.5.3.1.6: a line of message text is at most 1000 octets including CRLF.
+pub const SMTP_TEXT_LINE: usize = 1000;
+/// RFC 2449 §4: a POP3 command line is at most 255 octets including CRLF.
+pub const POP3_COMMAND_LINE: usize = 255;
+/// Message bodies are written to and read from the store in chunks of this size, so no code
+/// path holds more than one chunk of a message per session.
+pub const BODY_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted (SMTP SIZE, RFC 1870). Larger ones get 552 5.3.4.
+    pub max_message_size: ByteSize,
+    /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
+    pub max_recipients: usize,
+    /// Concurrent connections per service (SMTP, submission, POP3, ...). Further
+    /// connections wait in the kernel backlog until a slot frees.
+    pub max_connections: usize,
+    /// redb page cache.
+    pub store_cache_size: ByteSize,
+    /// Deliveries that may wait for the store writer; senders beyond this wait.
+    pub delivery_backlog: usize,
+    /// Deliveries that share one durable commit at most.
+    pub group_commit_max: usize,
+    /// SMTP: time allowed between commands and between DATA chunks (RFC 5321 §4.5.3.2: 5 min).
+    pub smtp_idle_timeout: Seconds,
+    /// POP3: idle time before the session is closed (RFC 1939 §3: at least 10 minutes).
+    pub pop3_idle_timeout: Seconds,
+    /// Any session before login (shorter: an unauthenticated peer holds a slot for less).
+    pub preauth_idle_timeout: Seconds,
+    /// Concurrent argon2 computations; each holds `argon2_memory` of RAM.
+    pub password_hash_concurrency: usize,
+    /// argon2id memory cost per hash.
+    pub argon2_memory: ByteSize,
+    /// First delay after a failed login; it doubles with each further failure.
+    pub login_failure_delay: Seconds,
+    /// Failures from one address or against one account after which logins are refused
+    /// outright until `login_lockout` has passed.
+    pub login_failures_before_lockout: u32,
+    pub login_lockout: Seconds,
+    /// Addresses and accounts remembered by the login throttle at once (oldest forgotten first).
+    pub login_throttle_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: ByteSize(25 * 1024 * 1024),
+            max_recipients: 100,
+            max_connections: 64,
+            store_cache_size: ByteSize(16 * 1024 * 1024),
+            delivery_backlog: 64,
+            group_commit_max: 32,
+            smtp_idle_timeout: Seconds(300),
+            pop3_idle_timeout: Seconds(600),
+            preauth_idle_timeout: Seconds(60),
+            password_hash_concurrency: 2,
+            argon2_memory: ByteSize(19 * 1024 * 1024),
+            login_failure_delay: Seconds(1),
+            login_failures_before_lockout: 10,
+            login_lockout: Seconds(15 * 60),
+            login_throttle_entries: 4096,
+        }
+    }
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_recipients", self.max_recipients),
+            ("max_connections", self.max_connections),
+            ("delivery_backlog", self.delivery_backlog),
+            ("group_commit_max", self.group_commit_max),
+            ("password_hash_concurrency", self.password_hash_concurrency),
+            ("login_throttle_entries", self.login_throttle_entries),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("limits.{name} must be at least 1"));
+            }
+        }
+        if self.max_recipients < 100 {
+            return Err("limits.max_recipients must be at least 100 (RFC 5321 §4.5.3.1.8)".into());
+        }
+        if self.max_message_size.0 < 64 * 1024 {
+            return Err("limits.max_message_size must be at least 64KiB".into());
+        }
+        if self.argon2_memory.0 < 1024 * 1024 {
+            return Err("limits.argon2_memory must be at least 1MiB".into());
+        }
+        Ok(())
+    }
+
+    pub fn smtp_idle(&self) -> Duration {
+        self.smtp_idle_timeout.duration()
+    }
+
+    pub fn pop3_idle(&self) -> Duration {
+        self.pop3_idle_timeout.duration()
+    }
+
+    pub fn preauth_idle(&self) -> Duration {
+        self.preauth_idle_timeout.duration()
+    }
+}

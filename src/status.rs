@@ -1,0 +1,170 @@
+//! The status value (DESIGN.md): what the panel, `letterbox status` and the web page show.
+//! Published on a `tokio::sync::watch` channel; every part reads the same value.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub hostname: String,
+    /// False when `letterbox status` read the store because no daemon answered.
+    pub running: bool,
+    pub listeners: Vec<ListenerStatus>,
+    pub messages_stored: u64,
+    pub queue_depth: u64,
+    /// When the oldest queued message was queued (Unix seconds).
+    pub queue_oldest: Option<i64>,
+    /// When the last message was stored (Unix seconds).
+    pub last_delivery: Option<i64>,
+    pub storage: Option<Storage>,
+    pub setup_mode: bool,
+    /// When the daemon started (Unix seconds).
+    pub started_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerStatus {
+    pub service: String,
+    pub address: String,
+    pub up: bool,
+    /// Why it is down (bind failed: port in use, permission denied).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
+impl Storage {
+    /// Size and free space of the file system holding `path`.
+    pub fn of(path: &std::path::Path) -> Option<Storage> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+        // SAFETY: `c_path` is a valid NUL-terminated string and `stat` points to writable
+        // memory of the right type; statvfs only writes into it.
+        let result = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+        if result != 0 {
+            return None;
+        }
+        // SAFETY: statvfs returned 0, so it filled the struct.
+        let stat = unsafe { stat.assume_init() };
+        let block = u64::from(stat.f_frsize);
+        Some(Storage {
+            total_bytes: u64::from(stat.f_blocks).saturating_mul(block),
+            free_bytes: u64::from(stat.f_bavail).saturating_mul(block),
+        })
+    }
+}
+
+impl Status {
+    /// The human form of `letterbox status`.
+    pub fn render(&self, now: i64) -> String {
+        let mut out = String::new();
+        let state = if self.running { "running" } else { "not running" };
+        out.push_str(&format!(
+            "letterbox {} on {}: {state}\n",
+            self.version, self.hostname
+        ));
+        if let Some(started) = self.started_at {
+            out.push_str(&format!("uptime        {}\n", human_age(now - started)));
+        }
+        for listener in &self.listeners {
+            let state = match (&listener.error, listener.up) {
+                (_, true) => "up".to_string(),
+                (Some(error), false) => format!("DOWN ({error})"),
+                (None, false) => "down".to_string(),
+            };
+            out.push_str(&format!(
+                "{:<13} {:<22} {state}\n",
+                listener.service, listener.address
+            ));
+        }
+        out.push_str(&format!("messages      {}\n", self.messages_stored));
+        let oldest = self
+            .queue_oldest
+            .map(|t| format!(", oldest {}", human_age(now - t)))
+            .unwrap_or_default();
+        out.push_str(&format!("queue         {}{oldest}\n", self.queue_depth));
+        if let Some(last) = self.last_delivery {
+            out.push_str(&format!("last delivery {} ago\n", human_age(now - last)));
+        }
+        if let Some(storage) = self.storage {
+            out.push_str(&format!(
+                "storage       {} free of {}\n",
+                human_bytes(storage.free_bytes),
+                human_bytes(storage.total_bytes)
+            ));
+        }
+        if self.setup_mode {
+            out.push_str("setup mode    on\n");
+        }
+        out
+    }
+}
+
+pub fn human_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_read_well() {
+        assert_eq!(human_age(42), "42s");
+        assert_eq!(human_age(3 * 3600 + 5 * 60), "3h05m");
+        assert_eq!(human_age(2 * 86400 + 3600), "2d1h");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+
+    #[test]
+    fn storage_of_the_temp_dir_is_known() {
+        let storage = Storage::of(&std::env::temp_dir()).expect("statvfs");
+        assert!(storage.total_bytes > 0);
+        assert!(storage.free_bytes <= storage.total_bytes);
+    }
+
+    #[test]
+    fn render_shows_down_listeners_with_reason() {
+        let status = Status {
+            version: "0.1.0".into(),
+            hostname: "mail".into(),
+            running: true,
+            listeners: vec![ListenerStatus {
+                service: "smtp".into(),
+                address: "0.0.0.0:25".into(),
+                up: false,
+                error: Some("address in use".into()),
+            }],
+            ..Status::default()
+        };
+        let text = status.render(0);
+        assert!(text.contains("DOWN (address in use)"), "{text}");
+    }
+}

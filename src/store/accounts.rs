@@ -1,0 +1,251 @@
+//! Accounts and aliases. Addresses are stored lowercase; the caller checks that they are in a
+//! local domain and hashes passwords (see `auth`).
+
+use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+use super::schema::*;
+use super::{INBOX, Store, StoreError, next_id, now_unix};
+
+/// Who a local address delivers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Account(String),
+    Alias(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummary {
+    pub address: String,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl Store {
+    pub async fn create_account(&self, address: &str, hash: &str) -> Result<(), StoreError> {
+        let address = address.to_ascii_lowercase();
+        let hash = hash.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut accounts = txn.open_table(ACCOUNTS)?;
+                let aliases = txn.open_multimap_table(ALIASES)?;
+                if accounts.get(address.as_str())?.is_some()
+                    || !aliases.get(address.as_str())?.is_empty()
+                {
+                    return Err(StoreError::Exists(address));
+                }
+                accounts.insert(address.as_str(), hash.as_str())?;
+                let mut meta = txn.open_table(META)?;
+                let mut mailboxes = txn.open_table(MAILBOXES)?;
+                let id = next_id(&mut meta, "next_mailbox_id")?;
+                // RFC 3501 §2.3.1.1: UIDVALIDITY from the clock, so a re-created account's
+                // mailbox never repeats an old (UIDVALIDITY, UID) pair.
+                let uidvalidity = u32::try_from(now_unix()).unwrap_or(1).max(1);
+                mailboxes.insert((address.as_str(), INBOX), (id, uidvalidity, 1, 0))?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_password(&self, address: &str, hash: &str) -> Result<(), StoreError> {
+        let address = address.to_ascii_lowercase();
+        let hash = hash.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut accounts = txn.open_table(ACCOUNTS)?;
+                if accounts.get(address.as_str())?.is_none() {
+                    return Err(not_found("account", &address));
+                }
+                accounts.insert(address.as_str(), hash.as_str())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes an account with all its mail, and removes it from aliases (an alias left with
+    /// no target is deleted too).
+    pub async fn delete_account(&self, address: &str) -> Result<(), StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut accounts = txn.open_table(ACCOUNTS)?;
+                if accounts.remove(address.as_str())?.is_none() {
+                    return Err(not_found("account", &address));
+                }
+                let mut mailboxes = txn.open_table(MAILBOXES)?;
+                let mut owned = Vec::new();
+                for entry in mailboxes.range((address.as_str(), "")..)? {
+                    let (key, value) = entry?;
+                    let (owner, name) = key.value();
+                    if owner != address {
+                        break;
+                    }
+                    owned.push((name.to_string(), value.value().0));
+                }
+                for (name, id) in owned {
+                    super::mailbox::remove_all_messages(&txn, id)?;
+                    mailboxes.remove((address.as_str(), name.as_str()))?;
+                }
+                let mut aliases = txn.open_multimap_table(ALIASES)?;
+                let mut pointing = Vec::new();
+                for entry in aliases.iter()? {
+                    let (alias, targets) = entry?;
+                    for target in targets {
+                        if target?.value() == address {
+                            pointing.push(alias.value().to_string());
+                        }
+                    }
+                }
+                for alias in pointing {
+                    aliases.remove(alias.as_str(), address.as_str())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.publish_totals_async().await
+    }
+
+    /// The stored password hash, if the account exists.
+    pub async fn password_hash(&self, address: &str) -> Result<Option<String>, StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let accounts = txn.open_table(ACCOUNTS)?;
+            Ok(accounts
+                .get(address.as_str())?
+                .map(|v| v.value().to_string()))
+        })
+        .await
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let accounts = txn.open_table(ACCOUNTS)?;
+            let mailboxes = txn.open_table(MAILBOXES)?;
+            let messages = txn.open_table(MESSAGES)?;
+            let mut list = Vec::new();
+            for entry in accounts.iter()? {
+                let (address, _) = entry?;
+                let address = address.value().to_string();
+                let mut summary = AccountSummary {
+                    address: address.clone(),
+                    messages: 0,
+                    bytes: 0,
+                };
+                for mailbox in mailboxes.range((address.as_str(), "")..)? {
+                    let (key, value) = mailbox?;
+                    if key.value().0 != address {
+                        break;
+                    }
+                    let id = value.value().0;
+                    for message in messages.range((id, 0)..=(id, u32::MAX))? {
+                        summary.messages += 1;
+                        summary.bytes += message?.1.value().3;
+                    }
+                }
+                list.push(summary);
+            }
+            Ok(list)
+        })
+        .await
+    }
+
+    /// Creates or replaces an alias. Every target must be an existing account.
+    pub async fn set_alias(&self, alias: &str, targets: &[String]) -> Result<(), StoreError> {
+        let alias = alias.to_ascii_lowercase();
+        let targets: Vec<String> = targets.iter().map(|t| t.to_ascii_lowercase()).collect();
+        if targets.is_empty() {
+            return Err(StoreError::Invalid("an alias needs at least one target".into()));
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let accounts = txn.open_table(ACCOUNTS)?;
+                if accounts.get(alias.as_str())?.is_some() {
+                    return Err(StoreError::Exists(format!("account {alias}")));
+                }
+                for target in &targets {
+                    if accounts.get(target.as_str())?.is_none() {
+                        return Err(not_found("account", target));
+                    }
+                }
+                let mut aliases = txn.open_multimap_table(ALIASES)?;
+                aliases.remove_all(alias.as_str())?;
+                for target in &targets {
+                    aliases.insert(alias.as_str(), target.as_str())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_alias(&self, alias: &str) -> Result<(), StoreError> {
+        let alias = alias.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut aliases = txn.open_multimap_table(ALIASES)?;
+                if aliases.remove_all(alias.as_str())?.is_empty() {
+                    return Err(not_found("alias", &alias));
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn aliases(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let aliases = txn.open_multimap_table(ALIASES)?;
+            let mut list = Vec::new();
+            for entry in aliases.iter()? {
+                let (alias, targets) = entry?;
+                let targets = targets
+                    .map(|t| t.map(|t| t.value().to_string()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                list.push((alias.value().to_string(), targets));
+            }
+            Ok(list)
+        })
+        .await
+    }
+
+    /// What a local address (already lowercased by the caller or not) delivers to.
+    pub async fn recipient(&self, address: &str) -> Result<Option<Recipient>, StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            if txn.open_table(ACCOUNTS)?.get(address.as_str())?.is_some() {
+                return Ok(Some(Recipient::Account(address)));
+            }
+            let aliases = txn.open_multimap_table(ALIASES)?;
+            let targets = aliases
+                .get(address.as_str())?
+                .map(|t| t.map(|t| t.value().to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((!targets.is_empty()).then_some(Recipient::Alias(targets)))
+        })
+        .await
+    }
+}
+
+fn not_found(kind: &'static str, name: &str) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        name: name.to_string(),
+    }
+}

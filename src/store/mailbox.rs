@@ -1,0 +1,177 @@
+//! Reading mailboxes and bodies, and removing messages.
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::schema::*;
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub uid: u32,
+    pub blob: u64,
+    pub flags: u32,
+    pub internal_date: i64,
+    pub size: u64,
+    pub modseq: u64,
+}
+
+/// A mailbox as it was when read: what POP3 locks in at login, and IMAP at SELECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSnapshot {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    pub messages: Vec<MessageInfo>,
+}
+
+impl Store {
+    pub async fn mailbox(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<MailboxSnapshot, StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let mailboxes = txn.open_table(MAILBOXES)?;
+            let (id, uidvalidity, uidnext, highest_modseq) = mailboxes
+                .get((account.as_str(), name.as_str()))?
+                .map(|v| v.value())
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "mailbox",
+                    name: format!("{account}/{name}"),
+                })?;
+            let table = txn.open_table(MESSAGES)?;
+            let mut messages = Vec::new();
+            for entry in table.range((id, 0)..=(id, u32::MAX))? {
+                let (key, value) = entry?;
+                let (blob, flags, internal_date, size, modseq) = value.value();
+                messages.push(MessageInfo {
+                    uid: key.value().1,
+                    blob,
+                    flags,
+                    internal_date,
+                    size,
+                    modseq,
+                });
+            }
+            Ok(MailboxSnapshot {
+                uidvalidity,
+                uidnext,
+                highest_modseq,
+                messages,
+            })
+        })
+        .await
+    }
+
+    /// Streams a message body chunk by chunk.
+    pub fn body(&self, blob: u64) -> BodyReader {
+        BodyReader {
+            store: self.clone(),
+            blob,
+            next: 0,
+        }
+    }
+
+    /// Removes messages by UID from a mailbox (POP3 QUIT after DELE, IMAP EXPUNGE); a body
+    /// goes when its last reference does. Durable when this returns.
+    pub async fn expunge(
+        &self,
+        account: &str,
+        name: &str,
+        uids: Vec<u32>,
+    ) -> Result<(), StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut mailboxes = txn.open_table(MAILBOXES)?;
+                let (id, uidvalidity, uidnext, modseq) = mailboxes
+                    .get((account.as_str(), name.as_str()))?
+                    .map(|v| v.value())
+                    .ok_or_else(|| StoreError::NotFound {
+                        kind: "mailbox",
+                        name: format!("{account}/{name}"),
+                    })?;
+                let mut messages = txn.open_table(MESSAGES)?;
+                let mut removed = Vec::new();
+                for uid in uids {
+                    if let Some(row) = messages.remove((id, uid))? {
+                        removed.push(row.value().0);
+                    }
+                }
+                for blob in removed {
+                    release_blob(&txn, blob)?;
+                }
+                mailboxes.insert(
+                    (account.as_str(), name.as_str()),
+                    (id, uidvalidity, uidnext, modseq + 1),
+                )?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.publish_totals_async().await
+    }
+}
+
+/// Drops one reference to a body, deleting it with its chunks when none is left.
+fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
+    let mut blobs = txn.open_table(BLOBS)?;
+    let Some((size, references)) = blobs.get(blob)?.map(|v| v.value()) else {
+        return Ok(());
+    };
+    if references > 1 {
+        blobs.insert(blob, (size, references - 1))?;
+        return Ok(());
+    }
+    blobs.remove(blob)?;
+    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+    chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
+    Ok(())
+}
+
+/// Empties a mailbox that is being deleted with its account.
+pub(super) fn remove_all_messages(txn: &WriteTransaction, mailbox: u64) -> Result<(), StoreError> {
+    let mut blobs = Vec::new();
+    {
+        let mut messages = txn.open_table(MESSAGES)?;
+        for entry in messages.extract_from_if((mailbox, 0)..=(mailbox, u32::MAX), |_, _| true)? {
+            blobs.push(entry?.1.value().0);
+        }
+    }
+    for blob in blobs {
+        release_blob(txn, blob)?;
+    }
+    Ok(())
+}
+
+/// Reads a body one stored chunk at a time.
+pub struct BodyReader {
+    store: Store,
+    blob: u64,
+    next: u32,
+}
+
+impl BodyReader {
+    /// The next chunk, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (self.blob, self.next);
+        let chunk = self
+            .store
+            .blocking(move |db| {
+                let txn = db.begin_read()?;
+                let chunks = txn.open_table(BLOB_CHUNKS)?;
+                Ok(chunks.get(key)?.map(|v| v.value().to_vec()))
+            })
+            .await?;
+        if chunk.is_some() {
+            self.next += 1;
+        }
+        Ok(chunk)
+    }
+}

@@ -1,0 +1,286 @@
+//! The store: the only owner of durable state. One redb file, `<data_dir>/letterbox.redb`.
+//!
+//! - Accounts, aliases, mailboxes, messages, bodies and the outbound queue live in typed tables
+//!   (`schema`).
+//! - Bodies are stored once per delivery, in chunks, and referenced by every mailbox that
+//!   holds them (`BLOBS` keeps the reference count).
+//! - Deliveries go through one writer thread that batches whatever is waiting into one durable
+//!   commit (group commit, `writer`). A delivery is acknowledged only after that commit.
+//! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
+
+mod accounts;
+mod mailbox;
+pub mod schema;
+mod spool;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use accounts::{AccountSummary, Recipient};
+pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
+pub use spool::{SpoolFile, SpoolWriter};
+
+use crate::limits::Limits;
+use crate::status::Status;
+use schema::*;
+
+pub const INBOX: &str = "INBOX";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is full")]
+    Full,
+    #[error("storage I/O error: {0}")]
+    Io(std::io::Error),
+    #[error("database error: {0}")]
+    Db(redb::Error),
+    #[error(
+        "the store was written by a newer Letterbox (schema {found}, this build knows {known}); upgrade Letterbox"
+    )]
+    SchemaTooNew { found: u64, known: u64 },
+    #[error("the store has no schema version; it was not written by Letterbox")]
+    SchemaMissing,
+    #[error(
+        "the store is in use by another process (is `letterbox run` running without its control socket?)"
+    )]
+    Locked,
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("no such {kind}: {name}")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn io(error: std::io::Error) -> Self {
+        if error.raw_os_error() == Some(libc::ENOSPC) {
+            StoreError::Full
+        } else {
+            StoreError::Io(error)
+        }
+    }
+
+    /// Worth retrying later (SMTP 4xx) rather than a permanent failure.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Full | StoreError::Io(_) | StoreError::Db(_) | StoreError::Closed
+        )
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(error: redb::Error) -> Self {
+        match error {
+            redb::Error::Io(io) => StoreError::io(io),
+            redb::Error::DatabaseAlreadyOpen => StoreError::Locked,
+            other => StoreError::Db(other),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(error: $t) -> Self {
+                StoreError::from(redb::Error::from(error))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// A cheap handle; clone it into every session.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    spool_dir: PathBuf,
+    deliveries: mpsc::Sender<writer::Delivery>,
+    status: watch::Sender<Status>,
+}
+
+/// Totals for `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub messages: u64,
+    pub queue_depth: u64,
+    pub oldest_queued: Option<i64>,
+}
+
+impl Store {
+    /// Opens (or creates) `<data_dir>/letterbox.redb`, checks the schema and starts the writer.
+    /// `status` receives message and queue counts after every change.
+    pub fn open(
+        data_dir: &Path,
+        limits: &Limits,
+        status: watch::Sender<Status>,
+    ) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(StoreError::io)?;
+        let spool_dir = data_dir.join("spool");
+        let db = Database::builder()
+            .set_cache_size(usize::try_from(limits.store_cache_size.0).unwrap_or(usize::MAX))
+            .create(data_dir.join("letterbox.redb"))?;
+        spool::clear(&spool_dir)?;
+        migrate(&db)?;
+        let db = Arc::new(db);
+        let deliveries = writer::start(db.clone(), limits.delivery_backlog, limits.group_commit_max)?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                spool_dir,
+                deliveries,
+                status,
+            }),
+        };
+        store.publish_totals()?;
+        Ok(store)
+    }
+
+    /// Runs redb work on the blocking pool.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Starts a spool file for a message being received.
+    pub async fn spool(&self) -> Result<SpoolWriter, StoreError> {
+        SpoolWriter::create(&self.inner.spool_dir).await
+    }
+
+    /// Stores a spooled message once and files it in the INBOX of every account in
+    /// `accounts`. Returns after the commit that holds it is durable.
+    pub async fn deliver(
+        &self,
+        message: SpoolFile,
+        accounts: Vec<String>,
+        internal_date: i64,
+    ) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.inner
+            .deliveries
+            .send(writer::Delivery {
+                message,
+                accounts,
+                internal_date,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)??;
+        self.publish_totals_async().await
+    }
+
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        totals(&self.inner.db)
+    }
+
+    async fn publish_totals_async(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        self.blocking(move |_| store.publish_totals()).await
+    }
+
+    fn publish_totals(&self) -> Result<(), StoreError> {
+        let totals = totals(&self.inner.db)?;
+        self.inner.status.send_modify(|status| {
+            status.messages_stored = totals.messages;
+            status.queue_depth = totals.queue_depth;
+            status.queue_oldest = totals.oldest_queued;
+        });
+        Ok(())
+    }
+}
+
+fn totals(db: &Database) -> Result<Totals, StoreError> {
+    let txn = db.begin_read()?;
+    let messages = txn.open_table(MESSAGES)?.len()?;
+    let queue = txn.open_table(QUEUE)?;
+    let queue_depth = queue.len()?;
+    let mut oldest_queued: Option<i64> = None;
+    for entry in queue.iter()? {
+        let (_, value) = entry?;
+        let queued = value.value().2;
+        oldest_queued = Some(oldest_queued.map_or(queued, |o| o.min(queued)));
+    }
+    Ok(Totals {
+        messages,
+        queue_depth,
+        oldest_queued,
+    })
+}
+
+/// Creates the tables of a new store, or checks (and, in later versions, upgrades) the schema
+/// of an existing one.
+fn migrate(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("schema_version")?.map(|v| v.value());
+        match found {
+            Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            // Versions before 1 never existed; any other older version is upgraded here,
+            // one step at a time, when the schema changes.
+            Some(_) => return Err(StoreError::SchemaMissing),
+            None => {
+                if meta.len()? > 0 {
+                    return Err(StoreError::SchemaMissing);
+                }
+                meta.insert("schema_version", SCHEMA_VERSION)?;
+            }
+        }
+    }
+    // Opening every table creates the missing ones, so readers never meet a missing table.
+    txn.open_table(ACCOUNTS)?;
+    txn.open_multimap_table(ALIASES)?;
+    txn.open_table(MAILBOXES)?;
+    txn.open_table(MESSAGES)?;
+    txn.open_table(BLOBS)?;
+    txn.open_table(BLOB_CHUNKS)?;
+    txn.open_table(QUEUE)?;
+    txn.open_table(QUEUE_RECIPIENTS)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Takes the next value of a counter in `META`.
+fn next_id(meta: &mut redb::Table<&str, u64>, counter: &str) -> Result<u64, StoreError> {
+    let id = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);
+    meta.insert(counter, id + 1)?;
+    Ok(id)
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,49 @@
+//! Every redb table of Letterbox, in one place, with the schema version they make up.
+//!
+//! Values are tuples of fixed-width integers and strings: nothing pointer-width-dependent
+//! goes to disk (the same card must work on 32-bit armv7 and 64-bit aarch64 builds).
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+/// Bump with every change to a table below, and add the upgrade step to `Store::migrate`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
+/// "next_queue_id".
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Account address (lowercase) -> argon2id PHC string.
+pub const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
+
+/// Alias address (lowercase) -> account addresses it delivers to.
+pub const ALIASES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("aliases");
+
+/// (account, mailbox name) -> (mailbox id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ).
+pub const MAILBOXES: TableDefinition<(&str, &str), (u64, u32, u32, u64)> =
+    TableDefinition::new("mailboxes");
+
+/// (mailbox id, UID) -> (blob id, flags, internal date as Unix seconds, size, MODSEQ).
+pub const MESSAGES: TableDefinition<(u64, u32), (u64, u32, i64, u64, u64)> =
+    TableDefinition::new("messages");
+
+/// Blob id -> (size in bytes, number of messages that reference it).
+pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs");
+
+/// (blob id, chunk index) -> at most `limits::BODY_CHUNK` bytes of the message.
+pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
+
+/// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds).
+pub const QUEUE: TableDefinition<u64, (&str, u64, i64)> = TableDefinition::new("queue");
+
+/// (queue id, recipient) -> (attempts, next attempt as Unix seconds, last error text).
+pub const QUEUE_RECIPIENTS: TableDefinition<(u64, &str), (u32, i64, &str)> =
+    TableDefinition::new("queue_recipients");
+
+/// Message flags, stored as bits in `MESSAGES`.
+pub mod flags {
+    pub const SEEN: u32 = 1;
+    pub const ANSWERED: u32 = 1 << 1;
+    pub const FLAGGED: u32 = 1 << 2;
+    pub const DELETED: u32 = 1 << 3;
+    pub const DRAFT: u32 = 1 << 4;
+}

@@ -1,0 +1,149 @@
+//! Group commit: one thread owns delivery writes. It takes every delivery that is waiting (up
+//! to `group_commit_max`), writes them all in one transaction and makes that one commit
+//! durable, so concurrent deliveries share the cost of the fsync.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::schema::*;
+use super::{INBOX, SpoolFile, StoreError, next_id};
+use crate::limits::BODY_CHUNK;
+
+pub(super) struct Delivery {
+    pub message: SpoolFile,
+    pub accounts: Vec<String>,
+    pub internal_date: i64,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub(super) fn start(
+    db: Arc<Database>,
+    backlog: usize,
+    batch_max: usize,
+) -> Result<mpsc::Sender<Delivery>, StoreError> {
+    let (sender, receiver) = mpsc::channel(backlog);
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(&db, receiver, batch_max))
+        .map_err(StoreError::io)?;
+    Ok(sender)
+}
+
+fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) {
+    let mut batch = Vec::with_capacity(batch_max);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(db, &batch) {
+            Ok(()) => {
+                for delivery in batch.drain(..) {
+                    let _ = delivery.reply.send(Ok(()));
+                }
+            }
+            // One bad delivery must not fail the others: retry each on its own.
+            Err(_) if batch.len() > 1 => {
+                for delivery in batch.drain(..) {
+                    let result = commit_batch(db, std::slice::from_ref(&delivery));
+                    let _ = delivery.reply.send(result);
+                }
+            }
+            Err(error) => {
+                if let Some(delivery) = batch.pop() {
+                    let _ = delivery.reply.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    for delivery in batch {
+        write_delivery(&txn, delivery)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn write_delivery(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let mut mailboxes = txn.open_table(MAILBOXES)?;
+    let mut messages = txn.open_table(MESSAGES)?;
+    let mut blobs = txn.open_table(BLOBS)?;
+
+    let mut targets = Vec::with_capacity(delivery.accounts.len());
+    for account in &delivery.accounts {
+        // An account deleted between RCPT and the end of DATA simply receives nothing.
+        if let Some(row) = mailboxes.get((account.as_str(), INBOX))? {
+            targets.push((account.as_str(), row.value()));
+        }
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+
+    let blob = next_id(&mut meta, "next_blob_id")?;
+    let size = write_chunks(txn, blob, delivery.message.path())?;
+    let references = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+    blobs.insert(blob, (size, references))?;
+
+    for (account, (mailbox_id, uidvalidity, uidnext, modseq)) in targets {
+        let modseq = modseq + 1;
+        messages.insert(
+            (mailbox_id, uidnext),
+            (blob, 0, delivery.internal_date, size, modseq),
+        )?;
+        mailboxes.insert(
+            (account, INBOX),
+            (mailbox_id, uidvalidity, uidnext + 1, modseq),
+        )?;
+    }
+    Ok(())
+}
+
+/// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time.
+fn write_chunks(
+    txn: &WriteTransaction,
+    blob: u64,
+    path: &std::path::Path,
+) -> Result<u64, StoreError> {
+    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+    let mut file = std::fs::File::open(path).map_err(StoreError::io)?;
+    let mut buffer = vec![0u8; BODY_CHUNK];
+    let mut size = 0u64;
+    let mut index = 0u32;
+    loop {
+        let filled = read_full(&mut file, &mut buffer)?;
+        if filled == 0 {
+            break;
+        }
+        chunks.insert((blob, index), &buffer[..filled])?;
+        size += filled as u64;
+        index += 1;
+        if filled < buffer.len() {
+            break;
+        }
+    }
+    Ok(size)
+}
+
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, StoreError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StoreError::io(e)),
+        }
+    }
+    Ok(filled)
+}

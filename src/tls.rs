@@ -1,0 +1,122 @@
+//! TLS: rustls with the ring provider. Either the configured PEM files, or a self-signed
+//! certificate for `hostname`, made at first start and kept in `<data_dir>/tls/`.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("cannot make a self-signed certificate: {0}")]
+    Generate(String),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn file_error(path: &Path, reason: impl ToString) -> TlsError {
+    TlsError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Where the certificate in use lives.
+pub fn cert_paths(config: &Config) -> (PathBuf, PathBuf) {
+    match &config.tls {
+        Some(files) => (files.cert.clone(), files.key.clone()),
+        None => {
+            let dir = config.data_dir.join("tls");
+            (dir.join("cert.pem"), dir.join("key.pem"))
+        }
+    }
+}
+
+/// Loads the configured certificate, or makes (once) and loads the self-signed one.
+pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
+    let (cert, key) = cert_paths(config);
+    if config.tls.is_none() && !(cert.exists() && key.exists()) {
+        generate_self_signed(&config.hostname, &cert, &key)?;
+    }
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| file_error(&cert, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(&cert, e))?;
+    if chain.is_empty() {
+        return Err(file_error(&cert, "no certificate in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(&key).map_err(|e| file_error(&key, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+fn generate_self_signed(hostname: &str, cert: &Path, key: &Path) -> Result<(), TlsError> {
+    let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    if let Some(dir) = cert.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    }
+    write_file(key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(cert, made.cert.pem().as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// Writes via a temporary file and rename, so a crash never leaves half a key.
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(|e| file_error(&temporary, e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| file_error(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn self_signed_is_made_once_with_a_private_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::development();
+        config.data_dir = dir.path().to_path_buf();
+        acceptor(&config).expect("first start");
+        let (cert, key) = cert_paths(&config);
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let first = std::fs::read(&cert).expect("cert");
+        acceptor(&config).expect("second start");
+        assert_eq!(std::fs::read(&cert).expect("cert"), first, "kept, not remade");
+    }
+
+    #[test]
+    fn configured_files_that_are_missing_are_an_error() {
+        let mut config = Config::development();
+        config.tls = Some(crate::config::TlsFiles {
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        });
+        let error = acceptor(&config).err().expect("error").to_string();
+        assert!(error.starts_with("/nonexistent/cert.pem"), "{error}");
+    }
+}
