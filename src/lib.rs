@@ -1,16 +1,27 @@
 //! Letterbox: a household mail box appliance.
 //!
 //! Module map (one noun each):
+//! - `app`: wires the services together; listeners, supervisor, shutdown.
+//! - `admin`: account/alias/status operations for the CLI and the control socket.
+//! - `config`, `limits`, `units`: the config file and the memory budget.
+//! - `store`: the only owner of durable state (redb): accounts, mailboxes, bodies, queue.
+//! - `auth`: password hashing and the failed-login throttle.
+//! - `tls`: rustls configuration and the self-signed certificate.
+//! - `net`: the buffered connection every session runs over (plaintext, TLS, STARTTLS).
+//! - `smtp`: SMTP receive — `proto` (sans-I/O) and `session`.
+//! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
+//! - `status`: the status value shown by `letterbox status` (and later the panel).
 //! - `secret`: values that never show in logs.
-//! - `smtp`: SMTP receive — `proto` (sans-I/O grammar and DATA framing) and the session.
-//! - `pop3`: POP3 — `proto` (sans-I/O) and the session.
 
-pub mod pop3;
-pub mod secret;
-pub mod smtp;
+pub mod admin;
+// app: wired in once pop3::session lands
 pub mod auth;
 pub mod config;
 pub mod limits;
+pub mod net;
+pub mod pop3;
+pub mod secret;
+pub mod smtp;
 pub mod status;
 pub mod store;
 pub mod tls;

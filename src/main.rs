@@ -1,1 +1,278 @@
-fn main() {}
+//! The `letterbox` command: the daemon and its operator interface (DESIGN.md).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use letterbox::admin::{self, Admin, Request, Response};
+use letterbox::config::Config;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "letterbox",
+    version,
+    about = "A household mail box: SMTP, IMAP and POP3"
+)]
+struct Cli {
+    /// Config file (TOML). Also from $LETTERBOX_CONFIG; without either, development defaults.
+    #[arg(long, global = true, env = "LETTERBOX_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all services.
+    Run,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage aliases (an address that delivers to one or more accounts).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Listeners up/down, messages, queue depth, storage.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account; the password is read from the first line of standard input.
+    Add {
+        address: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List accounts with their message counts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an account's password (read from standard input).
+    Passwd {
+        address: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Delete an account and all its mail.
+    Delete { address: String },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Make ADDRESS deliver to every TARGET account.
+    Add {
+        address: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        address: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("letterbox: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("letterbox: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::development(),
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(cli.config.as_ref())?;
+    let (request, json) = match cli.command {
+        Command::Run => return serve(config, cli.config.is_none()).await,
+        Command::User(UserCommand::Add { address, .. }) => (
+            Request::UserAdd {
+                address,
+                password: read_password()?,
+            },
+            false,
+        ),
+        Command::User(UserCommand::Passwd { address, .. }) => (
+            Request::UserPasswd {
+                address,
+                password: read_password()?,
+            },
+            false,
+        ),
+        Command::User(UserCommand::Delete { address }) => (Request::UserDelete { address }, false),
+        Command::User(UserCommand::List { json }) => (Request::UserList, json),
+        Command::Alias(AliasCommand::Add { address, targets }) => {
+            (Request::AliasAdd { address, targets }, false)
+        }
+        Command::Alias(AliasCommand::Delete { address }) => {
+            (Request::AliasDelete { address }, false)
+        }
+        Command::Alias(AliasCommand::List { json }) => (Request::AliasList, json),
+        Command::Status { json } => (Request::Status, json),
+    };
+    let response = execute(&config, &request).await?;
+    if !response.ok {
+        bail!(
+            "{}",
+            response
+                .error
+                .unwrap_or_else(|| "the request failed".into())
+        );
+    }
+    print_response(&request, &response.data, json);
+    Ok(())
+}
+
+/// Through the running daemon if there is one, else directly on the store.
+async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response> {
+    if let Some(answer) = admin::send(&config.data_dir, request).await {
+        return answer.context("the daemon's control socket did not answer properly");
+    }
+    let (store, auth, status) = letterbox::app::open(config)?;
+    if matches!(request, Request::Status) {
+        let offline = letterbox::app::offline_status(config, &store)?;
+        status.send_replace(offline);
+    }
+    let admin = Admin {
+        config: std::sync::Arc::new(config.clone()),
+        store,
+        auth,
+        status,
+    };
+    Ok(admin.execute(request.clone()).await)
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn print_response(request: &Request, data: &Value, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(data).unwrap_or_default());
+        return;
+    }
+    match request {
+        Request::UserAdd { .. } => println!("added {}", data["address"].as_str().unwrap_or("")),
+        Request::UserPasswd { .. } => println!(
+            "password changed for {}",
+            data["address"].as_str().unwrap_or("")
+        ),
+        Request::UserDelete { .. } => {
+            println!("deleted {}", data["address"].as_str().unwrap_or(""))
+        }
+        Request::AliasAdd { .. } => println!(
+            "{} -> {}",
+            data["address"].as_str().unwrap_or(""),
+            join(&data["targets"])
+        ),
+        Request::AliasDelete { .. } => {
+            println!("deleted alias {}", data["address"].as_str().unwrap_or(""))
+        }
+        Request::UserList => {
+            for account in data.as_array().into_iter().flatten() {
+                println!(
+                    "{:<40} {:>6} messages  {}",
+                    account["address"].as_str().unwrap_or(""),
+                    account["messages"].as_u64().unwrap_or(0),
+                    letterbox::status::human_bytes(account["bytes"].as_u64().unwrap_or(0))
+                );
+            }
+        }
+        Request::AliasList => {
+            for alias in data.as_array().into_iter().flatten() {
+                println!(
+                    "{} -> {}",
+                    alias["address"].as_str().unwrap_or(""),
+                    join(&alias["targets"])
+                );
+            }
+        }
+        Request::Status => {
+            match serde_json::from_value::<letterbox::status::Status>(data.clone()) {
+                Ok(status) => print!("{}", status.render(letterbox::store::now_unix())),
+                Err(_) => println!("{data}"),
+            }
+        }
+    }
+}
+
+fn join(list: &Value) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn serve(config: Config, development: bool) -> anyhow::Result<()> {
+    if development {
+        println!(
+            "letterbox: no config file, using development defaults (data in {}, domain {}, hostname {})",
+            config.data_dir.display(),
+            config.domains.join(", "),
+            config.hostname
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    letterbox::app::run(config, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -75,7 +75,10 @@ impl Throttle {
             let mut worst = 0;
             for key in keys {
                 if !entries.contains_key(&key) && entries.len() >= self.capacity {
-                    let oldest = entries.iter().min_by_key(|(_, e)| e.last).map(|(k, _)| k.clone());
+                    let oldest = entries
+                        .iter()
+                        .min_by_key(|(_, e)| e.last)
+                        .map(|(k, _)| k.clone());
                     if let Some(oldest) = oldest {
                         entries.remove(&oldest);
                     }

@@ -165,7 +165,9 @@ impl Store {
         let alias = alias.to_ascii_lowercase();
         let targets: Vec<String> = targets.iter().map(|t| t.to_ascii_lowercase()).collect();
         if targets.is_empty() {
-            return Err(StoreError::Invalid("an alias needs at least one target".into()));
+            return Err(StoreError::Invalid(
+                "an alias needs at least one target".into(),
+            ));
         }
         self.blocking(move |db| {
             let txn = db.begin_write()?;

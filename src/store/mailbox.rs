@@ -25,11 +25,7 @@ pub struct MailboxSnapshot {
 }
 
 impl Store {
-    pub async fn mailbox(
-        &self,
-        account: &str,
-        name: &str,
-    ) -> Result<MailboxSnapshot, StoreError> {
+    pub async fn mailbox(&self, account: &str, name: &str) -> Result<MailboxSnapshot, StoreError> {
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
         self.blocking(move |db| {

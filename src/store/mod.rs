@@ -113,8 +113,21 @@ pub struct Store {
 struct Inner {
     db: Arc<Database>,
     spool_dir: PathBuf,
-    deliveries: mpsc::Sender<writer::Delivery>,
+    /// `None` only while dropping.
+    deliveries: Option<mpsc::Sender<writer::Delivery>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     status: watch::Sender<Status>,
+}
+
+impl Drop for Inner {
+    /// Closes the delivery channel and waits for the writer to finish its last commit, so the
+    /// database file is released when the last handle goes.
+    fn drop(&mut self) {
+        self.deliveries = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Totals for `status`.
@@ -141,12 +154,14 @@ impl Store {
         spool::clear(&spool_dir)?;
         migrate(&db)?;
         let db = Arc::new(db);
-        let deliveries = writer::start(db.clone(), limits.delivery_backlog, limits.group_commit_max)?;
+        let (deliveries, writer) =
+            writer::start(db.clone(), limits.delivery_backlog, limits.group_commit_max)?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
                 spool_dir,
-                deliveries,
+                deliveries: Some(deliveries),
+                writer: Some(writer),
                 status,
             }),
         };
@@ -180,8 +195,8 @@ impl Store {
         internal_date: i64,
     ) -> Result<(), StoreError> {
         let (reply, done) = oneshot::channel();
-        self.inner
-            .deliveries
+        let deliveries = self.inner.deliveries.as_ref().ok_or(StoreError::Closed)?;
+        deliveries
             .send(writer::Delivery {
                 message,
                 accounts,
@@ -284,3 +299,6 @@ pub fn now_unix() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

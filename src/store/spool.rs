@@ -46,7 +46,9 @@ impl SpoolWriter {
     pub(super) async fn create(dir: &Path) -> Result<Self, StoreError> {
         let sequence = SPOOL_SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{}-{sequence}.msg", std::process::id()));
-        let file = tokio::fs::File::create(&path).await.map_err(StoreError::io)?;
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(StoreError::io)?;
         Ok(SpoolWriter {
             file: tokio::io::BufWriter::with_capacity(crate::limits::BODY_CHUNK, file),
             spool: SpoolFile { path, size: 0 },

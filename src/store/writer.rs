@@ -23,13 +23,13 @@ pub(super) fn start(
     db: Arc<Database>,
     backlog: usize,
     batch_max: usize,
-) -> Result<mpsc::Sender<Delivery>, StoreError> {
+) -> Result<(mpsc::Sender<Delivery>, std::thread::JoinHandle<()>), StoreError> {
     let (sender, receiver) = mpsc::channel(backlog);
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || run(&db, receiver, batch_max))
         .map_err(StoreError::io)?;
-    Ok(sender)
+    Ok((sender, handle))
 }
 
 fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) {

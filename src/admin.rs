@@ -1,0 +1,246 @@
+//! Account, alias and status operations, shared by the CLI and the daemon's control socket.
+//!
+//! Only one process may hold the redb file, so while `letterbox run` is running, the CLI sends
+//! a request over `<data_dir>/control.sock` (mode 0600) and the daemon carries it out; when no
+//! daemon answers, the CLI opens the store itself and runs the same code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{AuthError, Authenticator};
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::status::Status;
+use crate::store::{Store, StoreError};
+
+/// A request line is at most this long (passwords and alias lists included).
+const MAX_REQUEST: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    UserAdd {
+        address: String,
+        password: String,
+    },
+    UserPasswd {
+        address: String,
+        password: String,
+    },
+    UserDelete {
+        address: String,
+    },
+    UserList,
+    AliasAdd {
+        address: String,
+        targets: Vec<String>,
+    },
+    AliasDelete {
+        address: String,
+    },
+    AliasList,
+    Status,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub data: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("control.sock")
+}
+
+/// What the admin operations need.
+#[derive(Clone)]
+pub struct Admin {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Authenticator,
+    pub status: watch::Sender<Status>,
+}
+
+impl Admin {
+    pub async fn execute(&self, request: Request) -> Response {
+        match self.run(request).await {
+            Ok(data) => Response {
+                ok: true,
+                error: None,
+                data,
+            },
+            Err(error) => Response {
+                ok: false,
+                error: Some(error.to_string()),
+                data: Value::Null,
+            },
+        }
+    }
+
+    async fn run(&self, request: Request) -> Result<Value, AdminError> {
+        match request {
+            Request::UserAdd { address, password } => {
+                let address = self.local_address(&address)?;
+                let hash = self.auth.hash(&checked_password(password)?).await?;
+                self.store.create_account(&address, &hash).await?;
+                Ok(json!({ "address": address }))
+            }
+            Request::UserPasswd { address, password } => {
+                let address = self.local_address(&address)?;
+                let hash = self.auth.hash(&checked_password(password)?).await?;
+                self.store.set_password(&address, &hash).await?;
+                Ok(json!({ "address": address }))
+            }
+            Request::UserDelete { address } => {
+                let address = self.local_address(&address)?;
+                self.store.delete_account(&address).await?;
+                Ok(json!({ "address": address }))
+            }
+            Request::UserList => {
+                Ok(serde_json::to_value(self.store.accounts().await?).unwrap_or(Value::Null))
+            }
+            Request::AliasAdd { address, targets } => {
+                let address = self.local_address(&address)?;
+                let targets = targets
+                    .iter()
+                    .map(|t| self.local_address(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.store.set_alias(&address, &targets).await?;
+                Ok(json!({ "address": address, "targets": targets }))
+            }
+            Request::AliasDelete { address } => {
+                let address = self.local_address(&address)?;
+                self.store.delete_alias(&address).await?;
+                Ok(json!({ "address": address }))
+            }
+            Request::AliasList => {
+                let list: Vec<Value> = self
+                    .store
+                    .aliases()
+                    .await?
+                    .into_iter()
+                    .map(|(address, targets)| json!({ "address": address, "targets": targets }))
+                    .collect();
+                Ok(Value::Array(list))
+            }
+            Request::Status => {
+                Ok(serde_json::to_value(self.status.borrow().clone()).unwrap_or(Value::Null))
+            }
+        }
+    }
+
+    /// An address in one of the local domains, lowercased; a bare name takes the first domain.
+    fn local_address(&self, address: &str) -> Result<String, AdminError> {
+        let address = self.auth.account_name(address);
+        let (local, domain) = address
+            .rsplit_once('@')
+            .ok_or_else(|| AdminError::Invalid(format!("{address:?} is not an address")))?;
+        let valid_local = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-/=?^_`{|}~.".contains(&b));
+        if !valid_local {
+            return Err(AdminError::Invalid(format!(
+                "{address:?}: the part before @ may use letters, digits and . _ - + only"
+            )));
+        }
+        if !self.config.is_local_domain(domain) {
+            return Err(AdminError::Invalid(format!(
+                "{domain} is not a local domain (local domains: {})",
+                self.config.domains.join(", ")
+            )));
+        }
+        Ok(address)
+    }
+}
+
+fn checked_password(password: String) -> Result<Secret<String>, AdminError> {
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if password.chars().count() < 8 {
+        return Err(AdminError::Invalid(
+            "the password must have at least 8 characters".into(),
+        ));
+    }
+    Ok(Secret::new(password))
+}
+
+/// Serves the control socket until shutdown.
+pub async fn serve(listener: UnixListener, admin: Admin, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "control socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let _ = answer(stream, &admin).await;
+        });
+    }
+}
+
+async fn answer(stream: UnixStream, admin: &Admin) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
+    use tokio::io::AsyncReadExt;
+    reader.read_until(b'\n', &mut line).await?;
+    let response = match serde_json::from_slice::<Request>(&line) {
+        Ok(request) => admin.execute(request).await,
+        Err(error) => Response {
+            ok: false,
+            error: Some(format!("bad request: {error}")),
+            data: Value::Null,
+        },
+    };
+    let mut bytes = serde_json::to_vec(&response).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Sends one request to a running daemon. `None` if no daemon listens on the socket.
+pub async fn send(data_dir: &Path, request: &Request) -> Option<std::io::Result<Response>> {
+    let stream = UnixStream::connect(socket_path(data_dir)).await.ok()?;
+    Some(exchange(stream, request).await)
+}
+
+async fn exchange(stream: UnixStream, request: &Request) -> std::io::Result<Response> {
+    let (read, mut write) = stream.into_split();
+    let mut bytes = serde_json::to_vec(request)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    Ok(serde_json::from_str(&line)?)
+}

@@ -1,0 +1,353 @@
+//! Wires the services together: opens the store, makes TLS ready, binds every listener,
+//! supervises the sessions and shuts down cleanly (drain connections, then release the store).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, Admin};
+use crate::auth::{AuthError, Authenticator};
+use crate::config::Config;
+use crate::net::{Stream, accept_tls};
+use crate::pop3::session::{MaildropLocks, Pop3Context};
+use crate::smtp::session::SmtpContext;
+use crate::status::{ListenerStatus, Status, Storage};
+use crate::store::{Store, StoreError, now_unix};
+use crate::tls::TlsError;
+
+/// How long sessions get to finish after shutdown is requested.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often free storage is measured for the status value.
+const STORAGE_REFRESH: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("accounts: {0}")]
+    Auth(#[from] AuthError),
+    #[error("control socket {path}: {source}")]
+    Control {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Smtp,
+    Submission,
+    Submissions,
+    Pop3,
+    Pop3s,
+    Imap,
+    Imaps,
+    Web,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Pop3 => "pop3",
+            Service::Pop3s => "pop3s",
+            Service::Imap => "imap",
+            Service::Imaps => "imaps",
+            Service::Web => "web",
+        }
+    }
+
+    /// Services this build does not have yet are shown as down with this reason.
+    fn unavailable(self) -> Option<&'static str> {
+        match self {
+            Service::Smtp | Service::Pop3 | Service::Pop3s => None,
+            _ => Some("not available in this version"),
+        }
+    }
+
+    fn addresses(self, config: &Config) -> &[SocketAddr] {
+        let listen = &config.listen;
+        match self {
+            Service::Smtp => &listen.smtp,
+            Service::Submission => &listen.submission,
+            Service::Submissions => &listen.submissions,
+            Service::Pop3 => &listen.pop3,
+            Service::Pop3s => &listen.pop3s,
+            Service::Imap => &listen.imap,
+            Service::Imaps => &listen.imaps,
+            Service::Web => &listen.web,
+        }
+    }
+
+    const ALL: [Service; 8] = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Pop3,
+        Service::Pop3s,
+        Service::Imap,
+        Service::Imaps,
+        Service::Web,
+    ];
+}
+
+/// Everything a connection handler needs, cloned into each listener.
+#[derive(Clone)]
+struct Services {
+    smtp: SmtpContext,
+    pop3: Pop3Context,
+    tls: TlsAcceptor,
+}
+
+fn initial_status(config: &Config) -> Status {
+    Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        hostname: config.hostname.clone(),
+        storage: Storage::of(&config.data_dir),
+        ..Status::default()
+    }
+}
+
+/// The status shown by `letterbox status` when no daemon runs: counts from the store, every
+/// listener down.
+pub fn offline_status(config: &Config, store: &Store) -> Result<Status, StoreError> {
+    let totals = store.totals()?;
+    let mut status = initial_status(config);
+    status.messages_stored = totals.messages;
+    status.queue_depth = totals.queue_depth;
+    status.queue_oldest = totals.oldest_queued;
+    for service in Service::ALL {
+        for address in service.addresses(config) {
+            status.listeners.push(ListenerStatus {
+                service: service.name().into(),
+                address: address.to_string(),
+                up: false,
+                error: None,
+            });
+        }
+    }
+    Ok(status)
+}
+
+/// Opens the store and the account layer, as the daemon and the offline CLI both do.
+pub fn open(config: &Config) -> Result<(Store, Authenticator, watch::Sender<Status>), AppError> {
+    let (status, _) = watch::channel(initial_status(config));
+    let store = Store::open(&config.data_dir, &config.limits, status.clone())?;
+    let default_domain = config.domains.first().map(String::as_str).unwrap_or("");
+    let auth = Authenticator::new(store.clone(), &config.limits, default_domain)?;
+    Ok((store, auth, status))
+}
+
+/// Runs every service until `shutdown` is cancelled. Prints one line per listener
+/// (`listening SERVICE ADDRESS`) and then `ready`, which scripts and tests wait for.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppError> {
+    let config = Arc::new(config);
+    let (store, auth, status) = open(&config)?;
+    let tls = crate::tls::acceptor(&config)?;
+    status.send_modify(|s| {
+        s.running = true;
+        s.started_at = Some(now_unix());
+    });
+
+    let tracker = TaskTracker::new();
+    let admin = Admin {
+        config: config.clone(),
+        store: store.clone(),
+        auth: auth.clone(),
+        status: status.clone(),
+    };
+    let control = admin::socket_path(&config.data_dir);
+    // We hold the store's lock, so a socket file left behind is stale.
+    let _ = std::fs::remove_file(&control);
+    let control_listener = UnixListener::bind(&control).map_err(|source| AppError::Control {
+        path: control.display().to_string(),
+        source,
+    })?;
+    restrict_to_owner(&control);
+    tracker.spawn(admin::serve(control_listener, admin, shutdown.clone()));
+
+    let services = Services {
+        smtp: SmtpContext {
+            config: config.clone(),
+            store: store.clone(),
+            tls: Some(tls.clone()),
+            status: status.clone(),
+        },
+        pop3: Pop3Context {
+            config: config.clone(),
+            store: store.clone(),
+            auth: auth.clone(),
+            tls: Some(tls.clone()),
+            locks: MaildropLocks::default(),
+        },
+        tls,
+    };
+
+    let mut listeners = Vec::new();
+    for service in Service::ALL {
+        let connections = Arc::new(Semaphore::new(config.limits.max_connections));
+        for address in service.addresses(&config) {
+            let mut entry = ListenerStatus {
+                service: service.name().into(),
+                address: address.to_string(),
+                up: false,
+                error: service.unavailable().map(str::to_string),
+            };
+            if entry.error.is_none() {
+                match TcpListener::bind(address).await {
+                    Ok(listener) => {
+                        let local = listener.local_addr().unwrap_or(*address);
+                        entry.address = local.to_string();
+                        entry.up = true;
+                        println!("listening {} {local}", service.name());
+                        tracker.spawn(accept_loop(
+                            service,
+                            listener,
+                            services.clone(),
+                            connections.clone(),
+                            shutdown.clone(),
+                            tracker.clone(),
+                        ));
+                    }
+                    Err(error) => {
+                        tracing::error!(service = service.name(), %address, %error, "cannot listen");
+                        println!("failed {} {address}: {error}", service.name());
+                        entry.error = Some(error.to_string());
+                    }
+                }
+            }
+            listeners.push(entry);
+        }
+    }
+    status.send_modify(|s| s.listeners = listeners);
+    tracker.spawn(refresh_storage(
+        config.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
+    println!("ready");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions still open after the drain timeout; closing them");
+    }
+    status.send_modify(|s| {
+        s.running = false;
+        for listener in &mut s.listeners {
+            listener.up = false;
+        }
+    });
+    let _ = std::fs::remove_file(&control);
+    // Every acknowledged message is already durable; dropping the store ends its writer.
+    drop(services);
+    drop(store);
+    Ok(())
+}
+
+fn restrict_to_owner(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(%error, "cannot restrict the control socket to its owner");
+    }
+}
+
+async fn refresh_storage(
+    config: Arc<Config>,
+    status: watch::Sender<Status>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(STORAGE_REFRESH);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let storage = Storage::of(&config.data_dir);
+        status.send_if_modified(|s| {
+            let changed = s.storage != storage;
+            s.storage = storage;
+            changed
+        });
+    }
+}
+
+async fn accept_loop(
+    service: Service,
+    listener: TcpListener,
+    services: Services,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait and try again.
+                    tracing::warn!(service = service.name(), %error, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let services = services.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            handle(service, socket, peer, services, shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(
+    service: Service,
+    socket: TcpStream,
+    peer: SocketAddr,
+    services: Services,
+    shutdown: CancellationToken,
+) {
+    let _ = socket.set_nodelay(true);
+    match service {
+        Service::Smtp => {
+            crate::smtp::session::serve(services.smtp, Stream::Plain(socket), peer, shutdown).await;
+        }
+        Service::Pop3 => {
+            crate::pop3::session::serve(services.pop3, Stream::Plain(socket), peer, shutdown).await;
+        }
+        Service::Pop3s => {
+            if let Some(stream) = accept_tls(&services.tls, socket).await {
+                crate::pop3::session::serve(services.pop3, stream, peer, shutdown).await;
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,345 @@
+//! The one piece of session code that touches sockets: a buffered connection over plaintext
+//! or TLS, with bounded line reads, idle timeouts, shutdown, and the STARTTLS upgrade.
+//! Sessions (SMTP, POP3, later IMAP) are written against `Connection<S>` for any stream `S`.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+/// Input buffered per connection. Command lines are far shorter; DATA streams through it.
+const READ_BUFFER: usize = 16 * 1024;
+/// Replies buffered before they must be sent.
+const WRITE_BUFFER: usize = 64 * 1024;
+/// A TLS handshake that takes longer than this is given up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Plaintext, or TLS (implicit or after STARTTLS).
+pub enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+    /// Only while a STARTTLS handshake has taken the plaintext stream.
+    Upgrading,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Why a read did not produce data.
+#[derive(Debug)]
+pub enum Interrupted {
+    /// The peer closed the connection (or it broke).
+    Closed,
+    /// Nothing arrived within the idle timeout.
+    IdleTimeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl From<io::Error> for Interrupted {
+    fn from(_: io::Error) -> Self {
+        Interrupted::Closed
+    }
+}
+
+/// One line read in command mode.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The line without its line ending.
+    Complete(Vec<u8>),
+    /// Longer than allowed; it was read to its end and discarded.
+    TooLong,
+}
+
+pub struct Connection<S> {
+    stream: Stream<S>,
+    input: Box<[u8]>,
+    start: usize,
+    end: usize,
+    output: Vec<u8>,
+    idle: Duration,
+    shutdown: CancellationToken,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: Stream<S>, idle: Duration, shutdown: CancellationToken) -> Self {
+        Connection {
+            stream,
+            input: vec![0; READ_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            output: Vec::with_capacity(1024),
+            idle,
+            shutdown,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
+    /// Bytes to send; sent before the next wait for input, or by `flush`.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), Interrupted> {
+        self.output.extend_from_slice(bytes);
+        if self.output.len() >= WRITE_BUFFER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// A writer into the output buffer for the caller to encode into; follow with
+    /// `write(&[])` or `flush` to respect the buffer bound.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.output
+    }
+
+    pub async fn flush(&mut self) -> Result<(), Interrupted> {
+        if !self.output.is_empty() {
+            let sent = tokio::time::timeout(self.idle, self.stream.write_all(&self.output)).await;
+            self.output.clear();
+            match sent {
+                Ok(result) => result?,
+                Err(_) => return Err(Interrupted::IdleTimeout),
+            }
+        }
+        match tokio::time::timeout(self.idle, self.stream.flush()).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Interrupted::IdleTimeout),
+        }
+    }
+
+    /// Reads more input into the buffer. Pending output is sent first: that is what makes
+    /// pipelining work (replies go out when the server would otherwise wait).
+    async fn fill(&mut self) -> Result<(), Interrupted> {
+        self.flush().await?;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.input.len() {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let idle = self.idle;
+        let read = tokio::select! {
+            read = tokio::time::timeout(idle, self.stream.read(&mut self.input[self.end..])) => read,
+            () = self.shutdown.cancelled() => return Err(Interrupted::Shutdown),
+        };
+        match read {
+            Err(_) => Err(Interrupted::IdleTimeout),
+            Ok(Err(_)) | Ok(Ok(0)) => Err(Interrupted::Closed),
+            Ok(Ok(n)) => {
+                self.end += n;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads one line of at most `max` octets including its line ending. A longer line is
+    /// consumed to its end and reported as `TooLong`, so the stream stays in sync.
+    pub async fn read_line(&mut self, max: usize) -> Result<Line, Interrupted> {
+        let mut too_long = false;
+        loop {
+            let buffered = &self.input[self.start..self.end];
+            if let Some(position) = buffered.iter().position(|&b| b == b'\n') {
+                let line_end = self.start + position;
+                let length = position + 1;
+                let line = if too_long || length > max {
+                    Line::TooLong
+                } else {
+                    let content_end = if position > 0 && buffered[position - 1] == b'\r' {
+                        line_end - 1
+                    } else {
+                        line_end
+                    };
+                    Line::Complete(self.input[self.start..content_end].to_vec())
+                };
+                self.start = line_end + 1;
+                return Ok(line);
+            }
+            if buffered.len() >= max {
+                too_long = true;
+                self.start = self.end;
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// The input already buffered (for a DATA receiver to consume from).
+    pub fn buffered(&self) -> &[u8] {
+        &self.input[self.start..self.end]
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Waits until some input is buffered.
+    pub async fn read_more(&mut self) -> Result<(), Interrupted> {
+        if self.start == self.end {
+            self.fill().await?;
+        }
+        Ok(())
+    }
+
+    /// Drops input the client sent before it could have seen our reply (after STARTTLS: the
+    /// command-injection defence of RFC 3207 §4.2 / CVE-2011-0411).
+    pub fn discard_buffered(&mut self) {
+        self.start = self.end;
+    }
+
+    /// Upgrades to TLS after the "ready" reply has been written.
+    pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), Interrupted> {
+        self.flush().await?;
+        self.discard_buffered();
+        let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(Interrupted::Closed);
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(plain)).await {
+            Ok(Ok(tls)) => {
+                self.stream = Stream::Tls(Box::new(tls));
+                Ok(())
+            }
+            _ => Err(Interrupted::Closed),
+        }
+    }
+
+    /// Sends what is pending and closes the write side.
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.shutdown()).await;
+    }
+}
+
+/// Accepts a TLS connection (implicit TLS ports) with a handshake timeout.
+pub async fn accept_tls<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &TlsAcceptor,
+    stream: S,
+) -> Option<Stream<S>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tls))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    async fn connection_with(input: &'static [u8]) -> Connection<tokio::io::DuplexStream> {
+        let (client, server) = duplex(1024);
+        tokio::spawn(async move {
+            let mut client = client;
+            let _ = client.write_all(input).await;
+            let _ = client.shutdown().await;
+            let mut sink = Vec::new();
+            let _ = client.read_to_end(&mut sink).await;
+        });
+        Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(5),
+            CancellationToken::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn lines_and_an_overlong_line_keep_the_stream_in_sync() {
+        let long = Box::leak(format!("{}\r\nNOOP\r\n", "A".repeat(40_000)).into_boxed_str());
+        let mut input = b"EHLO x\r\nQUIT\n".to_vec();
+        input.extend_from_slice(long.as_bytes());
+        let mut conn = connection_with(Box::leak(input.into_boxed_slice())).await;
+        assert_eq!(
+            conn.read_line(512).await.ok(),
+            Some(Line::Complete(b"EHLO x".to_vec()))
+        );
+        assert_eq!(
+            conn.read_line(512).await.ok(),
+            Some(Line::Complete(b"QUIT".to_vec()))
+        );
+        assert_eq!(conn.read_line(512).await.ok(), Some(Line::TooLong));
+        assert_eq!(
+            conn.read_line(512).await.ok(),
+            Some(Line::Complete(b"NOOP".to_vec()))
+        );
+        assert!(matches!(
+            conn.read_line(512).await,
+            Err(Interrupted::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_is_accepted() {
+        let line = Box::leak(format!("{}\r\n", "B".repeat(510)).into_boxed_str());
+        let mut conn = connection_with(line.as_bytes()).await;
+        assert!(matches!(conn.read_line(512).await, Ok(Line::Complete(l)) if l.len() == 510));
+        let line = Box::leak(format!("{}\r\n", "B".repeat(511)).into_boxed_str());
+        let mut conn = connection_with(line.as_bytes()).await;
+        assert_eq!(conn.read_line(512).await.ok(), Some(Line::TooLong));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_times_out() {
+        let (_client, server) = duplex(64);
+        let mut conn = Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(300),
+            CancellationToken::new(),
+        );
+        assert!(matches!(
+            conn.read_line(512).await,
+            Err(Interrupted::IdleTimeout)
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+use redb::{ReadableDatabase, ReadableTableMetadata};
+use tokio::sync::watch;
+
+use super::schema::*;
+use super::*;
+use crate::limits::BODY_CHUNK;
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, &Limits::default(), watch::channel(Status::default()).0).expect("open")
+}
+
+async fn spooled(store: &Store, body: &[u8]) -> SpoolFile {
+    let mut spool = store.spool().await.expect("spool");
+    for piece in body.chunks(1000) {
+        spool.write(piece).await.expect("write");
+    }
+    spool.finish().await.expect("finish")
+}
+
+async fn read_all(store: &Store, blob: u64) -> Vec<u8> {
+    let mut reader = store.body(blob);
+    let mut all = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await.expect("chunk") {
+        assert!(chunk.len() <= BODY_CHUNK);
+        all.extend_from_slice(&chunk);
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_message_for_two_accounts_is_stored_once_and_freed_with_its_last_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    store
+        .create_account("Bob@Home.Test", "x")
+        .await
+        .expect("bob");
+    let body: Vec<u8> = (0..200_000u32)
+        .map(|i| b"abcdefghij\r\n"[(i % 12) as usize])
+        .collect();
+    let message = spooled(&store, &body).await;
+    store
+        .deliver(
+            message,
+            vec!["alice@home.test".into(), "bob@home.test".into()],
+            7,
+        )
+        .await
+        .expect("deliver");
+
+    let alice = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("alice inbox");
+    let bob = store
+        .mailbox("bob@home.test", INBOX)
+        .await
+        .expect("bob inbox");
+    assert_eq!(alice.messages.len(), 1);
+    assert_eq!(alice.messages[0].blob, bob.messages[0].blob, "one body");
+    assert_eq!(alice.messages[0].size, body.len() as u64);
+    assert_eq!(alice.messages[0].internal_date, 7);
+    assert_eq!(read_all(&store, alice.messages[0].blob).await, body);
+    {
+        let txn = store.inner.db.begin_read().expect("read");
+        assert_eq!(txn.open_table(BLOBS).expect("blobs").len().expect("len"), 1);
+        let chunks = txn
+            .open_table(BLOB_CHUNKS)
+            .expect("chunks")
+            .len()
+            .expect("len");
+        assert_eq!(chunks, body.len().div_ceil(BODY_CHUNK) as u64);
+    }
+
+    store
+        .expunge("alice@home.test", INBOX, vec![alice.messages[0].uid])
+        .await
+        .expect("expunge alice");
+    assert_eq!(
+        read_all(&store, bob.messages[0].blob).await,
+        body,
+        "bob keeps it"
+    );
+    store
+        .delete_account("bob@home.test")
+        .await
+        .expect("delete bob");
+    let txn = store.inner.db.begin_read().expect("read");
+    assert_eq!(txn.open_table(BLOBS).expect("blobs").len().expect("len"), 0);
+    assert_eq!(
+        txn.open_table(BLOB_CHUNKS)
+            .expect("chunks")
+            .len()
+            .expect("len"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn uids_grow_and_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uidvalidity;
+    {
+        let store = open(dir.path());
+        store
+            .create_account("alice@home.test", "x")
+            .await
+            .expect("alice");
+        for text in [&b"one\r\n"[..], b"two\r\n", b"three\r\n"] {
+            let message = spooled(&store, text).await;
+            store
+                .deliver(message, vec!["alice@home.test".into()], 0)
+                .await
+                .expect("deliver");
+        }
+        let inbox = store
+            .mailbox("alice@home.test", INBOX)
+            .await
+            .expect("inbox");
+        uidvalidity = inbox.uidvalidity;
+        store
+            .expunge("alice@home.test", INBOX, vec![3])
+            .await
+            .expect("expunge");
+    }
+    let store = open(dir.path());
+    let message = spooled(&store, b"four\r\n").await;
+    store
+        .deliver(message, vec!["alice@home.test".into()], 0)
+        .await
+        .expect("deliver");
+    let inbox = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox");
+    let uids: Vec<u32> = inbox.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 2, 4], "a UID is never reused");
+    assert_eq!(inbox.uidvalidity, uidvalidity);
+    assert_eq!(store.totals().expect("totals").messages, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_all_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let message = spooled(&store, format!("message {i}\r\n").as_bytes()).await;
+            store
+                .deliver(message, vec!["alice@home.test".into()], 0)
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("deliver");
+    }
+    let inbox = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.messages.len(), 50);
+    assert_eq!(inbox.uidnext, 51);
+}
+
+#[tokio::test]
+async fn aliases_resolve_and_follow_account_deletion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    store
+        .create_account("bob@home.test", "x")
+        .await
+        .expect("bob");
+    store
+        .set_alias(
+            "family@home.test",
+            &["alice@home.test".into(), "bob@home.test".into()],
+        )
+        .await
+        .expect("alias");
+    assert!(matches!(
+        store
+            .set_alias("alice@home.test", &["bob@home.test".into()])
+            .await,
+        Err(StoreError::Exists(_))
+    ));
+    assert!(matches!(
+        store
+            .set_alias("x@home.test", &["nobody@home.test".into()])
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.create_account("family@home.test", "x").await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        store.recipient("FAMILY@home.test").await.expect("lookup"),
+        Some(Recipient::Alias(vec![
+            "alice@home.test".into(),
+            "bob@home.test".into()
+        ]))
+    );
+    store.delete_account("bob@home.test").await.expect("delete");
+    assert_eq!(
+        store.recipient("family@home.test").await.expect("lookup"),
+        Some(Recipient::Alias(vec!["alice@home.test".into()]))
+    );
+    assert_eq!(
+        store.recipient("bob@home.test").await.expect("lookup"),
+        None
+    );
+}
+
+#[test]
+fn a_store_from_a_newer_letterbox_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = Database::create(dir.path().join("letterbox.redb")).expect("create");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("schema_version", SCHEMA_VERSION + 1)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let error = Store::open(
+        dir.path(),
+        &Limits::default(),
+        watch::channel(Status::default()).0,
+    )
+    .err()
+    .expect("refused");
+    assert!(matches!(error, StoreError::SchemaTooNew { .. }));
+    assert!(error.to_string().contains("newer Letterbox"), "{error}");
+}
+
+#[test]
+fn a_second_process_cannot_open_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = open(dir.path());
+    let second = Store::open(
+        dir.path(),
+        &Limits::default(),
+        watch::channel(Status::default()).0,
+    );
+    assert!(second.is_err());
+}
