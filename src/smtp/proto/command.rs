@@ -1,0 +1,1356 @@
+//! SMTP command grammar: RFC 5321 §4.1 with the ESMTP parameters of RFC 1870 (SIZE),
+//! RFC 6152 / RFC 3030 (BODY, BDAT), RFC 6531 (SMTPUTF8) and RFC 4954 (AUTH).
+//!
+//! [`parse_command`] takes one line without its CRLF and returns a [`Command`] or a
+//! [`SyntaxError`] that already carries the reply to send.
+//!
+//! Addresses are parsed strictly enough that the session can decide locality from
+//! `Address::domain` alone: source routes are dropped, quoted local parts are unquoted
+//! (so `"bob@evil.example"@home.test` is local part `bob@evil.example` at `home.test`),
+//! and `%` and `!` are never given any routing meaning.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
+pub const MAX_COMMAND_LINE: usize = 512;
+
+/// Longest MAIL line including CRLF. RFC 5321 §4.5.3.1.4 lets extensions lengthen it:
+/// SIZE adds 26 octets (RFC 1870), AUTH= adds 500 (RFC 4954 §5), SMTPUTF8 adds 10
+/// (RFC 6531); 16 more cover " BODY=BINARYMIME".
+pub const MAX_MAIL_LINE: usize = MAX_COMMAND_LINE + 26 + 500 + 10 + 16;
+
+/// RFC 4954 §4: the AUTH command line may be up to 12288 octets including CRLF.
+pub const MAX_AUTH_LINE: usize = 12288;
+
+/// RFC 5321 §4.5.3.1.1: a local part is at most 64 octets (counted after unquoting).
+pub const MAX_LOCAL_PART: usize = 64;
+
+/// RFC 5321 §4.5.3.1.2: a domain is at most 255 octets.
+pub const MAX_DOMAIN: usize = 255;
+
+/// RFC 1035 §2.3.4: a label is at most 63 octets.
+const MAX_LABEL: usize = 63;
+
+/// Decimal digits accepted in SIZE= and BDAT sizes (u64 has at most 20).
+const MAX_SIZE_DIGITS: usize = 20;
+
+/// RFC 4422 §3.1: a SASL mechanism name is 1 to 20 characters.
+const MAX_MECHANISM: usize = 20;
+
+/// One parsed SMTP command.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Command {
+    Ehlo {
+        domain: String,
+    },
+    Helo {
+        domain: String,
+    },
+    Mail {
+        /// `None` is the null reverse-path `<>`.
+        from: Option<Address>,
+        params: MailParams,
+    },
+    /// RCPT takes no parameters: any is a 555 5.5.4.
+    Rcpt {
+        to: Address,
+    },
+    Data,
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    Rset,
+    Noop,
+    Quit,
+    Vrfy(String),
+    Expn(String),
+    Help(Option<String>),
+    StartTls,
+    Auth {
+        /// Uppercased.
+        mechanism: String,
+        /// Verbatim (base64 or "="); hidden in `Debug`.
+        initial_response: Option<String>,
+    },
+}
+
+/// Written by hand so an AUTH initial response never reaches a log.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Ehlo { domain } => f.debug_struct("Ehlo").field("domain", domain).finish(),
+            Command::Helo { domain } => f.debug_struct("Helo").field("domain", domain).finish(),
+            Command::Mail { from, params } => f
+                .debug_struct("Mail")
+                .field("from", from)
+                .field("params", params)
+                .finish(),
+            Command::Rcpt { to } => f.debug_struct("Rcpt").field("to", to).finish(),
+            Command::Data => f.write_str("Data"),
+            Command::Bdat { size, last } => f
+                .debug_struct("Bdat")
+                .field("size", size)
+                .field("last", last)
+                .finish(),
+            Command::Rset => f.write_str("Rset"),
+            Command::Noop => f.write_str("Noop"),
+            Command::Quit => f.write_str("Quit"),
+            Command::Vrfy(s) => f.debug_tuple("Vrfy").field(s).finish(),
+            Command::Expn(s) => f.debug_tuple("Expn").field(s).finish(),
+            Command::Help(s) => f.debug_tuple("Help").field(s).finish(),
+            Command::StartTls => f.write_str("StartTls"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => f
+                .debug_struct("Auth")
+                .field("mechanism", mechanism)
+                .field(
+                    "initial_response",
+                    &initial_response.as_ref().map(|_| "***"),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// ESMTP parameters of MAIL FROM.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailParams {
+    /// SIZE= (RFC 1870), the client's estimate in octets.
+    pub size: Option<u64>,
+    /// BODY= (RFC 6152, RFC 3030).
+    pub body: Option<Body>,
+    /// SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// AUTH= (RFC 4954 §5), kept verbatim (xtext, or "<>").
+    pub auth: Option<String>,
+}
+
+/// BODY= values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    SevenBit,
+    EightBitMime,
+    BinaryMime,
+}
+
+/// A mailbox: local part (unquoted) and domain (ASCII-lowercased, or an address
+/// literal such as `[192.0.2.1]` kept verbatim). The bare `<Postmaster>` recipient is
+/// `Address { local: "Postmaster", domain: "" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Address {
+    pub local: String,
+    pub domain: String,
+}
+
+impl Address {
+    /// Builds an address; the domain is normalised as the parser does (ASCII lowercase
+    /// unless it is an address literal).
+    pub fn new(local: impl Into<String>, domain: impl Into<String>) -> Self {
+        Address {
+            local: local.into(),
+            domain: normalize_domain(&domain.into()),
+        }
+    }
+
+    /// True for the bare `<Postmaster>` and for `postmaster@` any domain, ignoring case.
+    pub fn is_postmaster(&self) -> bool {
+        self.local.eq_ignore_ascii_case("postmaster")
+    }
+
+    /// True when the domain is an address literal (`[192.0.2.1]`, `[IPv6:...]`).
+    pub fn is_address_literal(&self) -> bool {
+        self.domain.starts_with('[')
+    }
+}
+
+impl fmt::Display for Address {
+    /// `local@domain`, with the local part re-quoted when it is not a dot-string.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.domain.is_empty() && self.is_postmaster() {
+            return f.write_str("Postmaster");
+        }
+        if is_dot_string(&self.local) {
+            f.write_str(&self.local)?;
+        } else {
+            f.write_str("\"")?;
+            for c in self.local.chars() {
+                if c == '"' || c == '\\' {
+                    f.write_str("\\")?;
+                }
+                write!(f, "{c}")?;
+            }
+            f.write_str("\"")?;
+        }
+        if !self.domain.is_empty() {
+            write!(f, "@{}", self.domain)?;
+        }
+        Ok(())
+    }
+}
+
+/// A command the server will not act on, with the reply to send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code} {enhanced} {text}")]
+pub struct SyntaxError {
+    pub code: u16,
+    pub enhanced: &'static str,
+    pub text: &'static str,
+}
+
+impl SyntaxError {
+    const fn new(code: u16, enhanced: &'static str, text: &'static str) -> Self {
+        SyntaxError {
+            code,
+            enhanced,
+            text,
+        }
+    }
+
+    pub const UNRECOGNIZED: Self = Self::new(500, "5.5.1", "Command unrecognized");
+    pub const INVALID_CHARACTERS: Self = Self::new(500, "5.5.2", "Invalid characters in command");
+    /// RFC 5321 §4.5.3.1.10.
+    pub const LINE_TOO_LONG: Self = Self::new(500, "5.5.2", "Line too long");
+    /// RFC 4954 §4 / RFC 3463 X.5.6.
+    pub const AUTH_LINE_TOO_LONG: Self =
+        Self::new(500, "5.5.6", "Authentication exchange line is too long");
+    pub const EHLO: Self = Self::new(501, "5.5.4", "Syntax: EHLO domain");
+    pub const HELO: Self = Self::new(501, "5.5.4", "Syntax: HELO domain");
+    /// MAIL without `FROM:`.
+    pub const MAIL: Self = Self::new(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+    /// A malformed reverse-path (X.1.7: bad sender mailbox syntax).
+    pub const MAIL_ADDRESS: Self = Self::new(501, "5.1.7", "Syntax: MAIL FROM:<address>");
+    pub const MAIL_ADDRESS_TOO_LONG: Self = Self::new(501, "5.1.7", "Sender address too long");
+    /// RCPT without `TO:`.
+    pub const RCPT: Self = Self::new(501, "5.5.4", "Syntax: RCPT TO:<address>");
+    /// A malformed forward-path (X.1.3: bad destination mailbox syntax).
+    pub const RCPT_ADDRESS: Self = Self::new(501, "5.1.3", "Syntax: RCPT TO:<address>");
+    pub const RCPT_ADDRESS_TOO_LONG: Self = Self::new(501, "5.1.3", "Recipient address too long");
+    /// RFC 5321 §4.1.1.11: a parameter we do not implement.
+    pub const UNSUPPORTED_PARAMETER: Self = Self::new(555, "5.5.4", "Unsupported parameter");
+    pub const DUPLICATE_PARAMETER: Self = Self::new(501, "5.5.4", "Duplicate parameter");
+    pub const PARAMETER_SYNTAX: Self = Self::new(501, "5.5.4", "Invalid parameter syntax");
+    pub const SIZE_PARAMETER: Self = Self::new(501, "5.5.4", "Syntax: SIZE=number");
+    pub const BODY_PARAMETER: Self =
+        Self::new(501, "5.5.4", "Syntax: BODY=7BIT|8BITMIME|BINARYMIME");
+    pub const SMTPUTF8_PARAMETER: Self = Self::new(501, "5.5.4", "Syntax: SMTPUTF8");
+    pub const AUTH_PARAMETER: Self = Self::new(501, "5.5.4", "Syntax: AUTH=mailbox");
+    pub const DATA: Self = Self::new(501, "5.5.4", "Syntax: DATA");
+    pub const BDAT: Self = Self::new(501, "5.5.4", "Syntax: BDAT size [LAST]");
+    pub const RSET: Self = Self::new(501, "5.5.4", "Syntax: RSET");
+    pub const QUIT: Self = Self::new(501, "5.5.4", "Syntax: QUIT");
+    pub const VRFY: Self = Self::new(501, "5.5.4", "Syntax: VRFY string");
+    pub const EXPN: Self = Self::new(501, "5.5.4", "Syntax: EXPN string");
+    pub const HELP: Self = Self::new(501, "5.5.4", "Syntax: HELP [string]");
+    pub const STARTTLS: Self = Self::new(501, "5.5.4", "Syntax: STARTTLS");
+    pub const AUTH: Self = Self::new(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+}
+
+/// Parses one command line. `line` is one command line WITHOUT the trailing CRLF.
+pub fn parse_command(line: &[u8]) -> Result<Command, SyntaxError> {
+    let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let raw_verb = line.get(..verb_end).unwrap_or_default();
+    let is_auth = raw_verb.eq_ignore_ascii_case(b"AUTH");
+    let limit = if is_auth {
+        MAX_AUTH_LINE
+    } else if raw_verb.eq_ignore_ascii_case(b"MAIL") {
+        MAX_MAIL_LINE
+    } else {
+        MAX_COMMAND_LINE
+    };
+    if line.len().saturating_add(2) > limit {
+        return Err(if is_auth {
+            SyntaxError::AUTH_LINE_TOO_LONG
+        } else {
+            SyntaxError::LINE_TOO_LONG
+        });
+    }
+    // NUL, CR and LF never belong in a command line (framing is the caller's job).
+    if line.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        return Err(SyntaxError::INVALID_CHARACTERS);
+    }
+    let line = std::str::from_utf8(line).map_err(|_| SyntaxError::INVALID_CHARACTERS)?;
+    let line = line.trim_end_matches([' ', '\t']);
+    let (verb, args) = line.split_once(' ').unwrap_or((line, ""));
+    let upper = if verb.len() <= 8 {
+        verb.to_ascii_uppercase()
+    } else {
+        return Err(SyntaxError::UNRECOGNIZED);
+    };
+    match upper.as_str() {
+        "EHLO" => parse_hello(args, SyntaxError::EHLO).map(|domain| Command::Ehlo { domain }),
+        "HELO" => parse_hello(args, SyntaxError::HELO).map(|domain| Command::Helo { domain }),
+        "MAIL" => parse_mail(args),
+        "RCPT" => parse_rcpt(args),
+        "DATA" => no_args(args, Command::Data, SyntaxError::DATA),
+        "BDAT" => parse_bdat(args),
+        "RSET" => no_args(args, Command::Rset, SyntaxError::RSET),
+        "NOOP" => Ok(Command::Noop), // RFC 5321 §4.1.1.9: any argument is ignored.
+        "QUIT" => no_args(args, Command::Quit, SyntaxError::QUIT),
+        "VRFY" => string_arg(args, SyntaxError::VRFY).map(Command::Vrfy),
+        "EXPN" => string_arg(args, SyntaxError::EXPN).map(Command::Expn),
+        "HELP" => {
+            let topic = args.trim_matches(' ');
+            if topic.is_empty() {
+                Ok(Command::Help(None))
+            } else if topic.chars().any(char::is_control) {
+                Err(SyntaxError::HELP)
+            } else {
+                Ok(Command::Help(Some(topic.to_owned())))
+            }
+        }
+        "STARTTLS" => no_args(args, Command::StartTls, SyntaxError::STARTTLS),
+        "AUTH" => parse_auth(args),
+        _ => Err(SyntaxError::UNRECOGNIZED),
+    }
+}
+
+fn tokens(args: &str) -> impl Iterator<Item = &str> {
+    args.split(' ').filter(|t| !t.is_empty())
+}
+
+fn no_args(args: &str, command: Command, err: SyntaxError) -> Result<Command, SyntaxError> {
+    if args.trim_matches(' ').is_empty() {
+        Ok(command)
+    } else {
+        Err(err)
+    }
+}
+
+fn string_arg(args: &str, err: SyntaxError) -> Result<String, SyntaxError> {
+    let s = args.trim_matches(' ');
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(err);
+    }
+    Ok(s.to_owned())
+}
+
+/// EHLO/HELO argument: a domain or address literal, ASCII only (RFC 6531 §3.7.1 keeps it
+/// ASCII). Lenient about underscores and trailing dots, which real clients send.
+fn parse_hello(args: &str, err: SyntaxError) -> Result<String, SyntaxError> {
+    let mut it = tokens(args);
+    let (Some(domain), None) = (it.next(), it.next()) else {
+        return Err(err);
+    };
+    if domain.len() > MAX_DOMAIN {
+        return Err(err);
+    }
+    let ok = if let Some(inner) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        valid_literal(inner)
+    } else {
+        domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    };
+    if ok { Ok(domain.to_owned()) } else { Err(err) }
+}
+
+/// `FROM:` and `TO:` keywords, ASCII case-insensitive.
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let n = prefix.len();
+    let head = s.as_bytes().get(..n)?;
+    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        // `prefix` is ASCII and matched, so `n` is a char boundary.
+        s.get(n..)
+    } else {
+        None
+    }
+}
+
+fn parse_mail(args: &str) -> Result<Command, SyntaxError> {
+    let rest = strip_prefix_ignore_case(args, "FROM:").ok_or(SyntaxError::MAIL)?;
+    // Some clients send "MAIL FROM: <a@b>"; tolerate exactly one space.
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    let (from, rest) = parse_path(rest, false).map_err(|e| match e {
+        PathError::Syntax => SyntaxError::MAIL_ADDRESS,
+        PathError::TooLong => SyntaxError::MAIL_ADDRESS_TOO_LONG,
+    })?;
+    let params = if rest.is_empty() {
+        MailParams::default()
+    } else if let Some(params) = rest.strip_prefix(' ') {
+        parse_mail_params(params)?
+    } else {
+        return Err(SyntaxError::MAIL_ADDRESS);
+    };
+    Ok(Command::Mail { from, params })
+}
+
+fn parse_rcpt(args: &str) -> Result<Command, SyntaxError> {
+    let rest = strip_prefix_ignore_case(args, "TO:").ok_or(SyntaxError::RCPT)?;
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    let (to, rest) = parse_path(rest, true).map_err(|e| match e {
+        PathError::Syntax => SyntaxError::RCPT_ADDRESS,
+        PathError::TooLong => SyntaxError::RCPT_ADDRESS_TOO_LONG,
+    })?;
+    let to = to.ok_or(SyntaxError::RCPT_ADDRESS)?;
+    if rest.is_empty() {
+        Ok(Command::Rcpt { to })
+    } else if rest.starts_with(' ') {
+        // We advertise no RCPT extension (no DSN), so any parameter is unsupported.
+        Err(SyntaxError::UNSUPPORTED_PARAMETER)
+    } else {
+        Err(SyntaxError::RCPT_ADDRESS)
+    }
+}
+
+fn parse_mail_params(s: &str) -> Result<MailParams, SyntaxError> {
+    let mut params = MailParams::default();
+    for token in tokens(s) {
+        let (keyword, value) = match token.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (token, None),
+        };
+        if !valid_keyword(keyword) || value.is_some_and(|v| !valid_esmtp_value(v)) {
+            return Err(SyntaxError::PARAMETER_SYNTAX);
+        }
+        match keyword.to_ascii_uppercase().as_str() {
+            "SIZE" => {
+                if params.size.is_some() {
+                    return Err(SyntaxError::DUPLICATE_PARAMETER);
+                }
+                let size = value.and_then(parse_decimal);
+                params.size = Some(size.ok_or(SyntaxError::SIZE_PARAMETER)?);
+            }
+            "BODY" => {
+                if params.body.is_some() {
+                    return Err(SyntaxError::DUPLICATE_PARAMETER);
+                }
+                let body = match value.map(str::to_ascii_uppercase).as_deref() {
+                    Some("7BIT") => Body::SevenBit,
+                    Some("8BITMIME") => Body::EightBitMime,
+                    Some("BINARYMIME") => Body::BinaryMime,
+                    _ => return Err(SyntaxError::BODY_PARAMETER),
+                };
+                params.body = Some(body);
+            }
+            "SMTPUTF8" => {
+                if params.smtputf8 {
+                    return Err(SyntaxError::DUPLICATE_PARAMETER);
+                }
+                if value.is_some() {
+                    return Err(SyntaxError::SMTPUTF8_PARAMETER);
+                }
+                params.smtputf8 = true;
+            }
+            "AUTH" => {
+                if params.auth.is_some() {
+                    return Err(SyntaxError::DUPLICATE_PARAMETER);
+                }
+                let value = value.ok_or(SyntaxError::AUTH_PARAMETER)?;
+                params.auth = Some(value.to_owned());
+            }
+            _ => return Err(SyntaxError::UNSUPPORTED_PARAMETER),
+        }
+    }
+    Ok(params)
+}
+
+fn parse_bdat(args: &str) -> Result<Command, SyntaxError> {
+    let mut it = tokens(args);
+    let size = it.next().and_then(parse_decimal).ok_or(SyntaxError::BDAT)?;
+    let last = match (it.next(), it.next()) {
+        (None, _) => false,
+        (Some(word), None) if word.eq_ignore_ascii_case("LAST") => true,
+        _ => return Err(SyntaxError::BDAT),
+    };
+    Ok(Command::Bdat { size, last })
+}
+
+fn parse_auth(args: &str) -> Result<Command, SyntaxError> {
+    let mut it = tokens(args);
+    let (Some(mechanism), initial, None) = (it.next(), it.next(), it.next()) else {
+        return Err(SyntaxError::AUTH);
+    };
+    let mechanism_ok = mechanism.len() <= MAX_MECHANISM
+        && mechanism
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !mechanism_ok || initial.is_some_and(|i| i.chars().any(char::is_control)) {
+        return Err(SyntaxError::AUTH);
+    }
+    Ok(Command::Auth {
+        mechanism: mechanism.to_ascii_uppercase(),
+        initial_response: initial.map(str::to_owned),
+    })
+}
+
+/// 1 to 20 ASCII digits that fit in a u64.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > MAX_SIZE_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// RFC 5321 §4.1.2: esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-").
+fn valid_keyword(k: &str) -> bool {
+    k.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// RFC 5321 §4.1.2 esmtp-value = 1*(%d33-60 / %d62-126), plus UTF-8 (RFC 6531 §3.3).
+fn valid_esmtp_value(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars().all(|c| match c {
+            '!'..='<' | '>'..='~' => true,
+            c => is_utf8_text(c),
+        })
+}
+
+/// A non-ASCII character allowed by RFC 6531 in addresses and parameters. Controls
+/// (C1) and whitespace (NEL, U+2028...) are refused.
+fn is_utf8_text(c: char) -> bool {
+    !c.is_ascii() && !c.is_control() && !c.is_whitespace()
+}
+
+/// RFC 5322 §3.2.3 atext, extended with UTF-8 by RFC 6531.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || is_utf8_text(c)
+}
+
+/// RFC 5321 §4.1.2 qtextSMTP = %d32-33 / %d35-91 / %d93-126, plus UTF-8.
+fn is_qtext(c: char) -> bool {
+    matches!(c, ' ' | '!' | '#'..='[' | ']'..='~') || is_utf8_text(c)
+}
+
+/// RFC 5321 Dot-string: atoms separated by single dots.
+fn is_dot_string(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+fn normalize_domain(domain: &str) -> String {
+    if domain.starts_with('[') {
+        domain.to_owned()
+    } else {
+        domain.to_ascii_lowercase()
+    }
+}
+
+/// RFC 5321 §4.1.3 address literal contents (between the brackets).
+fn valid_literal(inner: &str) -> bool {
+    if inner.parse::<Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let Some((tag, content)) = inner.split_once(':') else {
+        return false;
+    };
+    if tag.eq_ignore_ascii_case("IPv6") {
+        return content.parse::<Ipv6Addr>().is_ok();
+    }
+    // General-address-literal = Standardized-tag ":" 1*dcontent
+    let tag_ok = tag
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && tag
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let content_ok =
+        !content.is_empty() && content.bytes().all(|b| matches!(b, 33..=90 | 94..=126));
+    tag_ok && content_ok
+}
+
+/// A domain name (not a literal): labels of letters, digits and inner hyphens; UTF-8
+/// U-labels allowed (RFC 6531).
+fn valid_domain_name(d: &str) -> bool {
+    !d.is_empty()
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_LABEL
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || is_utf8_text(c))
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathError {
+    Syntax,
+    TooLong,
+}
+
+/// A cursor over a path; all delimiters are ASCII so byte positions stay on char
+/// boundaries.
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        self.s.get(self.pos..).unwrap_or_default()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), PathError> {
+        if self.eat(b) {
+            Ok(())
+        } else {
+            Err(PathError::Syntax)
+        }
+    }
+
+    /// Takes characters while `f` holds.
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
+        let rest = self.rest();
+        let len = rest.find(|c: char| !f(c)).unwrap_or(rest.len());
+        self.pos += len;
+        rest.get(..len).unwrap_or_default()
+    }
+}
+
+/// Parses `<...>` at the start of `s`; returns the address (None for `<>`) and what
+/// follows the closing bracket.
+fn parse_path(s: &str, allow_postmaster: bool) -> Result<(Option<Address>, &str), PathError> {
+    let mut cur = Cursor { s, pos: 0 };
+    cur.expect(b'<')?;
+    if cur.eat(b'>') {
+        return Ok((None, cur.rest()));
+    }
+    // RFC 5321 §4.1.2 / Appendix C: a source route is accepted and ignored.
+    let routed = cur.peek() == Some(b'@');
+    if routed {
+        loop {
+            cur.expect(b'@')?;
+            parse_domain(&mut cur)?;
+            if !cur.eat(b',') {
+                break;
+            }
+        }
+        cur.expect(b':')?;
+    }
+    let (local, quoted) = parse_local(&mut cur)?;
+    if local.len() > MAX_LOCAL_PART {
+        return Err(PathError::TooLong);
+    }
+    if cur.eat(b'>') {
+        // RFC 5321 §4.1.1.3: "<Postmaster>" without a domain, for RCPT only.
+        if allow_postmaster && !routed && !quoted && local.eq_ignore_ascii_case("postmaster") {
+            let address = Address {
+                local: "Postmaster".to_owned(),
+                domain: String::new(),
+            };
+            return Ok((Some(address), cur.rest()));
+        }
+        return Err(PathError::Syntax);
+    }
+    cur.expect(b'@')?;
+    let domain = parse_domain(&mut cur)?;
+    cur.expect(b'>')?;
+    let address = Address {
+        local,
+        domain: normalize_domain(domain),
+    };
+    Ok((Some(address), cur.rest()))
+}
+
+/// Local-part = Dot-string / Quoted-string; returns the unquoted text and whether it
+/// was quoted. Dots are accepted anywhere in a dot-string (`a..b`, `a.`), as real
+/// senders use them; the text is kept exactly and never interpreted.
+fn parse_local(cur: &mut Cursor<'_>) -> Result<(String, bool), PathError> {
+    if !cur.eat(b'"') {
+        let local = cur.take_while(|c| c == '.' || is_atext(c));
+        if local.is_empty() {
+            return Err(PathError::Syntax);
+        }
+        return Ok((local.to_owned(), false));
+    }
+    let mut local = String::new();
+    let mut chars = cur.rest().char_indices();
+    loop {
+        match chars.next() {
+            Some((i, '"')) => {
+                cur.pos += i + 1;
+                return Ok((local, true));
+            }
+            // quoted-pairSMTP = %d92 %d32-126
+            Some((_, '\\')) => match chars.next() {
+                Some((_, c @ ' '..='~')) => local.push(c),
+                _ => return Err(PathError::Syntax),
+            },
+            Some((_, c)) if is_qtext(c) => local.push(c),
+            _ => return Err(PathError::Syntax),
+        }
+        if local.len() > MAX_LOCAL_PART {
+            return Err(PathError::TooLong);
+        }
+    }
+}
+
+/// A domain or address literal; returns it as written.
+fn parse_domain<'a>(cur: &mut Cursor<'a>) -> Result<&'a str, PathError> {
+    let start = cur.pos;
+    let domain = if cur.eat(b'[') {
+        let inner = cur.take_while(|c| c != ']' && c != '>' && !c.is_control());
+        cur.expect(b']')?;
+        if !valid_literal(inner) {
+            return Err(PathError::Syntax);
+        }
+        cur.s.get(start..cur.pos).unwrap_or_default()
+    } else {
+        let name = cur
+            .take_while(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || is_utf8_text(c));
+        if name.len() <= MAX_DOMAIN && !valid_domain_name(name) {
+            return Err(PathError::Syntax);
+        }
+        name
+    };
+    if domain.len() > MAX_DOMAIN {
+        return Err(PathError::TooLong);
+    }
+    Ok(domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(local: &str, domain: &str) -> Address {
+        Address::new(local, domain)
+    }
+
+    fn mail(from: Option<Address>) -> Command {
+        Command::Mail {
+            from,
+            params: MailParams::default(),
+        }
+    }
+
+    fn rcpt(local: &str, domain: &str) -> Command {
+        Command::Rcpt {
+            to: addr(local, domain),
+        }
+    }
+
+    fn ok_cases() -> Vec<(&'static str, Command)> {
+        vec![
+            // EHLO / HELO
+            (
+                "EHLO client.example",
+                Command::Ehlo {
+                    domain: "client.example".into(),
+                },
+            ),
+            (
+                "ehlo Client.Example",
+                Command::Ehlo {
+                    domain: "Client.Example".into(),
+                },
+            ),
+            (
+                "EHLO [192.0.2.1]",
+                Command::Ehlo {
+                    domain: "[192.0.2.1]".into(),
+                },
+            ),
+            (
+                "EHLO [IPv6:2001:db8::1]",
+                Command::Ehlo {
+                    domain: "[IPv6:2001:db8::1]".into(),
+                },
+            ),
+            (
+                "EHLO my_host.",
+                Command::Ehlo {
+                    domain: "my_host.".into(),
+                },
+            ),
+            ("EHLO x ", Command::Ehlo { domain: "x".into() }),
+            (
+                "HELO client.example",
+                Command::Helo {
+                    domain: "client.example".into(),
+                },
+            ),
+            // MAIL
+            (
+                "MAIL FROM:<a@b.example>",
+                mail(Some(addr("a", "b.example"))),
+            ),
+            (
+                "mail from:<A@B.Example>",
+                mail(Some(addr("A", "b.example"))),
+            ),
+            (
+                "MAIL FROM: <a@b.example>",
+                mail(Some(addr("a", "b.example"))),
+            ),
+            ("MAIL FROM:<>", mail(None)),
+            ("MAIL FROM: <>", mail(None)),
+            (
+                "MAIL FROM:<a@b.example> ",
+                mail(Some(addr("a", "b.example"))),
+            ),
+            (
+                "MAIL FROM:<a%b@c.example>",
+                mail(Some(addr("a%b", "c.example"))),
+            ),
+            (
+                "MAIL FROM:<a!b@c.example>",
+                mail(Some(addr("a!b", "c.example"))),
+            ),
+            (
+                "MAIL FROM:<@a.example,@b.example:user@dom.example>",
+                mail(Some(addr("user", "dom.example"))),
+            ),
+            (
+                "MAIL FROM:<@a.example:user@dom.example>",
+                mail(Some(addr("user", "dom.example"))),
+            ),
+            (
+                "MAIL FROM:<\"bob@evil.example\"@home.test>",
+                mail(Some(addr("bob@evil.example", "home.test"))),
+            ),
+            (
+                "MAIL FROM:<\"a\\\"b\\\\c\"@x.test>",
+                mail(Some(addr("a\"b\\c", "x.test"))),
+            ),
+            ("MAIL FROM:<\"\"@x.test>", mail(Some(addr("", "x.test")))),
+            (
+                "MAIL FROM:<user@[192.0.2.1]>",
+                mail(Some(addr("user", "[192.0.2.1]"))),
+            ),
+            (
+                "MAIL FROM:<user@[IPv6:2001:DB8::1]>",
+                mail(Some(addr("user", "[IPv6:2001:DB8::1]"))),
+            ),
+            (
+                "MAIL FROM:<user@[x-tag:anything]>",
+                mail(Some(addr("user", "[x-tag:anything]"))),
+            ),
+            (
+                "MAIL FROM:<first.last@x.test>",
+                mail(Some(addr("first.last", "x.test"))),
+            ),
+            (
+                "MAIL FROM:<foo.@docomo.ne.jp>",
+                mail(Some(addr("foo.", "docomo.ne.jp"))),
+            ),
+            (
+                "MAIL FROM:<postmaster@x.test>",
+                mail(Some(addr("postmaster", "x.test"))),
+            ),
+            (
+                "MAIL FROM:<jörg@bücher.example> SMTPUTF8",
+                Command::Mail {
+                    from: Some(addr("jörg", "bücher.example")),
+                    params: MailParams {
+                        smtputf8: true,
+                        ..MailParams::default()
+                    },
+                },
+            ),
+            (
+                "MAIL FROM:<a@b.test> SIZE=1000 BODY=8BITMIME",
+                Command::Mail {
+                    from: Some(addr("a", "b.test")),
+                    params: MailParams {
+                        size: Some(1000),
+                        body: Some(Body::EightBitMime),
+                        ..MailParams::default()
+                    },
+                },
+            ),
+            (
+                "MAIL FROM:<a@b.test> size=0 body=7bit smtputf8 auth=<>",
+                Command::Mail {
+                    from: Some(addr("a", "b.test")),
+                    params: MailParams {
+                        size: Some(0),
+                        body: Some(Body::SevenBit),
+                        smtputf8: true,
+                        auth: Some("<>".into()),
+                    },
+                },
+            ),
+            (
+                "MAIL FROM:<a@b.test>  BODY=BINARYMIME  AUTH=e+3Dmc2@example.com",
+                Command::Mail {
+                    from: Some(addr("a", "b.test")),
+                    params: MailParams {
+                        body: Some(Body::BinaryMime),
+                        auth: Some("e+3Dmc2@example.com".into()),
+                        ..MailParams::default()
+                    },
+                },
+            ),
+            (
+                "MAIL FROM:<a@b.test> SIZE=18446744073709551615",
+                Command::Mail {
+                    from: Some(addr("a", "b.test")),
+                    params: MailParams {
+                        size: Some(u64::MAX),
+                        ..MailParams::default()
+                    },
+                },
+            ),
+            // RCPT
+            ("RCPT TO:<bob@home.test>", rcpt("bob", "home.test")),
+            ("rcpt to: <Bob@HOME.test>", rcpt("Bob", "home.test")),
+            ("RCPT TO:<Postmaster>", rcpt("Postmaster", "")),
+            ("RCPT TO:<postMASTER>", rcpt("Postmaster", "")),
+            (
+                "RCPT TO:<postmaster@home.test>",
+                rcpt("postmaster", "home.test"),
+            ),
+            (
+                "RCPT TO:<\"bob@evil.example\"@home.test>",
+                rcpt("bob@evil.example", "home.test"),
+            ),
+            (
+                "RCPT TO:<@relay.example:bob@home.test>",
+                rcpt("bob", "home.test"),
+            ),
+            (
+                "RCPT TO:<bob%evil.example@home.test>",
+                rcpt("bob%evil.example", "home.test"),
+            ),
+            (
+                "RCPT TO:<evil.example!bob@home.test>",
+                rcpt("evil.example!bob", "home.test"),
+            ),
+            ("RCPT TO:<bob@[192.0.2.1]>", rcpt("bob", "[192.0.2.1]")),
+            ("RCPT TO:<\"a>b\"@home.test>", rcpt("a>b", "home.test")),
+            ("RCPT TO:<\"a b\"@home.test>", rcpt("a b", "home.test")),
+            // Other verbs
+            ("DATA", Command::Data),
+            ("data ", Command::Data),
+            (
+                "BDAT 0 LAST",
+                Command::Bdat {
+                    size: 0,
+                    last: true,
+                },
+            ),
+            (
+                "BDAT 1000",
+                Command::Bdat {
+                    size: 1000,
+                    last: false,
+                },
+            ),
+            (
+                "bdat 12 last",
+                Command::Bdat {
+                    size: 12,
+                    last: true,
+                },
+            ),
+            (
+                "BDAT 18446744073709551615",
+                Command::Bdat {
+                    size: u64::MAX,
+                    last: false,
+                },
+            ),
+            ("RSET", Command::Rset),
+            ("NOOP", Command::Noop),
+            ("NOOP anything at all", Command::Noop),
+            ("QUIT", Command::Quit),
+            ("Quit", Command::Quit),
+            ("VRFY bob", Command::Vrfy("bob".into())),
+            ("VRFY Bob Smith", Command::Vrfy("Bob Smith".into())),
+            ("EXPN staff", Command::Expn("staff".into())),
+            ("HELP", Command::Help(None)),
+            ("HELP MAIL", Command::Help(Some("MAIL".into()))),
+            ("STARTTLS", Command::StartTls),
+            ("starttls", Command::StartTls),
+            (
+                "AUTH PLAIN",
+                Command::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial_response: None,
+                },
+            ),
+            (
+                "auth plain AGJvYgBzZWNyZXQ=",
+                Command::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial_response: Some("AGJvYgBzZWNyZXQ=".into()),
+                },
+            ),
+            (
+                "AUTH PLAIN =",
+                Command::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial_response: Some("=".into()),
+                },
+            ),
+            (
+                "AUTH SCRAM-SHA-256",
+                Command::Auth {
+                    mechanism: "SCRAM-SHA-256".into(),
+                    initial_response: None,
+                },
+            ),
+        ]
+    }
+
+    fn err_cases() -> Vec<(Vec<u8>, SyntaxError)> {
+        let s = |x: &str| x.as_bytes().to_vec();
+        vec![
+            // Line level
+            (s(""), SyntaxError::UNRECOGNIZED),
+            (s("FOO"), SyntaxError::UNRECOGNIZED),
+            (s("EHLOX x"), SyntaxError::UNRECOGNIZED),
+            (s(" EHLO x"), SyntaxError::UNRECOGNIZED),
+            (s("STARTTLSX"), SyntaxError::UNRECOGNIZED),
+            (b"EHLO \xff".to_vec(), SyntaxError::INVALID_CHARACTERS),
+            (b"NOOP \x00".to_vec(), SyntaxError::INVALID_CHARACTERS),
+            (s("NOOP a\rb"), SyntaxError::INVALID_CHARACTERS),
+            (s("NOOP a\nb"), SyntaxError::INVALID_CHARACTERS),
+            (
+                format!("NOOP {}", "x".repeat(506)).into_bytes(),
+                SyntaxError::LINE_TOO_LONG,
+            ),
+            (
+                format!("AUTH PLAIN {}", "x".repeat(12277)).into_bytes(),
+                SyntaxError::AUTH_LINE_TOO_LONG,
+            ),
+            // EHLO / HELO
+            (s("EHLO"), SyntaxError::EHLO),
+            (s("EHLO "), SyntaxError::EHLO),
+            (s("EHLO a b"), SyntaxError::EHLO),
+            (s("EHLO a\x01b"), SyntaxError::EHLO),
+            (s("EHLO <x>"), SyntaxError::EHLO),
+            (s("EHLO ü.example"), SyntaxError::EHLO),
+            (s("EHLO [300.0.0.1]"), SyntaxError::EHLO),
+            (s("HELO"), SyntaxError::HELO),
+            // MAIL
+            (s("MAIL"), SyntaxError::MAIL),
+            (s("MAIL TO:<a@b>"), SyntaxError::MAIL),
+            (s("MAIL FROM<a@b>"), SyntaxError::MAIL),
+            (s("MAIL FROM:"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<bad"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:a@b.test"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:  <a@b.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<<a@b.test>>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@b.test>>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@b.test>SIZE=1"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@@b.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@b@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<@b.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<Postmaster>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@b..test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@-b.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@b_c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a b@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a\x01b@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a\tb@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<\"a\x01\"@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<\"a@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (
+                s("MAIL FROM:<\"a\\\u{e9}\"@c.test>"),
+                SyntaxError::MAIL_ADDRESS,
+            ),
+            (s("MAIL FROM:<a\u{85}b@c.test>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@[192.0.2.1>"), SyntaxError::MAIL_ADDRESS),
+            (s("MAIL FROM:<a@192.0.2.1]>"), SyntaxError::MAIL_ADDRESS),
+            (
+                s("MAIL FROM:<a@[IPv6:nonsense]>"),
+                SyntaxError::MAIL_ADDRESS,
+            ),
+            (s("MAIL FROM:<a@[[192.0.2.1]]>"), SyntaxError::MAIL_ADDRESS),
+            (
+                s("MAIL FROM:<@a.example,b.example:u@d.example>"),
+                SyntaxError::MAIL_ADDRESS,
+            ),
+            (
+                s("MAIL FROM:<@a.example u@d.example>"),
+                SyntaxError::MAIL_ADDRESS,
+            ),
+            (
+                format!("MAIL FROM:<{}@x.test>", "a".repeat(65)).into_bytes(),
+                SyntaxError::MAIL_ADDRESS_TOO_LONG,
+            ),
+            (
+                format!("MAIL FROM:<a@{}.test>", "b".repeat(64)).into_bytes(),
+                SyntaxError::MAIL_ADDRESS,
+            ),
+            (
+                format!("MAIL FROM:<a@{}b.test>", "b.".repeat(125)).into_bytes(),
+                SyntaxError::MAIL_ADDRESS_TOO_LONG,
+            ),
+            // MAIL parameters
+            (
+                s("MAIL FROM:<a@b.test> FOO=1"),
+                SyntaxError::UNSUPPORTED_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> RET=HDRS"),
+                SyntaxError::UNSUPPORTED_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=1 SIZE=2"),
+                SyntaxError::DUPLICATE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> BODY=7BIT body=7bit"),
+                SyntaxError::DUPLICATE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SMTPUTF8 SMTPUTF8"),
+                SyntaxError::DUPLICATE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> AUTH=<> AUTH=<>"),
+                SyntaxError::DUPLICATE_PARAMETER,
+            ),
+            (s("MAIL FROM:<a@b.test> SIZE"), SyntaxError::SIZE_PARAMETER),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=-1"),
+                SyntaxError::SIZE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=+1"),
+                SyntaxError::SIZE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=18446744073709551616"),
+                SyntaxError::SIZE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=123456789012345678901"),
+                SyntaxError::SIZE_PARAMETER,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> BODY=8BIT"),
+                SyntaxError::BODY_PARAMETER,
+            ),
+            (s("MAIL FROM:<a@b.test> BODY"), SyntaxError::BODY_PARAMETER),
+            (
+                s("MAIL FROM:<a@b.test> SMTPUTF8=yes"),
+                SyntaxError::SMTPUTF8_PARAMETER,
+            ),
+            (s("MAIL FROM:<a@b.test> AUTH"), SyntaxError::AUTH_PARAMETER),
+            (s("MAIL FROM:<a@b.test> =1"), SyntaxError::PARAMETER_SYNTAX),
+            (
+                s("MAIL FROM:<a@b.test> SIZE="),
+                SyntaxError::PARAMETER_SYNTAX,
+            ),
+            (
+                s("MAIL FROM:<a@b.test> SIZE=1=2"),
+                SyntaxError::PARAMETER_SYNTAX,
+            ),
+            (s("MAIL FROM:<a@b.test> X_Y"), SyntaxError::PARAMETER_SYNTAX),
+            (
+                s("MAIL FROM:<a@b.test> AUTH=a\x01"),
+                SyntaxError::PARAMETER_SYNTAX,
+            ),
+            // RCPT
+            (s("RCPT"), SyntaxError::RCPT),
+            (s("RCPT FROM:<a@b.test>"), SyntaxError::RCPT),
+            (s("RCPT TO:<>"), SyntaxError::RCPT_ADDRESS),
+            (s("RCPT TO:bob@home.test"), SyntaxError::RCPT_ADDRESS),
+            (s("RCPT TO:<bob@home.test"), SyntaxError::RCPT_ADDRESS),
+            (s("RCPT TO:<bob>"), SyntaxError::RCPT_ADDRESS),
+            (s("RCPT TO:<\"Postmaster\">"), SyntaxError::RCPT_ADDRESS),
+            (
+                s("RCPT TO:<@relay.example:Postmaster>"),
+                SyntaxError::RCPT_ADDRESS,
+            ),
+            (s("RCPT TO:<Postmaster@>"), SyntaxError::RCPT_ADDRESS),
+            (s("RCPT TO:<bob@home.test>x"), SyntaxError::RCPT_ADDRESS),
+            (
+                s("RCPT TO:<bob@home.test> NOTIFY=NEVER"),
+                SyntaxError::UNSUPPORTED_PARAMETER,
+            ),
+            (
+                s("RCPT TO:<bob@home.test> ORCPT=rfc822;bob@home.test"),
+                SyntaxError::UNSUPPORTED_PARAMETER,
+            ),
+            (
+                format!("RCPT TO:<{}@home.test>", "a".repeat(65)).into_bytes(),
+                SyntaxError::RCPT_ADDRESS_TOO_LONG,
+            ),
+            (
+                format!("RCPT TO:<\"{}\"@home.test>", "a".repeat(65)).into_bytes(),
+                SyntaxError::RCPT_ADDRESS_TOO_LONG,
+            ),
+            // Other verbs
+            (s("DATA x"), SyntaxError::DATA),
+            (s("BDAT"), SyntaxError::BDAT),
+            (s("BDAT x"), SyntaxError::BDAT),
+            (s("BDAT -1"), SyntaxError::BDAT),
+            (s("BDAT 10 FIRST"), SyntaxError::BDAT),
+            (s("BDAT 10 LAST x"), SyntaxError::BDAT),
+            (s("BDAT 18446744073709551616"), SyntaxError::BDAT),
+            (s("BDAT 000000000000000000001"), SyntaxError::BDAT),
+            (s("RSET x"), SyntaxError::RSET),
+            (s("QUIT now"), SyntaxError::QUIT),
+            (s("VRFY"), SyntaxError::VRFY),
+            (s("VRFY a\x01"), SyntaxError::VRFY),
+            (s("EXPN"), SyntaxError::EXPN),
+            (s("HELP a\x07"), SyntaxError::HELP),
+            (s("STARTTLS now"), SyntaxError::STARTTLS),
+            (s("AUTH"), SyntaxError::AUTH),
+            (s("AUTH PLAIN a b"), SyntaxError::AUTH),
+            (s("AUTH PL@IN"), SyntaxError::AUTH),
+            (s("AUTH ABCDEFGHIJKLMNOPQRSTU"), SyntaxError::AUTH),
+        ]
+    }
+
+    #[test]
+    fn parses_valid_commands() {
+        let cases = ok_cases();
+        assert!(cases.len() > 50);
+        for (line, want) in cases {
+            assert_eq!(parse_command(line.as_bytes()), Ok(want), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_commands() {
+        let cases = err_cases();
+        assert!(cases.len() > 50);
+        for (line, want) in cases {
+            assert_eq!(
+                parse_command(&line),
+                Err(want),
+                "{:?}",
+                String::from_utf8_lossy(&line)
+            );
+        }
+    }
+
+    #[test]
+    fn length_limits_at_the_boundary() {
+        // 510 octets + CRLF = 512: accepted; one more is too long.
+        let ok = format!("NOOP {}", "x".repeat(505));
+        assert_eq!(ok.len(), 510);
+        assert_eq!(parse_command(ok.as_bytes()), Ok(Command::Noop));
+        let local = "a".repeat(64);
+        assert_eq!(
+            parse_command(format!("RCPT TO:<{local}@home.test>").as_bytes()),
+            Ok(rcpt(&local, "home.test"))
+        );
+        let quoted = format!("RCPT TO:<\"{}\\\"\"@home.test>", "a".repeat(63));
+        assert_eq!(
+            parse_command(quoted.as_bytes()),
+            Ok(rcpt(&format!("{}\"", "a".repeat(63)), "home.test"))
+        );
+        let label = "b".repeat(63);
+        assert_eq!(
+            parse_command(format!("RCPT TO:<a@{label}.test>").as_bytes()),
+            Ok(rcpt("a", &format!("{label}.test")))
+        );
+        // A 255-octet domain is fine, 256 is not.
+        let domain = format!("{}b.test", "b.".repeat(124));
+        assert_eq!(domain.len(), 254);
+        let domain = format!("c{domain}");
+        assert_eq!(domain.len(), 255);
+        assert_eq!(
+            parse_command(format!("MAIL FROM:<a@{domain}>").as_bytes()),
+            Ok(mail(Some(addr("a", &domain))))
+        );
+        assert_eq!(
+            parse_command(format!("MAIL FROM:<a@c{domain}>").as_bytes()),
+            Err(SyntaxError::MAIL_ADDRESS_TOO_LONG)
+        );
+        // MAIL and AUTH get their extended limits.
+        let mail_line = format!("MAIL FROM:<a@b.test> AUTH={}", "x".repeat(600));
+        assert!(mail_line.len() + 2 > MAX_COMMAND_LINE && mail_line.len() + 2 <= MAX_MAIL_LINE);
+        assert!(parse_command(mail_line.as_bytes()).is_ok());
+        let auth = format!("AUTH PLAIN {}", "x".repeat(MAX_AUTH_LINE - 13));
+        assert_eq!(auth.len() + 2, MAX_AUTH_LINE);
+        assert!(parse_command(auth.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn postmaster() {
+        let cases = [
+            (Address::new("Postmaster", ""), true),
+            (Address::new("postmaster", "home.test"), true),
+            (Address::new("POSTMASTER", "x.example"), true),
+            (Address::new("postmaster2", "home.test"), false),
+            (Address::new("bob", "home.test"), false),
+        ];
+        for (a, want) in cases {
+            assert_eq!(a.is_postmaster(), want, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn display_requotes() {
+        let cases = [
+            (Address::new("bob", "home.test"), "bob@home.test"),
+            (Address::new("Postmaster", ""), "Postmaster"),
+            (
+                Address::new("bob@evil.example", "home.test"),
+                "\"bob@evil.example\"@home.test",
+            ),
+            (Address::new("a\"b\\c", "x.test"), "\"a\\\"b\\\\c\"@x.test"),
+            (Address::new("a b", "x.test"), "\"a b\"@x.test"),
+            (Address::new("", "x.test"), "\"\"@x.test"),
+            (Address::new("foo.", "x.test"), "\"foo.\"@x.test"),
+            (Address::new("a%b", "X.Test"), "a%b@x.test"),
+            (
+                Address::new("u", "[IPv6:2001:DB8::1]"),
+                "u@[IPv6:2001:DB8::1]",
+            ),
+        ];
+        for (a, want) in cases {
+            assert_eq!(a.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn display_round_trips_through_the_parser() {
+        for (line, cmd) in ok_cases() {
+            let address = match cmd {
+                Command::Rcpt { to } => to,
+                Command::Mail {
+                    from: Some(from), ..
+                } => from,
+                _ => continue,
+            };
+            let again = format!("RCPT TO:<{address}>");
+            assert_eq!(
+                parse_command(again.as_bytes()),
+                Ok(Command::Rcpt {
+                    to: address.clone()
+                }),
+                "{line:?} -> {again:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn auth_initial_response_hidden_from_debug() {
+        let cmd = parse_command(b"AUTH PLAIN AGJvYgBzZWNyZXQ=");
+        let shown = format!("{cmd:?}");
+        assert!(!shown.contains("AGJvYgBzZWNyZXQ="), "{shown}");
+        assert!(shown.contains("PLAIN"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_error_display() {
+        assert_eq!(
+            SyntaxError::MAIL_ADDRESS.to_string(),
+            "501 5.1.7 Syntax: MAIL FROM:<address>"
+        );
+    }
+}
