@@ -210,10 +210,7 @@ impl Config {
             reason,
         };
         let mut config: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| line_at(text, span.start))
-                .unwrap_or(1);
+            let line = e.span().map(|span| line_at(text, span.start)).unwrap_or(1);
             invalid(line, e.message().trim().replace('\n', " "))
         })?;
         config
@@ -291,7 +288,9 @@ fn is_hostname(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -381,7 +380,11 @@ smtp_idle_timeout = "2m"
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            ("hostname = \"a\"\nbogus = 1\n", "letterbox.toml:2:", "bogus"),
+            (
+                "hostname = \"a\"\nbogus = 1\n",
+                "letterbox.toml:2:",
+                "bogus",
+            ),
             (
                 "[listen]\nsmtp = [\"nonsense\"]\n",
                 "letterbox.toml:2:",

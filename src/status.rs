@@ -63,7 +63,11 @@ impl Status {
     /// The human form of `letterbox status`.
     pub fn render(&self, now: i64) -> String {
         let mut out = String::new();
-        let state = if self.running { "running" } else { "not running" };
+        let state = if self.running {
+            "running"
+        } else {
+            "not running"
+        };
         out.push_str(&format!(
             "letterbox {} on {}: {state}\n",
             self.version, self.hostname

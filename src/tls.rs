@@ -106,7 +106,11 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let first = std::fs::read(&cert).expect("cert");
         acceptor(&config).expect("second start");
-        assert_eq!(std::fs::read(&cert).expect("cert"), first, "kept, not remade");
+        assert_eq!(
+            std::fs::read(&cert).expect("cert"),
+            first,
+            "kept, not remade"
+        );
     }
 
     #[test]

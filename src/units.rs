@@ -37,7 +37,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" => 1024 * 1024,
         "g" | "gb" => 1000 * 1000 * 1000,
         "gib" => 1024 * 1024 * 1024,
-        _ => return Err(format!("{text:?}: unknown size unit (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown size unit (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     number
         .checked_mul(factor)
@@ -45,8 +49,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
-    let (number, unit) =
-        split_number(text).ok_or_else(|| format!("{text:?} is not a duration"))?;
+    let (number, unit) = split_number(text).ok_or_else(|| format!("{text:?} is not a duration"))?;
     let factor: u64 = match unit {
         "" | "s" => 1,
         "m" => 60,
