@@ -14,7 +14,7 @@
 //! - `secret`: values that never show in logs.
 
 pub mod admin;
-// app: wired in once pop3::session lands
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod limits;
