@@ -63,14 +63,23 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
-fn generate_self_signed(hostname: &str, cert: &Path, key: &Path) -> Result<(), TlsError> {
-    let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
-    if let Some(dir) = cert.parent() {
+fn generate_self_signed(hostname: &str, cert_path: &Path, key: &Path) -> Result<(), TlsError> {
+    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let key_pair = rcgen::KeyPair::generate().map_err(generate)?;
+    let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()]).map_err(generate)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Letterbox");
+    let cert = params.self_signed(&key_pair).map_err(generate)?;
+    if let Some(dir) = cert_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     }
-    write_file(key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(cert, made.cert.pem().as_bytes(), 0o644)?;
+    write_file(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_file(cert_path, cert.pem().as_bytes(), 0o644)?;
     Ok(())
 }
 

@@ -15,10 +15,16 @@ fn accounts_work_offline_and_through_the_running_daemon() {
     let out = server.cli(&["user", "list"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let list = text(&out.stdout);
-    assert!(list.contains("alice@home.test") && list.contains("bob@home.test"), "{list}");
+    assert!(
+        list.contains("alice@home.test") && list.contains("bob@home.test"),
+        "{list}"
+    );
 
     server.launch();
-    let out = server.cli(&["user", "passwd", "bob@home.test", "--password-stdin"], Some("a new secret\n"));
+    let out = server.cli(
+        &["user", "passwd", "bob@home.test", "--password-stdin"],
+        Some("a new secret\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = server.cli(&["user", "delete", "alice@home.test"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -44,11 +50,31 @@ fn accounts_work_offline_and_through_the_running_daemon() {
 fn bad_requests_fail_with_one_clear_line() {
     let server = Server::start();
     let cases: [(&[&str], Option<&str>, &str); 5] = [
-        (&["user", "add", "x@elsewhere.example", "--password-stdin"], Some("long enough pw\n"), "not a local domain"),
-        (&["user", "add", "carol@home.test", "--password-stdin"], Some("short\n"), "at least 8"),
-        (&["user", "delete", "nobody@home.test"], None, "no such account"),
-        (&["alias", "add", "pets@home.test", "nobody@home.test"], None, "no such account"),
-        (&["alias", "delete", "nothing@home.test"], None, "no such alias"),
+        (
+            &["user", "add", "x@elsewhere.example", "--password-stdin"],
+            Some("long enough pw\n"),
+            "not a local domain",
+        ),
+        (
+            &["user", "add", "carol@home.test", "--password-stdin"],
+            Some("short\n"),
+            "at least 8",
+        ),
+        (
+            &["user", "delete", "nobody@home.test"],
+            None,
+            "no such account",
+        ),
+        (
+            &["alias", "add", "pets@home.test", "nobody@home.test"],
+            None,
+            "no such account",
+        ),
+        (
+            &["alias", "delete", "nothing@home.test"],
+            None,
+            "no such alias",
+        ),
     ];
     for (args, stdin, want) in cases {
         let out = server.cli(args, stdin);
@@ -58,7 +84,10 @@ fn bad_requests_fail_with_one_clear_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
     server.add_user("dave@home.test");
-    let out = server.cli(&["user", "add", "dave@home.test", "--password-stdin"], Some("another password\n"));
+    let out = server.cli(
+        &["user", "add", "dave@home.test", "--password-stdin"],
+        Some("another password\n"),
+    );
     assert!(text(&out.stderr).contains("already exists"));
 }
 
@@ -71,14 +100,20 @@ fn status_shows_listeners_and_counts() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(status["running"], true);
     let listeners = status["listeners"].as_array().expect("listeners");
-    let smtp = listeners.iter().find(|l| l["service"] == "smtp").expect("smtp");
+    let smtp = listeners
+        .iter()
+        .find(|l| l["service"] == "smtp")
+        .expect("smtp");
     assert_eq!(smtp["up"], true);
     assert_eq!(smtp["address"], server.addr("smtp").to_string());
     assert_eq!(status["messages_stored"], 0);
     assert!(status["storage"]["free_bytes"].as_u64().is_some());
 
     let human = text(&server.cli(&["status"], None).stdout);
-    assert!(human.contains("running") && human.contains("smtp"), "{human}");
+    assert!(
+        human.contains("running") && human.contains("smtp"),
+        "{human}"
+    );
 
     let exit = server.stop();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
@@ -91,7 +126,11 @@ fn status_shows_listeners_and_counts() {
 fn a_bad_config_is_refused_with_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "hostname = \"ok.example\"\n[limits]\nmax_mesage_size = \"1MiB\"\n").expect("write");
+    std::fs::write(
+        &path,
+        "hostname = \"ok.example\"\n[limits]\nmax_mesage_size = \"1MiB\"\n",
+    )
+    .expect("write");
     let out = std::process::Command::new(BIN)
         .arg("--config")
         .arg(&path)
@@ -100,7 +139,10 @@ fn a_bad_config_is_refused_with_file_and_line() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("{}:3:", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("max_mesage_size"), "{stderr}");
 }
 
@@ -130,6 +172,14 @@ fn a_busy_port_is_reported_and_the_other_services_run() {
         .collect();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(lines.iter().any(|l| l.starts_with(&format!("failed pop3 {busy}"))), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("listening smtp")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("failed pop3 {busy}"))),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("listening smtp")),
+        "{lines:?}"
+    );
 }

@@ -42,7 +42,10 @@ for t in threads: t.join()
     let mut client = std::process::Command::new("python3");
     client.arg("-c").arg(&child_script).arg(&log_arg);
     for (service, addr) in &ports {
-        client.env(format!("{}_PORT", service.to_uppercase()), addr.port().to_string());
+        client.env(
+            format!("{}_PORT", service.to_uppercase()),
+            addr.port().to_string(),
+        );
     }
     let mut client = client
         .env("CERT", cert)
@@ -52,7 +55,10 @@ for t in threads: t.join()
     // Let deliveries run, then pull the plug mid-stream.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let acked = std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+        let acked = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
         if acked >= 40 || std::time::Instant::now() > deadline {
             break;
         }
@@ -65,7 +71,11 @@ for t in threads: t.join()
         .lines()
         .map(str::to_string)
         .collect();
-    assert!(acked.len() >= 40, "deliveries were running: {}", acked.len());
+    assert!(
+        acked.len() >= 40,
+        "deliveries were running: {}",
+        acked.len()
+    );
 
     server.launch();
     let reader = format!(
@@ -73,7 +83,10 @@ for t in threads: t.join()
     );
     let stored = server.python_ok(&reader, &[]);
     let stored: std::collections::HashSet<&str> = stored.lines().collect();
-    let missing: Vec<&String> = acked.iter().filter(|s| !stored.contains(s.as_str())).collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|s| !stored.contains(s.as_str()))
+        .collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     // At most one message per client was in flight; nothing else may appear.
     assert!(stored.len() <= acked.len() + 4);

@@ -62,8 +62,18 @@ except poplib.error_proto as e:
     assert b"deleted" in str(e).encode(), e
 p.rset()
 p.dele(2)
-p.sock.close()   # drop the connection without QUIT: nothing is deleted
-p = pop3_login("alice@home.test")
+p.sock.shutdown(socket.SHUT_RDWR)   # drop the connection without QUIT: nothing is deleted
+p.sock.close()
+# The server releases the maildrop lock when it notices the close; wait for that.
+p = None
+for attempt in range(100):
+    try:
+        p = pop3_login("alice@home.test")
+        break
+    except poplib.error_proto as e:
+        assert b"IN-USE" in str(e).encode(), e
+        time.sleep(0.1)
+assert p is not None, "the lock of the dropped session was never released"
 assert p.stat()[0] == 3, p.stat()
 p.dele(2)
 print(p.quit().decode())
@@ -94,7 +104,10 @@ fn passwords_need_tls_and_bad_ones_are_throttled() {
         capabilities.push(line);
     }
     assert!(capabilities.iter().any(|c| c == "STLS"), "{capabilities:?}");
-    assert!(!capabilities.iter().any(|c| c == "USER"), "no USER before TLS");
+    assert!(
+        !capabilities.iter().any(|c| c == "USER"),
+        "no USER before TLS"
+    );
     pop.send(b"USER alice@home.test\r\n");
     assert!(pop.line().starts_with("-ERR [AUTH]"));
     pop.send(b"AUTH PLAIN AGFsaWNlQGhvbWUudGVzdABzZWNyZXQ=\r\n");
@@ -123,7 +136,10 @@ print(attempt(PASSWORD))
     for line in &lines[..3] {
         assert!(line.contains("-ERR [AUTH]"), "{out}");
     }
-    assert!(lines[3].contains("[LOGIN-DELAY]"), "locked out even with the right password: {out}");
+    assert!(
+        lines[3].contains("[LOGIN-DELAY]"),
+        "locked out even with the right password: {out}"
+    );
 }
 
 #[test]
@@ -154,7 +170,10 @@ third.quit()
 "#
     );
     let out = server.python_ok(&script, &[]);
-    assert!(out.lines().next().is_some_and(|l| l.starts_with("+OK")), "{out}");
+    assert!(
+        out.lines().next().is_some_and(|l| l.starts_with("+OK")),
+        "{out}"
+    );
     assert!(out.contains("[IN-USE]"), "{out}");
     assert!(out.contains("after unlock 1"), "{out}");
 }

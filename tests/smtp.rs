@@ -11,7 +11,11 @@ use common::{PY_PRELUDE, Raw, Server, text};
 /// Number of messages in an account's maildrop, read over POP3 with TLS.
 fn pop3_count(server: &Server, user: &str) -> usize {
     let script = format!("{PY_PRELUDE}\np = pop3_login(sys.argv[1])\nprint(p.stat()[0])\np.quit()");
-    server.python_ok(&script, &[user]).trim().parse().expect("count")
+    server
+        .python_ok(&script, &[user])
+        .trim()
+        .parse()
+        .expect("count")
 }
 
 fn pop3_retrieve_all(server: &Server, user: &str) -> String {
@@ -39,7 +43,10 @@ fn smtplib_delivers_to_a_local_user_with_trace_headers() {
     assert!(mail.contains("Subject: plain hello"), "{mail}");
     assert!(mail.contains("Subject: over tls"), "{mail}");
     assert!(mail.contains("Return-Path: <sender@example.org>"), "{mail}");
-    assert!(mail.contains("Received: from client.test ([127.0.0.1])"), "{mail}");
+    assert!(
+        mail.contains("Received: from client.test ([127.0.0.1])"),
+        "{mail}"
+    );
     assert!(mail.contains("with ESMTPS id"), "TLS is recorded: {mail}");
     assert!(mail.contains("for <alice@home.test>"), "{mail}");
 }
@@ -66,16 +73,35 @@ fn swaks_with_verified_starttls_and_curl_deliver() {
         .args(["--header", "Subject: from swaks"])
         .output()
         .expect("swaks (apt-get install swaks)");
-    assert!(out.status.success(), "swaks: {}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("<-  250 2.0.0 OK queued"), "{}", text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "swaks: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("<~  250 2.0.0 OK queued"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let message = server.dir.path().join("curl.eml");
-    std::fs::write(&message, "From: curl@example.org\r\nSubject: from curl\r\n\r\nHi.\r\n").expect("eml");
+    std::fs::write(
+        &message,
+        "From: curl@example.org\r\nSubject: from curl\r\n\r\nHi.\r\n",
+    )
+    .expect("eml");
     let out = Command::new("curl")
         .args(["--silent", "--show-error", "--ssl-reqd", "--cacert"])
         .arg(server.cert())
         .arg(format!("smtp://localhost:{}", server.port("smtp")))
-        .args(["--mail-from", "curl@example.org", "--mail-rcpt", "alice@home.test", "--upload-file"])
+        .args([
+            "--mail-from",
+            "curl@example.org",
+            "--mail-rcpt",
+            "alice@home.test",
+            "--upload-file",
+        ])
         .arg(&message)
         .output()
         .expect("curl");
@@ -91,7 +117,10 @@ fn never_an_open_relay() {
     server.add_user("alice@home.test");
     let mut smtp = session(&server);
     assert!(smtp.cmd("EHLO relay.test").starts_with("250 "));
-    assert!(smtp.cmd("MAIL FROM:<spammer@example.org>").starts_with("250"));
+    assert!(
+        smtp.cmd("MAIL FROM:<spammer@example.org>")
+            .starts_with("250")
+    );
     let cases = [
         ("RCPT TO:<victim@example.com>", "550 5.7.1"),
         ("RCPT TO:<victim%example.com@home.test>", "550 5.1.1"),
@@ -106,9 +135,15 @@ fn never_an_open_relay() {
         let reply = smtp.cmd(command);
         assert!(reply.starts_with(want), "{command} -> {reply}");
     }
-    assert!(smtp.cmd("DATA").starts_with("554 5.5.1"), "no valid recipients");
+    assert!(
+        smtp.cmd("DATA").starts_with("554 5.5.1"),
+        "no valid recipients"
+    );
     // A source route to a local mailbox is not relaying: RFC 5321 says ignore the route.
-    assert!(smtp.cmd("RCPT TO:<@example.com:alice@home.test>").starts_with("250 2.1.5"));
+    assert!(
+        smtp.cmd("RCPT TO:<@example.com:alice@home.test>")
+            .starts_with("250 2.1.5")
+    );
     assert!(smtp.cmd("QUIT").starts_with("221"));
 }
 
@@ -117,11 +152,17 @@ fn command_sequence_and_informational_commands() {
     let server = Server::start();
     server.add_user("alice@home.test");
     let mut smtp = session(&server);
-    assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("503 5.5.1"));
+    assert!(
+        smtp.cmd("MAIL FROM:<a@example.org>")
+            .starts_with("503 5.5.1")
+    );
     assert!(smtp.cmd("FOO").starts_with("500 5.5.1"));
     assert!(smtp.cmd("EHLO").starts_with("501"));
     assert!(smtp.cmd("HELO old.test").starts_with("250"));
-    assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("503 5.5.1"));
+    assert!(
+        smtp.cmd("RCPT TO:<alice@home.test>")
+            .starts_with("503 5.5.1")
+    );
     assert!(smtp.cmd("DATA").starts_with("503 5.5.1"));
     assert!(smtp.cmd("VRFY alice").starts_with("252"));
     assert!(smtp.cmd("EXPN staff").starts_with("502"));
@@ -137,15 +178,33 @@ fn command_sequence_and_informational_commands() {
         }
     }
     for extension in [
-        "PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS",
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "CHUNKING",
+        "STARTTLS",
     ] {
-        assert!(capabilities.iter().any(|l| &l[4..] == extension), "{extension}: {capabilities:?}");
+        assert!(
+            capabilities.iter().any(|l| &l[4..] == extension),
+            "{extension}: {capabilities:?}"
+        );
     }
-    assert!(capabilities.iter().any(|l| l[4..].starts_with("SIZE ")), "{capabilities:?}");
+    assert!(
+        capabilities.iter().any(|l| l[4..].starts_with("SIZE ")),
+        "{capabilities:?}"
+    );
     assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
-    assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("503 5.5.1"), "nested MAIL");
+    assert!(
+        smtp.cmd("MAIL FROM:<a@example.org>")
+            .starts_with("503 5.5.1"),
+        "nested MAIL"
+    );
     assert!(smtp.cmd("RSET").starts_with("250"));
-    assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("503"), "RSET ended it");
+    assert!(
+        smtp.cmd("RCPT TO:<alice@home.test>").starts_with("503"),
+        "RSET ended it"
+    );
     assert!(smtp.cmd("QUIT").starts_with("221"));
 }
 
@@ -158,10 +217,16 @@ fn oversized_lines_and_messages_get_replies_and_the_session_goes_on() {
     // A 600-octet command line (limit 512).
     let long = format!("MAIL FROM:<{}@example.org>", "a".repeat(600));
     assert!(smtp.cmd(&long).starts_with("500 5.5.2"), "long command");
-    assert!(smtp.cmd("NOOP").starts_with("250"), "in sync after a long line");
+    assert!(
+        smtp.cmd("NOOP").starts_with("250"),
+        "in sync after a long line"
+    );
 
     // Declared size over the limit.
-    assert!(smtp.cmd("MAIL FROM:<a@example.org> SIZE=999999999").starts_with("552 5.3.4"));
+    assert!(
+        smtp.cmd("MAIL FROM:<a@example.org> SIZE=999999999")
+            .starts_with("552 5.3.4")
+    );
 
     // A text line of 1001 octets (limit 1000 including CRLF).
     assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
@@ -189,9 +254,16 @@ fn oversized_lines_and_messages_get_replies_and_the_session_goes_on() {
     }
     smtp.send(b".\r\n");
     assert!(smtp.reply().starts_with("552 5.3.4"));
-    assert!(smtp.cmd("NOOP").starts_with("250"), "in sync after a too-large message");
+    assert!(
+        smtp.cmd("NOOP").starts_with("250"),
+        "in sync after a too-large message"
+    );
     assert!(smtp.cmd("QUIT").starts_with("221"));
-    assert_eq!(pop3_count(&server, "alice@home.test"), 1, "only the good message");
+    assert_eq!(
+        pop3_count(&server, "alice@home.test"),
+        1,
+        "only the good message"
+    );
 }
 
 #[test]
@@ -205,11 +277,18 @@ fn too_many_recipients_get_452() {
         let reply = smtp.cmd("RCPT TO:<alice@home.test>");
         assert!(reply.starts_with("250"), "{i}: {reply}");
     }
-    assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("452 4.5.3"));
+    assert!(
+        smtp.cmd("RCPT TO:<alice@home.test>")
+            .starts_with("452 4.5.3")
+    );
     assert!(smtp.cmd("DATA").starts_with("354"));
     smtp.send(b"Subject: to many\r\n\r\nhi\r\n.\r\n");
     assert!(smtp.reply().starts_with("250"));
-    assert_eq!(pop3_count(&server, "alice@home.test"), 1, "one copy per account");
+    assert_eq!(
+        pop3_count(&server, "alice@home.test"),
+        1,
+        "one copy per account"
+    );
 }
 
 #[test]
@@ -229,10 +308,24 @@ fn bare_lf_cannot_smuggle_a_second_message() {
     }
     smtp.send(b".\r\n");
     let reply = smtp.reply();
-    assert!(reply.starts_with("554 5.6.0"), "one reply for the whole thing: {reply}");
-    assert!(smtp.cmd("NOOP").starts_with("250 "), "nothing else was answered");
-    assert_eq!(pop3_count(&server, "bob@home.test"), 0, "no smuggled message");
-    assert_eq!(pop3_count(&server, "alice@home.test"), 0, "the bad message is refused");
+    assert!(
+        reply.starts_with("554 5.6.0"),
+        "one reply for the whole thing: {reply}"
+    );
+    assert!(
+        smtp.cmd("NOOP").starts_with("250 "),
+        "nothing else was answered"
+    );
+    assert_eq!(
+        pop3_count(&server, "bob@home.test"),
+        0,
+        "no smuggled message"
+    );
+    assert_eq!(
+        pop3_count(&server, "alice@home.test"),
+        0,
+        "the bad message is refused"
+    );
 }
 
 #[test]
@@ -275,7 +368,7 @@ fn bdat_chunks_deliver_and_stay_in_sync_on_errors() {
     let mut smtp = session(&server);
     smtp.cmd("EHLO chunky.test");
     // BDAT with no transaction: the chunk is consumed, then 503.
-    smtp.send(b"BDAT 9\r\nNOOP\r\nXX\r\n");
+    smtp.send(b"BDAT 10\r\nNOOP\r\nXX\r\n");
     assert!(smtp.reply().starts_with("503"));
     assert!(smtp.cmd("NOOP").starts_with("250"));
     assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
@@ -315,7 +408,8 @@ fn a_dropped_connection_mid_data_stores_nothing_and_the_server_goes_on() {
         smtp.cmd("DATA");
         smtp.send(b"Subject: never finished\r\n\r\nhalf a message");
     }
-    let script = format!("{PY_PRELUDE}\nsend('a@example.org', ['alice@home.test'], 'after the drop')");
+    let script =
+        format!("{PY_PRELUDE}\nsend('a@example.org', ['alice@home.test'], 'after the drop')");
     server.python_ok(&script, &[]);
     let mail = pop3_retrieve_all(&server, "alice@home.test");
     assert!(!mail.contains("never finished"), "{mail}");
@@ -327,9 +421,13 @@ fn an_alias_delivers_to_every_target() {
     let server = Server::start();
     server.add_user("alice@home.test");
     server.add_user("bob@home.test");
-    let out = server.cli(&["alias", "add", "family@home.test", "alice@home.test", "bob"], None);
+    let out = server.cli(
+        &["alias", "add", "family@home.test", "alice@home.test", "bob"],
+        None,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let script = format!("{PY_PRELUDE}\nsend('a@example.org', ['family@home.test'], 'for everyone')");
+    let script =
+        format!("{PY_PRELUDE}\nsend('a@example.org', ['family@home.test'], 'for everyone')");
     server.python_ok(&script, &[]);
     assert!(pop3_retrieve_all(&server, "alice@home.test").contains("for everyone"));
     assert!(pop3_retrieve_all(&server, "bob@home.test").contains("for everyone"));
@@ -341,7 +439,13 @@ fn smtputf8_addresses_need_the_parameter() {
     server.add_user("alice@home.test");
     let mut smtp = session(&server);
     smtp.cmd("EHLO utf8.test");
-    assert!(smtp.cmd("MAIL FROM:<jörg@example.org>").starts_with("553 5.6.7"));
-    assert!(smtp.cmd("MAIL FROM:<jörg@example.org> SMTPUTF8").starts_with("250"));
+    assert!(
+        smtp.cmd("MAIL FROM:<jörg@example.org>")
+            .starts_with("553 5.6.7")
+    );
+    assert!(
+        smtp.cmd("MAIL FROM:<jörg@example.org> SMTPUTF8")
+            .starts_with("250")
+    );
     assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
 }

@@ -183,7 +183,10 @@ impl Server {
         let mut command = Command::new("python3");
         command.arg("-c").arg(script).args(args);
         for (service, addr) in &self.ports {
-            command.env(format!("{}_PORT", service.to_uppercase()), addr.port().to_string());
+            command.env(
+                format!("{}_PORT", service.to_uppercase()),
+                addr.port().to_string(),
+            );
         }
         command
             .env("CERT", self.cert())
