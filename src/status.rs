@@ -51,10 +51,17 @@ impl Storage {
         }
         // SAFETY: statvfs returned 0, so it filled the struct.
         let stat = unsafe { stat.assume_init() };
-        let block = u64::from(stat.f_frsize);
+        // The field types are 32-bit on armv7 and 64-bit on aarch64; the conversions are
+        // needed there even though they are no-ops here.
+        #[allow(clippy::useless_conversion)]
+        let (block, blocks, available) = (
+            u64::from(stat.f_frsize),
+            u64::from(stat.f_blocks),
+            u64::from(stat.f_bavail),
+        );
         Some(Storage {
-            total_bytes: u64::from(stat.f_blocks).saturating_mul(block),
-            free_bytes: u64::from(stat.f_bavail).saturating_mul(block),
+            total_bytes: blocks.saturating_mul(block),
+            free_bytes: available.saturating_mul(block),
         })
     }
 }

@@ -22,9 +22,11 @@ pub const ALIASES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition
 pub const MAILBOXES: TableDefinition<(&str, &str), (u64, u32, u32, u64)> =
     TableDefinition::new("mailboxes");
 
-/// (mailbox id, UID) -> (blob id, flags, internal date as Unix seconds, size, MODSEQ).
-pub const MESSAGES: TableDefinition<(u64, u32), (u64, u32, i64, u64, u64)> =
-    TableDefinition::new("messages");
+/// (mailbox id, UID).
+pub type MessageKey = (u64, u32);
+/// (blob id, flags, internal date as Unix seconds, size, MODSEQ).
+pub type MessageRow = (u64, u32, i64, u64, u64);
+pub const MESSAGES: TableDefinition<MessageKey, MessageRow> = TableDefinition::new("messages");
 
 /// Blob id -> (size in bytes, number of messages that reference it).
 pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs");
