@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// redb page cache.
     pub store_cache_size: ByteSize,
+    /// Space kept free on the data device: deliveries that would eat into it get 452 4.3.1,
+    /// so the store itself always has room to work (and to delete mail).
+    pub min_free_space: ByteSize,
     /// Deliveries that may wait for the store writer; senders beyond this wait.
     pub delivery_backlog: usize,
     /// Deliveries that share one durable commit at most.
@@ -61,6 +64,7 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections: 64,
             store_cache_size: ByteSize(16 * 1024 * 1024),
+            min_free_space: ByteSize(64 * 1024 * 1024),
             delivery_backlog: 64,
             group_commit_max: 32,
             smtp_idle_timeout: Seconds(300),

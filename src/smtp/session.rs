@@ -247,6 +247,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 format!("Message size exceeds fixed maximum message size of {max} bytes"),
             );
         }
+        // RFC 1870 §6.2: a declared size that would not fit now is a temporary failure.
+        if let Some(size) = params.size {
+            let reserve = self.ctx.config.limits.min_free_space.0;
+            if Storage::of(&self.ctx.config.data_dir)
+                .is_some_and(|storage| storage.free_bytes < size.saturating_add(reserve))
+            {
+                return Reply::new(452, "4.3.1", "Insufficient system storage");
+            }
+        }
         if params.body == Some(Body::BinaryMime) {
             return Reply::new(555, "5.5.4", "BINARYMIME is not supported");
         }

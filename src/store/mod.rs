@@ -9,6 +9,7 @@
 //! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
 
 mod accounts;
+mod handle;
 mod mailbox;
 pub mod schema;
 mod spool;
@@ -56,6 +57,8 @@ pub enum StoreError {
     Invalid(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error("the store had an I/O error and is being reopened")]
+    NeedsReopen,
 }
 
 impl StoreError {
@@ -71,7 +74,11 @@ impl StoreError {
     pub fn is_temporary(&self) -> bool {
         matches!(
             self,
-            StoreError::Full | StoreError::Io(_) | StoreError::Db(_) | StoreError::Closed
+            StoreError::Full
+                | StoreError::Io(_)
+                | StoreError::Db(_)
+                | StoreError::Closed
+                | StoreError::NeedsReopen
         )
     }
 }
@@ -81,6 +88,7 @@ impl From<redb::Error> for StoreError {
         match error {
             redb::Error::Io(io) => StoreError::io(io),
             redb::Error::DatabaseAlreadyOpen => StoreError::Locked,
+            redb::Error::PreviousIo => StoreError::NeedsReopen,
             other => StoreError::Db(other),
         }
     }
@@ -111,7 +119,7 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<handle::DbHandle>,
     spool_dir: PathBuf,
     /// `None` only while dropping.
     deliveries: Option<mpsc::Sender<writer::Delivery>>,
@@ -148,14 +156,21 @@ impl Store {
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(StoreError::io)?;
         let spool_dir = data_dir.join("spool");
-        let db = Database::builder()
-            .set_cache_size(usize::try_from(limits.store_cache_size.0).unwrap_or(usize::MAX))
-            .create(data_dir.join("letterbox.redb"))?;
+        let db = Arc::new(handle::DbHandle::open(
+            data_dir.join("letterbox.redb"),
+            usize::try_from(limits.store_cache_size.0).unwrap_or(usize::MAX),
+        )?);
         spool::clear(&spool_dir)?;
-        migrate(&db)?;
-        let db = Arc::new(db);
-        let (deliveries, writer) =
-            writer::start(db.clone(), limits.delivery_backlog, limits.group_commit_max)?;
+        migrate(&*db.get()?)?;
+        let (deliveries, writer) = writer::start(
+            db.clone(),
+            writer::Settings {
+                backlog: limits.delivery_backlog,
+                batch_max: limits.group_commit_max,
+                data_dir: data_dir.to_path_buf(),
+                min_free_space: limits.min_free_space.0,
+            },
+        )?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -175,10 +190,18 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     {
-        let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        let handle = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = handle.get()?;
+            let result = work(&db);
+            drop(db);
+            if let Err(error) = &result {
+                handle.after_error(error);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// Starts a spool file for a message being received.
@@ -210,7 +233,7 @@ impl Store {
     }
 
     pub fn totals(&self) -> Result<Totals, StoreError> {
-        totals(&self.inner.db)
+        totals(&*self.inner.db.get()?)
     }
 
     async fn publish_totals_async(&self) -> Result<(), StoreError> {
@@ -219,7 +242,7 @@ impl Store {
     }
 
     fn publish_totals(&self) -> Result<(), StoreError> {
-        let totals = totals(&self.inner.db)?;
+        let totals = totals(&*self.inner.db.get()?)?;
         self.inner.status.send_modify(|status| {
             status.messages_stored = totals.messages;
             status.queue_depth = totals.queue_depth;

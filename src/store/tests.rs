@@ -66,7 +66,13 @@ async fn a_message_for_two_accounts_is_stored_once_and_freed_with_its_last_refer
     assert_eq!(alice.messages[0].internal_date, 7);
     assert_eq!(read_all(&store, alice.messages[0].blob).await, body);
     {
-        let txn = store.inner.db.begin_read().expect("read");
+        let txn = store
+            .inner
+            .db
+            .get()
+            .expect("db")
+            .begin_read()
+            .expect("read");
         assert_eq!(txn.open_table(BLOBS).expect("blobs").len().expect("len"), 1);
         let chunks = txn
             .open_table(BLOB_CHUNKS)
@@ -89,7 +95,13 @@ async fn a_message_for_two_accounts_is_stored_once_and_freed_with_its_last_refer
         .delete_account("bob@home.test")
         .await
         .expect("delete bob");
-    let txn = store.inner.db.begin_read().expect("read");
+    let txn = store
+        .inner
+        .db
+        .get()
+        .expect("db")
+        .begin_read()
+        .expect("read");
     assert_eq!(txn.open_table(BLOBS).expect("blobs").len().expect("len"), 0);
     assert_eq!(
         txn.open_table(BLOB_CHUNKS)

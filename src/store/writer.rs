@@ -3,14 +3,17 @@
 //! durable, so concurrent deliveries share the cost of the fsync.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::handle::DbHandle;
 use super::schema::*;
 use super::{INBOX, SpoolFile, StoreError, next_id};
 use crate::limits::BODY_CHUNK;
+use crate::status::Storage;
 
 pub(super) struct Delivery {
     pub message: SpoolFile,
@@ -19,20 +22,36 @@ pub(super) struct Delivery {
     pub reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
+pub(super) struct Settings {
+    pub backlog: usize,
+    pub batch_max: usize,
+    pub data_dir: PathBuf,
+    /// Deliveries are refused (452) rather than let the data device fill up completely.
+    pub min_free_space: u64,
+}
+
 pub(super) fn start(
-    db: Arc<Database>,
-    backlog: usize,
-    batch_max: usize,
+    db: Arc<DbHandle>,
+    settings: Settings,
 ) -> Result<(mpsc::Sender<Delivery>, std::thread::JoinHandle<()>), StoreError> {
-    let (sender, receiver) = mpsc::channel(backlog);
+    let (sender, receiver) = mpsc::channel(settings.backlog);
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(&db, receiver, batch_max))
+        .spawn(move || run(&db, receiver, &settings))
         .map_err(StoreError::io)?;
     Ok((sender, handle))
 }
 
-fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) {
+fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Settings) {
+    let commit_batch = |batch: &[Delivery]| {
+        check_space(settings, batch)?;
+        let result = db.get().and_then(|current| commit_batch(&current, batch));
+        if let Err(error) = &result {
+            db.after_error(error);
+        }
+        result
+    };
+    let batch_max = settings.batch_max;
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -42,7 +61,7 @@ fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) 
                 Err(_) => break,
             }
         }
-        match commit_batch(db, &batch) {
+        match commit_batch(&batch) {
             Ok(()) => {
                 for delivery in batch.drain(..) {
                     let _ = delivery.reply.send(Ok(()));
@@ -51,7 +70,7 @@ fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) 
             // One bad delivery must not fail the others: retry each on its own.
             Err(_) if batch.len() > 1 => {
                 for delivery in batch.drain(..) {
-                    let result = commit_batch(db, std::slice::from_ref(&delivery));
+                    let result = commit_batch(std::slice::from_ref(&delivery));
                     let _ = delivery.reply.send(result);
                 }
             }
@@ -61,6 +80,17 @@ fn run(db: &Database, mut receiver: mpsc::Receiver<Delivery>, batch_max: usize) 
                 }
             }
         }
+    }
+}
+
+/// Refuses a batch that would leave less than `min_free_space` on the data device. redb
+/// writes new pages before it frees old ones, so a body needs somewhat more than its size.
+fn check_space(settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError> {
+    let bodies: u64 = batch.iter().map(|d| d.message.size()).sum();
+    let needed = bodies + bodies / 4 + settings.min_free_space;
+    match Storage::of(&settings.data_dir) {
+        Some(storage) if storage.free_bytes < needed => Err(StoreError::Full),
+        _ => Ok(()),
     }
 }
 

@@ -53,7 +53,11 @@ impl Server {
     }
 
     pub fn start_with(limits: &str) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Server::start_on(tempfile::tempdir().expect("tempdir"), limits)
+    }
+
+    /// Starts a server whose data lives in `dir/data` (which may already be a mount point).
+    pub fn start_on(dir: tempfile::TempDir, limits: &str) -> Server {
         let config = dir.path().join("letterbox.toml");
         let data = dir.path().join("data");
         std::fs::write(&config, config_text(&data, limits)).expect("config");

@@ -1,0 +1,119 @@
+//! A full data device: deliveries get 452 4.3.1 (try again later), the server goes on, and
+//! every message acknowledged before is still readable, also after a restart.
+//!
+//! Needs root to mount a small tmpfs as the data directory (CI runs as root). Without root the
+//! test says so and checks nothing.
+
+mod common;
+
+use std::process::Command;
+
+use common::{PY_PRELUDE, Raw, Server};
+
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| common::text(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// With the default reserve of free space, deliveries stop before the device is full.
+#[test]
+fn a_nearly_full_disk_gets_452_and_loses_nothing() {
+    fill_up("min_free_space = \"2MiB\"");
+}
+
+/// Without a reserve the device really fills up: redb's commit fails, the store reopens
+/// itself, and works again once space is freed.
+#[test]
+fn a_completely_full_disk_gets_452_and_recovers() {
+    fill_up("min_free_space = 0");
+}
+
+fn fill_up(limits: &str) {
+    if !is_root() {
+        eprintln!("full_disk: not root, cannot mount a small tmpfs; nothing checked");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "mount tmpfs as root");
+    let _mount = Mount(data.clone());
+
+    let mut server = Server::start_on(dir, limits);
+    server.add_user("alice@home.test");
+    // Ballast to remove later, standing in for the user freeing space.
+    let ballast = data.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 1024 * 1024]).expect("ballast");
+    let body = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n".repeat(3000);
+    let mut accepted = 0;
+    let mut refused = None;
+    let mut smtp = Raw::connect(server.addr("smtp"));
+    smtp.line();
+    smtp.cmd("EHLO filler.test");
+    for i in 0..100 {
+        assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+        assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
+        assert!(smtp.cmd("DATA").starts_with("354"));
+        smtp.send(format!("Subject: fill-{i}\r\n\r\n{body}.\r\n").as_bytes());
+        let reply = smtp.reply();
+        if reply.starts_with("250") {
+            accepted += 1;
+        } else {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("the disk filled up");
+    assert!(refused.starts_with("452 4.3.1"), "{refused}");
+    assert!(accepted > 0);
+    assert!(smtp.cmd("NOOP").starts_with("250"), "the session goes on");
+    let declared = smtp.cmd("MAIL FROM:<a@example.org> SIZE=4000000");
+    assert!(
+        declared.starts_with("452 4.3.1") || declared.starts_with("250"),
+        "{declared}"
+    );
+    smtp.cmd("RSET");
+
+    // Once there is space again, deliveries work without a restart.
+    std::fs::remove_file(&ballast).expect("remove ballast");
+    assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
+    assert!(smtp.cmd("DATA").starts_with("354"));
+    smtp.send(b"Subject: after cleanup\r\n\r\nsmall\r\n.\r\n");
+    let reply = smtp.reply();
+    assert!(
+        reply.starts_with("250"),
+        "after freeing space: {reply}\n{}",
+        server.log()
+    );
+    accepted += 1;
+
+    let count = format!(
+        "{PY_PRELUDE}\np = pop3_login('alice@home.test')\nprint(p.stat()[0])\nfor i in range(p.stat()[0]): p.retr(i + 1)\np.quit()"
+    );
+    let stored: usize = server.python_ok(&count, &[]).trim().parse().expect("count");
+    assert_eq!(stored, accepted, "every acknowledged message is readable");
+
+    let reopened = server.log().contains("reopening the store");
+    eprintln!("full_disk ({limits}): {accepted} accepted, store reopened: {reopened}");
+    server.stop();
+    server.launch();
+    let stored: usize = server.python_ok(&count, &[]).trim().parse().expect("count");
+    assert_eq!(stored, accepted, "and still there after a restart");
+}
