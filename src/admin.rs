@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
@@ -189,7 +190,12 @@ fn checked_password(password: String) -> Result<Secret<String>, AdminError> {
 }
 
 /// Serves the control socket until shutdown.
-pub async fn serve(listener: UnixListener, admin: Admin, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: UnixListener,
+    admin: Admin,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -203,7 +209,7 @@ pub async fn serve(listener: UnixListener, admin: Admin, shutdown: CancellationT
             () = shutdown.cancelled() => return,
         };
         let admin = admin.clone();
-        tokio::spawn(async move {
+        tracker.spawn(async move {
             let _ = answer(stream, &admin).await;
         });
     }
@@ -213,7 +219,6 @@ async fn answer(stream: UnixStream, admin: &Admin) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
-    use tokio::io::AsyncReadExt;
     reader.read_until(b'\n', &mut line).await?;
     let response = match serde_json::from_slice::<Request>(&line) {
         Ok(request) => admin.execute(request).await,

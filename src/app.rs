@@ -174,7 +174,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         source,
     })?;
     restrict_to_owner(&control);
-    tracker.spawn(admin::serve(control_listener, admin, shutdown.clone()));
+    tracker.spawn(admin::serve(
+        control_listener,
+        admin,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
 
     let services = Services {
         smtp: SmtpContext {
