@@ -124,6 +124,7 @@ struct Inner {
     /// `None` only while dropping.
     deliveries: Option<mpsc::Sender<writer::Delivery>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    commits: Arc<std::sync::atomic::AtomicU64>,
     status: watch::Sender<Status>,
 }
 
@@ -162,6 +163,7 @@ impl Store {
         )?);
         spool::clear(&spool_dir)?;
         migrate(&*db.get()?)?;
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (deliveries, writer) = writer::start(
             db.clone(),
             writer::Settings {
@@ -169,6 +171,7 @@ impl Store {
                 batch_max: limits.group_commit_max,
                 data_dir: data_dir.to_path_buf(),
                 min_free_space: limits.min_free_space.0,
+                commits: commits.clone(),
             },
         )?;
         let store = Store {
@@ -177,6 +180,7 @@ impl Store {
                 spool_dir,
                 deliveries: Some(deliveries),
                 writer: Some(writer),
+                commits,
                 status,
             }),
         };
@@ -230,6 +234,13 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         done.await.map_err(|_| StoreError::Closed)??;
         self.publish_totals_async().await
+    }
+
+    /// Durable delivery commits since the store was opened.
+    pub fn delivery_commits(&self) -> u64 {
+        self.inner
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn totals(&self) -> Result<Totals, StoreError> {

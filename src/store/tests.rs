@@ -184,6 +184,35 @@ async fn concurrent_deliveries_all_land() {
     assert_eq!(inbox.uidnext, 51);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_that_wait_together_share_one_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store.create_account("alice@home.test", "x").await.expect("alice");
+    // Another writer holds the database, as a slow commit would: deliveries queue up.
+    let db = store.inner.db.get().expect("db");
+    let blocker = db.begin_write().expect("write");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        let message = spooled(&store, format!("message {i}\r\n").as_bytes()).await;
+        tasks.push(tokio::spawn(async move {
+            store.deliver(message, vec!["alice@home.test".into()], 0).await
+        }));
+    }
+    // Give the ten senders time to reach the writer's queue.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(blocker);
+    drop(db);
+    for task in tasks {
+        task.await.expect("join").expect("deliver");
+    }
+    let commits = store.delivery_commits();
+    assert!(commits <= 2, "10 deliveries took {commits} commits");
+    let inbox = store.mailbox("alice@home.test", INBOX).await.expect("inbox");
+    assert_eq!(inbox.messages.len(), 10);
+}
+
 #[tokio::test]
 async fn aliases_resolve_and_follow_account_deletion() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +29,8 @@ pub(super) struct Settings {
     pub data_dir: PathBuf,
     /// Deliveries are refused (452) rather than let the data device fill up completely.
     pub min_free_space: u64,
+    /// Durable commits made so far (group commit makes this smaller than the deliveries).
+    pub commits: Arc<AtomicU64>,
 }
 
 pub(super) fn start(
@@ -46,8 +49,11 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
     let commit_batch = |batch: &[Delivery]| {
         check_space(settings, batch)?;
         let result = db.get().and_then(|current| commit_batch(&current, batch));
-        if let Err(error) = &result {
-            db.after_error(error);
+        match &result {
+            Ok(()) => {
+                settings.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => db.after_error(error),
         }
         result
     };
