@@ -16,7 +16,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
 use crate::net::{Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
-use crate::smtp::session::SmtpContext;
+use crate::smtp::session::{Role, SmtpContext};
 use crate::status::{ListenerStatus, Status, Storage};
 use crate::store::{Store, StoreError, now_unix};
 use crate::tls::TlsError;
@@ -70,7 +70,11 @@ impl Service {
     /// Services this build does not have yet are shown as down with this reason.
     fn unavailable(self) -> Option<&'static str> {
         match self {
-            Service::Smtp | Service::Pop3 | Service::Pop3s => None,
+            Service::Smtp
+            | Service::Submission
+            | Service::Submissions
+            | Service::Pop3
+            | Service::Pop3s => None,
             _ => Some("not available in this version"),
         }
     }
@@ -105,6 +109,7 @@ impl Service {
 #[derive(Clone)]
 struct Services {
     smtp: SmtpContext,
+    submission: SmtpContext,
     pop3: Pop3Context,
     tls: TlsAcceptor,
 }
@@ -181,13 +186,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         tracker.clone(),
     ));
 
+    let smtp = SmtpContext {
+        config: config.clone(),
+        store: store.clone(),
+        tls: Some(tls.clone()),
+        status: status.clone(),
+        role: Role::Mx,
+        auth: None,
+    };
     let services = Services {
-        smtp: SmtpContext {
-            config: config.clone(),
-            store: store.clone(),
-            tls: Some(tls.clone()),
-            status: status.clone(),
+        submission: SmtpContext {
+            role: Role::Submission,
+            auth: Some(auth.clone()),
+            ..smtp.clone()
         },
+        smtp,
         pop3: Pop3Context {
             config: config.clone(),
             store: store.clone(),
@@ -344,6 +357,15 @@ async fn handle(
     match service {
         Service::Smtp => {
             crate::smtp::session::serve(services.smtp, Stream::Plain(socket), peer, shutdown).await;
+        }
+        Service::Submission => {
+            crate::smtp::session::serve(services.submission, Stream::Plain(socket), peer, shutdown)
+                .await;
+        }
+        Service::Submissions => {
+            if let Some(stream) = accept_tls(&services.tls, socket).await {
+                crate::smtp::session::serve(services.submission, stream, peer, shutdown).await;
+            }
         }
         Service::Pop3 => {
             crate::pop3::session::serve(services.pop3, Stream::Plain(socket), peer, shutdown).await;

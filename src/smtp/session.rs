@@ -2,8 +2,10 @@
 //! command means for this peer (RFC 5321 sequencing, relay rules, limits) and streams message
 //! data through the sans-I/O receivers into a spool file and then into the store.
 //!
-//! Roles: `Mx` (port 25) accepts mail for local recipients only and never relays. The
-//! submission roles (587/465, AUTH) plug in beside it.
+//! Roles: `Mx` (port 25) accepts mail for local recipients only and never relays, and has no
+//! AUTH. `Submission` (587 with STARTTLS, 465 with implicit TLS) requires AUTH over TLS and
+//! then accepts any recipient: local ones are delivered at once, remote ones are queued for
+//! the outbound worker (see `submission`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -14,17 +16,30 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::proto::command::MAX_AUTH_LINE;
 use super::proto::{
     Address, Body, Command, DataError, DataReceiver, MessageChecker, Reply, parse_command,
 };
+use super::submission::{self, SaslError};
+use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
 use crate::limits::{SMTP_COMMAND_LINE, SMTP_TEXT_LINE};
 use crate::net::{Connection, Interrupted, Line, Stream};
+use crate::secret::Secret;
 use crate::status::{Status, Storage};
-use crate::store::{Recipient, SpoolWriter, Store, StoreError, now_unix};
+use crate::store::{Recipient, SpoolFile, SpoolWriter, Store, StoreError, now_unix};
 
 /// Errors in one session after which the peer is disconnected (a confused or hostile client).
 const MAX_ERRORS: u32 = 20;
+
+/// Which port a session serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Port 25: mail for local recipients from anyone; no AUTH, no relaying.
+    Mx,
+    /// Ports 587/465: authenticated users sending anywhere.
+    Submission,
+}
 
 /// What a listener hands each SMTP session.
 #[derive(Clone)]
@@ -33,6 +48,9 @@ pub struct SmtpContext {
     pub store: Store,
     pub tls: Option<TlsAcceptor>,
     pub status: watch::Sender<Status>,
+    pub role: Role,
+    /// Checks passwords (submission only).
+    pub auth: Option<Authenticator>,
 }
 
 struct Transaction {
@@ -44,6 +62,8 @@ struct Transaction {
     accounts: BTreeSet<String>,
     /// Set by the first BDAT: the message so far.
     chunked: Option<(SpoolWriter, MessageChecker)>,
+    /// Submission: recipients in other domains, as `local@domain`, for the outbound queue.
+    remote: Vec<String>,
 }
 
 struct Session<S> {
@@ -52,6 +72,8 @@ struct Session<S> {
     peer: SocketAddr,
     helo: Option<String>,
     esmtp: bool,
+    /// The authenticated account (submission).
+    user: Option<String>,
     transaction: Option<Transaction>,
     errors: u32,
     delivered: u64,
@@ -82,6 +104,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         helo: None,
         esmtp: false,
+        user: None,
         transaction: None,
         errors: 0,
         delivered: 0,
@@ -135,7 +158,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn run(&mut self) -> Result<(), Interrupted> {
         loop {
-            let line = self.conn.read_line(SMTP_COMMAND_LINE).await?;
+            // The core checks each command's own limit; AUTH lines may be long (RFC 4954 §4).
+            let max = match self.ctx.role {
+                Role::Mx => SMTP_COMMAND_LINE,
+                Role::Submission => MAX_AUTH_LINE,
+            };
+            let line = self.conn.read_line(max).await?;
             let reply = match line {
                 Line::TooLong => Reply::new(500, "5.5.2", "Line too long"),
                 Line::Complete(line) => match parse_command(&line) {
@@ -171,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let reply = match command {
             Command::Ehlo { domain } => self.hello(domain, true),
             Command::Helo { domain } => self.hello(domain, false),
-            Command::Mail { from, params } => self.mail(from, params),
+            Command::Mail { from, params } => self.mail(from, params).await,
             Command::Rcpt { to } => self.rcpt(to).await,
             Command::Data => self.data().await?,
             Command::Bdat { size, last } => self.bdat(size, last).await?,
@@ -200,7 +228,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS HELP",
             ),
             Command::StartTls => return self.start_tls().await,
-            Command::Auth { .. } => Reply::new(503, "5.5.1", "AUTH is not available on this port"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(&mechanism, initial_response).await?,
         };
         Ok(Outcome::Reply(reply))
     }
@@ -226,15 +257,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if self.ctx.tls.is_some() && !self.conn.is_tls() {
             lines.push("STARTTLS".into());
         }
+        // RFC 4954 §4: mechanisms that send passwords in the clear only over TLS.
+        if self.ctx.role == Role::Submission && self.conn.is_tls() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
         Reply::multiline(250, lines)
     }
 
-    fn mail(&mut self, from: Option<Address>, params: super::proto::MailParams) -> Reply {
+    async fn mail(&mut self, from: Option<Address>, params: super::proto::MailParams) -> Reply {
         if self.helo.is_none() {
             return Reply::new(503, "5.5.1", "Send EHLO first");
         }
         if self.transaction.is_some() {
             return Reply::new(503, "5.5.1", "Nested MAIL command");
+        }
+        if self.ctx.role == Role::Submission {
+            let Some(user) = &self.user else {
+                return Reply::new(530, "5.7.0", "Authentication required");
+            };
+            let Some(address) = &from else {
+                return Reply::new(553, "5.7.1", "Sender address not allowed");
+            };
+            match submission::may_send_as(&self.ctx.store, user, &address.to_string()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Reply::new(553, "5.7.1", format!("You may not send as <{address}>"));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "sender lookup failed");
+                    return Reply::new(451, "4.3.0", "Temporary failure, try again later");
+                }
+            }
         }
         if !self.esmtp && (params.size.is_some() || params.body.is_some() || params.smtputf8) {
             return Reply::new(555, "5.5.4", "MAIL parameters need EHLO");
@@ -271,6 +324,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             recipients: Vec::new(),
             accounts: BTreeSet::new(),
             chunked: None,
+            remote: Vec::new(),
         });
         Reply::new(250, "2.1.0", "Sender OK")
     }
@@ -293,6 +347,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             to.domain.clone()
         };
         if !config.is_local_domain(&domain) {
+            if self.ctx.role == Role::Submission && self.user.is_some() {
+                if to.domain.is_empty() || to.is_address_literal() {
+                    return Reply::new(553, "5.1.3", "Recipient needs a domain name");
+                }
+                if let Some(transaction) = &mut self.transaction {
+                    transaction.remote.push(to.to_string());
+                    transaction.recipients.push(to);
+                }
+                return Reply::new(250, "2.1.5", "Recipient OK");
+            }
             // Never an open relay: mail for other domains is refused here, whatever the
             // local part says (`%`, `!` and quoted `@` are never interpreted).
             return Reply::new(550, "5.7.1", "Relaying denied");
@@ -327,10 +391,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The trace headers put in front of the message (RFC 5321 §4.4).
     fn trace_headers(&self, transaction: &Transaction) -> String {
         let config = &self.ctx.config;
-        let protocol = match (self.esmtp, self.conn.is_tls()) {
-            (false, _) => "SMTP",
-            (true, false) => "ESMTP",
-            (true, true) => "ESMTPS",
+        // RFC 3848: ESMTPA / ESMTPSA for authenticated sessions.
+        let protocol = match (self.esmtp, self.conn.is_tls(), self.user.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
         };
         let protocol = if transaction.smtputf8 {
             protocol.replacen("SMTP", "UTF8SMTP", 1)
@@ -348,6 +415,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             _ => String::new(),
         };
         let date = mail_parser::DateTime::from_timestamp(now_unix()).to_rfc822();
+        if self.ctx.role == Role::Submission {
+            // Return-Path is for final delivery; an outgoing message does not carry one.
+            return format!(
+                "Received: from {helo} ([{ip}])\r\n\tby {host} (Letterbox) with {protocol} id {id}{recipient};\r\n\t{date}\r\n",
+                ip = self.peer.ip(),
+                host = config.hostname,
+                id = self.id,
+            );
+        }
         format!(
             "Return-Path: <{reverse_path}>\r\nReceived: from {helo} ([{ip}])\r\n\tby {host} (Letterbox) with {protocol} id {id}{recipient};\r\n\t{date}\r\n",
             ip = self.peer.ip(),
@@ -489,9 +565,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn start_spool(&self, transaction: &Transaction) -> Result<SpoolWriter, StoreError> {
         let mut spool = self.ctx.store.spool().await?;
-        spool
-            .write(self.trace_headers(transaction).as_bytes())
-            .await?;
+        // Submission writes its trace headers when it rewrites the message (`submit`).
+        if self.ctx.role == Role::Mx {
+            spool
+                .write(self.trace_headers(transaction).as_bytes())
+                .await?;
+        }
         Ok(spool)
     }
 
@@ -508,9 +587,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(spool) = spool else {
             return Reply::new(452, "4.3.1", "Insufficient system storage");
         };
-        let accounts: Vec<String> = transaction.accounts.into_iter().collect();
         let stored = match spool.finish().await {
-            Ok(message) => self.ctx.store.deliver(message, accounts, now_unix()).await,
+            Ok(message) if self.ctx.role == Role::Submission => {
+                if let Err(reply) = self.submit(&transaction, message).await {
+                    return reply;
+                }
+                Ok(())
+            }
+            Ok(message) => {
+                let accounts: Vec<String> = transaction.accounts.into_iter().collect();
+                self.ctx.store.deliver(message, accounts, now_unix()).await
+            }
             Err(error) => Err(error),
         };
         match stored {
@@ -555,9 +642,192 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // RFC 3207 §4.2: forget everything learned before TLS.
         self.helo = None;
         self.esmtp = false;
+        self.user = None;
         self.transaction = None;
         // The TLS session starts without a greeting; the client sends EHLO next.
         Ok(Outcome::Silent)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// AUTH PLAIN / LOGIN (RFC 4954), on the submission ports and only over TLS.
+    async fn auth(
+        &mut self,
+        mechanism: &str,
+        initial: Option<String>,
+    ) -> Result<Reply, Interrupted> {
+        let authenticator = match (&self.ctx.auth, self.ctx.role) {
+            (Some(authenticator), Role::Submission) => authenticator.clone(),
+            _ => {
+                return Ok(Reply::new(
+                    503,
+                    "5.5.1",
+                    "AUTH is not available on this port",
+                ));
+            }
+        };
+        if self.helo.is_none() || !self.esmtp {
+            return Ok(Reply::new(503, "5.5.1", "Send EHLO first"));
+        }
+        if !self.conn.is_tls() {
+            return Ok(Reply::new(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ));
+        }
+        if self.user.is_some() {
+            return Ok(Reply::new(503, "5.5.1", "Already authenticated"));
+        }
+        if self.transaction.is_some() {
+            return Ok(Reply::new(
+                503,
+                "5.5.1",
+                "AUTH not allowed during a mail transaction",
+            ));
+        }
+        let credentials = match mechanism {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(initial) => submission::decode_response(initial.as_bytes()),
+                    None => match self.challenge("").await? {
+                        Ok(response) => Ok(response),
+                        Err(reply) => return Ok(reply),
+                    },
+                };
+                response.and_then(|r| submission::decode_plain(&r))
+            }
+            "LOGIN" => {
+                let user = match initial {
+                    Some(initial) => submission::decode_response(initial.as_bytes()),
+                    None => match self.challenge("VXNlcm5hbWU6").await? {
+                        Ok(response) => Ok(response),
+                        Err(reply) => return Ok(reply),
+                    },
+                };
+                let user = match user.and_then(|u| submission::decode_text(&u)) {
+                    Ok(user) => user.expose().clone(),
+                    Err(error) => return Ok(error.reply()),
+                };
+                match self.challenge("UGFzc3dvcmQ6").await? {
+                    Ok(password) => submission::decode_text(&password).map(|p| (user, p)),
+                    Err(reply) => return Ok(reply),
+                }
+            }
+            _ => {
+                return Ok(Reply::new(504, "5.5.4", "Unrecognized authentication type"));
+            }
+        };
+        let (user, password): (String, Secret<String>) = match credentials {
+            Ok(credentials) => credentials,
+            Err(error) => return Ok(error.reply()),
+        };
+        Ok(
+            match authenticator.login(&user, &password, self.peer.ip()).await {
+                Ok(account) => {
+                    tracing::info!(peer = %self.peer, %account, "smtp login");
+                    self.user = Some(account);
+                    Reply::new(235, "2.7.0", "Authentication successful")
+                }
+                Err(AuthError::Failed) => {
+                    Reply::new(535, "5.7.8", "Authentication credentials invalid")
+                }
+                Err(AuthError::Throttled) => {
+                    Reply::new(454, "4.7.0", "Too many failed logins, try again later")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "authentication failed");
+                    Reply::new(454, "4.7.0", "Temporary authentication failure")
+                }
+            },
+        )
+    }
+
+    /// Sends a `334` challenge and reads the client's response line.
+    async fn challenge(
+        &mut self,
+        prompt: &str,
+    ) -> Result<Result<Secret<Vec<u8>>, Reply>, Interrupted> {
+        self.conn
+            .output()
+            .extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
+        self.conn.write(&[]).await?;
+        Ok(match self.conn.read_line(MAX_AUTH_LINE).await? {
+            Line::TooLong => Err(Reply::new(
+                500,
+                "5.5.6",
+                "Authentication exchange line is too long",
+            )),
+            Line::Complete(line) => {
+                submission::decode_response(&line).map_err(|e: SaslError| e.reply())
+            }
+        })
+    }
+
+    /// The end of a submitted message: trace and missing header fields in front, the From:
+    /// header checked against the account, then queued (remote recipients) and delivered
+    /// (local ones), each durably.
+    async fn submit(&mut self, transaction: &Transaction, message: SpoolFile) -> Result<(), Reply> {
+        let Some(user) = self.user.clone() else {
+            return Err(Reply::new(530, "5.7.0", "Authentication required"));
+        };
+        let failed = |error: StoreError| {
+            tracing::error!(%error, "submission failed");
+            store_error_reply(&error)
+        };
+        let store = self.ctx.store.clone();
+        let facts = submission::header_facts(&message).await.map_err(failed)?;
+        for from in &facts.from {
+            if !submission::may_send_as(&store, &user, from)
+                .await
+                .map_err(failed)?
+            {
+                return Err(Reply::new(
+                    550,
+                    "5.7.1",
+                    format!("From: <{from}> is not one of your addresses"),
+                ));
+            }
+        }
+        let unique = format!(
+            "{}.{}.{}",
+            self.id,
+            self.delivered + 1,
+            rand_u16(&self.peer)
+        );
+        let prefix = format!(
+            "{}{}",
+            self.trace_headers(transaction),
+            submission::missing_headers(&facts, &self.ctx.config.hostname, &unique)
+        );
+        let message = submission::rewrite(&store, &prefix, message, |_| {})
+            .await
+            .map_err(failed)?;
+        let sender = transaction
+            .reverse_path
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if !transaction.remote.is_empty() {
+            store
+                .enqueue(
+                    &message,
+                    &sender,
+                    transaction.remote.clone(),
+                    String::new(),
+                    now_unix(),
+                )
+                .await
+                .map_err(failed)?;
+        }
+        if !transaction.accounts.is_empty() {
+            let accounts = transaction.accounts.iter().cloned().collect();
+            store
+                .deliver(message, accounts, now_unix())
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
     }
 }
 

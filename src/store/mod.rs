@@ -11,6 +11,7 @@
 mod accounts;
 mod handle;
 mod mailbox;
+mod queue;
 pub mod schema;
 mod spool;
 mod writer;
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
+pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use spool::{SpoolFile, SpoolWriter};
 
 use crate::limits::Limits;
@@ -126,6 +128,8 @@ struct Inner {
     writer: Option<std::thread::JoinHandle<()>>,
     commits: Arc<std::sync::atomic::AtomicU64>,
     status: watch::Sender<Status>,
+    /// Wakes the outbound worker when the queue changes.
+    queue_wake: tokio::sync::Notify,
 }
 
 impl Drop for Inner {
@@ -182,6 +186,7 @@ impl Store {
                 writer: Some(writer),
                 commits,
                 status,
+                queue_wake: tokio::sync::Notify::new(),
             }),
         };
         store.publish_totals()?;

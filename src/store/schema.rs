@@ -34,12 +34,15 @@ pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs"
 /// (blob id, chunk index) -> at most `limits::BODY_CHUNK` bytes of the message.
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
-/// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds).
-pub const QUEUE: TableDefinition<u64, (&str, u64, i64)> = TableDefinition::new("queue");
+/// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds, DKIM-Signature
+/// header sent in front of the body, flags as in `queue::queue_flags`).
+/// (Named "outbound_queue": an earlier, never released layout used "queue".)
+pub const QUEUE: TableDefinition<u64, (&str, u64, i64, &str, u32)> =
+    TableDefinition::new("outbound_queue");
 
 /// (queue id, recipient) -> (attempts, next attempt as Unix seconds, last error text).
 pub const QUEUE_RECIPIENTS: TableDefinition<(u64, &str), (u32, i64, &str)> =
-    TableDefinition::new("queue_recipients");
+    TableDefinition::new("outbound_recipients");
 
 /// Message flags, stored as bits in `MESSAGES`.
 pub mod flags {

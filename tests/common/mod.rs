@@ -30,8 +30,8 @@ data_dir = "{data}"
 
 [listen]
 smtp = ["127.0.0.1:0"]
-submission = []
-submissions = []
+submission = ["127.0.0.1:0"]
+submissions = ["127.0.0.1:0"]
 pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
 imap = []
@@ -58,9 +58,15 @@ impl Server {
 
     /// Starts a server whose data lives in `dir/data` (which may already be a mount point).
     pub fn start_on(dir: tempfile::TempDir, limits: &str) -> Server {
-        let config = dir.path().join("letterbox.toml");
         let data = dir.path().join("data");
-        std::fs::write(&config, config_text(&data, limits)).expect("config");
+        let text = config_text(&data, limits);
+        Server::start_config(dir, &text)
+    }
+
+    /// Starts a server with a config file of the caller's own (see `config_text` for a base).
+    pub fn start_config(dir: tempfile::TempDir, text: &str) -> Server {
+        let config = dir.path().join("letterbox.toml");
+        std::fs::write(&config, text).expect("config");
         let mut server = Server {
             dir,
             config,

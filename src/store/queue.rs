@@ -1,0 +1,320 @@
+//! The outbound queue: messages waiting to leave, with one row per recipient that records
+//! its attempts, its next attempt and the last error. A queued body is a blob like any
+//! other (`BLOBS` counts the queue entry as one reference), written in chunks.
+//!
+//! Durability: `enqueue` returns after a durable commit (the submission client gets 250 only
+//! then); a recipient is removed only after the remote server accepted it (or it failed for
+//! good), so a crash between those two moments repeats a delivery rather than losing one.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::schema::*;
+use super::{SpoolFile, Store, StoreError, next_id};
+use crate::limits::BODY_CHUNK;
+
+/// Bits of a queue entry's flags.
+pub mod queue_flags {
+    /// The sender has been told that delivery is delayed.
+    pub const DELAY_NOTIFIED: u32 = 1;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub id: u64,
+    /// Envelope sender; empty for the null reverse-path.
+    pub sender: String,
+    pub blob: u64,
+    pub size: u64,
+    pub queued_at: i64,
+    /// A DKIM-Signature header field (with CRLF) sent in front of the body; may be empty.
+    #[serde(skip)]
+    pub dkim: String,
+    pub flags: u32,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedRecipient {
+    pub address: String,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub last_error: String,
+}
+
+/// What became of one recipient after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientUpdate {
+    /// Accepted by the next hop, or failed for good (the caller has sent the DSN): removed.
+    Done,
+    /// Try again at `next_attempt`.
+    Retry {
+        attempts: u32,
+        next_attempt: i64,
+        error: String,
+    },
+}
+
+impl Store {
+    /// Queues a spooled message for `recipients`. Durable when this returns.
+    pub async fn enqueue(
+        &self,
+        message: &SpoolFile,
+        sender: &str,
+        recipients: Vec<String>,
+        dkim: String,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let path = message.path().to_path_buf();
+        let sender = sender.to_string();
+        let id = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let id = {
+                    let mut meta = txn.open_table(META)?;
+                    let id = next_id(&mut meta, "next_queue_id")?;
+                    let blob = next_id(&mut meta, "next_blob_id")?;
+                    let size = write_chunks(&txn, blob, path)?;
+                    txn.open_table(BLOBS)?.insert(blob, (size, 1))?;
+                    txn.open_table(QUEUE)?
+                        .insert(id, (sender.as_str(), blob, now, dkim.as_str(), 0u32))?;
+                    let mut rows = txn.open_table(QUEUE_RECIPIENTS)?;
+                    for recipient in &recipients {
+                        rows.insert((id, recipient.as_str()), (0u32, now, ""))?;
+                    }
+                    id
+                };
+                txn.commit()?;
+                Ok(id)
+            })
+            .await?;
+        self.inner.queue_wake.notify_one();
+        self.publish_totals_async().await?;
+        Ok(id)
+    }
+
+    /// Every queued message with its remaining recipients, oldest first.
+    pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let queue = txn.open_table(QUEUE)?;
+            let rows = txn.open_table(QUEUE_RECIPIENTS)?;
+            let blobs = txn.open_table(BLOBS)?;
+            let mut list = Vec::new();
+            for entry in queue.iter()? {
+                let (id, value) = entry?;
+                let id = id.value();
+                let (sender, blob, queued_at, dkim, flags) = value.value();
+                let size = blobs.get(blob)?.map(|v| v.value().0).unwrap_or(0);
+                let mut recipients = Vec::new();
+                for row in rows.range((id, "")..)? {
+                    let (key, value) = row?;
+                    let (row_id, address) = key.value();
+                    if row_id != id {
+                        break;
+                    }
+                    let (attempts, next_attempt, last_error) = value.value();
+                    recipients.push(QueuedRecipient {
+                        address: address.to_string(),
+                        attempts,
+                        next_attempt,
+                        last_error: last_error.to_string(),
+                    });
+                }
+                list.push(QueuedMessage {
+                    id,
+                    sender: sender.to_string(),
+                    blob,
+                    size,
+                    queued_at,
+                    dkim: dkim.to_string(),
+                    flags,
+                    recipients,
+                });
+            }
+            Ok(list)
+        })
+        .await
+    }
+
+    /// Records the outcome of an attempt; the entry and its body go when no recipient is
+    /// left. Returns true if the message left the queue.
+    pub async fn queue_record(
+        &self,
+        id: u64,
+        updates: Vec<(String, RecipientUpdate)>,
+        set_flags: u32,
+    ) -> Result<bool, StoreError> {
+        let removed = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let removed = {
+                    let mut queue = txn.open_table(QUEUE)?;
+                    let Some(row) = queue.get(id)?.map(|v| {
+                        let (sender, blob, queued, dkim, flags) = v.value();
+                        (sender.to_string(), blob, queued, dkim.to_string(), flags)
+                    }) else {
+                        // Deleted by the operator meanwhile.
+                        return Ok(true);
+                    };
+                    let mut rows = txn.open_table(QUEUE_RECIPIENTS)?;
+                    for (address, update) in &updates {
+                        let key = (id, address.as_str());
+                        match update {
+                            RecipientUpdate::Done => {
+                                rows.remove(key)?;
+                            }
+                            RecipientUpdate::Retry {
+                                attempts,
+                                next_attempt,
+                                error,
+                            } => {
+                                if rows.get(key)?.is_some() {
+                                    rows.insert(key, (*attempts, *next_attempt, error.as_str()))?;
+                                }
+                            }
+                        }
+                    }
+                    let left = rows
+                        .range((id, "")..)?
+                        .next()
+                        .transpose()?
+                        .is_some_and(|(key, _)| key.value().0 == id);
+                    let (sender, blob, queued, dkim, flags) = row;
+                    if left {
+                        queue.insert(
+                            id,
+                            (
+                                sender.as_str(),
+                                blob,
+                                queued,
+                                dkim.as_str(),
+                                flags | set_flags,
+                            ),
+                        )?;
+                    } else {
+                        queue.remove(id)?;
+                    }
+                    drop((queue, rows));
+                    if !left {
+                        release_blob(&txn, blob)?;
+                    }
+                    !left
+                };
+                txn.commit()?;
+                Ok(removed)
+            })
+            .await?;
+        self.publish_totals_async().await?;
+        Ok(removed)
+    }
+
+    /// Makes every queued recipient due now. Returns how many there are.
+    pub async fn queue_flush(&self) -> Result<u64, StoreError> {
+        let count = self
+            .blocking(|db| {
+                let txn = db.begin_write()?;
+                let mut count = 0;
+                {
+                    let mut rows = txn.open_table(QUEUE_RECIPIENTS)?;
+                    let mut due = Vec::new();
+                    for row in rows.iter()? {
+                        let (key, value) = row?;
+                        let (id, address) = key.value();
+                        let (attempts, _, error) = value.value();
+                        due.push((id, address.to_string(), attempts, error.to_string()));
+                    }
+                    for (id, address, attempts, error) in due {
+                        rows.insert((id, address.as_str()), (attempts, 0, error.as_str()))?;
+                        count += 1;
+                    }
+                }
+                txn.commit()?;
+                Ok(count)
+            })
+            .await?;
+        self.inner.queue_wake.notify_one();
+        Ok(count)
+    }
+
+    /// Removes a message from the queue without delivering it (and without a DSN).
+    pub async fn queue_delete(&self, id: u64) -> Result<(), StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut queue = txn.open_table(QUEUE)?;
+                let blob =
+                    queue
+                        .remove(id)?
+                        .map(|v| v.value().1)
+                        .ok_or_else(|| StoreError::NotFound {
+                            kind: "queued message",
+                            name: id.to_string(),
+                        })?;
+                drop(queue);
+                let mut rows = txn.open_table(QUEUE_RECIPIENTS)?;
+                rows.retain_in((id, "")..(id + 1, ""), |_, _| false)?;
+                drop(rows);
+                release_blob(&txn, blob)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.publish_totals_async().await
+    }
+
+    /// Woken whenever a message is queued or the queue is flushed.
+    pub async fn queue_changed(&self) {
+        self.inner.queue_wake.notified().await;
+    }
+}
+
+/// Copies a spool file into `BLOB_CHUNKS`, one chunk in memory at a time.
+fn write_chunks(txn: &WriteTransaction, blob: u64, path: PathBuf) -> Result<u64, StoreError> {
+    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+    let mut file = std::fs::File::open(path).map_err(StoreError::io)?;
+    let mut buffer = vec![0u8; BODY_CHUNK];
+    let mut size = 0u64;
+    let mut index = 0u32;
+    loop {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match file.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io(e)),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        chunks.insert((blob, index), &buffer[..filled])?;
+        size += filled as u64;
+        index += 1;
+        if filled < buffer.len() {
+            break;
+        }
+    }
+    Ok(size)
+}
+
+/// Drops the queue's reference to a body, deleting it when no mailbox holds it either.
+fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
+    let mut blobs = txn.open_table(BLOBS)?;
+    let Some((size, references)) = blobs.get(blob)?.map(|v| v.value()) else {
+        return Ok(());
+    };
+    if references > 1 {
+        blobs.insert(blob, (size, references - 1))?;
+        return Ok(());
+    }
+    blobs.remove(blob)?;
+    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+    chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
+    Ok(())
+}
