@@ -74,15 +74,25 @@ impl Authenticator {
     }
 
     pub async fn hash(&self, password: &Secret<String>) -> Result<String, AuthError> {
+        let params = self.inner.params.clone();
+        let password = password.expose().clone();
+        self.hashing(move || hash_with(&params, password.as_bytes()))
+            .await
+    }
+
+    /// Runs argon2 work on the blocking pool, at most `password_hash_concurrency` at once
+    /// (each run holds `argon2_memory` of RAM).
+    async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
         let _permit = self
             .inner
             .hashing
             .acquire()
             .await
             .map_err(|_| AuthError::Hash("shutting down".into()))?;
-        let params = self.inner.params.clone();
-        let password = password.expose().clone();
-        tokio::task::spawn_blocking(move || hash_with(&params, password.as_bytes()))
+        tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?
     }
@@ -114,22 +124,15 @@ impl Authenticator {
     }
 
     async fn verify(&self, hash: &str, password: &Secret<String>) -> Result<bool, AuthError> {
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Hash("shutting down".into()))?;
         let hash = hash.to_string();
         let password = password.expose().clone();
-        tokio::task::spawn_blocking(move || {
+        self.hashing(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hash(e.to_string()))?;
             Ok(Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok())
         })
         .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?
     }
 }
 
