@@ -14,6 +14,9 @@ pub const SMTP_COMMAND_LINE: usize = 512;
 pub const SMTP_TEXT_LINE: usize = 1000;
 /// RFC 2449 §4: a POP3 command line is at most 255 octets including CRLF.
 pub const POP3_COMMAND_LINE: usize = 255;
+/// Threads tokio may start for blocking work (redb reads and writes, argon2, file I/O). Each
+/// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
+pub const BLOCKING_THREADS: usize = 16;
 /// Message bodies are written to and read from the store in chunks of this size, so no code
 /// path holds more than one chunk of a message per session.
 pub const BODY_CHUNK: usize = 64 * 1024;

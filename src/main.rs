@@ -91,7 +91,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    limit_malloc_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(letterbox::limits::BLOCKING_THREADS)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("letterbox: cannot start the runtime: {error}");
@@ -106,6 +111,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc gives every thread that allocates its own malloc arena and keeps freed memory in
+/// each, so with tokio's blocking pool resident memory crept up with every large message read
+/// (bench/RESULTS.md). Two arenas keep it flat. musl's allocator has no arenas.
+#[cfg(target_env = "gnu")]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn limit_malloc_arenas() {}
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(match path {
