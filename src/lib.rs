@@ -9,6 +9,7 @@
 //! - `tls`: rustls configuration and the self-signed certificate.
 //! - `net`: the buffered connection every session runs over (plaintext, TLS, STARTTLS).
 //! - `smtp`: SMTP receive — `proto` (sans-I/O) and `session`.
+//! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `mime` (message structure), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
 //! - `secret`: values that never show in logs.
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod imap;
 pub mod limits;
 pub mod net;
 pub mod pop3;

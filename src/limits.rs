@@ -21,6 +21,28 @@ pub const BLOCKING_THREADS: usize = 16;
 /// path holds more than one chunk of a message per session.
 pub const BODY_CHUNK: usize = 64 * 1024;
 
+/// IMAP (RFC 9051 §4.3 leaves line length to the server; RFC 7162 §4 asks for at least 8192
+/// octets so that long UID sets fit): one command line, without its literals.
+pub const IMAP_COMMAND_LINE: usize = 64 * 1024;
+/// IMAP: a whole command with its literals (other than an APPEND message, which streams to a
+/// spool file). A literal that would pass this is refused before anything is read into memory.
+pub const IMAP_COMMAND_MAX: usize = 256 * 1024;
+/// IMAP: an AUTHENTICATE response line (base64 of a name and a password).
+pub const IMAP_SASL_LINE: usize = 4096;
+/// IMAP: BAD replies in one session after which the peer is disconnected.
+pub const IMAP_MAX_ERRORS: u32 = 50;
+/// IMAP: mailboxes per account (CREATE beyond this gets NO [LIMIT]).
+pub const IMAP_MAX_MAILBOXES: usize = 1000;
+/// IMAP: keywords per mailbox (RFC 9051 §2.3.2; beyond this STORE/APPEND get NO [LIMIT]).
+pub const IMAP_MAX_KEYWORDS: usize = 26;
+/// MIME: the header block of one part kept for parsing at delivery (longer headers are cut
+/// here for ENVELOPE/BODYSTRUCTURE; the message itself is stored whole).
+pub const MIME_HEADER_MAX: usize = 64 * 1024;
+/// MIME: parts recorded per message, and nesting depth; deeper or further parts are folded
+/// into their parent's body.
+pub const MIME_MAX_PARTS: usize = 500;
+pub const MIME_MAX_DEPTH: usize = 32;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -44,6 +66,9 @@ pub struct Limits {
     pub smtp_idle_timeout: Seconds,
     /// POP3: idle time before the session is closed (RFC 1939 §3: at least 10 minutes).
     pub pop3_idle_timeout: Seconds,
+    /// IMAP: idle time of a logged-in session (RFC 9051 §5.4: at least 30 minutes; IDLE
+    /// clients re-issue IDLE within 29 minutes).
+    pub imap_idle_timeout: Seconds,
     /// Any session before login (shorter: an unauthenticated peer holds a slot for less).
     pub preauth_idle_timeout: Seconds,
     /// Concurrent argon2 computations; each holds `argon2_memory` of RAM.
@@ -72,6 +97,7 @@ impl Default for Limits {
             group_commit_max: 32,
             smtp_idle_timeout: Seconds(300),
             pop3_idle_timeout: Seconds(600),
+            imap_idle_timeout: Seconds(30 * 60),
             preauth_idle_timeout: Seconds(60),
             password_hash_concurrency: 2,
             argon2_memory: ByteSize(19 * 1024 * 1024),
@@ -116,6 +142,10 @@ impl Limits {
 
     pub fn pop3_idle(&self) -> Duration {
         self.pop3_idle_timeout.duration()
+    }
+
+    pub fn imap_idle(&self) -> Duration {
+        self.imap_idle_timeout.duration()
     }
 
     pub fn preauth_idle(&self) -> Duration {

@@ -5,7 +5,7 @@ use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::schema::*;
-use super::{INBOX, Store, StoreError, next_id, now_unix};
+use super::{Store, StoreError};
 
 /// Who a local address delivers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +36,10 @@ impl Store {
                     return Err(StoreError::Exists(address));
                 }
                 accounts.insert(address.as_str(), hash.as_str())?;
-                let mut meta = txn.open_table(META)?;
-                let mut mailboxes = txn.open_table(MAILBOXES)?;
-                let id = next_id(&mut meta, "next_mailbox_id")?;
-                // RFC 3501 §2.3.1.1: UIDVALIDITY from the clock, so a re-created account's
-                // mailbox never repeats an old (UIDVALIDITY, UID) pair.
-                let uidvalidity = u32::try_from(now_unix()).unwrap_or(1).max(1);
-                mailboxes.insert((address.as_str(), INBOX), (id, uidvalidity, 1, 0))?;
             }
+            // RFC 3501 §2.3.1.1: UIDVALIDITY from the clock (and above the last one), so a
+            // re-created account's mailboxes never repeat an old (UIDVALIDITY, UID) pair.
+            super::folders::create_defaults(&txn, &address)?;
             txn.commit()?;
             Ok(())
         })
@@ -92,6 +88,19 @@ impl Store {
                 for (name, id) in owned {
                     super::mailbox::remove_all_messages(&txn, id)?;
                     mailboxes.remove((address.as_str(), name.as_str()))?;
+                }
+                let mut subscriptions = txn.open_table(SUBSCRIPTIONS)?;
+                let mut subscribed = Vec::new();
+                for entry in subscriptions.range((address.as_str(), "")..)? {
+                    let (key, _) = entry?;
+                    let (owner, name) = key.value();
+                    if owner != address {
+                        break;
+                    }
+                    subscribed.push(name.to_string());
+                }
+                for name in subscribed {
+                    subscriptions.remove((address.as_str(), name.as_str()))?;
                 }
                 let mut aliases = txn.open_multimap_table(ALIASES)?;
                 let mut pointing = Vec::new();

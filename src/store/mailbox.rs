@@ -71,6 +71,15 @@ impl Store {
         }
     }
 
+    /// Streams a body from chunk `first` on (a byte range that starts inside the body).
+    pub fn body_from(&self, blob: u64, first: u32) -> BodyReader {
+        BodyReader {
+            store: self.clone(),
+            blob,
+            next: first,
+        }
+    }
+
     /// Removes messages by UID from a mailbox (POP3 QUIT after DELE, IMAP EXPUNGE); a body
     /// goes when its last reference does. Durable when this returns.
     pub async fn expunge(
@@ -126,6 +135,7 @@ fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
         return Ok(());
     }
     blobs.remove(blob)?;
+    txn.open_table(BLOB_META)?.remove(blob)?;
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
     chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
     Ok(())

@@ -9,8 +9,10 @@
 //! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
 
 mod accounts;
+mod folders;
 mod handle;
 mod mailbox;
+mod messages;
 mod queue;
 pub mod schema;
 mod spool;
@@ -23,7 +25,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
+pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
+pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use spool::{SpoolFile, SpoolWriter};
 
@@ -130,6 +134,8 @@ struct Inner {
     status: watch::Sender<Status>,
     /// Wakes the outbound worker when the queue changes.
     queue_wake: tokio::sync::Notify,
+    /// Counts commits that changed any mailbox; IMAP sessions (IDLE, NOOP) watch it.
+    changes: watch::Sender<u64>,
 }
 
 impl Drop for Inner {
@@ -168,6 +174,7 @@ impl Store {
         spool::clear(&spool_dir)?;
         migrate(&*db.get()?)?;
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (changes, _) = watch::channel(0u64);
         let (deliveries, writer) = writer::start(
             db.clone(),
             writer::Settings {
@@ -176,6 +183,7 @@ impl Store {
                 data_dir: data_dir.to_path_buf(),
                 min_free_space: limits.min_free_space.0,
                 commits: commits.clone(),
+                changes: changes.clone(),
             },
         )?;
         let store = Store {
@@ -187,6 +195,7 @@ impl Store {
                 commits,
                 status,
                 queue_wake: tokio::sync::Notify::new(),
+                changes,
             }),
         };
         store.publish_totals()?;
@@ -226,19 +235,69 @@ impl Store {
         accounts: Vec<String>,
         internal_date: i64,
     ) -> Result<(), StoreError> {
+        self.write_message(message, accounts, INBOX.to_string(), 0, internal_date)
+            .await?;
+        self.publish_totals_async().await
+    }
+
+    /// IMAP APPEND: stores a spooled message in one mailbox of one account, with flags, through
+    /// the same group-commit writer. Returns (UIDVALIDITY, UID) after the commit is durable.
+    pub async fn append(
+        &self,
+        message: SpoolFile,
+        account: &str,
+        mailbox: &str,
+        flags: u32,
+        internal_date: i64,
+    ) -> Result<(u32, u32), StoreError> {
+        let account = account.to_ascii_lowercase();
+        let filed = self
+            .write_message(
+                message,
+                vec![account],
+                mailbox.to_string(),
+                flags,
+                internal_date,
+            )
+            .await?;
+        self.publish_totals_async().await?;
+        filed.ok_or_else(|| StoreError::NotFound {
+            kind: "mailbox",
+            name: mailbox.to_string(),
+        })
+    }
+
+    async fn write_message(
+        &self,
+        message: SpoolFile,
+        accounts: Vec<String>,
+        mailbox: String,
+        flags: u32,
+        internal_date: i64,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
         let (reply, done) = oneshot::channel();
         let deliveries = self.inner.deliveries.as_ref().ok_or(StoreError::Closed)?;
         deliveries
             .send(writer::Delivery {
                 message,
                 accounts,
+                mailbox,
+                flags,
                 internal_date,
                 reply,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        done.await.map_err(|_| StoreError::Closed)??;
-        self.publish_totals_async().await
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A receiver that changes after every commit that changed a mailbox.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.inner.changes.send_modify(|c| *c = c.wrapping_add(1));
     }
 
     /// Durable delivery commits since the store was opened.
@@ -319,6 +378,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(MESSAGES)?;
     txn.open_table(BLOBS)?;
     txn.open_table(BLOB_CHUNKS)?;
+    txn.open_table(BLOB_META)?;
+    txn.open_table(SUBSCRIPTIONS)?;
     txn.open_table(QUEUE)?;
     txn.open_table(QUEUE_RECIPIENTS)?;
     txn.commit()?;

@@ -34,6 +34,14 @@ pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs"
 /// (blob id, chunk index) -> at most `limits::BODY_CHUNK` bytes of the message.
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
+/// Blob id -> the message's structure for IMAP (MIME tree with byte ranges, ENVELOPE, decoded
+/// header text for SEARCH), JSON of `imap::mime::Part`; computed once when the body is stored.
+pub const BLOB_META: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_meta");
+
+/// (account, mailbox name) -> (): the IMAP subscription list (RFC 9051 §6.3.7). A name may be
+/// subscribed whether or not the mailbox exists.
+pub const SUBSCRIPTIONS: TableDefinition<(&str, &str), ()> = TableDefinition::new("subscriptions");
+
 /// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds, DKIM-Signature
 /// header sent in front of the body, flags as in `queue::queue_flags`).
 /// (Named "outbound_queue": an earlier, never released layout used "queue".)

@@ -188,7 +188,10 @@ async fn concurrent_deliveries_all_land() {
 async fn deliveries_that_wait_together_share_one_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    store.create_account("alice@home.test", "x").await.expect("alice");
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
     // Another writer holds the database, as a slow commit would: deliveries queue up.
     let db = store.inner.db.get().expect("db");
     let blocker = db.begin_write().expect("write");
@@ -197,7 +200,9 @@ async fn deliveries_that_wait_together_share_one_commit() {
         let store = store.clone();
         let message = spooled(&store, format!("message {i}\r\n").as_bytes()).await;
         tasks.push(tokio::spawn(async move {
-            store.deliver(message, vec!["alice@home.test".into()], 0).await
+            store
+                .deliver(message, vec!["alice@home.test".into()], 0)
+                .await
         }));
     }
     // Give the ten senders time to reach the writer's queue.
@@ -209,7 +214,10 @@ async fn deliveries_that_wait_together_share_one_commit() {
     }
     let commits = store.delivery_commits();
     assert!(commits <= 2, "10 deliveries took {commits} commits");
-    let inbox = store.mailbox("alice@home.test", INBOX).await.expect("inbox");
+    let inbox = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox");
     assert_eq!(inbox.messages.len(), 10);
 }
 

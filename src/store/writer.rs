@@ -8,19 +8,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadableTable, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::handle::DbHandle;
 use super::schema::*;
-use super::{INBOX, SpoolFile, StoreError, next_id};
+use super::{SpoolFile, StoreError, next_id};
+use crate::imap::mime::Scanner;
 use crate::limits::BODY_CHUNK;
 use crate::status::Storage;
 
 pub(super) struct Delivery {
     pub message: SpoolFile,
     pub accounts: Vec<String>,
+    /// INBOX for deliveries; the APPEND target otherwise.
+    pub mailbox: String,
+    pub flags: u32,
     pub internal_date: i64,
-    pub reply: oneshot::Sender<Result<(), StoreError>>,
+    /// (UIDVALIDITY, UID) in the first account's mailbox, if it exists.
+    pub reply: oneshot::Sender<Result<Option<(u32, u32)>, StoreError>>,
 }
 
 pub(super) struct Settings {
@@ -31,6 +36,8 @@ pub(super) struct Settings {
     pub min_free_space: u64,
     /// Durable commits made so far (group commit makes this smaller than the deliveries).
     pub commits: Arc<AtomicU64>,
+    /// Bumped after each commit, for IMAP sessions waiting for news.
+    pub changes: watch::Sender<u64>,
 }
 
 pub(super) fn start(
@@ -50,8 +57,9 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
         check_space(settings, batch)?;
         let result = db.get().and_then(|current| commit_batch(&current, batch));
         match &result {
-            Ok(()) => {
+            Ok(_) => {
                 settings.commits.fetch_add(1, Ordering::Relaxed);
+                settings.changes.send_modify(|c| *c = c.wrapping_add(1));
             }
             Err(error) => db.after_error(error),
         }
@@ -68,15 +76,16 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
             }
         }
         match commit_batch(&batch) {
-            Ok(()) => {
-                for delivery in batch.drain(..) {
-                    let _ = delivery.reply.send(Ok(()));
+            Ok(filed) => {
+                for (delivery, filed) in batch.drain(..).zip(filed) {
+                    let _ = delivery.reply.send(Ok(filed));
                 }
             }
             // One bad delivery must not fail the others: retry each on its own.
             Err(_) if batch.len() > 1 => {
                 for delivery in batch.drain(..) {
-                    let result = commit_batch(std::slice::from_ref(&delivery));
+                    let result = commit_batch(std::slice::from_ref(&delivery))
+                        .map(|filed| filed.into_iter().next().flatten());
                     let _ = delivery.reply.send(result);
                 }
             }
@@ -100,16 +109,20 @@ fn check_space(settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError
     }
 }
 
-fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<(), StoreError> {
+fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<Vec<Option<(u32, u32)>>, StoreError> {
     let txn = db.begin_write()?;
+    let mut filed = Vec::with_capacity(batch.len());
     for delivery in batch {
-        write_delivery(&txn, delivery)?;
+        filed.push(write_delivery(&txn, delivery)?);
     }
     txn.commit()?;
-    Ok(())
+    Ok(filed)
 }
 
-fn write_delivery(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
+fn write_delivery(
+    txn: &WriteTransaction,
+    delivery: &Delivery,
+) -> Result<Option<(u32, u32)>, StoreError> {
     let mut meta = txn.open_table(META)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
     let mut messages = txn.open_table(MESSAGES)?;
@@ -118,12 +131,12 @@ fn write_delivery(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), Sto
     let mut targets = Vec::with_capacity(delivery.accounts.len());
     for account in &delivery.accounts {
         // An account deleted between RCPT and the end of DATA simply receives nothing.
-        if let Some(row) = mailboxes.get((account.as_str(), INBOX))? {
+        if let Some(row) = mailboxes.get((account.as_str(), delivery.mailbox.as_str()))? {
             targets.push((account.as_str(), row.value()));
         }
     }
     if targets.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
     let blob = next_id(&mut meta, "next_blob_id")?;
@@ -131,21 +144,24 @@ fn write_delivery(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), Sto
     let references = u32::try_from(targets.len()).unwrap_or(u32::MAX);
     blobs.insert(blob, (size, references))?;
 
+    let mut first = None;
     for (account, (mailbox_id, uidvalidity, uidnext, modseq)) in targets {
         let modseq = modseq + 1;
         messages.insert(
             (mailbox_id, uidnext),
-            (blob, 0, delivery.internal_date, size, modseq),
+            (blob, delivery.flags, delivery.internal_date, size, modseq),
         )?;
         mailboxes.insert(
-            (account, INBOX),
+            (account, delivery.mailbox.as_str()),
             (mailbox_id, uidvalidity, uidnext + 1, modseq),
         )?;
+        first.get_or_insert((uidvalidity, uidnext));
     }
-    Ok(())
+    Ok(first)
 }
 
-/// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time.
+/// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time, and records the
+/// message's structure (computed from the same chunks) in `BLOB_META`.
 fn write_chunks(
     txn: &WriteTransaction,
     blob: u64,
@@ -156,11 +172,13 @@ fn write_chunks(
     let mut buffer = vec![0u8; BODY_CHUNK];
     let mut size = 0u64;
     let mut index = 0u32;
+    let mut scanner = Scanner::new();
     loop {
         let filled = read_full(&mut file, &mut buffer)?;
         if filled == 0 {
             break;
         }
+        scanner.feed(&buffer[..filled]);
         chunks.insert((blob, index), &buffer[..filled])?;
         size += filled as u64;
         index += 1;
@@ -168,6 +186,7 @@ fn write_chunks(
             break;
         }
     }
+    super::messages::put_meta(txn, blob, &scanner.finish())?;
     Ok(size)
 }
 

@@ -1,0 +1,243 @@
+//! One part's header block (bounded by `MIME_HEADER_MAX`) → its MIME fields, and for a
+//! message its ENVELOPE (RFC 9051 §7.5.2) and the decoded text SEARCH looks at. Parsing is
+//! mail-parser's; this module only picks what IMAP needs.
+
+use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser};
+
+use super::{Part, SearchFields};
+use crate::imap::proto::encode;
+
+/// Fills `part`'s content fields from its header block; `default_type` applies when the
+/// block has no Content-Type (text/plain, or message/rfc822 inside multipart/digest).
+pub fn apply(part: &mut Part, block: &[u8], default_type: (&str, &str), is_message: bool) {
+    let parsed = MessageParser::new().parse_headers(block);
+    let content_type = parsed
+        .as_ref()
+        .and_then(|m| m.header(HeaderName::ContentType))
+        .and_then(HeaderValue::as_content_type);
+    match content_type {
+        Some(ct) => {
+            part.ctype = ct.ctype().to_ascii_lowercase();
+            part.subtype = ct
+                .subtype()
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_else(|| default_subtype(&part.ctype).to_string());
+            part.params = ct
+                .attributes()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()))
+                .collect();
+        }
+        None => {
+            part.ctype = default_type.0.into();
+            part.subtype = default_type.1.into();
+            part.params = Vec::new();
+        }
+    }
+    if part.ctype == "text" && !part.params.iter().any(|(n, _)| n == "charset") {
+        part.params.push(("charset".into(), "us-ascii".into()));
+    }
+    let Some(message) = parsed else {
+        if is_message {
+            part.envelope = Some(envelope(None));
+        }
+        return;
+    };
+    let raw = |name| message.header_raw(name).map(unfold);
+    part.id = raw(HeaderName::ContentId);
+    part.description = raw(HeaderName::ContentDescription);
+    part.encoding = raw(HeaderName::ContentTransferEncoding)
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_else(|| "7bit".into());
+    part.md5 = message.header_raw("Content-MD5").map(unfold);
+    part.location = raw(HeaderName::ContentLocation);
+    part.language = message
+        .header(HeaderName::ContentLanguage)
+        .and_then(|v| match v {
+            HeaderValue::TextList(list) => Some(list.iter().map(|l| l.to_string()).collect()),
+            HeaderValue::Text(text) => Some(vec![text.to_string()]),
+            _ => None,
+        });
+    part.disposition = message
+        .header(HeaderName::ContentDisposition)
+        .and_then(HeaderValue::as_content_type)
+        .map(|d| {
+            let params = d
+                .attributes()
+                .unwrap_or_default()
+                .iter()
+                .map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()))
+                .collect();
+            (d.ctype().to_ascii_lowercase(), params)
+        });
+    if is_message {
+        part.envelope = Some(envelope(Some(&message)));
+        part.search = Some(search_fields(&message));
+    }
+}
+
+fn default_subtype(ctype: &str) -> &'static str {
+    match ctype {
+        "text" => "plain",
+        "multipart" => "mixed",
+        "message" => "rfc822",
+        _ => "octet-stream",
+    }
+}
+
+/// A raw header value without line folding and outer whitespace.
+fn unfold(value: &str) -> String {
+    value
+        .split(['\r', '\n'])
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("")
+        .trim()
+        .to_string()
+}
+
+/// The ENVELOPE list, encoded.
+fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let Some(m) = message else {
+        out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+        return out;
+    };
+    let raw = |name| m.header_raw(name).map(unfold);
+    out.push(b'(');
+    encode::nstring(
+        &mut out,
+        raw(HeaderName::Date).as_deref().map(str::as_bytes),
+    );
+    out.push(b' ');
+    encode::nstring(
+        &mut out,
+        raw(HeaderName::Subject).as_deref().map(str::as_bytes),
+    );
+    let from = m.from();
+    for field in [
+        from,
+        m.sender().or(from),
+        m.reply_to().or(from),
+        m.to(),
+        m.cc(),
+        m.bcc(),
+    ] {
+        out.push(b' ');
+        addresses(&mut out, field);
+    }
+    out.push(b' ');
+    encode::nstring(
+        &mut out,
+        raw(HeaderName::InReplyTo).as_deref().map(str::as_bytes),
+    );
+    out.push(b' ');
+    encode::nstring(
+        &mut out,
+        raw(HeaderName::MessageId).as_deref().map(str::as_bytes),
+    );
+    out.push(b')');
+    out
+}
+
+fn addresses(out: &mut Vec<u8>, field: Option<&Address<'_>>) {
+    let Some(field) = field else {
+        out.extend_from_slice(b"NIL");
+        return;
+    };
+    let start = out.len();
+    out.push(b'(');
+    match field {
+        Address::List(list) => {
+            for addr in list {
+                address(out, addr.name.as_deref(), addr.address.as_deref());
+            }
+        }
+        Address::Group(groups) => {
+            for group in groups {
+                match &group.name {
+                    Some(name) => {
+                        // RFC 9051 §7.5.2: group start (NIL NIL "name" NIL), end (NIL NIL NIL NIL).
+                        out.extend_from_slice(b"(NIL NIL ");
+                        encode::string(out, name.as_bytes());
+                        out.extend_from_slice(b" NIL)");
+                        for addr in &group.addresses {
+                            address(out, addr.name.as_deref(), addr.address.as_deref());
+                        }
+                        out.extend_from_slice(b"(NIL NIL NIL NIL)");
+                    }
+                    None => {
+                        for addr in &group.addresses {
+                            address(out, addr.name.as_deref(), addr.address.as_deref());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if out.len() == start + 1 {
+        out.truncate(start);
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b')');
+    }
+}
+
+fn address(out: &mut Vec<u8>, name: Option<&str>, email: Option<&str>) {
+    let Some(email) = email else {
+        return;
+    };
+    let (local, host) = match email.rsplit_once('@') {
+        Some((local, host)) => (local, Some(host)),
+        None => (email, None),
+    };
+    out.push(b'(');
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) if name.is_ascii() => encode::string(out, name.as_bytes()),
+        // Names were decoded by the parser; non-ASCII goes back as an RFC 2047 encoded word,
+        // which every client decodes.
+        Some(name) => encode::string(out, encoded_word(name).as_bytes()),
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.extend_from_slice(b" NIL ");
+    encode::string(out, local.as_bytes());
+    out.push(b' ');
+    encode::nstring(out, host.map(str::as_bytes));
+    out.push(b')');
+}
+
+fn encoded_word(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "=?utf-8?b?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+    )
+}
+
+fn search_fields(m: &Message<'_>) -> SearchFields {
+    let flatten = |field: Option<&Address<'_>>| -> String {
+        let mut text = String::new();
+        if let Some(field) = field {
+            for addr in field.iter() {
+                if let Some(name) = &addr.name {
+                    text.push_str(name);
+                    text.push(' ');
+                }
+                if let Some(email) = &addr.address {
+                    text.push_str(email);
+                    text.push(' ');
+                }
+            }
+        }
+        text.to_lowercase()
+    };
+    SearchFields {
+        from: flatten(m.from()),
+        to: flatten(m.to()),
+        cc: flatten(m.cc()),
+        bcc: flatten(m.bcc()),
+        subject: m.subject().unwrap_or_default().to_lowercase(),
+        sent: m.date().map(|d| d.to_timestamp()),
+    }
+}

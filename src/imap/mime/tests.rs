@@ -1,0 +1,147 @@
+use super::*;
+
+const MULTIPART: &str = "From: Alice Example <alice@home.test>\r\n\
+To: bob@home.test, \"Carol\" <carol@home.test>\r\n\
+Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\
+Date: Tue, 02 Jan 2024 10:00:00 +0000\r\n\
+Message-ID: <m1@home.test>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n\
+\r\n\
+preamble\r\n\
+--XYZ\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello\r\n\
+world\r\n\
+--XYZ\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Subject: inner\r\n\
+From: x@y.test\r\n\
+\r\n\
+inner body\r\n\
+--XYZ\r\n\
+Content-Type: application/pdf; name=a.pdf\r\n\
+Content-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename=a.pdf\r\n\
+\r\n\
+QUJD\r\n\
+--XYZ--\r\n\
+epilogue\r\n";
+
+fn structure(text: &str, extended: bool) -> String {
+    let part = structure_of(text.as_bytes());
+    let mut out = Vec::new();
+    part.write_structure(&mut out, extended);
+    String::from_utf8(out).unwrap()
+}
+
+fn range(message: &str, path: &[u32]) -> String {
+    let root = structure_of(message.as_bytes());
+    let resolved = root.resolve(path).unwrap();
+    message[resolved.part.body_start as usize..resolved.part.end as usize].to_string()
+}
+
+#[test]
+fn multipart_structure_and_ranges() {
+    assert_eq!(
+        structure(MULTIPART, false),
+        "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 12 2)\
+(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 44 (NIL \"inner\" ((NIL NIL \"x\" \"y.test\")) \
+((NIL NIL \"x\" \"y.test\")) ((NIL NIL \"x\" \"y.test\")) NIL NIL NIL NIL NIL) \
+(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1) 4)\
+(\"application\" \"pdf\" (\"name\" \"a.pdf\") NIL NIL \"base64\" 4) \"mixed\")"
+    );
+    assert_eq!(range(MULTIPART, &[1]), "Hello\r\nworld");
+    assert_eq!(
+        range(MULTIPART, &[2]),
+        "Subject: inner\r\nFrom: x@y.test\r\n\r\ninner body"
+    );
+    assert_eq!(range(MULTIPART, &[2, 1]), "inner body");
+    assert_eq!(range(MULTIPART, &[3]), "QUJD");
+    let root = structure_of(MULTIPART.as_bytes());
+    assert!(root.resolve(&[4]).is_none());
+    assert!(root.resolve(&[1, 1]).is_none());
+    let inner = root.resolve(&[2]).unwrap();
+    let message = inner.as_message().unwrap();
+    assert_eq!(
+        &MULTIPART[message.header_start as usize..message.body_start as usize],
+        "Subject: inner\r\nFrom: x@y.test\r\n\r\n"
+    );
+    let extended = structure(MULTIPART, true);
+    assert!(
+        extended.contains("(\"attachment\" (\"filename\" \"a.pdf\"))"),
+        "{extended}"
+    );
+    assert!(
+        extended.ends_with("\"mixed\" (\"boundary\" \"XYZ\") NIL NIL NIL)"),
+        "{extended}"
+    );
+}
+
+#[test]
+fn envelope_and_search_fields() {
+    let root = structure_of(MULTIPART.as_bytes());
+    let envelope = String::from_utf8(root.envelope.clone().unwrap()).unwrap();
+    assert_eq!(
+        envelope,
+        "(\"Tue, 02 Jan 2024 10:00:00 +0000\" \"=?utf-8?q?Gr=C3=BC=C3=9Fe?=\" \
+((\"Alice Example\" NIL \"alice\" \"home.test\")) ((\"Alice Example\" NIL \"alice\" \"home.test\")) \
+((\"Alice Example\" NIL \"alice\" \"home.test\")) ((NIL NIL \"bob\" \"home.test\")\
+(\"Carol\" NIL \"carol\" \"home.test\")) NIL NIL NIL \"<m1@home.test>\")"
+    );
+    let search = root.search.unwrap();
+    assert_eq!(search.subject, "grüße");
+    assert!(search.from.contains("alice@home.test"));
+    assert_eq!(search.sent, Some(1_704_189_600));
+}
+
+#[test]
+fn chunking_does_not_change_the_result() {
+    let whole = structure_of(MULTIPART.as_bytes());
+    for size in [1, 2, 3, 7, 64] {
+        let mut scanner = Scanner::new();
+        for chunk in MULTIPART.as_bytes().chunks(size) {
+            scanner.feed(chunk);
+        }
+        assert_eq!(scanner.finish(), whole, "chunk size {size}");
+    }
+}
+
+#[test]
+fn simple_and_degenerate_messages() {
+    assert_eq!(
+        structure("Subject: x\r\n\r\nline\r\nline2", false),
+        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 2)"
+    );
+    assert_eq!(range("Subject: x\n\nbody\n", &[1]), "body\n");
+    // No blank line at all, and an empty message.
+    assert_eq!(structure_of(b"Subject: only headers\r\n").size(), 0);
+    assert_eq!(structure_of(b"").size(), 0);
+    // A multipart whose boundary never appears: one opaque part.
+    let s = structure(
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\nno parts here\r\n",
+        false,
+    );
+    assert!(s.starts_with("(\"application\" \"octet-stream\""), "{s}");
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let mut message = String::new();
+    for i in 0..100 {
+        message.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+        ));
+    }
+    message.push_str("\r\ntext\r\n");
+    let root = structure_of(message.as_bytes());
+    let mut depth = 0;
+    let mut node = &root;
+    while let Some(child) = node.children.first() {
+        node = child;
+        depth += 1;
+    }
+    assert!(depth <= crate::limits::MIME_MAX_DEPTH, "{depth}");
+}

@@ -1,0 +1,540 @@
+//! IMAP commands (RFC 9051 §6, RFC 3501 §6) and their parser. The input is one complete
+//! command as framed by [`super::framing`], without the final CRLF.
+
+use super::fetch::{FetchAttr, parse_fetch_attrs};
+use super::lexer::{Cursor, ParseError, Parsed};
+use super::mailbox_name;
+use super::search::{SearchKey, parse_search};
+use super::sequence::SequenceSet;
+use crate::secret::Secret;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Command {
+    pub tag: String,
+    pub kind: CommandKind,
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// STATUS data items (RFC 9051 §6.3.11, RFC 7162 HIGHESTMODSEQ, RFC 8438 SIZE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+/// LIST (RFC 5258 LIST-EXTENDED, RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListCommand {
+    pub reference: String,
+    pub patterns: Vec<String>,
+    pub select_subscribed: bool,
+    pub select_special_use: bool,
+    pub recursive_match: bool,
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    pub return_status: Option<Vec<StatusItem>>,
+    /// LSUB, or LIST with any selection/return option (so a `\NonExistent` reply form).
+    pub lsub: bool,
+    pub extended: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CommandKind {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Login {
+        user: String,
+        password: Secret<String>,
+    },
+    Authenticate {
+        mechanism: String,
+        initial: Option<Secret<String>>,
+    },
+    Enable(Vec<String>),
+    Id,
+    Namespace,
+    Select {
+        mailbox: String,
+        read_only: bool,
+        condstore: bool,
+    },
+    Create(String),
+    Delete(String),
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe(String),
+    Unsubscribe(String),
+    List(ListCommand),
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Idle,
+    Check,
+    Close,
+    Unselect,
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        key: SearchKey,
+        esearch: Option<Vec<String>>,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        attrs: Vec<FetchAttr>,
+        changed_since: Option<u64>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        unchanged_since: Option<u64>,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+        moving: bool,
+    },
+}
+
+/// A command that could not be parsed: BAD, to its tag if it had one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub tag: Option<String>,
+    pub error: ParseError,
+}
+
+pub fn parse_command(input: &[u8]) -> Result<Command, Malformed> {
+    let mut cursor = Cursor::new(input);
+    let tag = match cursor.tag() {
+        Ok(tag) if cursor.peek() == Some(b' ') => String::from_utf8_lossy(tag).into_owned(),
+        _ => {
+            return Err(Malformed {
+                tag: None,
+                error: ParseError("expected a tag and a command"),
+            });
+        }
+    };
+    let kind = cursor.sp().and_then(|()| command_kind(&mut cursor));
+    match kind.and_then(|kind| cursor.end().map(|()| kind)) {
+        Ok(kind) => Ok(Command { tag, kind }),
+        Err(error) => Err(Malformed {
+            tag: Some(tag),
+            error,
+        }),
+    }
+}
+
+fn mailbox(cursor: &mut Cursor<'_>) -> Parsed<String> {
+    let raw = cursor.astring()?;
+    mailbox_name::from_wire(&raw)
+}
+
+fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
+    macro_rules! simple {
+        ($($word:literal => $kind:expr),* $(,)?) => {
+            $(if c.keyword($word) { return Ok($kind); })*
+        };
+    }
+    simple! {
+        "CAPABILITY" => CommandKind::Capability,
+        "NOOP" => CommandKind::Noop,
+        "LOGOUT" => CommandKind::Logout,
+        "STARTTLS" => CommandKind::StartTls,
+        "NAMESPACE" => CommandKind::Namespace,
+        "IDLE" => CommandKind::Idle,
+        "CHECK" => CommandKind::Check,
+        "CLOSE" => CommandKind::Close,
+        "UNSELECT" => CommandKind::Unselect,
+        "EXPUNGE" => CommandKind::Expunge { uids: None },
+    }
+    if c.keyword("LOGIN") {
+        c.sp()?;
+        let user = c.astring_text()?;
+        c.sp()?;
+        let password = c.astring_text()?;
+        return Ok(CommandKind::Login {
+            user,
+            password: Secret::new(password),
+        });
+    }
+    if c.keyword("AUTHENTICATE") {
+        c.sp()?;
+        let mechanism = String::from_utf8_lossy(c.atom()?).to_ascii_uppercase();
+        let initial = if c.eat(b' ') {
+            let text = c.atom().or_else(|_| c.tag())?;
+            Some(Secret::new(String::from_utf8_lossy(text).into_owned()))
+        } else {
+            None
+        };
+        return Ok(CommandKind::Authenticate { mechanism, initial });
+    }
+    if c.keyword("ENABLE") {
+        let mut capabilities = Vec::new();
+        while c.eat(b' ') {
+            capabilities.push(String::from_utf8_lossy(c.atom()?).to_ascii_uppercase());
+        }
+        if capabilities.is_empty() {
+            return Err(ParseError("ENABLE needs at least one capability"));
+        }
+        return Ok(CommandKind::Enable(capabilities));
+    }
+    if c.keyword("ID") {
+        c.sp()?;
+        if !c.keyword("NIL") {
+            c.list(|c| c.nstring().map(drop))?;
+        }
+        return Ok(CommandKind::Id);
+    }
+    for (word, read_only) in [("SELECT", false), ("EXAMINE", true)] {
+        if c.keyword(word) {
+            c.sp()?;
+            let mailbox = mailbox(c)?;
+            let mut condstore = false;
+            if c.eat(b' ') {
+                for parameter in c.list(|c| c.atom().map(<[u8]>::to_ascii_uppercase))? {
+                    match parameter.as_slice() {
+                        b"CONDSTORE" => condstore = true,
+                        _ => return Err(ParseError("unsupported SELECT parameter")),
+                    }
+                }
+            }
+            return Ok(CommandKind::Select {
+                mailbox,
+                read_only,
+                condstore,
+            });
+        }
+    }
+    type OneMailbox = fn(String) -> CommandKind;
+    let one_mailbox: [(&str, OneMailbox); 4] = [
+        ("CREATE", CommandKind::Create),
+        ("DELETE", CommandKind::Delete),
+        ("SUBSCRIBE", CommandKind::Subscribe),
+        ("UNSUBSCRIBE", CommandKind::Unsubscribe),
+    ];
+    for (word, make) in one_mailbox {
+        if c.keyword(word) {
+            c.sp()?;
+            return Ok(make(mailbox(c)?));
+        }
+    }
+    if c.keyword("RENAME") {
+        c.sp()?;
+        let from = mailbox(c)?;
+        c.sp()?;
+        let to = mailbox(c)?;
+        return Ok(CommandKind::Rename { from, to });
+    }
+    if c.keyword("LIST") {
+        return parse_list(c, false).map(CommandKind::List);
+    }
+    if c.keyword("LSUB") {
+        return parse_list(c, true).map(CommandKind::List);
+    }
+    if c.keyword("STATUS") {
+        c.sp()?;
+        let mailbox = mailbox(c)?;
+        c.sp()?;
+        let items = c.list(status_item)?;
+        return Ok(CommandKind::Status { mailbox, items });
+    }
+    let uid = c.keyword("UID");
+    if uid {
+        c.sp()?;
+        if c.keyword("EXPUNGE") {
+            c.sp()?;
+            return Ok(CommandKind::Expunge {
+                uids: Some(SequenceSet::parse(c)?),
+            });
+        }
+    }
+    if c.keyword("SEARCH") {
+        let mut esearch = None;
+        if c.rest().len() > 7 && c.rest()[1..7].eq_ignore_ascii_case(b"RETURN") {
+            c.sp()?;
+            c.keyword("RETURN");
+            c.sp()?;
+            esearch = Some(c.list(|c| {
+                c.atom()
+                    .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+            })?);
+        }
+        c.sp()?;
+        if c.keyword("CHARSET") {
+            c.sp()?;
+            let charset = c.astring()?;
+            if !(charset.eq_ignore_ascii_case(b"UTF-8")
+                || charset.eq_ignore_ascii_case(b"US-ASCII"))
+            {
+                return Err(ParseError(
+                    "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset",
+                ));
+            }
+            c.sp()?;
+        }
+        let key = parse_search(c)?;
+        return Ok(CommandKind::Search { uid, key, esearch });
+    }
+    if c.keyword("FETCH") {
+        c.sp()?;
+        let set = SequenceSet::parse(c)?;
+        c.sp()?;
+        let attrs = parse_fetch_attrs(c)?;
+        let mut changed_since = None;
+        if c.eat(b' ') {
+            for (name, value) in c.list(modifier)? {
+                match (name.as_str(), value) {
+                    ("CHANGEDSINCE", Some(value)) => changed_since = Some(value),
+                    _ => return Err(ParseError("unsupported FETCH modifier")),
+                }
+            }
+        }
+        return Ok(CommandKind::Fetch {
+            uid,
+            set,
+            attrs,
+            changed_since,
+        });
+    }
+    if c.keyword("STORE") {
+        c.sp()?;
+        let set = SequenceSet::parse(c)?;
+        c.sp()?;
+        let mut unchanged_since = None;
+        if c.peek() == Some(b'(') {
+            for (name, value) in c.list(modifier)? {
+                match (name.as_str(), value) {
+                    ("UNCHANGEDSINCE", Some(value)) => unchanged_since = Some(value),
+                    _ => return Err(ParseError("unsupported STORE modifier")),
+                }
+            }
+            c.sp()?;
+        }
+        let mode = if c.eat(b'+') {
+            StoreMode::Add
+        } else if c.eat(b'-') {
+            StoreMode::Remove
+        } else {
+            StoreMode::Replace
+        };
+        if !c.keyword("FLAGS") {
+            return Err(ParseError("expected FLAGS, +FLAGS or -FLAGS"));
+        }
+        let silent = c.keyword(".SILENT");
+        c.sp()?;
+        let flags = if c.peek() == Some(b'(') {
+            c.list(flag)?
+        } else {
+            let mut flags = vec![flag(c)?];
+            while c.eat(b' ') {
+                flags.push(flag(c)?);
+            }
+            flags
+        };
+        return Ok(CommandKind::Store {
+            uid,
+            set,
+            unchanged_since,
+            mode,
+            silent,
+            flags,
+        });
+    }
+    for (word, moving) in [("COPY", false), ("MOVE", true)] {
+        if c.keyword(word) {
+            c.sp()?;
+            let set = SequenceSet::parse(c)?;
+            c.sp()?;
+            let mailbox = mailbox(c)?;
+            return Ok(CommandKind::Copy {
+                uid,
+                set,
+                mailbox,
+                moving,
+            });
+        }
+    }
+    if c.keyword("APPEND") {
+        return Err(ParseError("APPEND needs a message literal"));
+    }
+    Err(ParseError(if uid {
+        "expected FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE after UID"
+    } else {
+        "unknown command"
+    }))
+}
+
+/// `NAME value` or `NAME` in a modifier list; names uppercased.
+fn modifier(c: &mut Cursor<'_>) -> Parsed<(String, Option<u64>)> {
+    let name = String::from_utf8_lossy(c.atom()?).to_ascii_uppercase();
+    let value = if c.peek() == Some(b' ') && c.rest().get(1).is_some_and(u8::is_ascii_digit) {
+        c.sp()?;
+        Some(c.number()?)
+    } else {
+        None
+    };
+    Ok((name, value))
+}
+
+/// A flag or keyword: `\Seen`, `$Forwarded`, `Junk`.
+pub fn flag(c: &mut Cursor<'_>) -> Parsed<String> {
+    let backslash = c.eat(b'\\');
+    let atom = c.atom()?;
+    let text = std::str::from_utf8(atom).map_err(|_| ParseError("invalid flag"))?;
+    Ok(if backslash {
+        format!("\\{text}")
+    } else {
+        text.to_string()
+    })
+}
+
+fn status_item(c: &mut Cursor<'_>) -> Parsed<StatusItem> {
+    let item = c.atom()?.to_ascii_uppercase();
+    Ok(match item.as_slice() {
+        b"MESSAGES" => StatusItem::Messages,
+        b"RECENT" => StatusItem::Recent,
+        b"UIDNEXT" => StatusItem::UidNext,
+        b"UIDVALIDITY" => StatusItem::UidValidity,
+        b"UNSEEN" => StatusItem::Unseen,
+        b"DELETED" => StatusItem::Deleted,
+        b"SIZE" => StatusItem::Size,
+        b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+        _ => return Err(ParseError("unknown STATUS item")),
+    })
+}
+
+fn pattern(c: &mut Cursor<'_>) -> Parsed<String> {
+    let raw = c.list_mailbox()?;
+    mailbox_name::pattern_from_wire(&raw)
+}
+
+fn parse_list(c: &mut Cursor<'_>, lsub: bool) -> Parsed<ListCommand> {
+    let mut list = ListCommand {
+        lsub,
+        ..ListCommand::default()
+    };
+    c.sp()?;
+    if !lsub && c.peek() == Some(b'(') {
+        list.extended = true;
+        for option in c.list(|c| c.atom().map(<[u8]>::to_ascii_uppercase))? {
+            match option.as_slice() {
+                b"SUBSCRIBED" => list.select_subscribed = true,
+                b"SPECIAL-USE" => list.select_special_use = true,
+                b"RECURSIVEMATCH" => list.recursive_match = true,
+                b"REMOTE" => {}
+                _ => return Err(ParseError("unknown LIST selection option")),
+            }
+        }
+        if list.recursive_match && !list.select_subscribed {
+            return Err(ParseError("RECURSIVEMATCH needs another selection option"));
+        }
+        c.sp()?;
+    }
+    let reference = c.list_mailbox()?;
+    list.reference = mailbox_name::pattern_from_wire(&reference)?;
+    c.sp()?;
+    if !lsub && c.peek() == Some(b'(') {
+        list.extended = true;
+        list.patterns = c.list(pattern)?;
+    } else {
+        list.patterns = vec![pattern(c)?];
+    }
+    if !lsub && c.eat(b' ') {
+        if !c.keyword("RETURN") {
+            return Err(ParseError("expected RETURN"));
+        }
+        list.extended = true;
+        c.sp()?;
+        c.list(|c| {
+            if c.keyword("SUBSCRIBED") {
+                list.return_subscribed = true;
+            } else if c.keyword("CHILDREN") {
+                list.return_children = true;
+            } else if c.keyword("SPECIAL-USE") {
+                list.return_special_use = true;
+            } else if c.keyword("STATUS") {
+                c.sp()?;
+                list.return_status = Some(c.list(status_item)?);
+            } else {
+                return Err(ParseError("unknown LIST return option"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(list)
+}
+
+/// The part of an APPEND command before its message literal (RFC 9051 §6.3.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendPrefix {
+    pub tag: String,
+    pub mailbox: String,
+    pub flags: Vec<String>,
+    pub date: Option<i64>,
+}
+
+/// Parses `tag APPEND mailbox [(flags)] [date-time] ` — `prefix` is the command up to the
+/// `{n}` of the message literal. An error means the literal is not the message (for example
+/// the mailbox name sent as a literal), or a syntax error that the full parse will report.
+pub fn parse_append_prefix(prefix: &[u8]) -> Parsed<AppendPrefix> {
+    let mut c = Cursor::new(prefix);
+    let tag = String::from_utf8_lossy(c.tag()?).into_owned();
+    c.sp()?;
+    if !c.keyword("APPEND") {
+        return Err(ParseError("not APPEND"));
+    }
+    c.sp()?;
+    let mailbox = mailbox(&mut c)?;
+    c.sp()?;
+    let mut flags = Vec::new();
+    if c.peek() == Some(b'(') {
+        flags = c.list(flag)?;
+        c.sp()?;
+    }
+    let mut date = None;
+    if c.peek() == Some(b'"') {
+        date = Some(c.date_time()?);
+        c.sp()?;
+    }
+    c.end()?;
+    Ok(AppendPrefix {
+        tag,
+        mailbox,
+        flags,
+        date,
+    })
+}
+
+/// Whether a command being framed is APPEND (then its literals need a closer look).
+pub fn is_append(command: &[u8]) -> bool {
+    let mut c = Cursor::new(command);
+    c.tag().is_ok() && c.sp().is_ok() && c.keyword("APPEND")
+}
+
+#[cfg(test)]
+mod tests;

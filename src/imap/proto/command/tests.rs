@@ -1,0 +1,201 @@
+use super::*;
+use crate::imap::proto::fetch::{FetchAttr, Section, SectionText};
+
+fn kind(input: &str) -> CommandKind {
+    parse_command(input.as_bytes())
+        .unwrap_or_else(|e| panic!("{input}: {e:?}"))
+        .kind
+}
+
+fn bad(input: &str) -> Malformed {
+    match parse_command(input.as_bytes()) {
+        Ok(command) => panic!("{input} parsed: {command:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn table_of_commands() {
+    assert_eq!(kind("a CAPABILITY"), CommandKind::Capability);
+    assert_eq!(kind("a noop"), CommandKind::Noop);
+    assert!(matches!(kind("a LOGIN alice \"pass word\""),
+        CommandKind::Login { user, password } if user == "alice" && password.expose() == "pass word"));
+    assert!(matches!(kind("a LOGIN {5}\r\nalice {3}\r\nx y"),
+        CommandKind::Login { user, password } if user == "alice" && password.expose() == "x y"));
+    assert!(matches!(kind("a AUTHENTICATE PLAIN AGEAYg=="),
+        CommandKind::Authenticate { mechanism, initial: Some(_) } if mechanism == "PLAIN"));
+    assert!(
+        matches!(kind("a SELECT inbox"), CommandKind::Select { mailbox, read_only: false, .. } if mailbox == "INBOX")
+    );
+    assert!(matches!(kind("a EXAMINE \"Entw&APw-rfe\" (CONDSTORE)"),
+        CommandKind::Select { mailbox, read_only: true, condstore: true } if mailbox == "Entwürfe"));
+    assert!(matches!(
+        kind("a ID (\"name\" \"x\" \"version\" NIL)"),
+        CommandKind::Id
+    ));
+    assert!(matches!(kind("a ID NIL"), CommandKind::Id));
+    assert!(
+        matches!(kind("a ENABLE CONDSTORE UTF8=ACCEPT"), CommandKind::Enable(c) if c.len() == 2)
+    );
+    assert!(
+        matches!(kind("a RENAME a b"), CommandKind::Rename { from, to } if from == "a" && to == "b")
+    );
+    assert!(
+        matches!(kind("a STATUS Sent (MESSAGES UIDNEXT UNSEEN HIGHESTMODSEQ SIZE)"),
+        CommandKind::Status { items, .. } if items.len() == 5)
+    );
+    assert!(matches!(
+        kind("a UID EXPUNGE 1:3"),
+        CommandKind::Expunge { uids: Some(_) }
+    ));
+    assert!(
+        matches!(kind("a STORE 1:* +FLAGS.SILENT (\\Seen $Forwarded)"),
+        CommandKind::Store { mode: StoreMode::Add, silent: true, flags, uid: false, .. } if flags == ["\\Seen", "$Forwarded"])
+    );
+    assert!(matches!(
+        kind("a UID STORE 5 (UNCHANGEDSINCE 9) FLAGS \\Deleted"),
+        CommandKind::Store {
+            mode: StoreMode::Replace,
+            unchanged_since: Some(9),
+            uid: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        kind("a UID MOVE 1:2 Trash"),
+        CommandKind::Copy {
+            moving: true,
+            uid: true,
+            ..
+        }
+    ));
+    assert!(
+        matches!(kind("a COPY 1 \"My Folder\""), CommandKind::Copy { mailbox, .. } if mailbox == "My Folder")
+    );
+}
+
+#[test]
+fn list_forms() {
+    let CommandKind::List(list) = kind("a LIST \"\" *") else {
+        panic!()
+    };
+    assert_eq!(list.patterns, ["*"]);
+    assert!(!list.extended);
+    let CommandKind::List(list) = kind(
+        "a LIST (SUBSCRIBED) \"\" (\"*\" INBOX) RETURN (SPECIAL-USE CHILDREN STATUS (MESSAGES UNSEEN))",
+    ) else {
+        panic!()
+    };
+    assert!(list.select_subscribed && list.return_special_use && list.return_children);
+    assert_eq!(list.return_status.map(|s| s.len()), Some(2));
+    assert_eq!(list.patterns, ["*", "INBOX"]);
+    let CommandKind::List(list) = kind("a LSUB \"\" %") else {
+        panic!()
+    };
+    assert!(list.lsub);
+    assert!(bad("a LIST (BOGUS) \"\" *").tag.is_some());
+}
+
+#[test]
+fn fetch_items() {
+    let CommandKind::Fetch {
+        attrs,
+        uid,
+        changed_since,
+        ..
+    } = kind(
+        "a UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODY[1.2]<0.100> RFC822.SIZE) (CHANGEDSINCE 5)",
+    )
+    else {
+        panic!()
+    };
+    assert!(uid);
+    assert_eq!(changed_since, Some(5));
+    assert_eq!(attrs[0], FetchAttr::Flags);
+    assert_eq!(
+        attrs[1],
+        FetchAttr::Section {
+            peek: true,
+            section: Section {
+                part: vec![],
+                text: Some(SectionText::HeaderFields {
+                    not: false,
+                    fields: vec!["From".into(), "Subject".into()]
+                }),
+            },
+            partial: None,
+        }
+    );
+    assert_eq!(
+        attrs[2],
+        FetchAttr::Section {
+            peek: false,
+            section: Section {
+                part: vec![1, 2],
+                text: None
+            },
+            partial: Some((0, 100)),
+        }
+    );
+    assert_eq!(attrs[3], FetchAttr::Rfc822Size);
+    let CommandKind::Fetch { attrs, .. } = kind("a FETCH 1 ALL") else {
+        panic!()
+    };
+    assert_eq!(attrs.len(), 4);
+    let CommandKind::Fetch { attrs, .. } =
+        kind("a FETCH 1 (BODY BODY[] RFC822 RFC822.HEADER BODY[2.MIME])")
+    else {
+        panic!()
+    };
+    assert_eq!(attrs.len(), 5);
+    assert!(bad("a FETCH 1 (BODY[MIME])").tag.is_some());
+    assert!(bad("a FETCH 1 (FLAGS").tag.is_some());
+    assert!(bad("a FETCH 0 FLAGS").tag.is_some());
+}
+
+#[test]
+fn search_keys() {
+    let CommandKind::Search { key, uid, .. } = kind(
+        "a UID SEARCH CHARSET UTF-8 OR FROM alice NOT SEEN SINCE 1-Jan-2024 1:5 (LARGER 10 SMALLER 100)",
+    ) else {
+        panic!()
+    };
+    assert!(uid);
+    let SearchKey::And(keys) = key else { panic!() };
+    assert_eq!(keys.len(), 4);
+    assert!(
+        bad("a SEARCH CHARSET KOI8-R ALL")
+            .error
+            .0
+            .contains("BADCHARSET")
+    );
+    assert!(bad("a SEARCH FROB").tag.is_some());
+    let deep = format!("a SEARCH {}ALL", "NOT ".repeat(100));
+    assert!(bad(&deep).tag.is_some());
+}
+
+#[test]
+fn malformed_input() {
+    assert_eq!(bad("").tag, None);
+    assert_eq!(bad("a").tag, None);
+    assert_eq!(bad("a FROB").tag.as_deref(), Some("a"));
+    assert_eq!(bad("a NOOP extra").tag.as_deref(), Some("a"));
+    assert_eq!(bad("a LOGIN {10}\r\nabc").tag.as_deref(), Some("a"));
+    assert_eq!(bad("a APPEND INBOX").tag.as_deref(), Some("a"));
+}
+
+#[test]
+fn append_prefix() {
+    let prefix =
+        parse_append_prefix(b"a1 APPEND Drafts (\\Draft \\Seen) \"05-Mar-2024 10:00:00 +0100\" ")
+            .unwrap();
+    assert_eq!(prefix.mailbox, "Drafts");
+    assert_eq!(prefix.flags, ["\\Draft", "\\Seen"]);
+    assert_eq!(prefix.date, Some(1_709_629_200));
+    assert!(
+        parse_append_prefix(b"a1 APPEND ").is_err(),
+        "the mailbox literal comes first"
+    );
+    assert!(is_append(b"a1 append "));
+    assert!(!is_append(b"a1 APPENDX "));
+}

@@ -1,0 +1,22 @@
+//! The IMAP protocol core (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1), sans-I/O: framing of
+//! lines and literals, the command grammar, and response encoding. No sockets, no store, no
+//! clock; the session in [`super::session`] gives it bytes and writes what it returns.
+
+pub mod command;
+pub mod encode;
+pub mod fetch;
+pub mod framing;
+pub mod lexer;
+pub mod mailbox_name;
+pub mod mutf7;
+pub mod search;
+pub mod sequence;
+
+pub use command::{
+    AppendPrefix, Command, CommandKind, ListCommand, Malformed, StatusItem, StoreMode, is_append,
+    parse_append_prefix, parse_command,
+};
+pub use fetch::{FetchAttr, Section, SectionText};
+pub use lexer::ParseError;
+pub use search::SearchKey;
+pub use sequence::SequenceSet;

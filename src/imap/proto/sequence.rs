@@ -1,0 +1,119 @@
+//! Sequence sets (RFC 9051 §9 `sequence-set`): "1:4,7,9:*", for message numbers and UIDs.
+
+use super::lexer::{Cursor, ParseError, Parsed};
+
+/// One end of a range: a number or `*` (the largest number in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Number(u32),
+    Star,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(Bound, Bound)>);
+
+impl SequenceSet {
+    pub fn parse(cursor: &mut Cursor<'_>) -> Parsed<SequenceSet> {
+        let mut ranges = Vec::new();
+        loop {
+            let first = bound(cursor)?;
+            let last = if cursor.eat(b':') {
+                bound(cursor)?
+            } else {
+                first
+            };
+            ranges.push((first, last));
+            if !cursor.eat(b',') {
+                return Ok(SequenceSet(ranges));
+            }
+        }
+    }
+
+    /// The ranges with `*` replaced by `largest`, each ordered low..=high. With nothing in
+    /// use (`largest` 0) a `*` still means 0, which matches nothing.
+    pub fn ranges(&self, largest: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.0.iter().map(move |&(a, b)| {
+            let resolve = |bound| match bound {
+                Bound::Number(n) => n,
+                Bound::Star => largest,
+            };
+            let (a, b) = (resolve(a), resolve(b));
+            (a.min(b), a.max(b))
+        })
+    }
+
+    pub fn contains(&self, value: u32, largest: u32) -> bool {
+        self.ranges(largest)
+            .any(|(low, high)| (low..=high).contains(&value))
+    }
+
+    /// Whether the set names only numbers (no `*`) at most `limit`.
+    pub fn max_number(&self) -> u32 {
+        self.0
+            .iter()
+            .flat_map(|(a, b)| [*a, *b])
+            .map(|b| match b {
+                Bound::Number(n) => n,
+                Bound::Star => u32::MAX,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn bound(cursor: &mut Cursor<'_>) -> Parsed<Bound> {
+    if cursor.eat(b'*') {
+        Ok(Bound::Star)
+    } else {
+        cursor
+            .nz_number()
+            .map(Bound::Number)
+            .map_err(|_| ParseError("expected a sequence set"))
+    }
+}
+
+/// Writes a list of numbers in compact sequence-set form ("1:3,7").
+pub fn compact(numbers: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        let mut end = start;
+        while i + 1 < numbers.len() && numbers[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = numbers[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Parsed<SequenceSet> {
+        SequenceSet::parse(&mut Cursor::new(text.as_bytes()))
+    }
+
+    #[test]
+    fn sets() {
+        let set = parse("1:3,7,9:*").unwrap();
+        assert!(set.contains(2, 20) && set.contains(7, 20) && set.contains(20, 20));
+        assert!(!set.contains(5, 20) && !set.contains(21, 20));
+        let reversed = parse("*:4").unwrap();
+        assert!(reversed.contains(5, 10) && !reversed.contains(3, 10));
+        assert!(parse("0").is_err());
+        assert!(parse("a").is_err());
+        assert!(parse("1:").is_err());
+        assert_eq!(compact(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+    }
+}

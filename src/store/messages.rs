@@ -1,0 +1,399 @@
+//! Messages inside a mailbox as IMAP changes them: flags with MODSEQ (RFC 7162), COPY/MOVE
+//! that share bodies, EXPUNGE of `\Deleted` messages, and the stored structure of a body.
+//! Every change commits durably, bumps the mailbox's HIGHESTMODSEQ and wakes the sessions
+//! that watch for changes.
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::schema::*;
+use super::{MessageInfo, Store, StoreError};
+use crate::imap::mime::Part;
+
+/// The per-mailbox counters, read cheaply to see whether anything changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxState {
+    pub id: u64,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+}
+
+/// A message whose flags are now `flags`, as of `modseq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagChange {
+    pub uid: u32,
+    pub flags: u32,
+    pub modseq: u64,
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// What STORE did: the messages changed, and (UNCHANGEDSINCE) those left alone because they
+/// changed after the given MODSEQ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOutcome {
+    pub changed: Vec<FlagChange>,
+    pub modified: Vec<u32>,
+}
+
+fn not_found(account: &str, name: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "mailbox",
+        name: format!("{account}/{name}"),
+    }
+}
+
+fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
+    MailboxState {
+        id: row.0,
+        uidvalidity: row.1,
+        uidnext: row.2,
+        highest_modseq: row.3,
+    }
+}
+
+fn info(uid: u32, row: MessageRow) -> MessageInfo {
+    let (blob, flags, internal_date, size, modseq) = row;
+    MessageInfo {
+        uid,
+        blob,
+        flags,
+        internal_date,
+        size,
+        modseq,
+    }
+}
+
+pub(super) fn put_meta(txn: &WriteTransaction, blob: u64, part: &Part) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(part).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    txn.open_table(BLOB_META)?.insert(blob, json.as_slice())?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn mailbox_state(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<MailboxState, StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            txn.open_table(MAILBOXES)?
+                .get((account.as_str(), name.as_str()))?
+                .map(|v| state_of(v.value()))
+                .ok_or_else(|| not_found(&account, &name))
+        })
+        .await
+    }
+
+    /// The mailbox's counters and its UIDs in order, from one read transaction (SELECT, and
+    /// resynchronising a selected mailbox). 4 octets per message.
+    pub async fn mailbox_uids(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<(MailboxState, Vec<u32>), StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let state = txn
+                .open_table(MAILBOXES)?
+                .get((account.as_str(), name.as_str()))?
+                .map(|v| state_of(v.value()))
+                .ok_or_else(|| not_found(&account, &name))?;
+            let messages = txn.open_table(MESSAGES)?;
+            let mut uids = Vec::new();
+            for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
+                uids.push(entry?.0.value().1);
+            }
+            Ok((state, uids))
+        })
+        .await
+    }
+
+    /// The rows of the given UIDs that still exist, in the order asked.
+    pub async fn messages_by_uid(
+        &self,
+        mailbox: u64,
+        uids: Vec<u32>,
+    ) -> Result<Vec<MessageInfo>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let messages = txn.open_table(MESSAGES)?;
+            let mut found = Vec::with_capacity(uids.len());
+            for uid in uids {
+                if let Some(row) = messages.get((mailbox, uid))? {
+                    found.push(info(uid, row.value()));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Messages whose MODSEQ is above `modseq` (flag changes to announce).
+    pub async fn changed_since(
+        &self,
+        mailbox: u64,
+        modseq: u64,
+    ) -> Result<Vec<FlagChange>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let messages = txn.open_table(MESSAGES)?;
+            let mut changed = Vec::new();
+            for entry in messages.range((mailbox, 0)..=(mailbox, u32::MAX))? {
+                let (key, row) = entry?;
+                let (_, flags, _, _, message_modseq) = row.value();
+                if message_modseq > modseq {
+                    changed.push(FlagChange {
+                        uid: key.value().1,
+                        flags,
+                        modseq: message_modseq,
+                    });
+                }
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// STORE: changes the flags of `uids`; one new MODSEQ for all changed messages.
+    pub async fn store_flags(
+        &self,
+        account: &str,
+        name: &str,
+        uids: Vec<u32>,
+        op: FlagOp,
+        bits: u32,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome, StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        let outcome = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let mut outcome = StoreOutcome::default();
+                {
+                    let mut mailboxes = txn.open_table(MAILBOXES)?;
+                    let state = mailboxes
+                        .get((account.as_str(), name.as_str()))?
+                        .map(|v| state_of(v.value()))
+                        .ok_or_else(|| not_found(&account, &name))?;
+                    let modseq = state.highest_modseq + 1;
+                    let mut messages = txn.open_table(MESSAGES)?;
+                    for uid in uids {
+                        let Some(row) = messages.get((state.id, uid))?.map(|v| v.value()) else {
+                            continue;
+                        };
+                        let (blob, flags, date, size, message_modseq) = row;
+                        if unchanged_since.is_some_and(|since| message_modseq > since) {
+                            outcome.modified.push(uid);
+                            continue;
+                        }
+                        let new = match op {
+                            FlagOp::Add => flags | bits,
+                            FlagOp::Remove => flags & !bits,
+                            FlagOp::Replace => bits,
+                        };
+                        if new != flags {
+                            messages.insert((state.id, uid), (blob, new, date, size, modseq))?;
+                            outcome.changed.push(FlagChange {
+                                uid,
+                                flags: new,
+                                modseq,
+                            });
+                        }
+                    }
+                    if !outcome.changed.is_empty() {
+                        mailboxes.insert(
+                            (account.as_str(), name.as_str()),
+                            (state.id, state.uidvalidity, state.uidnext, modseq),
+                        )?;
+                    }
+                }
+                if !outcome.changed.is_empty() {
+                    txn.commit()?;
+                }
+                Ok(outcome)
+            })
+            .await?;
+        if !outcome.changed.is_empty() {
+            self.changed();
+        }
+        Ok(outcome)
+    }
+
+    /// COPY or MOVE (RFC 9051 §6.4.7, RFC 6851): the copies share the bodies (reference
+    /// counts). Returns the target's UIDVALIDITY and (source UID, new UID) pairs.
+    pub async fn copy_messages(
+        &self,
+        account: &str,
+        from: &str,
+        uids: Vec<u32>,
+        to: &str,
+        moving: bool,
+    ) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        let account = account.to_ascii_lowercase();
+        let (from, to) = (from.to_string(), to.to_string());
+        let result = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let mut pairs = Vec::with_capacity(uids.len());
+                let validity;
+                {
+                    let mut mailboxes = txn.open_table(MAILBOXES)?;
+                    let source = mailboxes
+                        .get((account.as_str(), from.as_str()))?
+                        .map(|v| state_of(v.value()))
+                        .ok_or_else(|| not_found(&account, &from))?;
+                    let target = mailboxes
+                        .get((account.as_str(), to.as_str()))?
+                        .map(|v| state_of(v.value()))
+                        .ok_or_else(|| not_found(&account, &to))?;
+                    validity = target.uidvalidity;
+                    let mut messages = txn.open_table(MESSAGES)?;
+                    let mut blobs = txn.open_table(BLOBS)?;
+                    let target_modseq = target.highest_modseq + 1;
+                    let mut next = target.uidnext;
+                    for uid in uids {
+                        let Some(row) = messages.get((source.id, uid))?.map(|v| v.value()) else {
+                            continue;
+                        };
+                        let (blob, flags, date, size, _) = row;
+                        messages
+                            .insert((target.id, next), (blob, flags, date, size, target_modseq))?;
+                        if moving {
+                            messages.remove((source.id, uid))?;
+                        } else {
+                            let counted = blobs.get(blob)?.map(|v| v.value());
+                            if let Some((blob_size, refs)) = counted {
+                                blobs.insert(blob, (blob_size, refs.saturating_add(1)))?;
+                            }
+                        }
+                        pairs.push((uid, next));
+                        next += 1;
+                    }
+                    if !pairs.is_empty() {
+                        if source.id == target.id {
+                            mailboxes.insert(
+                                (account.as_str(), to.as_str()),
+                                (target.id, target.uidvalidity, next, target_modseq),
+                            )?;
+                        } else {
+                            mailboxes.insert(
+                                (account.as_str(), to.as_str()),
+                                (target.id, target.uidvalidity, next, target_modseq),
+                            )?;
+                            if moving {
+                                mailboxes.insert(
+                                    (account.as_str(), from.as_str()),
+                                    (
+                                        source.id,
+                                        source.uidvalidity,
+                                        source.uidnext,
+                                        source.highest_modseq + 1,
+                                    ),
+                                )?;
+                            }
+                        }
+                    }
+                }
+                if !pairs.is_empty() {
+                    txn.commit()?;
+                }
+                Ok((validity, pairs))
+            })
+            .await?;
+        if !result.1.is_empty() {
+            self.changed();
+            self.publish_totals_async().await?;
+        }
+        Ok(result)
+    }
+
+    /// EXPUNGE / UID EXPUNGE / CLOSE: removes the `\Deleted` messages (of `only`, when given).
+    /// Returns the UIDs removed.
+    pub async fn expunge_deleted(
+        &self,
+        account: &str,
+        name: &str,
+        only: Option<Vec<u32>>,
+    ) -> Result<Vec<u32>, StoreError> {
+        let account = account.to_ascii_lowercase();
+        let name = name.to_string();
+        let removed = {
+            let (account, name) = (account.clone(), name.clone());
+            self.blocking(move |db| {
+                let txn = db.begin_read()?;
+                let state = txn
+                    .open_table(MAILBOXES)?
+                    .get((account.as_str(), name.as_str()))?
+                    .map(|v| state_of(v.value()))
+                    .ok_or_else(|| not_found(&account, &name))?;
+                let messages = txn.open_table(MESSAGES)?;
+                let mut deleted = Vec::new();
+                for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
+                    let (key, row) = entry?;
+                    let uid = key.value().1;
+                    if row.value().1 & flags::DELETED != 0
+                        && only
+                            .as_ref()
+                            .is_none_or(|only| only.binary_search(&uid).is_ok())
+                    {
+                        deleted.push(uid);
+                    }
+                }
+                Ok(deleted)
+            })
+            .await?
+        };
+        if !removed.is_empty() {
+            self.expunge(&account, &name, removed.clone()).await?;
+            self.changed();
+        }
+        Ok(removed)
+    }
+
+    /// The stored structure of a body; computed (streaming, bounded) and stored now if the
+    /// body was stored without one.
+    pub async fn message_structure(&self, blob: u64) -> Result<Part, StoreError> {
+        let stored = self
+            .blocking(move |db| {
+                let txn = db.begin_read()?;
+                let meta = txn.open_table(BLOB_META)?;
+                Ok(meta.get(blob)?.map(|v| v.value().to_vec()))
+            })
+            .await?;
+        if let Some(json) = stored
+            && let Ok(part) = serde_json::from_slice(&json)
+        {
+            return Ok(part);
+        }
+        let mut scanner = crate::imap::mime::Scanner::new();
+        let mut body = self.body(blob);
+        while let Some(chunk) = body.next_chunk().await? {
+            scanner.feed(&chunk);
+        }
+        let part = scanner.finish();
+        let stored = part.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            if txn.open_table(BLOBS)?.get(blob)?.is_some() {
+                put_meta(&txn, blob, &stored)?;
+                txn.commit()?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(part)
+    }
+}
