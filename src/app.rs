@@ -15,6 +15,7 @@ use crate::admin::{self, Admin};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
 use crate::net::{Stream, accept_tls};
+use crate::imap::session::ImapContext;
 use crate::pop3::session::{MaildropLocks, Pop3Context};
 use crate::smtp::session::{Role, SmtpContext};
 use crate::status::{ListenerStatus, Status, Storage};
@@ -74,7 +75,9 @@ impl Service {
             | Service::Submission
             | Service::Submissions
             | Service::Pop3
-            | Service::Pop3s => None,
+            | Service::Pop3s
+            | Service::Imap
+            | Service::Imaps => None,
             _ => Some("not available in this version"),
         }
     }
@@ -111,6 +114,7 @@ struct Services {
     smtp: SmtpContext,
     submission: SmtpContext,
     pop3: Pop3Context,
+    imap: ImapContext,
     tls: TlsAcceptor,
 }
 
@@ -207,6 +211,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
             auth: auth.clone(),
             tls: Some(tls.clone()),
             locks: MaildropLocks::default(),
+        },
+        imap: ImapContext {
+            config: config.clone(),
+            store: store.clone(),
+            auth: auth.clone(),
+            tls: Some(tls.clone()),
         },
         tls,
     };
@@ -373,6 +383,14 @@ async fn handle(
         Service::Pop3s => {
             if let Some(stream) = accept_tls(&services.tls, socket).await {
                 crate::pop3::session::serve(services.pop3, stream, peer, shutdown).await;
+            }
+        }
+        Service::Imap => {
+            crate::imap::session::serve(services.imap, Stream::Plain(socket), peer, shutdown).await;
+        }
+        Service::Imaps => {
+            if let Some(stream) = accept_tls(&services.tls, socket).await {
+                crate::imap::session::serve(services.imap, stream, peer, shutdown).await;
             }
         }
         _ => {}

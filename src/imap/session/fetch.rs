@@ -1,0 +1,443 @@
+//! FETCH (RFC 9051 §6.4.5): message data from the store. Bodies and body parts are sent as
+//! literals streamed chunk by chunk from the stored byte range; ENVELOPE and BODYSTRUCTURE
+//! come from the structure stored with the body, so no message is parsed here.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use super::selected::flag_names;
+use crate::imap::mime::Part;
+use crate::imap::proto::encode;
+use crate::imap::proto::sequence::SequenceSet;
+use crate::imap::proto::{FetchAttr, Section, SectionText};
+use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
+use crate::net::Interrupted;
+use crate::store::schema::flags;
+use crate::store::{FlagOp, MessageInfo};
+
+/// Messages read from the store at once.
+const FETCH_BATCH: usize = 256;
+
+/// What a body section is: a byte range of the stored message, or bytes computed here.
+enum Content {
+    Range(u64, u64),
+    Bytes(Vec<u8>),
+}
+
+fn section_name(section: &Section) -> String {
+    let mut name: Vec<String> = section.part.iter().map(u32::to_string).collect();
+    match &section.text {
+        None => {}
+        Some(SectionText::Header) => name.push("HEADER".into()),
+        Some(SectionText::Text) => name.push("TEXT".into()),
+        Some(SectionText::Mime) => name.push("MIME".into()),
+        Some(SectionText::HeaderFields { not, fields }) => {
+            let mut list = Vec::new();
+            for field in fields {
+                let mut out = Vec::new();
+                encode::astring(&mut out, field);
+                list.push(String::from_utf8_lossy(&out).into_owned());
+            }
+            let kind = if *not {
+                "HEADER.FIELDS.NOT"
+            } else {
+                "HEADER.FIELDS"
+            };
+            name.push(format!("{kind} ({})", list.join(" ")));
+        }
+    }
+    name.join(".")
+}
+
+/// Keeps (or, with `not`, drops) the named fields of a header block; ends with the blank line.
+pub fn filter_header(block: &[u8], fields: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed.is_empty() {
+            break;
+        }
+        if !matches!(line[0], b' ' | b'\t') {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let listed = fields
+                .iter()
+                .any(|f| f.as_bytes().eq_ignore_ascii_case(trim(name)));
+            keep = listed != not;
+        }
+        if keep {
+            out.extend_from_slice(trimmed);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn fetch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        attrs: &[FetchAttr],
+        changed_since: Option<u64>,
+    ) -> Result<(), Interrupted> {
+        let Some(selected) = &self.selected else {
+            return Ok(());
+        };
+        let pairs = selected.resolve(set, uid);
+        let (id, name, read_only) = (selected.id, selected.name.clone(), selected.read_only);
+        let sets_seen = !read_only && attrs.iter().any(FetchAttr::sets_seen);
+        let store = self.ctx.store.clone();
+        let account = self.account().to_string();
+        for batch in pairs.chunks(FETCH_BATCH) {
+            let uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
+            let mut rows = match store.messages_by_uid(id, uids).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.store_no(tag, &e);
+                    return Ok(());
+                }
+            };
+            let mut newly_seen = Vec::new();
+            if sets_seen {
+                let unseen: Vec<u32> = rows
+                    .iter()
+                    .filter(|r| r.flags & flags::SEEN == 0)
+                    .map(|r| r.uid)
+                    .collect();
+                if !unseen.is_empty()
+                    && let Ok(outcome) = store
+                        .store_flags(&account, &name, unseen, FlagOp::Add, flags::SEEN, None)
+                        .await
+                {
+                    for change in outcome.changed {
+                        if let Some(row) = rows.iter_mut().find(|r| r.uid == change.uid) {
+                            row.flags = change.flags;
+                            row.modseq = change.modseq;
+                            newly_seen.push(change.uid);
+                        }
+                    }
+                }
+            }
+            for row in rows {
+                if changed_since.is_some_and(|since| row.modseq <= since) {
+                    continue;
+                }
+                let Some(&(seq, _)) = batch.iter().find(|&&(_, u)| u == row.uid) else {
+                    continue;
+                };
+                let seen_now = newly_seen.contains(&row.uid);
+                self.fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
+                    .await?;
+            }
+        }
+        self.ok(
+            tag,
+            &format!("{}FETCH completed", if uid { "UID " } else { "" }),
+        );
+        Ok(())
+    }
+
+    async fn fetch_one(
+        &mut self,
+        seq: u32,
+        row: &MessageInfo,
+        attrs: &[FetchAttr],
+        uid: bool,
+        seen_now: bool,
+        with_modseq: bool,
+    ) -> Result<(), Interrupted> {
+        let needs_structure = attrs.iter().any(|a| match a {
+            FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
+            FetchAttr::Section { section, .. } => {
+                !section.part.is_empty() || section.text.is_some()
+            }
+            FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => true,
+            _ => false,
+        });
+        let structure = if needs_structure {
+            match self.ctx.store.message_structure(row.blob).await {
+                Ok(part) => Some(part),
+                Err(error) => {
+                    tracing::warn!(blob = row.blob, %error, "imap: no structure for a message");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut items: Vec<String> = Vec::new();
+        let mut flags_sent = false;
+        if uid && !attrs.contains(&FetchAttr::Uid) {
+            items.push(format!("UID {}", row.uid));
+        }
+        self.conn
+            .output()
+            .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+        let mut first = true;
+        let mut separator = |out: &mut Vec<u8>| {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+        };
+        for item in items.drain(..) {
+            separator(self.conn.output());
+            self.conn.output().extend_from_slice(item.as_bytes());
+        }
+        let mut modseq_sent = false;
+        for attr in attrs {
+            separator(self.conn.output());
+            let out = self.conn.output();
+            match attr {
+                FetchAttr::Flags => {
+                    flags_sent = true;
+                    out.extend_from_slice(format!("FLAGS ({})", flag_names(row.flags)).as_bytes());
+                }
+                FetchAttr::Uid => out.extend_from_slice(format!("UID {}", row.uid).as_bytes()),
+                FetchAttr::InternalDate => out.extend_from_slice(
+                    format!("INTERNALDATE {}", encode::date_time(row.internal_date)).as_bytes(),
+                ),
+                FetchAttr::Rfc822Size => {
+                    out.extend_from_slice(format!("RFC822.SIZE {}", row.size).as_bytes())
+                }
+                FetchAttr::ModSeq => {
+                    modseq_sent = true;
+                    out.extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes());
+                }
+                FetchAttr::Envelope => {
+                    out.extend_from_slice(b"ENVELOPE ");
+                    match structure.as_ref().and_then(|s| s.envelope.as_ref()) {
+                        Some(envelope) => out.extend_from_slice(envelope),
+                        None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+                    }
+                }
+                FetchAttr::Body | FetchAttr::BodyStructure => {
+                    let extended = matches!(attr, FetchAttr::BodyStructure);
+                    out.extend_from_slice(if extended {
+                        b"BODYSTRUCTURE "
+                    } else {
+                        b"BODY "
+                    });
+                    match &structure {
+                        Some(part) => part.write_structure(out, extended),
+                        None => out.extend_from_slice(
+                            format!("(\"text\" \"plain\" NIL NIL NIL \"7bit\" {} 0)", row.size)
+                                .as_bytes(),
+                        ),
+                    }
+                }
+                FetchAttr::Rfc822 => {
+                    self.send_section(row, structure.as_ref(), &Section::default(), None, "RFC822")
+                        .await?;
+                }
+                FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
+                    let (text, name) = if matches!(attr, FetchAttr::Rfc822Header) {
+                        (SectionText::Header, "RFC822.HEADER")
+                    } else {
+                        (SectionText::Text, "RFC822.TEXT")
+                    };
+                    let section = Section {
+                        part: Vec::new(),
+                        text: Some(text),
+                    };
+                    self.send_section(row, structure.as_ref(), &section, None, name)
+                        .await?;
+                }
+                FetchAttr::Section {
+                    section, partial, ..
+                } => {
+                    let mut name = format!("BODY[{}]", section_name(section));
+                    if let Some((start, _)) = partial {
+                        name.push_str(&format!("<{start}>"));
+                    }
+                    self.send_section(row, structure.as_ref(), section, *partial, &name)
+                        .await?;
+                }
+            }
+        }
+        if seen_now && !flags_sent {
+            separator(self.conn.output());
+            self.conn
+                .output()
+                .extend_from_slice(format!("FLAGS ({})", flag_names(row.flags)).as_bytes());
+        }
+        if (with_modseq || self.condstore && seen_now) && !modseq_sent {
+            separator(self.conn.output());
+            self.conn
+                .output()
+                .extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes());
+        }
+        self.conn.output().extend_from_slice(b")\r\n");
+        self.conn.write(&[]).await
+    }
+
+    /// Writes `name {length}` and the section's bytes, streamed from the store.
+    async fn send_section(
+        &mut self,
+        row: &MessageInfo,
+        structure: Option<&Part>,
+        section: &Section,
+        partial: Option<(u32, u32)>,
+        name: &str,
+    ) -> Result<(), Interrupted> {
+        let content = match self.section_content(row, structure, section).await {
+            Ok(content) => content,
+            Err(e) => return Err(e),
+        };
+        let clip = |length: u64| -> (u64, u64) {
+            match partial {
+                Some((start, count)) => {
+                    let start = u64::from(start).min(length);
+                    (start, (length - start).min(u64::from(count)))
+                }
+                None => (0, length),
+            }
+        };
+        match content {
+            Content::Bytes(bytes) => {
+                let (start, length) = clip(bytes.len() as u64);
+                let out = self.conn.output();
+                out.extend_from_slice(format!("{name} {{{length}}}\r\n").as_bytes());
+                out.extend_from_slice(&bytes[start as usize..(start + length) as usize]);
+            }
+            Content::Range(begin, end) => {
+                let (start, length) = clip(end.saturating_sub(begin));
+                self.conn
+                    .output()
+                    .extend_from_slice(format!("{name} {{{length}}}\r\n").as_bytes());
+                self.stream_range(row.blob, begin + start, begin + start + length)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn section_content(
+        &mut self,
+        row: &MessageInfo,
+        structure: Option<&Part>,
+        section: &Section,
+    ) -> Result<Content, Interrupted> {
+        let whole = Content::Range(0, row.size);
+        let Some(root) = structure else {
+            return Ok(if section.part.is_empty() && section.text.is_none() {
+                whole
+            } else {
+                Content::Bytes(Vec::new())
+            });
+        };
+        let Some(resolved) = root.resolve(&section.part) else {
+            return Ok(Content::Bytes(Vec::new()));
+        };
+        let message = resolved.as_message();
+        let empty = Content::Bytes(Vec::new());
+        Ok(match &section.text {
+            None if section.part.is_empty() => whole,
+            None => Content::Range(resolved.part.body_start, resolved.part.end),
+            Some(SectionText::Mime) => {
+                Content::Range(resolved.part.header_start, resolved.part.body_start)
+            }
+            Some(SectionText::Header) => match message {
+                Some(m) => Content::Range(m.header_start, m.body_start),
+                None => empty,
+            },
+            Some(SectionText::Text) => match message {
+                Some(m) => Content::Range(m.body_start, m.end),
+                None => empty,
+            },
+            Some(SectionText::HeaderFields { not, fields }) => match message {
+                Some(m) => {
+                    let end = m.body_start.min(m.header_start + MIME_HEADER_MAX as u64);
+                    let block = self.collect_range(row.blob, m.header_start, end).await?;
+                    Content::Bytes(filter_header(&block, fields, *not))
+                }
+                None => empty,
+            },
+        })
+    }
+
+    /// Reads a (bounded) byte range of a body into memory.
+    async fn collect_range(
+        &mut self,
+        blob: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, Interrupted> {
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let chunk = BODY_CHUNK as u64;
+        let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
+        let mut chunk_start = start / chunk * chunk;
+        while chunk_start < end {
+            let Ok(Some(data)) = reader.next_chunk().await else {
+                break;
+            };
+            let chunk_end = chunk_start + data.len() as u64;
+            let from = start.max(chunk_start) - chunk_start;
+            let to = end.min(chunk_end).saturating_sub(chunk_start);
+            if to > from {
+                out.extend_from_slice(&data[from as usize..to as usize]);
+            }
+            chunk_start = chunk_end;
+        }
+        Ok(out)
+    }
+
+    /// Sends a byte range of a body, one stored chunk at a time. The literal's length is
+    /// already promised: if the body vanished meanwhile, the rest is sent as spaces.
+    async fn stream_range(&mut self, blob: u64, start: u64, end: u64) -> Result<(), Interrupted> {
+        let chunk = BODY_CHUNK as u64;
+        let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
+        let mut chunk_start = start / chunk * chunk;
+        let mut sent = start;
+        while sent < end {
+            let data = match reader.next_chunk().await {
+                Ok(Some(data)) => data,
+                Ok(None) | Err(_) => {
+                    tracing::warn!(blob, "imap: body shorter than expected; padding");
+                    let padding = vec![b' '; (end - sent) as usize];
+                    self.conn.write(&padding).await?;
+                    return Ok(());
+                }
+            };
+            let chunk_end = chunk_start + data.len() as u64;
+            let from = sent - chunk_start;
+            let to = end.min(chunk_end) - chunk_start;
+            if to > from {
+                self.conn.write(&data[from as usize..to as usize]).await?;
+                sent = chunk_start + to;
+            }
+            chunk_start = chunk_end;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_header;
+
+    #[test]
+    fn header_fields_keep_continuations() {
+        let block = b"From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\n\r\n";
+        let kept = filter_header(block, &["subject".into(), "FROM".into()], false);
+        assert_eq!(kept, b"From: a@b\r\nSubject: one\r\n two\r\n\r\n");
+        let dropped = filter_header(block, &["Subject".into()], true);
+        assert_eq!(dropped, b"From: a@b\r\nTo: c@d\r\n\r\n");
+    }
+}

@@ -1,0 +1,218 @@
+//! Commands of the authenticated state: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST
+//! (with LIST-EXTENDED selection and return options, SPECIAL-USE, LIST-STATUS), LSUB and
+//! STATUS. Selected-state commands are passed on to `selected`.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use crate::imap::proto::encode;
+use crate::imap::proto::mailbox_name::{self, DELIMITER, check_new, matches, to_wire};
+use crate::imap::proto::{CommandKind, ListCommand, StatusItem};
+use crate::net::Interrupted;
+use crate::store::{DEFAULT_MAILBOXES, INBOX, MailboxEntry, MailboxStatus};
+
+/// The RFC 6154 attribute of a mailbox, by name.
+pub fn special_use(name: &str) -> Option<&'static str> {
+    DEFAULT_MAILBOXES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, attribute)| *attribute)
+}
+
+pub fn status_items(status: &MailboxStatus, items: &[StatusItem]) -> String {
+    let mut parts = Vec::with_capacity(items.len());
+    for item in items {
+        parts.push(match item {
+            StatusItem::Messages => format!("MESSAGES {}", status.messages),
+            StatusItem::Recent => "RECENT 0".into(),
+            StatusItem::UidNext => format!("UIDNEXT {}", status.uidnext),
+            StatusItem::UidValidity => format!("UIDVALIDITY {}", status.uidvalidity),
+            StatusItem::Unseen => format!("UNSEEN {}", status.unseen),
+            StatusItem::Deleted => format!("DELETED {}", status.deleted),
+            StatusItem::Size => format!("SIZE {}", status.size),
+            StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", status.highest_modseq.max(1)),
+        });
+    }
+    parts.join(" ")
+}
+
+fn quoted_name(name: &str) -> String {
+    let mut out = Vec::new();
+    encode::astring(&mut out, &to_wire(name));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn mailbox_command(
+        &mut self,
+        tag: &str,
+        kind: CommandKind,
+    ) -> Result<(), Interrupted> {
+        let account = self.account().to_string();
+        let store = self.ctx.store.clone();
+        match kind {
+            CommandKind::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } => {
+                if condstore {
+                    self.condstore = true;
+                }
+                self.select(tag, &mailbox, read_only).await?;
+            }
+            CommandKind::Create(name) => {
+                let name = name.trim_end_matches(DELIMITER).to_string();
+                if let Err(reason) = check_new(&name) {
+                    self.no(tag, &format!("[CANNOT] {reason}"));
+                } else if name == INBOX {
+                    self.no(tag, "[ALREADYEXISTS] INBOX always exists");
+                } else {
+                    match store.create_mailbox(&account, &name).await {
+                        Ok(()) => self.ok(tag, "CREATE completed"),
+                        Err(e) => self.store_no(tag, &e),
+                    }
+                }
+            }
+            CommandKind::Delete(name) => {
+                if self.selected.as_ref().is_some_and(|s| s.name == name) {
+                    self.selected = None;
+                }
+                match store.delete_mailbox(&account, &name).await {
+                    Ok(()) => self.ok(tag, "DELETE completed"),
+                    Err(e) => self.store_no(tag, &e),
+                }
+            }
+            CommandKind::Rename { from, to } => {
+                if let Err(reason) = check_new(&to) {
+                    self.no(tag, &format!("[CANNOT] {reason}"));
+                } else {
+                    match store.rename_mailbox(&account, &from, &to).await {
+                        Ok(()) => self.ok(tag, "RENAME completed"),
+                        Err(e) => self.store_no(tag, &e),
+                    }
+                }
+            }
+            CommandKind::Subscribe(name) => match store.set_subscribed(&account, &name, true).await
+            {
+                Ok(()) => self.ok(tag, "SUBSCRIBE completed"),
+                Err(e) => self.store_no(tag, &e),
+            },
+            CommandKind::Unsubscribe(name) => {
+                match store.set_subscribed(&account, &name, false).await {
+                    Ok(()) => self.ok(tag, "UNSUBSCRIBE completed"),
+                    Err(e) => self.store_no(tag, &e),
+                }
+            }
+            CommandKind::List(list) => self.list(tag, list).await?,
+            CommandKind::Status { mailbox, items } => {
+                match store.mailbox_status(&account, &mailbox).await {
+                    Ok(status) => {
+                        let line = format!(
+                            "STATUS {} ({})",
+                            quoted_name(&mailbox),
+                            status_items(&status, &items)
+                        );
+                        self.untagged(&line).await?;
+                        self.ok(tag, "STATUS completed");
+                    }
+                    Err(e) => self.store_no(tag, &e),
+                }
+            }
+            other => self.selected_command(tag, other).await?,
+        }
+        self.sync(true).await
+    }
+
+    async fn list(&mut self, tag: &str, list: ListCommand) -> Result<(), Interrupted> {
+        let account = self.account().to_string();
+        let command = if list.lsub { "LSUB" } else { "LIST" };
+        // RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+        if !list.lsub && list.patterns.iter().all(String::is_empty) {
+            self.untagged("LIST (\\Noselect) \"/\" \"\"").await?;
+            self.ok(tag, "LIST completed");
+            return Ok(());
+        }
+        let entries = match self.ctx.store.list_mailboxes(&account).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.store_no(tag, &e);
+                return Ok(());
+            }
+        };
+        let patterns: Vec<String> = list
+            .patterns
+            .iter()
+            .map(|p| mailbox_name::normalize_inbox(format!("{}{p}", list.reference)))
+            .collect();
+        let subscribed_only = list.lsub || list.select_subscribed;
+        let mut lines = Vec::new();
+        for entry in &entries {
+            let MailboxEntry {
+                name,
+                exists,
+                subscribed,
+            } = entry;
+            if !patterns.iter().any(|p| matches(p, name)) {
+                continue;
+            }
+            if (subscribed_only && !subscribed) || (!subscribed_only && !exists) {
+                continue;
+            }
+            let special = special_use(name);
+            if list.select_special_use && special.is_none() {
+                continue;
+            }
+            let mut attributes: Vec<&str> = Vec::new();
+            if !exists {
+                attributes.push(if list.lsub {
+                    "\\Noselect"
+                } else {
+                    "\\NonExistent"
+                });
+            }
+            if !list.lsub {
+                let prefix = format!("{name}/");
+                let children = entries
+                    .iter()
+                    .any(|e| e.exists && e.name.starts_with(&prefix));
+                attributes.push(if children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+                if let Some(special) = special {
+                    attributes.push(special);
+                }
+                if *subscribed && (list.return_subscribed || list.select_subscribed) {
+                    attributes.push("\\Subscribed");
+                }
+            }
+            lines.push((
+                format!(
+                    "{command} ({}) \"/\" {}",
+                    attributes.join(" "),
+                    quoted_name(name)
+                ),
+                name.clone(),
+                *exists,
+            ));
+        }
+        for (line, name, exists) in lines {
+            self.untagged(&line).await?;
+            if let (Some(items), true) = (&list.return_status, exists) {
+                let items = items.clone();
+                if let Ok(status) = self.ctx.store.mailbox_status(&account, &name).await {
+                    let line = format!(
+                        "STATUS {} ({})",
+                        quoted_name(&name),
+                        status_items(&status, &items)
+                    );
+                    self.untagged(&line).await?;
+                }
+            }
+        }
+        self.ok(tag, &format!("{command} completed"));
+        Ok(())
+    }
+}

@@ -1,0 +1,535 @@
+//! The IMAP session (RFC 9051 §3 states): a state machine over a `Connection`, the store and
+//! the authenticator. It frames commands (lines and literals, with every size checked before
+//! anything is read into memory), decides what each means for this user and mailbox, and
+//! writes the responses; the grammar and encoding come from the sans-I/O [`super::proto`].
+//!
+//! States: not authenticated (CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE PLAIN), authenticated
+//! (mailbox commands, `mailboxes`), selected (`selected`, `fetch`, `search`). APPEND streams
+//! its message literal to a spool file (`append`).
+//!
+//! References: RFC 9051/3501 (IMAP), RFC 7888 (LITERAL+), RFC 4959 (SASL-IR), RFC 5161
+//! (ENABLE), RFC 2971 (ID), RFC 2342 (NAMESPACE), RFC 4315 (UIDPLUS), RFC 6851 (MOVE),
+//! RFC 3691 (UNSELECT), RFC 3348 (CHILDREN), RFC 6154 (SPECIAL-USE), RFC 5258/5819
+//! (LIST-EXTENDED, LIST-STATUS), RFC 7162 (CONDSTORE), RFC 2177 (IDLE).
+
+mod append;
+mod fetch;
+mod mailboxes;
+mod search;
+mod selected;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::proto::framing::{LiteralMarker, literal_at_end, tag_of};
+use super::proto::{
+    AppendPrefix, Command, CommandKind, is_append, parse_append_prefix, parse_command,
+};
+use crate::auth::{AuthError, Authenticator};
+use crate::config::Config;
+use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX, IMAP_MAX_ERRORS, IMAP_SASL_LINE};
+use crate::net::{Connection, Interrupted, Stream};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use selected::Selected;
+
+/// What a listener hands each IMAP session.
+#[derive(Clone)]
+pub struct ImapContext {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Authenticator,
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Capabilities every state shares (RFC 9051 §6.1.1).
+const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE ID UIDPLUS MOVE \
+UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE";
+
+/// One framed command as the reader produced it.
+enum Input {
+    Command(Vec<u8>),
+    /// Refused while framing (too long, literal too large): BAD to `tag`.
+    Refused {
+        tag: Option<String>,
+        reason: &'static str,
+    },
+    /// An APPEND whose message literal comes next.
+    Append {
+        prefix: AppendPrefix,
+        literal: LiteralMarker,
+    },
+}
+
+/// A line as the reader got it.
+enum RawLine {
+    Complete(Vec<u8>),
+    /// Over the limit: the start (for the tag) and the end (for a literal marker) are kept.
+    TooLong {
+        head: Vec<u8>,
+        tail: Vec<u8>,
+    },
+}
+
+struct Session<S> {
+    ctx: ImapContext,
+    conn: Connection<S>,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+    errors: u32,
+    account: Option<String>,
+    selected: Option<Selected>,
+    condstore: bool,
+    changes: watch::Receiver<u64>,
+}
+
+/// Runs one IMAP session to its end. Never fails: every problem becomes a response or a close.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: ImapContext,
+    stream: Stream<S>,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let idle = ctx.config.limits.preauth_idle();
+    let changes = ctx.store.watch_changes();
+    let mut session = Session {
+        conn: Connection::new(stream, idle, shutdown.clone()),
+        ctx,
+        peer,
+        shutdown,
+        errors: 0,
+        account: None,
+        selected: None,
+        condstore: false,
+        changes,
+    };
+    let greeting = format!(
+        "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",
+        session.capabilities(),
+        session.ctx.config.hostname
+    );
+    let ended = match session.conn.write(greeting.as_bytes()).await {
+        Ok(()) => session.run().await,
+        Err(e) => Err(e),
+    };
+    match ended {
+        Err(Interrupted::Shutdown) => {
+            let _ = session.conn.write(b"* BYE Server shutting down\r\n").await;
+        }
+        Err(Interrupted::IdleTimeout) => {
+            let _ = session.conn.write(b"* BYE Idle for too long\r\n").await;
+        }
+        _ => {}
+    }
+    session.conn.close().await;
+    tracing::debug!(peer = %session.peer, ended = ?ended.err(), "imap session ended");
+}
+
+/// A STORE error as a tagged NO with a response code (RFC 5530).
+fn store_error_text(error: &StoreError) -> String {
+    match error {
+        StoreError::NotFound { .. } => "[NONEXISTENT] No such mailbox".into(),
+        StoreError::Exists(_) => "[ALREADYEXISTS] Mailbox already exists".into(),
+        StoreError::Invalid(text) => text.clone(),
+        StoreError::Full => "[OVERQUOTA] Storage is full".into(),
+        _ => "[UNAVAILABLE] Try again later".into(),
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn capabilities(&self) -> String {
+        let mut caps = CAPABILITIES.to_string();
+        if self.account.is_none() {
+            if !self.conn.is_tls() && self.ctx.tls.is_some() {
+                caps.push_str(" STARTTLS");
+            }
+            if self.login_allowed() {
+                caps.push_str(" AUTH=PLAIN");
+            } else {
+                caps.push_str(" LOGINDISABLED");
+            }
+        }
+        caps
+    }
+
+    fn login_allowed(&self) -> bool {
+        self.conn.is_tls() || self.ctx.config.auth.allow_plaintext_login
+    }
+
+    fn account(&self) -> &str {
+        self.account.as_deref().unwrap_or_default()
+    }
+
+    /// Writes `* text`.
+    async fn untagged(&mut self, text: &str) -> Result<(), Interrupted> {
+        let out = self.conn.output();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        self.conn.write(&[]).await
+    }
+
+    fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+        let out = self.conn.output();
+        out.extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+    }
+
+    fn ok(&mut self, tag: &str, text: &str) {
+        self.tagged(tag, "OK", text);
+    }
+
+    fn no(&mut self, tag: &str, text: &str) {
+        self.tagged(tag, "NO", text);
+    }
+
+    fn bad(&mut self, tag: Option<&str>, text: &str) {
+        self.errors += 1;
+        self.tagged(tag.unwrap_or("*"), "BAD", text);
+    }
+
+    fn store_no(&mut self, tag: &str, error: &StoreError) {
+        if error.is_temporary() {
+            tracing::warn!(peer = %self.peer, %error, "imap: store error");
+        }
+        let text = store_error_text(error);
+        self.no(tag, &text);
+    }
+
+    async fn run(&mut self) -> Result<(), Interrupted> {
+        loop {
+            let input = self.read_command().await?;
+            let done = match input {
+                Input::Refused { tag, reason } => {
+                    self.bad(tag.as_deref(), reason);
+                    false
+                }
+                Input::Append { prefix, literal } => {
+                    self.append(prefix, literal).await?;
+                    false
+                }
+                Input::Command(bytes) => match parse_command(&bytes) {
+                    Err(malformed) => {
+                        let text = malformed.error.to_string();
+                        self.bad(malformed.tag.as_deref(), &text);
+                        false
+                    }
+                    Ok(command) => self.dispatch(command).await?,
+                },
+            };
+            self.conn.write(&[]).await?;
+            if done {
+                return Ok(());
+            }
+            if self.errors >= IMAP_MAX_ERRORS {
+                self.untagged("BYE Too many errors").await?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads one line of at most `max` octets, keeping the stream in sync when it is longer.
+    async fn read_raw_line(&mut self, max: usize) -> Result<RawLine, Interrupted> {
+        let mut line: Vec<u8> = Vec::new();
+        let mut too_long = false;
+        let mut tail: Vec<u8> = Vec::new();
+        loop {
+            self.conn.read_more().await?;
+            let buffered = self.conn.buffered();
+            let (piece, complete) = match buffered.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buffered[..i], true),
+                None => (buffered, false),
+            };
+            let used = piece.len() + usize::from(complete);
+            if !too_long && line.len() + piece.len() > max {
+                too_long = true;
+            }
+            if too_long {
+                tail.extend_from_slice(piece);
+                if tail.len() > 64 {
+                    tail.drain(..tail.len() - 64);
+                }
+                if line.len() < 64 {
+                    let room = 64 - line.len();
+                    line.extend_from_slice(&piece[..piece.len().min(room)]);
+                }
+            } else {
+                line.extend_from_slice(piece);
+            }
+            self.conn.consume(used);
+            if complete {
+                if too_long {
+                    if tail.last() == Some(&b'\r') {
+                        tail.pop();
+                    }
+                    return Ok(RawLine::TooLong { head: line, tail });
+                }
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(RawLine::Complete(line));
+            }
+        }
+    }
+
+    /// Discards `n` octets of input (a refused non-synchronizing literal).
+    async fn skip(&mut self, mut n: u64) -> Result<(), Interrupted> {
+        while n > 0 {
+            self.conn.read_more().await?;
+            let take = usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(self.conn.buffered().len());
+            self.conn.consume(take);
+            n -= take as u64;
+        }
+        Ok(())
+    }
+
+    /// Frames one command: its lines and literals. Literal sizes are checked against the
+    /// limits before "+" is sent or anything is read.
+    async fn read_command(&mut self) -> Result<Input, Interrupted> {
+        let mut command: Vec<u8> = Vec::new();
+        let mut refused: Option<&'static str> = None;
+        loop {
+            let (line, tag) = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
+                RawLine::Complete(line) => (line, None),
+                RawLine::TooLong { head, tail } => {
+                    let tag = tag_of(if command.is_empty() { &head } else { &command })
+                        .map(str::to_string);
+                    refused.get_or_insert("Command line too long");
+                    (tail, Some(tag))
+                }
+            };
+            let tag = tag.unwrap_or_else(|| {
+                tag_of(if command.is_empty() { &line } else { &command }).map(str::to_string)
+            });
+            let marker = literal_at_end(&line);
+            if refused.is_some() {
+                // Stay in sync: a refused command's LITERAL+ data is read and dropped.
+                match marker {
+                    Some(m) if m.non_sync => {
+                        self.skip(m.length).await?;
+                        continue;
+                    }
+                    _ => {
+                        return Ok(Input::Refused {
+                            tag,
+                            reason: refused.unwrap_or("Refused"),
+                        });
+                    }
+                }
+            }
+            command.extend_from_slice(&line);
+            let Some(marker) = marker else {
+                return Ok(Input::Command(command));
+            };
+            if is_append(&command) {
+                let open = command.iter().rposition(|&b| b == b'{').unwrap_or(0);
+                if let Ok(prefix) = parse_append_prefix(&command[..open]) {
+                    return Ok(Input::Append {
+                        prefix,
+                        literal: marker,
+                    });
+                }
+            }
+            let total = (command.len() as u64).saturating_add(marker.length);
+            if total > IMAP_COMMAND_MAX as u64 {
+                if marker.non_sync {
+                    self.skip(marker.length).await?;
+                    refused = Some("Literal too large");
+                    continue;
+                }
+                // The client waits for "+" that never comes: the command ends here.
+                return Ok(Input::Refused {
+                    tag,
+                    reason: "Literal too large",
+                });
+            }
+            if !marker.non_sync {
+                self.conn.write(b"+ Ready for literal data\r\n").await?;
+                self.conn.flush().await?;
+            }
+            command.extend_from_slice(b"\r\n");
+            let mut remaining = marker.length as usize;
+            while remaining > 0 {
+                self.conn.read_more().await?;
+                let buffered = self.conn.buffered();
+                let take = remaining.min(buffered.len());
+                command.extend_from_slice(&buffered[..take]);
+                self.conn.consume(take);
+                remaining -= take;
+            }
+        }
+    }
+
+    /// Runs one command; true when the session should end.
+    async fn dispatch(&mut self, command: Command) -> Result<bool, Interrupted> {
+        let Command { tag, kind } = command;
+        let authenticated = self.account.is_some();
+        match kind {
+            CommandKind::Capability => {
+                let caps = self.capabilities();
+                self.untagged(&format!("CAPABILITY {caps}")).await?;
+                self.ok(&tag, "CAPABILITY completed");
+            }
+            CommandKind::Noop => {
+                self.sync(true).await?;
+                self.ok(&tag, "NOOP completed");
+            }
+            CommandKind::Logout => {
+                self.untagged("BYE Logging out").await?;
+                self.ok(&tag, "LOGOUT completed");
+                return Ok(true);
+            }
+            CommandKind::Id => {
+                let version = env!("CARGO_PKG_VERSION");
+                self.untagged(&format!(
+                    "ID (\"name\" \"Letterbox\" \"version\" \"{version}\")"
+                ))
+                .await?;
+                self.ok(&tag, "ID completed");
+            }
+            CommandKind::StartTls => return self.starttls(&tag).await.map(|()| false),
+            CommandKind::Login { user, password } if !authenticated => {
+                self.login(&tag, &user, &password).await?;
+            }
+            CommandKind::Authenticate { mechanism, initial } if !authenticated => {
+                self.authenticate(&tag, &mechanism, initial).await?;
+            }
+            CommandKind::Login { .. } | CommandKind::Authenticate { .. } => {
+                self.bad(Some(&tag), "Already logged in");
+            }
+            _ if !authenticated => self.bad(Some(&tag), "Log in first"),
+            CommandKind::Enable(capabilities) => {
+                let mut enabled = Vec::new();
+                for capability in capabilities {
+                    if capability == "CONDSTORE" && !self.condstore {
+                        self.condstore = true;
+                        enabled.push(capability);
+                    }
+                }
+                self.untagged(
+                    &format!("ENABLED {}", enabled.join(" "))
+                        .trim_end()
+                        .to_string(),
+                )
+                .await?;
+                self.ok(&tag, "ENABLE completed");
+            }
+            CommandKind::Namespace => {
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL").await?;
+                self.ok(&tag, "NAMESPACE completed");
+            }
+            other => self.mailbox_command(&tag, other).await?,
+        }
+        Ok(false)
+    }
+
+    /// RFC 9051 §6.2.1; pipelined input after the command is discarded (RFC 3207 §4.2's
+    /// defence, as for SMTP and POP3).
+    async fn starttls(&mut self, tag: &str) -> Result<(), Interrupted> {
+        if self.conn.is_tls() || self.account.is_some() {
+            self.bad(Some(tag), "TLS is already active or not allowed now");
+            return Ok(());
+        }
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            self.bad(Some(tag), "STARTTLS not available");
+            return Ok(());
+        };
+        self.ok(tag, "Begin TLS negotiation now");
+        self.conn.start_tls(&acceptor).await
+    }
+
+    async fn login(
+        &mut self,
+        tag: &str,
+        user: &str,
+        password: &Secret<String>,
+    ) -> Result<(), Interrupted> {
+        if !self.login_allowed() {
+            self.no(tag, "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+            return Ok(());
+        }
+        let checked = tokio::select! {
+            checked = self.ctx.auth.login(user, password, self.peer.ip()) => checked,
+            () = self.shutdown.cancelled() => return Err(Interrupted::Shutdown),
+        };
+        match checked {
+            Ok(account) => {
+                if let Err(error) = self.ctx.store.ensure_default_mailboxes(&account).await {
+                    tracing::warn!(%account, %error, "imap: cannot create default mailboxes");
+                }
+                tracing::debug!(peer = %self.peer, %account, "imap login");
+                self.account = Some(account);
+                self.conn
+                    .set_idle_timeout(self.ctx.config.limits.imap_idle());
+                let caps = self.capabilities();
+                self.ok(tag, &format!("[CAPABILITY {caps}] Logged in"));
+            }
+            Err(AuthError::Failed) => {
+                tracing::info!(peer = %self.peer, "imap: failed login");
+                self.no(tag, "[AUTHENTICATIONFAILED] Authentication failed");
+            }
+            Err(AuthError::Throttled) => {
+                self.no(tag, "[UNAVAILABLE] Too many failed logins, try again later");
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, %error, "imap: login check failed");
+                self.no(tag, "[UNAVAILABLE] Login unavailable, try again later");
+            }
+        }
+        Ok(())
+    }
+
+    /// AUTHENTICATE PLAIN (RFC 4616), with an initial response (SASL-IR) or after "+".
+    async fn authenticate(
+        &mut self,
+        tag: &str,
+        mechanism: &str,
+        initial: Option<Secret<String>>,
+    ) -> Result<(), Interrupted> {
+        if mechanism != "PLAIN" {
+            self.no(tag, "Unsupported authentication mechanism");
+            return Ok(());
+        }
+        if !self.login_allowed() {
+            self.no(tag, "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+            return Ok(());
+        }
+        let response = match initial {
+            Some(response) => response,
+            None => {
+                self.conn.write(b"+ \r\n").await?;
+                match self.read_raw_line(IMAP_SASL_LINE).await? {
+                    RawLine::TooLong { .. } => {
+                        self.bad(Some(tag), "Response too long");
+                        return Ok(());
+                    }
+                    RawLine::Complete(line) if line == b"*" => {
+                        self.bad(Some(tag), "Authentication cancelled");
+                        return Ok(());
+                    }
+                    RawLine::Complete(line) => {
+                        Secret::new(String::from_utf8_lossy(&line).into_owned())
+                    }
+                }
+            }
+        };
+        let text = if response.expose() == "=" {
+            ""
+        } else {
+            response.expose().as_str()
+        };
+        match crate::pop3::proto::decode_sasl_plain(text) {
+            Ok((login, password)) => self.login(tag, &login, &password).await,
+            Err(_) => {
+                self.bad(Some(tag), "Invalid PLAIN response");
+                Ok(())
+            }
+        }
+    }
+}
