@@ -48,6 +48,12 @@ pub enum Request {
     },
     AliasList,
     Status,
+    /// A virtual button press on the running daemon.
+    Button {
+        press: crate::button::Press,
+    },
+    /// What the panel shows now: `{size, bits}` (rows of 16 bytes, base64).
+    Panel,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +86,8 @@ pub struct Admin {
     pub store: Store,
     pub auth: Authenticator,
     pub status: watch::Sender<Status>,
+    /// The running daemon's panel; `None` offline.
+    pub panel: Option<crate::panel::Handle>,
 }
 
 impl Admin {
@@ -147,6 +155,17 @@ impl Admin {
             Request::Status => {
                 Ok(serde_json::to_value(self.status.borrow().clone()).unwrap_or(Value::Null))
             }
+            Request::Button { press } => {
+                crate::panel::press(self.panel.as_ref(), press)
+                    .await
+                    .map_err(AdminError::Invalid)?;
+                Ok(json!({ "press": press }))
+            }
+            Request::Panel => Ok(crate::panel::picture(
+                self.panel.as_ref(),
+                &self.config,
+                &self.status.borrow(),
+            )),
         }
     }
 

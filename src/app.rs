@@ -169,11 +169,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
     });
 
     let tracker = TaskTracker::new();
+    // The panel and button come first: they show the start, and never stop it.
+    let panel = crate::panel::spawn(config.clone(), status.clone(), shutdown.clone(), &tracker);
     let admin = Admin {
         config: config.clone(),
         store: store.clone(),
         auth: auth.clone(),
         status: status.clone(),
+        panel: Some(panel),
     };
     let control = admin::socket_path(&config.data_dir);
     // We hold the store's lock, so a socket file left behind is stale.

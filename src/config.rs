@@ -45,6 +45,20 @@ pub struct Config {
     pub auth: AuthPolicy,
     #[serde(default)]
     pub limits: Limits,
+    /// Which board's panel and button to drive: a name from `board/`, "auto" (read
+    /// /proc/device-tree/model; simulated when nothing matches) or "simulated".
+    #[serde(default = "default_board")]
+    pub board: String,
+    /// Overrides of the board's panel facts, and the burn-in care.
+    #[serde(default)]
+    pub panel: crate::board::PanelSettings,
+    /// Overrides of the board's button facts.
+    #[serde(default)]
+    pub button: crate::board::ButtonSettings,
+}
+
+fn default_board() -> String {
+    "auto".into()
 }
 
 /// Each service listens on a list of addresses; an empty list turns it off.
@@ -192,6 +206,9 @@ impl Config {
             outbound: Outbound::default(),
             auth: AuthPolicy::default(),
             limits: Limits::default(),
+            board: "simulated".into(),
+            panel: crate::board::PanelSettings::default(),
+            button: crate::board::ButtonSettings::default(),
         }
     }
 
@@ -238,6 +255,14 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(("data_dir", "must not be empty".into()));
+        }
+        if !crate::board::is_known(&self.board) {
+            let known = crate::board::names().join(", ");
+            let reason = format!("unknown board {:?} (auto, simulated, {known})", self.board);
+            return Err(("board", reason));
+        }
+        if let Some(address) = self.panel.address {
+            crate::board::check_address(address).map_err(|reason| ("address", reason))?;
         }
         if let Some(relay) = &self.outbound.relay
             && relay.username.is_some() != relay.password.is_some()

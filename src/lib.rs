@@ -12,15 +12,21 @@
 //! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `mime` (message structure), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
+//! - `panel`: the OLED's pages (pure rendering), the SSD1306 driver, the PNG simulator.
+//! - `button`: debounce and short/long/very-long presses; the GPIO line.
+//! - `board`: the boards' facts (`board/*.toml`, built in) and their detection.
 //! - `secret`: values that never show in logs.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod board;
+pub mod button;
 pub mod config;
 pub mod imap;
 pub mod limits;
 pub mod net;
+pub mod panel;
 pub mod pop3;
 pub mod secret;
 pub mod smtp;

@@ -40,6 +40,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Press the running daemon's button (for boards without one).
+    Button {
+        #[arg(value_parser = ["short", "long", "verylong"])]
+        press: String,
+    },
+    /// Write what the OLED shows now as a PNG picture.
+    Panel {
+        #[arg(long)]
+        png: PathBuf,
+        /// Each panel pixel becomes N×N picture pixels.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+        scale: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +174,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alias(AliasCommand::List { json }) => (Request::AliasList, json),
         Command::Status { json } => (Request::Status, json),
+        Command::Button { press } => {
+            let press = serde_json::from_value(Value::String(press))?;
+            (Request::Button { press }, false)
+        }
+        Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -181,7 +199,7 @@ async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response>
         return answer.context("the daemon's control socket did not answer properly");
     }
     let (store, auth, status) = letterbox::app::open(config)?;
-    if matches!(request, Request::Status) {
+    if matches!(request, Request::Status | Request::Panel) {
         let offline = letterbox::app::offline_status(config, &store)?;
         status.send_replace(offline);
     }
@@ -190,8 +208,26 @@ async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response>
         store,
         auth,
         status,
+        panel: None,
     };
     Ok(admin.execute(request.clone()).await)
+}
+
+async fn write_panel(config: &Config, path: &std::path::Path, scale: u32) -> anyhow::Result<()> {
+    let response = execute(config, &Request::Panel).await?;
+    if !response.ok {
+        bail!("{}", response.error.unwrap_or_default());
+    }
+    let frame = letterbox::panel::frame_of_picture(&response.data).map_err(anyhow::Error::msg)?;
+    frame
+        .write_png(path, scale)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "wrote {} ({} panel, scale {scale})",
+        path.display(),
+        frame.size()
+    );
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -244,6 +280,8 @@ fn print_response(request: &Request, data: &Value, json: bool) {
                 );
             }
         }
+        Request::Button { .. } => println!("pressed {}", data["press"].as_str().unwrap_or("")),
+        Request::Panel => println!("{data}"),
         Request::Status => {
             match serde_json::from_value::<letterbox::status::Status>(data.clone()) {
                 Ok(status) => print!("{}", status.render(letterbox::store::now_unix())),

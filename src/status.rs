@@ -20,6 +20,59 @@ pub struct Status {
     pub setup_mode: bool,
     /// When the daemon started (Unix seconds).
     pub started_at: Option<i64>,
+    /// This machine's IP addresses (not loopback or link-local), IPv4 first.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// SoC temperature in thousandths of a degree Celsius (/sys/class/thermal).
+    #[serde(default)]
+    pub soc_temperature_mc: Option<i32>,
+    /// When the last message left for another server (Unix seconds).
+    #[serde(default)]
+    pub last_outbound: Option<i64>,
+    /// When the TLS certificate in use expires (Unix seconds).
+    #[serde(default)]
+    pub certificate_expires: Option<i64>,
+    /// Problems a person should see (the panel shows them until a button press).
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+    /// What to show while in setup mode: the hotspot to join and the page to open.
+    #[serde(default)]
+    pub setup: Option<SetupInfo>,
+}
+
+/// Something wrong that the panel puts in front of everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Alert {
+    /// Less than 10% (or less than `min_free_space`) free on the data device.
+    StorageLow { free_bytes: u64, total_bytes: u64 },
+    /// The TLS certificate expires within 14 days (or has expired).
+    CertificateExpiring { expires_at: i64 },
+    /// The oldest queued outgoing message has waited more than a day.
+    QueueStuck { since: i64 },
+    /// The data directory (or the store in it) is gone: the USB drive was pulled?
+    DataDeviceMissing { path: String },
+}
+
+impl Alert {
+    /// One stable word per kind, for acknowledgements and scripts.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Alert::StorageLow { .. } => "storage_low",
+            Alert::CertificateExpiring { .. } => "certificate_expiring",
+            Alert::QueueStuck { .. } => "queue_stuck",
+            Alert::DataDeviceMissing { .. } => "data_device_missing",
+        }
+    }
+}
+
+/// Setup mode's hotspot: its name, how to join it and the address to open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupInfo {
+    pub network: String,
+    /// The Wi-Fi passphrase, or a one-time code for the setup page.
+    pub passphrase: Option<String>,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +164,15 @@ impl Status {
         }
         if self.setup_mode {
             out.push_str("setup mode    on\n");
+        }
+        if !self.addresses.is_empty() {
+            out.push_str(&format!("addresses     {}\n", self.addresses.join(", ")));
+        }
+        if let Some(mc) = self.soc_temperature_mc {
+            out.push_str(&format!("temperature   {:.1} °C\n", f64::from(mc) / 1000.0));
+        }
+        for alert in &self.alerts {
+            out.push_str(&format!("ALERT         {}\n", alert.key()));
         }
         out
     }

@@ -1,0 +1,332 @@
+//! Board facts as data (DESIGN.md rule 6): `board/<name>.toml` names the I2C bus, the OLED's
+//! address, size and rotation, the button's GPIO chip and line, and the hotspot interface.
+//!
+//! The files are compiled into the binary (`include_str!`), so the static binary needs no
+//! files next to it. `board = "auto"` reads `/proc/device-tree/model` and picks the board
+//! whose `models` prefix matches; with no match (a laptop) the hardware is simulated.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::panel::frame::PanelSize;
+use crate::units::Seconds;
+
+/// Every board file, by name.
+const FILES: [(&str, &str); 5] = [
+    ("rpi-zero-2w", include_str!("../board/rpi-zero-2w.toml")),
+    ("rpi-3b", include_str!("../board/rpi-3b.toml")),
+    ("rpi-4b", include_str!("../board/rpi-4b.toml")),
+    ("rpi-5", include_str!("../board/rpi-5.toml")),
+    ("radxa-zero-3", include_str!("../board/radxa-zero-3.toml")),
+];
+
+/// Where Linux tells which board it runs on.
+pub const DEVICE_TREE_MODEL: &str = "/proc/device-tree/model";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    pub name: String,
+    pub description: String,
+    /// Prefixes of `/proc/device-tree/model` that mean this board.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// The Wi-Fi interface setup mode raises its hotspot on.
+    pub hotspot_interface: String,
+    pub panel: PanelFacts,
+    pub button: ButtonFacts,
+    /// Header pin numbers, for the README's wiring table.
+    pub wiring: Wiring,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelFacts {
+    /// The I2C bus device, e.g. `/dev/i2c-1`.
+    pub i2c: PathBuf,
+    /// 0x3C (most modules) or 0x3D (address jumper moved).
+    pub address: u8,
+    pub size: PanelSize,
+    pub rotation: Rotation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonFacts {
+    /// The GPIO chip: a path (`/dev/gpiochip0`) or a chip label (`pinctrl-rp1`).
+    pub chip: String,
+    /// The line offset on that chip.
+    pub line: u32,
+    /// The line's name in the device tree (`GPIO17` on a Raspberry Pi). When set, it is
+    /// looked up first on every chip, which survives chips being renumbered.
+    #[serde(default)]
+    pub line_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wiring {
+    pub vcc: u8,
+    pub gnd: u8,
+    pub sda: u8,
+    pub scl: u8,
+    pub button: u8,
+    pub button_gnd: u8,
+    /// How to turn the I2C bus on, for the README.
+    pub enable_i2c: String,
+}
+
+/// Panel rotation: the SSD1306 can flip the picture; a panel mounted upside down uses 180.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u16")]
+pub enum Rotation {
+    #[default]
+    Normal,
+    UpsideDown,
+}
+
+impl TryFrom<u16> for Rotation {
+    type Error = String;
+
+    fn try_from(degrees: u16) -> Result<Self, Self::Error> {
+        match degrees {
+            0 => Ok(Rotation::Normal),
+            180 => Ok(Rotation::UpsideDown),
+            other => Err(format!(
+                "rotation {other}: use 0 or 180 (the pages are drawn for a landscape panel)"
+            )),
+        }
+    }
+}
+
+/// `[panel]` in the config: overrides of the board's panel facts, and the burn-in care.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PanelSettings {
+    pub i2c: Option<PathBuf>,
+    pub address: Option<u8>,
+    pub size: Option<PanelSize>,
+    pub rotation: Option<Rotation>,
+    /// Dim after this long without a press.
+    pub dim_after: Seconds,
+    /// Turn the panel off after this long without a press (alerts keep it dimmed on).
+    pub off_after: Seconds,
+    /// Shift the picture by one pixel this often.
+    pub shift_every: Seconds,
+}
+
+impl Default for PanelSettings {
+    fn default() -> Self {
+        PanelSettings {
+            i2c: None,
+            address: None,
+            size: None,
+            rotation: None,
+            dim_after: Seconds(60),
+            off_after: Seconds(600),
+            shift_every: Seconds(120),
+        }
+    }
+}
+
+/// `[button]` in the config: overrides of the board's button facts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ButtonSettings {
+    pub chip: Option<String>,
+    pub line: Option<u32>,
+    pub line_name: Option<String>,
+}
+
+/// What the daemon drives: a real board, or a simulated panel and button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hardware {
+    Board(Box<Board>),
+    Simulated { size: PanelSize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("board/{name}.toml: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("unknown board {0:?} (known: {1})")]
+    Unknown(String, String),
+}
+
+/// Every built-in board.
+pub fn all() -> Result<Vec<Board>, BoardError> {
+    FILES
+        .iter()
+        .map(|(name, text)| {
+            let board: Board = toml::from_str(text).map_err(|e| BoardError::Invalid {
+                name: name.to_string(),
+                reason: e.message().to_string(),
+            })?;
+            if board.name != *name {
+                return Err(BoardError::Invalid {
+                    name: name.to_string(),
+                    reason: format!("its name is {:?}", board.name),
+                });
+            }
+            check_address(board.panel.address).map_err(|reason| BoardError::Invalid {
+                name: name.to_string(),
+                reason,
+            })?;
+            Ok(board)
+        })
+        .collect()
+}
+
+pub fn names() -> Vec<&'static str> {
+    FILES.iter().map(|(name, _)| *name).collect()
+}
+
+/// The board called `name`, or `auto`/`simulated`.
+pub fn is_known(name: &str) -> bool {
+    name == "auto" || name == "simulated" || names().contains(&name)
+}
+
+pub fn by_name(name: &str) -> Result<Board, BoardError> {
+    all()?
+        .into_iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| BoardError::Unknown(name.to_string(), names().join(", ")))
+}
+
+/// The board whose model prefix matches `/proc/device-tree/model` (NUL-terminated text).
+pub fn detect(model: &str) -> Option<Board> {
+    let model = model.trim_end_matches('\0').trim();
+    all().ok()?.into_iter().find(|board| {
+        board
+            .models
+            .iter()
+            .any(|prefix| model.starts_with(prefix.as_str()))
+    })
+}
+
+pub fn check_address(address: u8) -> Result<(), String> {
+    match address {
+        0x3C | 0x3D => Ok(()),
+        other => Err(format!(
+            "panel address {other:#04x}: an SSD1306 answers at 0x3C or 0x3D"
+        )),
+    }
+}
+
+/// Picks the hardware for `board` (a name, `auto` or `simulated`), reading the device tree
+/// at `model_path` for `auto`, and applies the config's overrides.
+pub fn resolve(
+    board: &str,
+    panel: &PanelSettings,
+    button: &ButtonSettings,
+    model_path: &Path,
+) -> Result<Hardware, BoardError> {
+    let found = match board {
+        "simulated" => None,
+        "auto" => std::fs::read_to_string(model_path)
+            .ok()
+            .and_then(|model| detect(&model)),
+        name => Some(by_name(name)?),
+    };
+    let Some(mut board) = found else {
+        return Ok(Hardware::Simulated {
+            size: panel.size.unwrap_or_default(),
+        });
+    };
+    if let Some(i2c) = &panel.i2c {
+        board.panel.i2c = i2c.clone();
+    }
+    if let Some(address) = panel.address {
+        board.panel.address = address;
+    }
+    if let Some(size) = panel.size {
+        board.panel.size = size;
+    }
+    if let Some(rotation) = panel.rotation {
+        board.panel.rotation = rotation;
+    }
+    if let Some(chip) = &button.chip {
+        board.button.chip = chip.clone();
+    }
+    if let Some(line) = button.line {
+        board.button.line = line;
+        // A line given by number means that line, whatever a board file names.
+        board.button.line_name = None;
+    }
+    if let Some(name) = &button.line_name {
+        board.button.line_name = Some(name.clone());
+    }
+    Ok(Hardware::Board(Box::new(board)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_board_file_parses_and_has_a_sane_panel() {
+        let boards = all().expect("board files");
+        assert_eq!(boards.len(), FILES.len());
+        for board in &boards {
+            assert!(
+                board.panel.i2c.to_string_lossy().starts_with("/dev/i2c-"),
+                "{}",
+                board.name
+            );
+            assert!(!board.hotspot_interface.is_empty());
+            assert_ne!(board.wiring.sda, board.wiring.scl);
+        }
+        assert!(boards.iter().any(|b| !b.name.starts_with("rpi")));
+    }
+
+    #[test]
+    fn raspberry_pi_models_are_detected() {
+        let cases = [
+            ("Raspberry Pi Zero 2 W Rev 1.0\0", Some("rpi-zero-2w")),
+            ("Raspberry Pi 3 Model B Plus Rev 1.3\0", Some("rpi-3b")),
+            ("Raspberry Pi 3 Model B Rev 1.2\0", Some("rpi-3b")),
+            ("Raspberry Pi 4 Model B Rev 1.5\0", Some("rpi-4b")),
+            ("Raspberry Pi 5 Model B Rev 1.0\0", Some("rpi-5")),
+            ("Radxa ZERO 3\0", Some("radxa-zero-3")),
+            ("QEMU virt machine", None),
+        ];
+        for (model, expected) in cases {
+            assert_eq!(
+                detect(model).map(|b| b.name),
+                expected.map(String::from),
+                "{model}"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_apply_and_auto_without_a_device_tree_is_simulated() {
+        let panel = PanelSettings {
+            address: Some(0x3D),
+            size: Some(PanelSize::W128H32),
+            ..PanelSettings::default()
+        };
+        let button = ButtonSettings {
+            line: Some(27),
+            ..ButtonSettings::default()
+        };
+        let missing = Path::new("/nonexistent/model");
+        match resolve("rpi-4b", &panel, &button, missing).expect("resolve") {
+            Hardware::Board(board) => {
+                assert_eq!(board.panel.address, 0x3D);
+                assert_eq!(board.panel.size, PanelSize::W128H32);
+                assert_eq!(board.button.line, 27);
+                assert_eq!(board.button.line_name, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            resolve("auto", &panel, &button, missing).expect("auto"),
+            Hardware::Simulated {
+                size: PanelSize::W128H32
+            }
+        );
+        assert!(resolve("pdp-11", &panel, &button, missing).is_err());
+    }
+}

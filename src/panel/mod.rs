@@ -1,0 +1,590 @@
+//! The status glance: pages drawn from the status value onto an SSD1306 OLED (or, with no
+//! hardware, into `<data_dir>/panel.png`), driven by the button.
+//!
+//! - `frame`: the 1-bit framebuffer and its PNG form.
+//! - `pages`: pure rendering, `render(screen, status, now, size) -> Frame`.
+//! - `icons`: 8×8 pictures for the 128×32 panel.
+//! - `oled`: the SSD1306 over I2C, with retry and hot-plug.
+//! - `system`: addresses, temperature, certificate expiry and alerts for the status value.
+//!
+//! This module holds the appliance logic: which screen shows (alerts first, until a press),
+//! what a press does, and the burn-in care (dim, then off, after idle; a one-pixel shift now
+//! and then). It talks to a `Display` and never knows whether it is real.
+
+pub mod frame;
+pub mod icons;
+pub mod oled;
+pub mod pages;
+pub mod system;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::board::{Hardware, PanelSettings};
+use crate::button::{self, ButtonEvent, Press};
+use crate::config::Config;
+use crate::status::Status;
+pub use frame::{Frame, PanelSize};
+pub use pages::{Page, Screen, render};
+
+/// How brightly the panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Light {
+    Full,
+    Dim,
+    Off,
+}
+
+/// Where frames go: the SSD1306, or a PNG file. Calls may block briefly (I2C, a file
+/// write); the panel task runs them off the async threads.
+pub trait Display: Send + 'static {
+    /// Shows `frame` at `light`. Failures are the display's own business: it logs them and
+    /// retries; the appliance goes on.
+    fn show(&mut self, frame: &Frame, light: Light);
+    /// Called about once a second, for retries and hot-plug checks.
+    fn tick(&mut self) {}
+    /// Dark, for shutdown.
+    fn blank(&mut self);
+}
+
+/// The simulated panel: every new picture is written to a PNG file (lit pixels white).
+pub struct PngDisplay {
+    path: PathBuf,
+    last: Option<Frame>,
+    failed: bool,
+}
+
+impl PngDisplay {
+    pub fn new(path: PathBuf) -> PngDisplay {
+        PngDisplay {
+            path,
+            last: None,
+            failed: false,
+        }
+    }
+
+    fn write(&mut self, frame: &Frame) {
+        if self.last.as_ref() == Some(frame) {
+            return;
+        }
+        match frame.write_png(&self.path, 1) {
+            Ok(()) => self.failed = false,
+            Err(error) if !self.failed => {
+                tracing::warn!(path = %self.path.display(), %error, "cannot write the panel picture");
+                self.failed = true;
+            }
+            Err(_) => {}
+        }
+        self.last = Some(frame.clone());
+    }
+}
+
+impl Display for PngDisplay {
+    fn show(&mut self, frame: &Frame, light: Light) {
+        // The picture shows what is on the panel; a panel that is off is dark.
+        if light == Light::Off {
+            self.write(&Frame::new(frame.size()));
+        } else {
+            self.write(frame);
+        }
+    }
+
+    fn blank(&mut self) {
+        if let Some(size) = self.last.as_ref().map(Frame::size) {
+            self.write(&Frame::new(size));
+        }
+    }
+}
+
+impl Display for oled::BoardPanel {
+    fn show(&mut self, frame: &Frame, light: Light) {
+        oled::Driver::show(self, frame, light, std::time::Instant::now());
+    }
+
+    fn tick(&mut self) {
+        self.poll(std::time::Instant::now());
+    }
+
+    fn blank(&mut self) {
+        oled::Driver::blank(self);
+    }
+}
+
+/// Burn-in care and timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub dim_after: Duration,
+    pub off_after: Duration,
+    pub shift_every: Duration,
+}
+
+impl Timing {
+    pub fn from_settings(settings: &PanelSettings) -> Timing {
+        Timing {
+            dim_after: settings.dim_after.duration(),
+            off_after: settings.off_after.duration(),
+            shift_every: settings.shift_every.duration(),
+        }
+    }
+}
+
+/// What a button event asks of the rest of the appliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    EnterSetup,
+    Shutdown,
+}
+
+/// The panel's state: the page, acknowledged alerts, the hold countdown, idle time.
+#[derive(Debug)]
+pub struct PanelState {
+    page: Page,
+    acknowledged: Vec<&'static str>,
+    hold: Option<u64>,
+    shutting_down: bool,
+    last_activity: Instant,
+    started: Instant,
+    timing: Timing,
+}
+
+impl PanelState {
+    pub fn new(timing: Timing, now: Instant) -> PanelState {
+        PanelState {
+            page: Page::Ports,
+            acknowledged: Vec::new(),
+            hold: None,
+            shutting_down: false,
+            last_activity: now,
+            started: now,
+            timing,
+        }
+    }
+
+    /// The screen for this status: shutdown, then the hold countdown, then alerts not yet
+    /// acknowledged, then the current page.
+    pub fn screen(&self, status: &Status) -> Screen {
+        if self.shutting_down {
+            return Screen::ShuttingDown;
+        }
+        if let Some(seconds) = self.hold {
+            return Screen::Hold { seconds };
+        }
+        let open: Vec<_> = status
+            .alerts
+            .iter()
+            .filter(|a| !self.acknowledged.contains(&a.key()))
+            .collect();
+        if let Some(alert) = open.first() {
+            let index = status.alerts.len() - open.len() + 1;
+            return Screen::Alert {
+                alert: (*alert).clone(),
+                index,
+                count: status.alerts.len(),
+            };
+        }
+        match self.page {
+            Page::Setup if !status.setup_mode => Screen::Page(Page::Ports),
+            page => Screen::Page(page),
+        }
+    }
+
+    pub fn light(&self, status: &Status, now: Instant) -> Light {
+        let idle = now.saturating_duration_since(self.last_activity);
+        let alert_open = matches!(self.screen(status), Screen::Alert { .. });
+        if self.shutting_down || self.hold.is_some() || idle < self.timing.dim_after {
+            Light::Full
+        } else if idle < self.timing.off_after || alert_open || status.setup_mode {
+            // An open alert or setup mode keeps the panel readable (dimmed), never dark.
+            Light::Dim
+        } else {
+            Light::Off
+        }
+    }
+
+    /// The burn-in shift: (0,0), (1,0), (1,1), (0,1) in turn.
+    pub fn shift(&self, now: Instant) -> (u32, u32) {
+        let period = self.timing.shift_every.as_secs().max(1);
+        let step = now.saturating_duration_since(self.started).as_secs() / period;
+        [(0, 0), (1, 0), (1, 1), (0, 1)][(step % 4) as usize]
+    }
+
+    /// The status changed: new alerts and setup mode wake the panel.
+    pub fn on_status(&mut self, old: &Status, new: &Status, now: Instant) {
+        let keys: Vec<&'static str> = new.alerts.iter().map(|a| a.key()).collect();
+        // An alert that cleared may be shown again when it comes back.
+        self.acknowledged.retain(|k| keys.contains(k));
+        let fresh = new
+            .alerts
+            .iter()
+            .any(|a| !old.alerts.iter().any(|o| o.key() == a.key()));
+        if fresh {
+            self.last_activity = now;
+        }
+        if new.setup_mode && !old.setup_mode {
+            self.page = Page::Setup;
+            self.last_activity = now;
+        }
+    }
+
+    pub fn on_button(&mut self, event: ButtonEvent, status: &Status, now: Instant) -> Action {
+        let was_lit = self.light(status, now) == Light::Full;
+        self.last_activity = now;
+        match event {
+            ButtonEvent::Held(seconds) => {
+                self.hold = Some(seconds);
+                Action::None
+            }
+            ButtonEvent::Press(Press::Short) => {
+                self.hold = None;
+                if !was_lit {
+                    return Action::None; // the press only wakes the panel
+                }
+                match self.screen(status) {
+                    Screen::Alert { alert, .. } => self.acknowledged.push(alert.key()),
+                    Screen::Page(page) => self.page = page.next(status.setup_mode),
+                    Screen::Hold { .. } | Screen::ShuttingDown => {}
+                }
+                Action::None
+            }
+            ButtonEvent::Press(Press::Long) => {
+                self.hold = None;
+                self.page = Page::Setup;
+                Action::EnterSetup
+            }
+            ButtonEvent::Press(Press::VeryLong) => {
+                self.hold = None;
+                self.shutting_down = true;
+                Action::Shutdown
+            }
+        }
+    }
+}
+
+/// What the rest of the daemon holds of the panel: the current picture (for
+/// `letterbox panel --png`) and the way to press the virtual button.
+#[derive(Clone)]
+pub struct Handle {
+    pub screen: watch::Receiver<Frame>,
+    pub buttons: mpsc::Sender<ButtonEvent>,
+}
+
+/// Starts the panel, the button and the system-facts refresher under `tracker`.
+pub fn spawn(
+    config: Arc<Config>,
+    status: watch::Sender<Status>,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> Handle {
+    let hardware = match crate::board::resolve(
+        &config.board,
+        &config.panel,
+        &config.button,
+        std::path::Path::new(crate::board::DEVICE_TREE_MODEL),
+    ) {
+        Ok(hardware) => hardware,
+        Err(error) => {
+            tracing::warn!(%error, "board unknown; simulating the panel and button");
+            Hardware::Simulated {
+                size: config.panel.size.unwrap_or_default(),
+            }
+        }
+    };
+    let (events_tx, events_rx) = mpsc::channel(16);
+    let (display, size): (Box<dyn Display>, PanelSize) = match &hardware {
+        Hardware::Board(board) => {
+            tracing::info!(board = %board.name, i2c = %board.panel.i2c.display(), "panel and button on the board");
+            let (levels_tx, levels_rx) = mpsc::channel(16);
+            tracker.spawn(button::gpio::watch(
+                board.button.clone(),
+                levels_tx,
+                shutdown.clone(),
+            ));
+            tracker.spawn(button::classify(
+                levels_rx,
+                events_tx.clone(),
+                button::DEBOUNCE,
+                shutdown.clone(),
+            ));
+            (Box::new(oled::board_panel(&board.panel)), board.panel.size)
+        }
+        Hardware::Simulated { size } => {
+            let path = config.data_dir.join("panel.png");
+            tracing::info!(path = %path.display(), "simulated panel");
+            (Box::new(PngDisplay::new(path)), *size)
+        }
+    };
+    let (screen_tx, screen_rx) = watch::channel(Frame::new(size));
+    tracker.spawn(system::refresh(
+        config.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(run(
+        display,
+        size,
+        Timing::from_settings(&config.panel),
+        status,
+        events_rx,
+        screen_tx,
+        shutdown,
+    ));
+    Handle {
+        screen: screen_rx,
+        buttons: events_tx,
+    }
+}
+
+/// The panel loop: renders on every status change, button event and second, until shutdown.
+pub async fn run(
+    display: Box<dyn Display>,
+    size: PanelSize,
+    timing: Timing,
+    status: watch::Sender<Status>,
+    mut events: mpsc::Receiver<ButtonEvent>,
+    screen: watch::Sender<Frame>,
+    shutdown: CancellationToken,
+) {
+    let mut status_rx = status.subscribe();
+    let mut state = PanelState::new(timing, Instant::now());
+    let mut seen = status_rx.borrow_and_update().clone();
+    let mut display = Some(display);
+    let mut shown: Option<(Frame, Light)> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut ticked = false;
+        tokio::select! {
+            changed = status_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let new = status_rx.borrow_and_update().clone();
+                state.on_status(&seen, &new, Instant::now());
+                seen = new;
+            }
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                match state.on_button(event, &seen, Instant::now()) {
+                    Action::None => {}
+                    Action::EnterSetup => {
+                        tracing::info!("long press: setup mode");
+                        status.send_modify(|s| s.setup_mode = true);
+                    }
+                    Action::Shutdown => {
+                        tracing::info!("very long press: shutting down");
+                        shutdown.cancel();
+                    }
+                }
+            }
+            _ = tick.tick() => ticked = true,
+            () = shutdown.cancelled() => break,
+        }
+        let now = Instant::now();
+        let frame = render(&state.screen(&seen), &seen, crate::store::now_unix(), size);
+        screen.send_if_modified(|current| {
+            let changed = *current != frame;
+            *current = frame.clone();
+            changed
+        });
+        let (dx, dy) = state.shift(now);
+        let wanted = (frame.shifted(dx, dy), state.light(&seen, now));
+        if shown.as_ref() != Some(&wanted) {
+            let (picture, light) = wanted.clone();
+            display = on_display(display, move |d| d.show(&picture, light)).await;
+            shown = Some(wanted);
+        } else if ticked {
+            display = on_display(display, |d| d.tick()).await;
+        }
+    }
+    // Shutting down: say so while the services drain, then go dark.
+    let frame = render(&Screen::ShuttingDown, &seen, crate::store::now_unix(), size);
+    screen.send_replace(frame.clone());
+    display = on_display(display, move |d| d.show(&frame, Light::Full)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    on_display(display, |d| d.blank()).await;
+}
+
+/// The panel size the config leads to (the board's, or `[panel] size` when simulated).
+pub fn configured_size(config: &Config) -> PanelSize {
+    match crate::board::resolve(
+        &config.board,
+        &config.panel,
+        &config.button,
+        std::path::Path::new(crate::board::DEVICE_TREE_MODEL),
+    ) {
+        Ok(Hardware::Board(board)) => board.panel.size,
+        _ => config.panel.size.unwrap_or_default(),
+    }
+}
+
+/// `letterbox button`: a virtual press on the running daemon's button.
+pub async fn press(handle: Option<&Handle>, press: Press) -> Result<(), String> {
+    let handle = handle.ok_or("the daemon is not running (start it with `letterbox run`)")?;
+    handle
+        .buttons
+        .send(ButtonEvent::Press(press))
+        .await
+        .map_err(|_| "the panel has stopped".to_string())
+}
+
+/// `letterbox panel`: the picture on the panel now, as `{size, bits}`; offline, the first
+/// page drawn from the offline status.
+pub fn picture(handle: Option<&Handle>, config: &Config, status: &Status) -> serde_json::Value {
+    use base64::Engine;
+    let frame = match handle {
+        Some(handle) => handle.screen.borrow().clone(),
+        None => render(
+            &Screen::Page(Page::Ports),
+            status,
+            crate::store::now_unix(),
+            configured_size(config),
+        ),
+    };
+    serde_json::json!({
+        "size": frame.size(),
+        "bits": base64::engine::general_purpose::STANDARD.encode(frame.bytes()),
+    })
+}
+
+/// The frame in a `picture` answer.
+pub fn frame_of_picture(value: &serde_json::Value) -> Result<Frame, String> {
+    use base64::Engine;
+    let size: PanelSize =
+        serde_json::from_value(value["size"].clone()).map_err(|e| format!("panel size: {e}"))?;
+    let bits = base64::engine::general_purpose::STANDARD
+        .decode(value["bits"].as_str().unwrap_or(""))
+        .map_err(|e| format!("panel picture: {e}"))?;
+    Frame::from_bytes(size, &bits).map_err(|e| e.to_string())
+}
+
+/// Runs a display call on the blocking pool (I2C and file writes block).
+async fn on_display(
+    display: Option<Box<dyn Display>>,
+    call: impl FnOnce(&mut dyn Display) + Send + 'static,
+) -> Option<Box<dyn Display>> {
+    let mut display = display?;
+    tokio::task::spawn_blocking(move || {
+        call(display.as_mut());
+        display
+    })
+    .await
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{Alert, Storage};
+
+    fn timing() -> Timing {
+        Timing {
+            dim_after: Duration::from_secs(60),
+            off_after: Duration::from_secs(600),
+            shift_every: Duration::from_secs(120),
+        }
+    }
+
+    fn low_storage() -> Alert {
+        Alert::StorageLow {
+            free_bytes: 1,
+            total_bytes: 100,
+        }
+    }
+
+    #[test]
+    fn short_presses_step_pages_and_a_press_on_a_dark_panel_only_wakes() {
+        let start = Instant::now();
+        let mut state = PanelState::new(timing(), start);
+        let status = Status::default();
+        let short = ButtonEvent::Press(Press::Short);
+        assert_eq!(state.screen(&status), Screen::Page(Page::Ports));
+        state.on_button(short, &status, start);
+        assert_eq!(state.screen(&status), Screen::Page(Page::Mail));
+        let later = start + Duration::from_secs(700);
+        assert_eq!(state.light(&status, later), Light::Off);
+        state.on_button(short, &status, later);
+        assert_eq!(state.screen(&status), Screen::Page(Page::Mail));
+        assert_eq!(state.light(&status, later), Light::Full);
+        assert_eq!(
+            state.light(&status, later + Duration::from_secs(61)),
+            Light::Dim
+        );
+    }
+
+    #[test]
+    fn alerts_take_over_until_acknowledged_and_return_when_raised_again() {
+        let start = Instant::now();
+        let mut state = PanelState::new(timing(), start);
+        let calm = Status::default();
+        let alarmed = Status {
+            alerts: vec![low_storage()],
+            storage: Some(Storage {
+                total_bytes: 100,
+                free_bytes: 1,
+            }),
+            ..Status::default()
+        };
+        state.on_status(&calm, &alarmed, start);
+        assert!(matches!(
+            state.screen(&alarmed),
+            Screen::Alert {
+                index: 1,
+                count: 1,
+                ..
+            }
+        ));
+        // Idle for long: the alert keeps the panel dimmed, not dark.
+        assert_eq!(
+            state.light(&alarmed, start + Duration::from_secs(3600)),
+            Light::Dim
+        );
+        state.on_button(ButtonEvent::Press(Press::Short), &alarmed, start);
+        assert_eq!(state.screen(&alarmed), Screen::Page(Page::Ports));
+        state.on_status(&alarmed, &calm, start);
+        state.on_status(&calm, &alarmed, start);
+        assert!(matches!(state.screen(&alarmed), Screen::Alert { .. }));
+    }
+
+    #[test]
+    fn long_and_very_long_presses_ask_for_setup_and_shutdown() {
+        let start = Instant::now();
+        let mut state = PanelState::new(timing(), start);
+        let status = Status::default();
+        assert_eq!(
+            state.on_button(ButtonEvent::Held(4), &status, start),
+            Action::None
+        );
+        assert_eq!(state.screen(&status), Screen::Hold { seconds: 4 });
+        assert_eq!(
+            state.on_button(ButtonEvent::Press(Press::Long), &status, start),
+            Action::EnterSetup
+        );
+        let setup = Status {
+            setup_mode: true,
+            ..Status::default()
+        };
+        assert_eq!(state.screen(&setup), Screen::Page(Page::Setup));
+        assert_eq!(
+            state.on_button(ButtonEvent::Press(Press::VeryLong), &status, start),
+            Action::Shutdown
+        );
+        assert_eq!(state.screen(&status), Screen::ShuttingDown);
+    }
+
+    #[test]
+    fn the_shift_walks_a_one_pixel_square() {
+        let start = Instant::now();
+        let state = PanelState::new(timing(), start);
+        let shifts: Vec<_> = (0..5)
+            .map(|n| state.shift(start + Duration::from_secs(120 * n)))
+            .collect();
+        assert_eq!(shifts, vec![(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)]);
+    }
+}
