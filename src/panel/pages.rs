@@ -161,22 +161,23 @@ impl Canvas<'_> {
             for (n, group) in groups.iter().enumerate() {
                 let y = self.row(i32::try_from(n).unwrap_or(0));
                 self.state_mark(1, y, group.state);
-                self.text(12, y, group.label);
-                self.text(48, y, &group.ports);
+                self.text(13, y, group.label);
+                self.text(55, y, &group.ports);
                 self.text_right(y, group.state.word());
             }
             return;
         }
         // 128×32: five columns of label and mark, then one line saying what is wrong.
         for (n, group) in groups.iter().enumerate() {
-            let x = i32::try_from(n).unwrap_or(0) * 25 + 1;
-            self.text(x, 1, group.short);
-            self.state_mark(x + 8, 11, group.state);
+            let column = i32::try_from(n).unwrap_or(0) * 25 + 1;
+            let width = i32::try_from(group.short.len()).unwrap_or(0) * 6;
+            self.text(column + (25 - width) / 2, 1, group.short);
+            self.state_mark(column + 8, 11, group.state);
         }
         let trouble: Vec<String> = groups
             .iter()
             .filter(|g| g.state == PortState::Failed)
-            .map(|g| format!("{} {}", g.short.to_lowercase(), g.state_detail))
+            .map(|g| format!("{} {}", g.label.to_lowercase(), g.state_detail))
             .collect();
         let line = match trouble.as_slice() {
             [] if groups.iter().all(|g| g.state == PortState::Up) => "all up".to_string(),
@@ -292,8 +293,8 @@ impl Canvas<'_> {
             }
             match disk {
                 Some((percent, free)) => {
-                    self.text(1, self.row(2), &format!("Disk {free}"));
-                    self.text_right(self.row(2), &format!("{percent}%"));
+                    self.text(1, self.row(2), &format!("Used {percent}%"));
+                    self.text_right(self.row(2), &free);
                     self.bar(1, self.row(3) + 2, 125, percent);
                 }
                 None => self.text(1, self.row(2), "Disk unknown"),
@@ -475,9 +476,9 @@ pub struct PortGroup {
 pub fn port_groups(status: &Status) -> Vec<PortGroup> {
     const GROUPS: [(&str, &str, &[&str]); 5] = [
         ("SMTP", "SMTP", &["smtp"]),
-        ("Submit", "SUBM", &["submission", "submissions"]),
+        ("Submit", "SUB", &["submission", "submissions"]),
         ("IMAP", "IMAP", &["imap", "imaps"]),
-        ("POP3", "POP3", &["pop3", "pop3s"]),
+        ("POP3", "POP", &["pop3", "pop3s"]),
         ("Web", "WEB", &["web"]),
     ];
     GROUPS

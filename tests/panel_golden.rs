@@ -1,0 +1,175 @@
+//! Golden images: every screen at both panel sizes, rendered from one fixed status and
+//! compared pixel by pixel with the PNGs in `tests/golden/` (the same pictures the README
+//! shows). After an intended change, regenerate them with
+//! `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them before committing.
+
+use std::path::PathBuf;
+
+use letterbox::panel::{Frame, Page, PanelSize, Screen, render};
+use letterbox::status::{Alert, ListenerStatus, SetupInfo, Status, Storage};
+
+/// The pictures are stored at this scale so that they are readable in the README.
+const SCALE: u32 = 3;
+/// 2025-06-01 12:00:00 UTC.
+const NOW: i64 = 1_748_779_200;
+
+fn listener(service: &str, address: &str, up: bool, error: Option<&str>) -> ListenerStatus {
+    ListenerStatus {
+        service: service.into(),
+        address: address.into(),
+        up,
+        error: error.map(str::to_string),
+    }
+}
+
+fn status() -> Status {
+    Status {
+        version: "0.1.0".into(),
+        hostname: "mail.home.example".into(),
+        running: true,
+        listeners: vec![
+            listener("smtp", "0.0.0.0:25", true, None),
+            listener("submission", "0.0.0.0:587", true, None),
+            listener("submissions", "0.0.0.0:465", true, None),
+            listener("pop3", "0.0.0.0:110", true, None),
+            listener("pop3s", "0.0.0.0:995", true, None),
+            listener("imap", "0.0.0.0:143", true, None),
+            listener("imaps", "0.0.0.0:993", true, None),
+            listener(
+                "web",
+                "0.0.0.0:80",
+                false,
+                Some("Address in use (os error 98)"),
+            ),
+        ],
+        messages_stored: 1234,
+        queue_depth: 2,
+        queue_oldest: Some(NOW - 2 * 3600 - 5 * 60),
+        last_delivery: Some(NOW - 5 * 60),
+        last_outbound: Some(NOW - 26 * 3600),
+        storage: Some(Storage {
+            total_bytes: 29 << 30,
+            free_bytes: 12 << 30,
+        }),
+        setup_mode: true,
+        started_at: Some(NOW - 3 * 86400 - 4 * 3600),
+        addresses: vec!["192.168.1.23".into(), "fd00::23".into()],
+        soc_temperature_mc: Some(48_312),
+        certificate_expires: Some(NOW + 200 * 86400),
+        alerts: vec![
+            Alert::StorageLow {
+                free_bytes: 900 << 20,
+                total_bytes: 29 << 30,
+            },
+            Alert::QueueStuck {
+                since: NOW - 30 * 3600,
+            },
+        ],
+        setup: Some(SetupInfo {
+            network: "Letterbox-7F3A".into(),
+            passphrase: Some("otter-maple-42".into()),
+            url: "http://10.42.0.1/".into(),
+        }),
+    }
+}
+
+/// Every screen the panel can show, by file name.
+fn screens() -> Vec<(&'static str, Screen)> {
+    let alerts = status().alerts;
+    vec![
+        ("ports", Screen::Page(Page::Ports)),
+        ("mail", Screen::Page(Page::Mail)),
+        ("system", Screen::Page(Page::System)),
+        ("setup", Screen::Page(Page::Setup)),
+        (
+            "alert-storage",
+            Screen::Alert {
+                alert: alerts[0].clone(),
+                index: 1,
+                count: 2,
+            },
+        ),
+        (
+            "alert-queue",
+            Screen::Alert {
+                alert: alerts[1].clone(),
+                index: 2,
+                count: 2,
+            },
+        ),
+        (
+            "alert-certificate",
+            Screen::Alert {
+                alert: Alert::CertificateExpiring {
+                    expires_at: NOW + 5 * 86400,
+                },
+                index: 1,
+                count: 1,
+            },
+        ),
+        (
+            "alert-data-device",
+            Screen::Alert {
+                alert: Alert::DataDeviceMissing {
+                    path: "/var/lib/letterbox".into(),
+                },
+                index: 1,
+                count: 1,
+            },
+        ),
+        ("hold", Screen::Hold { seconds: 6 }),
+        ("shutting-down", Screen::ShuttingDown),
+    ]
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+#[test]
+fn every_screen_matches_its_golden_image_at_both_sizes() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let status = status();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for size in [PanelSize::W128H64, PanelSize::W128H32] {
+        for (name, screen) in screens() {
+            let frame = render(&screen, &status, NOW, size);
+            let path = golden_dir().join(format!("{name}-{size}.png"));
+            if update {
+                frame.write_png(&path, SCALE).expect("write golden image");
+                continue;
+            }
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+            let golden = Frame::from_png(&bytes, SCALE).expect("decode golden image");
+            compared += 1;
+            if golden != frame {
+                let actual = std::env::temp_dir().join(format!("letterbox-{name}-{size}.png"));
+                frame.write_png(&actual, SCALE).expect("write actual image");
+                failures.push(format!(
+                    "{name} {size} differs from {}; now: {}\n{frame:?}",
+                    path.display(),
+                    actual.display()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    if !update {
+        assert_eq!(compared, 2 * screens().len(), "every screen at both sizes");
+    }
+}
+
+#[test]
+fn pages_change_when_the_status_changes() {
+    // A guard against golden images of blank or constant frames.
+    let mut calm = status();
+    calm.messages_stored = 7;
+    for size in [PanelSize::W128H64, PanelSize::W128H32] {
+        let a = render(&Screen::Page(Page::Mail), &status(), NOW, size);
+        let b = render(&Screen::Page(Page::Mail), &calm, NOW, size);
+        assert!(!a.is_blank());
+        assert_ne!(a, b);
+    }
+}
