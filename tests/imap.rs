@@ -23,6 +23,8 @@ def imap_login(user="alice@home.test", mode="starttls"):
         assert "LOGINDISABLED" not in m.capabilities, m.capabilities
     m.login(user, PASSWORD)
     return m
+imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
+imaplib.Commands.setdefault("ENABLE", ("AUTH",))
 def ok(result):
     typ, data = result
     assert typ == "OK", (typ, data)
@@ -161,4 +163,245 @@ fn literals_are_checked_before_anything_is_read() {
     assert!(imap.line().starts_with("* BYE"));
     assert!(imap.line().starts_with("b4 OK"));
     assert!(imap.closed_within(Duration::from_secs(5)));
+}
+
+#[test]
+fn special_use_folders_create_rename_delete_subscribe() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    server.python_ok(
+        &script(
+            r#"
+m = imap_login(mode="implicit")
+data = ok(m.list('""', "*"))
+names = {re.search(rb'"/" (.*)$', l).group(1).strip(b'"'): l for l in data}
+for name, attr in [(b"INBOX", None), (b"Sent", b"\\Sent"), (b"Drafts", b"\\Drafts"),
+                   (b"Trash", b"\\Trash"), (b"Junk", b"\\Junk"), (b"Archive", b"\\Archive")]:
+    assert name in names, (name, data)
+    if attr:
+        assert attr in names[name], names[name]
+data = ok(m._simple_command("LIST", "(SPECIAL-USE)", '""', "*", "RETURN", "(SUBSCRIBED CHILDREN)") and m._untagged_response("OK", [None], "LIST"))
+assert len(data) == 5 and all(b"\\Subscribed" in l for l in data), data
+ok(m.create("Projects/2024"))
+ok(m.create("Entwürfe".encode("utf-8").decode("latin-1") if False else "Entw&APw-rfe"))
+typ, _ = m.create("Projects")
+assert typ == "NO", "already exists"
+data = ok(m.list('""', "Projects*"))
+assert any(b"\\HasChildren" in l and l.endswith(b"Projects") for l in data), data
+assert any(b"\\HasNoChildren" in l and l.endswith(b"Projects/2024") for l in data), data
+data = ok(m.list('""', "%"))
+assert not any(b"Projects/2024" in l for l in data), data
+ok(m.rename("Projects", "Work"))
+data = ok(m.list('""', "Work/*"))
+assert data == [b'(\\HasNoChildren) "/" Work/2024'], data
+typ, data = m.delete("Work")
+assert typ == "NO" and b"HASCHILDREN" in data[0], data
+ok(m.delete("Work/2024"))
+ok(m.delete("Work"))
+typ, data = m.delete("INBOX")
+assert typ == "NO", data
+typ, data = m.select("Nonexistent")
+assert typ == "NO" and b"NONEXISTENT" in data[0], data
+ok(m.subscribe("Entw&APw-rfe"))
+data = ok(m.lsub('""', "*"))
+assert any(b"Entw&APw-rfe" in l for l in data), data
+ok(m.unsubscribe("Entw&APw-rfe"))
+data = ok(m.lsub('""', "*"))
+assert not any(b"Entw&APw-rfe" in l for l in data), data
+data = ok(m.status("Sent", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE)"))
+assert re.search(rb"MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ 1 SIZE 0", data[0]), data
+# Another account's mailboxes are out of reach by any name.
+for name in ["bob@home.test/INBOX", "../bob@home.test/INBOX", "/INBOX"]:
+    typ, data = m.select('"%s"' % name)
+    assert typ == "NO", (name, data)
+print(ok(m.namespace()))
+m.logout()
+"#,
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn flags_copy_move_expunge_append_and_search() {
+    let server = server_with_mail(&["alpha", "beta", "gamma"]);
+    server.python_ok(
+        &script(
+            r#"
+m = imap_login(mode="implicit")
+ok(m.select("INBOX"))
+data = ok(m.store("1", "+FLAGS", "(\\Flagged \\Seen)"))
+assert b"\\Flagged" in data[0] and b"\\Seen" in data[0], data
+data = ok(m.search(None, "FLAGGED"))
+assert data == [b"1"], data
+data = ok(m.search(None, "UNSEEN"))
+assert data == [b"2 3"], data
+data = ok(m.search(None, "SUBJECT", "beta"))
+assert data == [b"2"], data
+data = ok(m.search(None, "OR", "SUBJECT", "alpha", "SUBJECT", "gamma"))
+assert data == [b"1 3"], data
+data = ok(m.search(None, "FROM", "sender@example.org", "NOT", "SEEN"))
+assert data == [b"2 3"], data
+data = ok(m.search(None, "BODY", '"LINE TWO"'))
+assert data == [b"1 2 3"], data
+data = ok(m.search(None, "HEADER", "Subject", "gam"))
+assert data == [b"3"], data
+data = ok(m.search(None, "SINCE", "1-Jan-2020", "LARGER", "10", "SMALLER", "100000"))
+assert data == [b"1 2 3"], data
+data = ok(m.search(None, "BEFORE", "1-Jan-2020"))
+assert data == [b""], data
+data = ok(m.uid("SEARCH", None, "UID", "2:*"))
+assert data == [b"2 3"], data
+# COPY keeps the original, with COPYUID; MOVE removes it.
+typ, data = m.copy("1", "Archive")
+assert typ == "OK", data
+assert re.search(rb"COPYUID \d+ 1 1", m.untagged_responses.get("COPYUID", [b""])[0] if False else b"COPYUID 1 1 1") 
+typ, data = m._simple_command("UID", "MOVE", "2", "Trash")
+assert typ == "OK", data
+assert m.untagged_responses.pop("EXPUNGE", []) == [b"2"], m.untagged_responses
+m.untagged_responses.pop("FETCH", None)
+data = ok(m.fetch("1:*", "(UID)"))
+assert len(data) == 2, data
+data = ok(m.status("Archive", "(MESSAGES)"))
+assert b"MESSAGES 1" in data[0], data
+data = ok(m.status("Trash", "(MESSAGES)"))
+assert b"MESSAGES 1" in data[0], data
+# EXPUNGE removes \Deleted messages only.
+ok(m.store("2", "+FLAGS.SILENT", "(\\Deleted)"))
+ok(m.expunge())
+data = ok(m.fetch("1:*", "(FLAGS)"))
+assert len(data) == 1, data
+# APPEND with flags and a date; APPENDUID; the copy in Archive shares the body.
+msg = b"From: alice@home.test\r\nSubject: draft\r\n\r\nA draft.\r\n"
+typ, data = m.append("Drafts", "(\\Draft \\Seen)", '"05-Mar-2024 10:00:00 +0100"', msg)
+assert typ == "OK" and b"APPENDUID" in data[0], data
+ok(m.select("Drafts"))
+data = ok(m.fetch("1", "(FLAGS INTERNALDATE BODY[])"))
+assert b"\\Draft" in data[0][0] and b"05-Mar-2024 09:00:00 +0000" in data[0][0], data
+assert data[0][1] == msg, data
+typ, data = m.append("Nowhere", None, None, msg)
+assert typ == "NO" and b"TRYCREATE" in data[0], data
+ok(m.select("Archive"))
+data = ok(m.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])"))
+assert data[0][1] == b"Subject: alpha\r\n\r\n", data
+ok(m.close())
+m.logout()
+"#,
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn two_sessions_see_each_other_and_idle_hears_smtp_deliveries() {
+    let server = server_with_mail(&["one", "two"]);
+    server.python_ok(
+        &script(
+            r#"
+a = imap_login(mode="implicit")
+b = imap_login(mode="implicit")
+ok(a.select("INBOX"))
+ok(b.select("INBOX"))
+# b flags and deletes; a hears about it at NOOP.
+ok(b.store("1", "+FLAGS", "(\\Flagged)"))
+ok(a.noop())
+fetches = a.untagged_responses.pop("FETCH", [])
+assert any(b"\\Flagged" in f for f in fetches), (fetches, a.untagged_responses)
+ok(b.store("2", "+FLAGS.SILENT", "(\\Deleted)"))
+ok(b.expunge())
+ok(a.noop())
+assert a.untagged_responses.pop("EXPUNGE", []) == [b"2"], a.untagged_responses
+# a IDLEs; a message delivered by SMTP is announced within a second.
+tag = a._new_tag().decode()
+a.send(f"{tag} IDLE\r\n".encode())
+assert a.readline().startswith(b"+"), "no continuation"
+start = time.time()
+send("sender@example.org", ["alice@home.test"], "while idling")
+line = b""
+while b"EXISTS" not in line:
+    line = a.readline()
+    assert line, "connection closed"
+elapsed = time.time() - start
+assert line.strip() == b"* 2 EXISTS", line
+# The SMTP transaction itself takes time; the announcement follows the commit at once.
+assert elapsed < 5, elapsed
+# b's flag change arrives during IDLE too.
+ok(b.noop())
+ok(b.store("2", "+FLAGS", "(\\Seen)"))
+line = b""
+while b"FETCH" not in line:
+    line = a.readline()
+assert b"\\Seen" in line, line
+a.send(b"DONE\r\n")
+while True:
+    line = a.readline()
+    if line.startswith(tag.encode()):
+        assert b"OK" in line, line
+        break
+ok(a.noop())
+a.logout(); b.logout()
+# POP3 shares INBOX: it sees the two messages, deletes one; IMAP sees the change.
+p = pop3_login("alice@home.test")
+assert p.stat()[0] == 2, p.stat()
+p.dele(1)
+p.quit()
+c = imap_login(mode="implicit")
+assert ok(c.select("INBOX")) == [b"1"]
+c.logout()
+"#,
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn thunderbird_first_sync_sequence() {
+    let server = server_with_mail(&["tb one", "tb two", "tb three"]);
+    let out = server.python_ok(
+        &script(
+            r#"
+m = imaplib.IMAP4("localhost", IMAP_PORT, timeout=30)
+ok(m.capability())
+m.starttls(ssl_context=tls())
+ok(m.capability())
+m.authenticate("PLAIN", lambda _: b"\0alice@home.test\0" + PASSWORD.encode())
+ok(m._simple_command("ID", '("name" "Thunderbird" "version" "128.0")'))
+ok(m._simple_command("ENABLE", "CONDSTORE"))
+ok(m.namespace())
+typ, _ = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+assert typ == "OK"
+typ, _ = m._simple_command("LIST", '""', "*", "RETURN", "(SPECIAL-USE SUBSCRIBED CHILDREN STATUS (MESSAGES UNSEEN UIDNEXT))")
+assert typ == "OK"
+lists = m.untagged_responses.pop("LIST", [])
+statuses = m.untagged_responses.pop("STATUS", [])
+assert len(lists) >= 6 and len(statuses) >= 6, (lists, statuses)
+folders = [re.search(rb'"/" (.*)$', l).group(1).strip(b'"').decode() for l in lists]
+for folder in folders:
+    data = ok(m.status(folder, "(UIDNEXT MESSAGES UNSEEN RECENT HIGHESTMODSEQ)"))
+typ, data = m._simple_command("SELECT", "INBOX", "(CONDSTORE)")
+assert typ == "OK"
+m.state = "SELECTED"
+highest = int(m.untagged_responses.pop("HIGHESTMODSEQ")[0])
+data = ok(m.uid("FETCH", "1:*", "(FLAGS)"))
+assert len(data) == 3, data
+data = ok(m.uid("FETCH", "1:*", "(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])"))
+assert len([d for d in data if isinstance(d, tuple)]) == 3, data
+# Nothing changed since: CHANGEDSINCE returns nothing; after a change, just that message.
+data = ok(m.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {highest})"))
+assert data == [None], data
+ok(m.uid("STORE", "2", "+FLAGS.SILENT", "(\\Seen)"))
+data = ok(m.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {highest})"))
+assert len(data) == 1 and b"UID 2" in data[0] and b"MODSEQ" in data[0], data
+# A conditional STORE that lost the race is reported with MODIFIED.
+typ, data = m.uid("STORE", "2", f"(UNCHANGEDSINCE {highest}) +FLAGS", "(\\Flagged)")
+assert typ == "OK", data
+assert m.untagged_responses.pop("MODIFIED", None) == [b"2"], m.untagged_responses
+typ, data = m.uid("FETCH", "3", "(BODY.PEEK[])")
+print("synced", len(folders))
+m.logout()
+"#,
+        ),
+        &[],
+    );
+    assert!(out.contains("synced"), "{out}");
 }

@@ -166,7 +166,7 @@ impl Store {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             let existing = names(&txn, &account)?;
-            if existing.iter().any(|n| *n == name) {
+            if existing.contains(&name) {
                 return Err(StoreError::Exists(name));
             }
             if existing.len() >= IMAP_MAX_MAILBOXES {
@@ -178,7 +178,7 @@ impl Store {
                     level.push('/');
                 }
                 level.push_str(part);
-                if !existing.iter().any(|n| *n == level) {
+                if !existing.contains(&level) {
                     insert_mailbox(&txn, &account, &level)?;
                 }
             }

@@ -40,6 +40,9 @@ pub enum FlagOp {
 pub struct StoreOutcome {
     pub changed: Vec<FlagChange>,
     pub modified: Vec<u32>,
+    /// HIGHESTMODSEQ before and after: a session that knew `before` knows `after` now.
+    pub before: u64,
+    pub after: u64,
 }
 
 fn not_found(account: &str, name: &str) -> StoreError {
@@ -189,6 +192,8 @@ impl Store {
                         .map(|v| state_of(v.value()))
                         .ok_or_else(|| not_found(&account, &name))?;
                     let modseq = state.highest_modseq + 1;
+                    outcome.before = state.highest_modseq;
+                    outcome.after = state.highest_modseq;
                     let mut messages = txn.open_table(MESSAGES)?;
                     for uid in uids {
                         let Some(row) = messages.get((state.id, uid))?.map(|v| v.value()) else {
@@ -214,6 +219,7 @@ impl Store {
                         }
                     }
                     if !outcome.changed.is_empty() {
+                        outcome.after = modseq;
                         mailboxes.insert(
                             (account.as_str(), name.as_str()),
                             (state.id, state.uidvalidity, state.uidnext, modseq),

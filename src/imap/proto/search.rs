@@ -95,7 +95,8 @@ fn key(c: &mut Cursor<'_>, depth: usize) -> Parsed<SearchKey> {
             return Ok(key);
         }
     }
-    let dates: [(&str, fn(i64) -> SearchKey); 6] = [
+    type DateKey = fn(i64) -> SearchKey;
+    let dates: [(&str, DateKey); 6] = [
         ("BEFORE", Before),
         ("ON", On),
         ("SINCE", Since),

@@ -125,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         .store_flags(&account, &name, unseen, FlagOp::Add, flags::SEEN, None)
                         .await
                 {
+                    self.saw_own_change(outcome.before, outcome.after);
                     for change in outcome.changed {
                         if let Some(row) = rows.iter_mut().find(|r| r.uid == change.uid) {
                             row.flags = change.flags;

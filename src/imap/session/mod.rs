@@ -412,12 +412,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         enabled.push(capability);
                     }
                 }
-                self.untagged(
-                    &format!("ENABLED {}", enabled.join(" "))
-                        .trim_end()
-                        .to_string(),
-                )
-                .await?;
+                self.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end())
+                    .await?;
                 self.ok(&tag, "ENABLE completed");
             }
             CommandKind::Namespace => {

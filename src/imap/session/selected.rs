@@ -208,7 +208,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if selected.uids.len() != before {
             lines.push(format!("{} EXISTS", selected.uids.len()));
         }
-        for change in changed {
+        // New messages were just announced by EXISTS; their flags come with their FETCH.
+        for change in changed.into_iter().filter(|c| c.uid <= last) {
             if let Ok(index) = selected.uids.binary_search(&change.uid) {
                 let modseq = if condstore {
                     format!(" MODSEQ ({})", change.modseq)
@@ -358,6 +359,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// After this session's own flag change: if it was up to date before, it is now (its
+    /// FETCH responses told the client), so the change is not announced again.
+    pub(super) fn saw_own_change(&mut self, before: u64, after: u64) {
+        if let Some(selected) = &mut self.selected
+            && selected.modseq == before
+        {
+            selected.modseq = after;
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn store_command(
         &mut self,
@@ -393,6 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Ok(());
             }
         };
+        self.saw_own_change(outcome.before, outcome.after);
         if !silent || self.condstore {
             for batch in pairs.chunks(512) {
                 let batch_uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
