@@ -48,6 +48,14 @@ pub enum Request {
     },
     AliasList,
     Status,
+    /// The outbound queue, oldest first.
+    QueueList,
+    /// Make every queued recipient due now.
+    QueueFlush,
+    /// Drop a queued message without delivering it.
+    QueueDelete {
+        id: u64,
+    },
     /// A virtual button press on the running daemon.
     Button {
         press: crate::button::Press,
@@ -151,6 +159,14 @@ impl Admin {
                     .map(|(address, targets)| json!({ "address": address, "targets": targets }))
                     .collect();
                 Ok(Value::Array(list))
+            }
+            Request::QueueList => {
+                Ok(serde_json::to_value(self.store.queue_list().await?).unwrap_or(Value::Null))
+            }
+            Request::QueueFlush => Ok(json!({ "flushed": self.store.queue_flush().await? })),
+            Request::QueueDelete { id } => {
+                self.store.queue_delete(id).await?;
+                Ok(json!({ "id": id }))
             }
             Request::Status => {
                 Ok(serde_json::to_value(self.status.borrow().clone()).unwrap_or(Value::Null))

@@ -14,8 +14,8 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, Admin};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
-use crate::net::{Stream, accept_tls};
 use crate::imap::session::ImapContext;
+use crate::net::{Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
 use crate::smtp::session::{Role, SmtpContext};
 use crate::status::{ListenerStatus, Status, Storage};
@@ -35,6 +35,10 @@ pub enum AppError {
     Tls(#[from] TlsError),
     #[error("accounts: {0}")]
     Auth(#[from] AuthError),
+    #[error("outbound: {0}")]
+    Outbound(#[from] crate::outbound::OutboundError),
+    #[error("{0}")]
+    Dkim(#[from] crate::outbound::dkim::DkimError),
     #[error("control socket {path}: {source}")]
     Control {
         path: String,
@@ -200,11 +204,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         status: status.clone(),
         role: Role::Mx,
         auth: None,
+        dkim: None,
     };
     let services = Services {
         submission: SmtpContext {
             role: Role::Submission,
             auth: Some(auth.clone()),
+            dkim: if config.outbound.dkim {
+                Some(Arc::new(crate::outbound::dkim::Dkim::load_or_create(
+                    &config,
+                )?))
+            } else {
+                None
+            },
             ..smtp.clone()
         },
         smtp,
@@ -261,6 +273,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         }
     }
     status.send_modify(|s| s.listeners = listeners);
+    let outbound = crate::outbound::Outbound::new(config.clone(), store.clone())?;
+    tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
     tracker.spawn(refresh_storage(
         config.clone(),
         status.clone(),

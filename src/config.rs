@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::limits::Limits;
+use crate::units::Seconds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -136,6 +137,16 @@ pub struct Outbound {
     /// Port used for MX delivery (tests point it elsewhere).
     pub mx_port: u16,
     pub relay: Option<Relay>,
+    /// How long a message may wait in the queue before it is returned to the sender.
+    pub max_queue_time: Seconds,
+    /// The sender is told once that delivery is delayed after this long.
+    pub delay_warning: Seconds,
+    /// First wait after a temporary failure; it doubles with each attempt (with jitter) up
+    /// to `retry_max`.
+    pub retry_initial: Seconds,
+    pub retry_max: Seconds,
+    /// DKIM-sign outgoing mail with the key made at first start (`letterbox dns-records`).
+    pub dkim: bool,
 }
 
 impl Default for Outbound {
@@ -143,6 +154,11 @@ impl Default for Outbound {
         Outbound {
             mx_port: 25,
             relay: None,
+            max_queue_time: Seconds(5 * 86400),
+            delay_warning: Seconds(4 * 3600),
+            retry_initial: Seconds(5 * 60),
+            retry_max: Seconds(4 * 3600),
+            dkim: true,
         }
     }
 }
@@ -157,6 +173,8 @@ pub struct Relay {
     pub tls: RelayTls,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the relay, besides the Mozilla roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_relay_port() -> u16 {

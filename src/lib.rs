@@ -8,7 +8,8 @@
 //! - `auth`: password hashing and the failed-login throttle.
 //! - `tls`: rustls configuration and the self-signed certificate.
 //! - `net`: the buffered connection every session runs over (plaintext, TLS, STARTTLS).
-//! - `smtp`: SMTP receive — `proto` (sans-I/O) and `session`.
+//! - `smtp`: SMTP receive and submission — `proto` (sans-I/O), `session`, `submission`.
+//! - `outbound`: the delivery worker — MX lookup, SMTP client, retries, DSNs, DKIM.
 //! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `mime` (message structure), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
@@ -26,6 +27,7 @@ pub mod config;
 pub mod imap;
 pub mod limits;
 pub mod net;
+pub mod outbound;
 pub mod panel;
 pub mod pop3;
 pub mod secret;

@@ -40,6 +40,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The outbound queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// The DNS records to publish: MX, SPF, DKIM, DMARC (and advice on reverse DNS).
+    DnsRecords,
     /// Press the running daemon's button (for boards without one).
     Button {
         #[arg(value_parser = ["short", "long", "verylong"])]
@@ -53,6 +58,19 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Queued messages with their recipients, attempts and last errors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try every queued message now.
+    Flush,
+    /// Drop a queued message (no DSN is sent).
+    Delete { id: u64 },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +192,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alias(AliasCommand::List { json }) => (Request::AliasList, json),
         Command::Status { json } => (Request::Status, json),
+        Command::Queue(QueueCommand::List { json }) => (Request::QueueList, json),
+        Command::Queue(QueueCommand::Flush) => (Request::QueueFlush, false),
+        Command::Queue(QueueCommand::Delete { id }) => (Request::QueueDelete { id }, false),
+        Command::DnsRecords => {
+            let dkim = letterbox::outbound::dkim::Dkim::load_or_create(&config)?;
+            print!("{}", letterbox::outbound::dkim::dns_records(&config, &dkim));
+            return Ok(());
+        }
         Command::Button { press } => {
             let press = serde_json::from_value(Value::String(press))?;
             (Request::Button { press }, false)
@@ -282,11 +308,53 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         }
         Request::Button { .. } => println!("pressed {}", data["press"].as_str().unwrap_or("")),
         Request::Panel => println!("{data}"),
+        Request::QueueList => print_queue(data),
+        Request::QueueFlush => println!(
+            "{} recipients will be tried now",
+            data["flushed"].as_u64().unwrap_or(0)
+        ),
+        Request::QueueDelete { .. } => {
+            println!(
+                "deleted queued message {}",
+                data["id"].as_u64().unwrap_or(0)
+            )
+        }
         Request::Status => {
             match serde_json::from_value::<letterbox::status::Status>(data.clone()) {
                 Ok(status) => print!("{}", status.render(letterbox::store::now_unix())),
                 Err(_) => println!("{data}"),
             }
+        }
+    }
+}
+
+fn print_queue(data: &Value) {
+    let now = letterbox::store::now_unix();
+    let messages = data.as_array().map(Vec::as_slice).unwrap_or_default();
+    if messages.is_empty() {
+        println!("the queue is empty");
+    }
+    for message in messages {
+        println!(
+            "{:<6} {:<8} {:>10}  from <{}>",
+            message["id"].as_u64().unwrap_or(0),
+            letterbox::status::human_age(now - message["queued_at"].as_i64().unwrap_or(now)),
+            letterbox::status::human_bytes(message["size"].as_u64().unwrap_or(0)),
+            message["sender"].as_str().unwrap_or("")
+        );
+        for recipient in message["recipients"].as_array().into_iter().flatten() {
+            let next = recipient["next_attempt"].as_i64().unwrap_or(0) - now;
+            let next = if next > 0 {
+                format!("next try in {}", letterbox::status::human_age(next))
+            } else {
+                "due now".to_string()
+            };
+            println!(
+                "       to <{}>  {} attempts, {next}  {}",
+                recipient["address"].as_str().unwrap_or(""),
+                recipient["attempts"].as_u64().unwrap_or(0),
+                recipient["last_error"].as_str().unwrap_or("")
+            );
         }
     }
 }

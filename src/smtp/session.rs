@@ -51,6 +51,8 @@ pub struct SmtpContext {
     pub role: Role,
     /// Checks passwords (submission only).
     pub auth: Option<Authenticator>,
+    /// Signs submitted mail for remote recipients.
+    pub dkim: Option<Arc<crate::outbound::dkim::Dkim>>,
 }
 
 struct Transaction {
@@ -800,21 +802,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.trace_headers(transaction),
             submission::missing_headers(&facts, &self.ctx.config.hostname, &unique)
         );
-        let message = submission::rewrite(&store, &prefix, message, |_| {})
-            .await
-            .map_err(failed)?;
         let sender = transaction
             .reverse_path
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
+        // Sign what leaves, when the header section was small enough to be seen whole.
+        let mut signing = match &self.ctx.dkim {
+            Some(dkim) if !transaction.remote.is_empty() && facts.complete => dkim.start(&sender),
+            _ => None,
+        };
+        let message = submission::rewrite(&store, &prefix, message, |bytes| {
+            if let Some(signing) = &mut signing {
+                signing.write(bytes);
+            }
+        })
+        .await
+        .map_err(failed)?;
+        let dkim = signing.and_then(|s| s.finish()).unwrap_or_default();
         if !transaction.remote.is_empty() {
             store
                 .enqueue(
                     &message,
                     &sender,
                     transaction.remote.clone(),
-                    String::new(),
+                    dkim,
                     now_unix(),
                 )
                 .await

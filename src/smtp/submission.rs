@@ -94,6 +94,8 @@ pub struct HeaderFacts {
     pub has_message_id: bool,
     /// Addresses in From:, lowercased.
     pub from: Vec<String>,
+    /// The end of the header section was found within `HEADER_SCAN`.
+    pub complete: bool,
 }
 
 /// Reads the start of a spooled message and parses its header section.
@@ -112,14 +114,21 @@ pub async fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> 
         head.extend_from_slice(&chunk[..n]);
         if let Some(end) = find(&head[scan_from..], b"\r\n\r\n") {
             head.truncate(scan_from + end + 4);
-            break;
+            return Ok(HeaderFacts {
+                complete: true,
+                ..parse_header_facts(&head)
+            });
         }
         if head.len() >= HEADER_SCAN {
             head.truncate(HEADER_SCAN);
             break;
         }
     }
-    Ok(parse_header_facts(&head))
+    // No body at all counts as complete too: the whole message is headers within the bound.
+    Ok(HeaderFacts {
+        complete: head.len() < HEADER_SCAN,
+        ..parse_header_facts(&head)
+    })
 }
 
 pub fn parse_header_facts(head: &[u8]) -> HeaderFacts {
@@ -139,6 +148,7 @@ pub fn parse_header_facts(head: &[u8]) -> HeaderFacts {
         has_date: message.date().is_some(),
         has_message_id: message.message_id().is_some(),
         from,
+        complete: false,
     }
 }
 

@@ -1,0 +1,594 @@
+//! Outbound delivery: the worker that takes due recipients from the queue (in the store),
+//! finds their next hop (`dns`: MX, implicit MX, null MX; or the smarthost of
+//! `[outbound.relay]`), sends with the SMTP `client` — one connection per destination host
+//! carrying every recipient of the message there — and records the outcome: delivered,
+//! retry later (exponential backoff with jitter), or failed with a DSN to the sender (`dsn`).
+//!
+//! - `dkim`: the signing key made at first start, signing at submission, and the DNS records
+//!   to publish.
+//!
+//! What this does not do: MTA-STS, DANE, DSNs requested with the DSN extension (RET/NOTIFY),
+//! or checking SPF/DKIM/DMARC of received mail.
+
+pub mod client;
+pub mod dkim;
+pub mod dns;
+pub mod dsn;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use hickory_resolver::TokioResolver;
+use rustls::pki_types::ServerName;
+use tokio::sync::{Notify, Semaphore};
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, RelayTls};
+use crate::secret::Secret;
+use crate::store::{QueuedMessage, RecipientUpdate, Store, now_unix, queue_flags};
+use client::{Client, ClientError, RecipientResult};
+use dsn::{Action, RecipientStatus};
+
+/// Messages being delivered at once.
+const PARALLEL_DELIVERIES: usize = 4;
+/// The queue is looked at at least this often, even when nothing wakes the worker.
+const IDLE_POLL_SECONDS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error("relay CA file {path}: {reason}")]
+    RelayCa { path: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// What the worker and its delivery tasks share.
+#[derive(Clone)]
+pub struct Outbound {
+    config: Arc<Config>,
+    store: Store,
+    resolver: TokioResolver,
+    opportunistic: TlsConnector,
+    relay_tls: TlsConnector,
+}
+
+impl Outbound {
+    pub fn new(config: Arc<Config>, store: Store) -> Result<Self, OutboundError> {
+        let resolver = dns::resolver(&config)?;
+        let mut extra = Vec::new();
+        if let Some(path) = config
+            .outbound
+            .relay
+            .as_ref()
+            .and_then(|r| r.ca_file.as_ref())
+        {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let error = |reason: String| OutboundError::RelayCa {
+                path: path.display().to_string(),
+                reason,
+            };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
+                extra.push(cert.map_err(|e| error(e.to_string()))?);
+            }
+        }
+        Ok(Outbound {
+            relay_tls: client::verified_tls(&extra)?,
+            opportunistic: client::opportunistic_tls(),
+            config,
+            store,
+            resolver,
+        })
+    }
+
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
+    /// Runs the queue until shutdown.
+    pub async fn run(self, shutdown: CancellationToken, tracker: TaskTracker) {
+        let in_flight: Arc<Mutex<HashSet<u64>>> = Arc::default();
+        let finished = Arc::new(Notify::new());
+        let slots = Arc::new(Semaphore::new(PARALLEL_DELIVERIES));
+        loop {
+            let now = now_unix();
+            let mut wake_at = now + IDLE_POLL_SECONDS;
+            match self.store.queue_list().await {
+                Ok(queue) => {
+                    for message in queue {
+                        if in_flight
+                            .lock()
+                            .map(|s| s.contains(&message.id))
+                            .unwrap_or(true)
+                        {
+                            continue;
+                        }
+                        let due: Vec<String> = message
+                            .recipients
+                            .iter()
+                            .filter(|r| r.next_attempt <= now)
+                            .map(|r| r.address.clone())
+                            .collect();
+                        if due.is_empty() {
+                            if let Some(next) =
+                                message.recipients.iter().map(|r| r.next_attempt).min()
+                            {
+                                wake_at = wake_at.min(next);
+                            }
+                            continue;
+                        }
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        if let Ok(mut set) = in_flight.lock() {
+                            set.insert(message.id);
+                        }
+                        let worker = self.clone();
+                        let in_flight = in_flight.clone();
+                        let finished = finished.clone();
+                        let shutdown = shutdown.clone();
+                        tracker.spawn(async move {
+                            let id = message.id;
+                            if !shutdown.is_cancelled() {
+                                worker.deliver(message, due).await;
+                            }
+                            if let Ok(mut set) = in_flight.lock() {
+                                set.remove(&id);
+                            }
+                            drop(permit);
+                            finished.notify_one();
+                        });
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the outbound queue");
+                    wake_at = now + 30;
+                }
+            }
+            let sleep =
+                std::time::Duration::from_secs(u64::try_from(wake_at - now).unwrap_or(0).max(1));
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.store.queue_changed() => {}
+                () = finished.notified() => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One attempt for the due recipients of one message, and its bookkeeping.
+    async fn deliver(&self, message: QueuedMessage, due: Vec<String>) {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for recipient in due {
+            let key = if self.config.outbound.relay.is_some() {
+                String::new()
+            } else {
+                domain_of(&recipient).to_ascii_lowercase()
+            };
+            groups.entry(key).or_default().push(recipient);
+        }
+        let mut outcomes = Vec::new();
+        for (domain, recipients) in groups {
+            let results = if self.config.outbound.relay.is_some() {
+                self.via_relay(&message, &recipients).await
+            } else {
+                self.via_mx(&message, &domain, &recipients).await
+            };
+            outcomes.extend(results);
+        }
+        self.record(&message, outcomes).await;
+    }
+
+    async fn via_mx(
+        &self,
+        message: &QueuedMessage,
+        domain: &str,
+        recipients: &[String],
+    ) -> Vec<(String, Outcome)> {
+        let all = |outcome: Outcome| {
+            recipients
+                .iter()
+                .map(|r| (r.clone(), outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        let hosts = match dns::mail_hosts(&self.resolver, domain).await {
+            Ok(hosts) => hosts,
+            Err(error) => {
+                let status = match &error {
+                    dns::DnsError::NullMx(_) => "5.1.10",
+                    e if e.is_permanent() => "5.1.2",
+                    _ => "4.4.3",
+                };
+                return all(Outcome::new(
+                    error.is_permanent(),
+                    status,
+                    error.to_string(),
+                    None,
+                ));
+            }
+        };
+        let mut last_error = format!("no mail server of {domain} could be reached");
+        for host in hosts {
+            let addresses = match dns::addresses(&self.resolver, &host).await {
+                Ok(addresses) => addresses,
+                Err(error) => {
+                    last_error = error.to_string();
+                    continue;
+                }
+            };
+            let name = host.trim_end_matches('.').to_string();
+            for ip in addresses {
+                let peer = SocketAddr::new(ip, self.config.outbound.mx_port);
+                match self
+                    .attempt(peer, &name, Tls::Opportunistic, None, message, recipients)
+                    .await
+                {
+                    Ok(results) => return results,
+                    Err(error) => {
+                        tracing::info!(%peer, %error, "mail server not usable");
+                        last_error = format!("{name} [{ip}]: {error}");
+                    }
+                }
+            }
+        }
+        all(Outcome::new(false, "4.4.1", last_error, None))
+    }
+
+    async fn via_relay(
+        &self,
+        message: &QueuedMessage,
+        recipients: &[String],
+    ) -> Vec<(String, Outcome)> {
+        let all = |outcome: Outcome| {
+            recipients
+                .iter()
+                .map(|r| (r.clone(), outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        let Some(relay) = self.config.outbound.relay.clone() else {
+            return all(Outcome::new(
+                false,
+                "4.3.5",
+                "no relay configured".into(),
+                None,
+            ));
+        };
+        let tls = match relay.tls {
+            RelayTls::Starttls => Tls::Required,
+            RelayTls::Tls => Tls::Implicit,
+            RelayTls::None => Tls::Off,
+        };
+        let credentials = match (&relay.username, &relay.password) {
+            (Some(user), Some(password)) => Some((user.clone(), Secret::new(password.clone()))),
+            _ => None,
+        };
+        let addresses = match dns::addresses(&self.resolver, &relay.host).await {
+            Ok(addresses) if !addresses.is_empty() => addresses,
+            Ok(_) => {
+                return all(Outcome::new(
+                    false,
+                    "4.4.3",
+                    format!("relay {} has no address", relay.host),
+                    None,
+                ));
+            }
+            Err(error) => return all(Outcome::new(false, "4.4.3", error.to_string(), None)),
+        };
+        let mut last_error = String::new();
+        for ip in addresses {
+            let peer = SocketAddr::new(ip, relay.port);
+            match self
+                .attempt(
+                    peer,
+                    &relay.host,
+                    tls,
+                    credentials.as_ref(),
+                    message,
+                    recipients,
+                )
+                .await
+            {
+                Ok(results) => return results,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "relay not usable");
+                    last_error = format!("relay {} [{ip}]: {error}", relay.host);
+                }
+            }
+        }
+        all(Outcome::new(false, "4.4.1", last_error, None))
+    }
+
+    /// One connection to one host. `Err` means the host could not be used (try the next
+    /// one); `Ok` holds a result for every recipient.
+    async fn attempt(
+        &self,
+        peer: SocketAddr,
+        name: &str,
+        tls: Tls,
+        credentials: Option<&(String, Secret<String>)>,
+        message: &QueuedMessage,
+        recipients: &[String],
+    ) -> Result<Vec<(String, Outcome)>, ClientError> {
+        let server_name = ServerName::try_from(name.to_string())
+            .unwrap_or_else(|_| ServerName::IpAddress(peer.ip().into()));
+        let hostname = &self.config.hostname;
+        let mut client = match tls {
+            Tls::Implicit => {
+                Client::connect_tls(peer, &self.relay_tls, server_name.clone()).await?
+            }
+            _ => Client::connect(peer).await?,
+        };
+        client.ehlo(hostname).await?;
+        match tls {
+            Tls::Required => {
+                if !client.extensions.starttls {
+                    return Err(ClientError::Protocol(
+                        "the relay does not offer STARTTLS".into(),
+                    ));
+                }
+                client.starttls(&self.relay_tls, server_name).await?;
+                client.ehlo(hostname).await?;
+            }
+            Tls::Opportunistic if client.extensions.starttls => {
+                if let Err(error) = client.starttls(&self.opportunistic, server_name).await {
+                    // RFC 7435: a failed opportunistic handshake falls back to plaintext.
+                    tracing::info!(%peer, %error, "STARTTLS failed; retrying without TLS");
+                    client = Client::connect(peer).await?;
+                }
+                client.ehlo(hostname).await?;
+            }
+            _ => {}
+        }
+        if let Some((user, password)) = credentials {
+            client.authenticate(user, password).await?;
+        }
+        let remote = Some(name.to_string());
+        let sent = client
+            .send(
+                &message.sender,
+                recipients,
+                message.size,
+                message.dkim.as_bytes(),
+                self.store.body(message.blob),
+            )
+            .await;
+        let results = match sent {
+            Ok(results) => recipients
+                .iter()
+                .zip(results)
+                .map(|(recipient, result)| {
+                    let outcome = match result {
+                        RecipientResult::Accepted => Outcome::Delivered,
+                        RecipientResult::Refused(reply) => {
+                            Outcome::from_reply(&reply, remote.clone())
+                        }
+                    };
+                    (recipient.clone(), outcome)
+                })
+                .collect(),
+            Err(ClientError::Reply(reply)) => recipients
+                .iter()
+                .map(|r| (r.clone(), Outcome::from_reply(&reply, remote.clone())))
+                .collect(),
+            Err(error) => recipients
+                .iter()
+                .map(|r| {
+                    (
+                        r.clone(),
+                        Outcome::new(false, "4.4.2", error.to_string(), remote.clone()),
+                    )
+                })
+                .collect(),
+        };
+        client.quit().await;
+        Ok(results)
+    }
+
+    /// Turns outcomes into queue updates and DSNs. DSNs are delivered before the queue
+    /// changes, so a crash in between repeats a DSN rather than losing one.
+    async fn record(&self, message: &QueuedMessage, outcomes: Vec<(String, Outcome)>) {
+        let now = now_unix();
+        let settings = &self.config.outbound;
+        let expires =
+            message.queued_at + i64::try_from(settings.max_queue_time.0).unwrap_or(i64::MAX);
+        let warn_after =
+            message.queued_at + i64::try_from(settings.delay_warning.0).unwrap_or(i64::MAX);
+        let mut updates = Vec::new();
+        let mut failed = Vec::new();
+        let mut delayed = Vec::new();
+        for (address, outcome) in outcomes {
+            match outcome {
+                Outcome::Delivered => {
+                    tracing::info!(id = message.id, recipient = %address, "delivered");
+                    updates.push((address, RecipientUpdate::Done));
+                }
+                Outcome::Failed {
+                    permanent,
+                    status,
+                    diagnostic,
+                    remote,
+                } => {
+                    let attempts = message
+                        .recipients
+                        .iter()
+                        .find(|r| r.address == address)
+                        .map(|r| r.attempts)
+                        .unwrap_or(0)
+                        + 1;
+                    let give_up = permanent || now >= expires;
+                    tracing::info!(id = message.id, recipient = %address, %diagnostic, give_up, "not delivered");
+                    let status_line = RecipientStatus {
+                        address: address.clone(),
+                        status: if permanent {
+                            status
+                        } else if give_up {
+                            "4.4.7".into()
+                        } else {
+                            status
+                        },
+                        diagnostic: if give_up && !permanent {
+                            format!("{diagnostic} (gave up after {attempts} attempts)")
+                        } else {
+                            diagnostic.clone()
+                        },
+                        remote,
+                    };
+                    if give_up {
+                        failed.push(status_line);
+                        updates.push((address, RecipientUpdate::Done));
+                    } else {
+                        if now >= warn_after && message.flags & queue_flags::DELAY_NOTIFIED == 0 {
+                            delayed.push(status_line);
+                        }
+                        let next_attempt = (now
+                            + backoff(
+                                settings.retry_initial.0,
+                                settings.retry_max.0,
+                                attempts,
+                                message.id,
+                            ))
+                        .min(expires.max(now + 1));
+                        updates.push((
+                            address,
+                            RecipientUpdate::Retry {
+                                attempts,
+                                next_attempt,
+                                error: diagnostic,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        let hostname = &self.config.hostname;
+        if let Err(error) = dsn::notify(
+            &self.store,
+            hostname,
+            message,
+            Action::Failed,
+            &failed,
+            expires,
+        )
+        .await
+        {
+            tracing::error!(%error, id = message.id, "cannot deliver a failure DSN");
+        }
+        let mut flags = 0;
+        if !delayed.is_empty() {
+            match dsn::notify(
+                &self.store,
+                hostname,
+                message,
+                Action::Delayed,
+                &delayed,
+                expires,
+            )
+            .await
+            {
+                Ok(()) => flags |= queue_flags::DELAY_NOTIFIED,
+                Err(error) => {
+                    tracing::error!(%error, id = message.id, "cannot deliver a delay DSN")
+                }
+            }
+        }
+        if let Err(error) = self.store.queue_record(message.id, updates, flags).await {
+            tracing::error!(%error, id = message.id, "cannot record delivery results");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tls {
+    /// STARTTLS when offered, certificate not checked (MX delivery).
+    Opportunistic,
+    /// STARTTLS required, certificate checked (relay).
+    Required,
+    /// TLS from the first byte, certificate checked (relay on 465).
+    Implicit,
+    Off,
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Delivered,
+    Failed {
+        permanent: bool,
+        status: String,
+        diagnostic: String,
+        remote: Option<String>,
+    },
+}
+
+impl Outcome {
+    fn new(permanent: bool, status: &str, diagnostic: String, remote: Option<String>) -> Self {
+        Outcome::Failed {
+            permanent,
+            status: status.to_string(),
+            diagnostic,
+            remote,
+        }
+    }
+
+    fn from_reply(reply: &client::Reply, remote: Option<String>) -> Self {
+        let permanent = reply.is_permanent();
+        let status = reply
+            .enhanced()
+            .map(str::to_string)
+            .unwrap_or_else(|| if permanent { "5.0.0" } else { "4.0.0" }.to_string());
+        Outcome::Failed {
+            permanent,
+            status,
+            diagnostic: reply.to_string(),
+            remote,
+        }
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+}
+
+/// Seconds until the next attempt: `initial` doubled per earlier attempt, at most `max`,
+/// spread by ±20 % so that many messages do not retry in lockstep.
+pub fn backoff(initial: u64, max: u64, attempts: u32, salt: u64) -> i64 {
+    let exponent = attempts.saturating_sub(1).min(30);
+    let base = initial.saturating_mul(1u64 << exponent).min(max).max(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    let mut x = nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempts);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    // A factor between 0.8 and 1.2.
+    let jitter = 800 + x % 401;
+    i64::try_from(base.saturating_mul(jitter) / 1000)
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_a_cap() {
+        for attempts in 1..=3u32 {
+            let expected = 300 * (1 << (attempts - 1));
+            let got = backoff(300, 14_400, attempts, 7);
+            assert!(
+                got >= expected * 8 / 10 && got <= expected * 12 / 10,
+                "{attempts}: {got}"
+            );
+        }
+        let capped = backoff(300, 14_400, 20, 7);
+        assert!((11_520..=17_280).contains(&capped), "{capped}");
+        assert!(backoff(0, 0, 1, 1) >= 1);
+    }
+}

@@ -1,0 +1,457 @@
+//! Outbound delivery against real peers on loopback (tests/peers.py): a DNS server (dnslib)
+//! serving MX/A/TXT records and an SMTP receiver (aiosmtpd) that checks DKIM with dkimpy.
+//! Mail is submitted with Python's smtplib, looked up through MX, signed, and delivered;
+//! failures end in a retry or a DSN in the sender's INBOX.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{PY_PRELUDE, Server, config_text, text};
+
+const ZONE: &str = "\
+remote.test.      60 IN MX 10 mx.remote.test.
+mx.remote.test.   60 IN A  127.0.0.1
+alias.test.       60 IN MX 10 mail.alias.test.
+mail.alias.test.  60 IN CNAME mx.remote.test.
+implicit.test.    60 IN A  127.0.0.1
+nullmx.test.      60 IN MX 0 .
+unreachable.test. 60 IN MX 10 dead.unreachable.test.
+dead.unreachable.test. 60 IN A 127.0.0.2
+localhost.        60 IN A  127.0.0.1
+";
+
+/// The DNS server and SMTP receiver, killed when dropped.
+struct Peers {
+    child: Child,
+    dir: tempfile::TempDir,
+    dns_port: u16,
+    smtp_port: u16,
+}
+
+impl Peers {
+    fn start() -> Peers {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("cert");
+        std::fs::write(
+            dir.path().join("key.pem"),
+            certified.signing_key.serialize_pem(),
+        )
+        .expect("key");
+        std::fs::write(dir.path().join("zone"), ZONE).expect("zone");
+        std::fs::create_dir(dir.path().join("received")).expect("received");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers.py");
+        // Debian's interpreter: the peers use Debian's packages, which another python3 first
+        // on PATH (pyenv, a venv) would not see.
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(dir.path().join("received"))
+            .arg(dir.path().join("zone"))
+            .arg(dir.path().join("cert.pem"))
+            .arg(dir.path().join("key.pem"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("peers.log")).expect("log"))
+            .spawn()
+            .expect("python3 tests/peers.py (apt-get install python3-aiosmtpd python3-dnslib python3-dkim)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["ready", dns, smtp] = words.as_slice() else {
+            let log = std::fs::read_to_string(dir.path().join("peers.log")).unwrap_or_default();
+            panic!("peers did not start: {line:?}\n{log}");
+        };
+        Peers {
+            dns_port: dns.parse().expect("port"),
+            smtp_port: smtp.parse().expect("port"),
+            child,
+            dir,
+        }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn add_records(&self, records: &str) {
+        let zone = self.dir.path().join("zone");
+        let mut text = std::fs::read_to_string(&zone).expect("zone");
+        text.push_str(records);
+        std::fs::write(&zone, text).expect("zone");
+    }
+
+    /// Received messages: (envelope info as JSON, message text), oldest first.
+    fn received(&self) -> Vec<(serde_json::Value, String)> {
+        let dir = self.dir.path().join("received");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("received")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|json| {
+                let info = serde_json::from_str(&std::fs::read_to_string(&json).expect("json"))
+                    .expect("info");
+                let eml = std::fs::read_to_string(json.with_extension("eml")).expect("eml");
+                (info, eml)
+            })
+            .collect()
+    }
+
+    fn wait_for(&self, count: usize, server: &Server) -> Vec<(serde_json::Value, String)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} messages arrived; server log:\n{}\npeers log:\n{}",
+                received.len(),
+                server.log(),
+                std::fs::read_to_string(self.dir.path().join("peers.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Letterbox whose DNS and MX port point at the peers; `outbound` is added to [outbound].
+fn start(peers: &Peers, outbound: &str) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = config_text(&dir.path().join("data"), "");
+    text.push_str(&format!(
+        "\n[dns]\nnameservers = [\"127.0.0.1:{}\"]\n\n[outbound]\nmx_port = {}\n{outbound}\n",
+        peers.dns_port, peers.smtp_port
+    ));
+    let server = Server::start_config(dir, &text);
+    server.add_user("alice@home.test");
+    server
+}
+
+/// Submits one message as alice over 587 with smtplib.
+fn submit(server: &Server, to: &[&str], subject: &str) {
+    let script = format!(
+        r#"{PY_PRELUDE}
+s = smtplib.SMTP("localhost", int(os.environ["SUBMISSION_PORT"]), timeout=30)
+s.starttls(context=tls())
+s.login("alice@home.test", PASSWORD)
+to = sys.argv[2:]
+s.sendmail("alice@home.test", to, f"From: Alice <alice@home.test>\r\nTo: {{', '.join(to)}}\r\nSubject: {{sys.argv[1]}}\r\n\r\nHello.\r\n.leading dot\r\n")
+s.quit()
+"#
+    );
+    let mut args = vec![subject];
+    args.extend_from_slice(to);
+    server.python_ok(&script, &args);
+}
+
+fn queue(server: &Server) -> serde_json::Value {
+    let out = server.cli(&["queue", "list", "--json"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("queue json")
+}
+
+fn wait_until(what: &str, server: &Server, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn inbox(server: &Server, user: &str) -> Vec<String> {
+    let script = format!(
+        "{PY_PRELUDE}\np = pop3_login(sys.argv[1])\nfor i in range(p.stat()[0]):\n    print(b'\\n'.join(p.retr(i + 1)[1]).decode())\n    print('=====')\np.quit()"
+    );
+    let all = server.python_ok(&script, &[user]);
+    all.split("=====\n")
+        .filter(|m| !m.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn submitted_mail_reaches_the_mx_signed_with_dkim() {
+    let peers = Peers::start();
+    let server = start(&peers, "");
+    let records = server.cli(&["dns-records"], None);
+    assert!(records.status.success(), "{}", text(&records.stderr));
+    let records = text(&records.stdout);
+    assert!(
+        records.contains("home.test.\t\tMX\t10 localhost."),
+        "{records}"
+    );
+    assert!(records.contains("\"v=spf1 mx -all\""), "{records}");
+    assert!(records.contains("_dmarc.home.test."), "{records}");
+    assert!(records.contains("PTR"), "{records}");
+    let dkim_line = records
+        .lines()
+        .find(|l| l.starts_with("letterbox._domainkey.home.test."))
+        .expect("DKIM record");
+    let value = dkim_line.split('\t').next_back().expect("value");
+    peers.add_records(&format!(
+        "letterbox._domainkey.home.test. 60 IN TXT {value}\n"
+    ));
+
+    submit(
+        &server,
+        &[
+            "bob@remote.test",
+            "carol@remote.test",
+            "dave@alias.test",
+            "erin@implicit.test",
+        ],
+        "signed hello",
+    );
+    let received = peers.wait_for(3, &server);
+    let (info, eml) = &received[0];
+    assert_eq!(info["mail_from"], "alice@home.test");
+    assert_eq!(info["tls"], true, "opportunistic STARTTLS: {info}");
+    assert_eq!(
+        info["dkim"], true,
+        "dkimpy verifies the signature: {info}\n{eml}"
+    );
+    assert!(eml.contains("DKIM-Signature: "), "{eml}");
+    assert!(
+        eml.contains("\n.leading dot"),
+        "dot-stuffing undone by the receiver: {eml}"
+    );
+    // bob and carol share one transaction to the same host; the CNAME'd and implicit MX
+    // domains get theirs.
+    let mut recipients: Vec<String> = received
+        .iter()
+        .flat_map(|(info, _)| info["rcpt_tos"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "bob@remote.test",
+            "carol@remote.test",
+            "dave@alias.test",
+            "erin@implicit.test"
+        ]
+    );
+    assert!(
+        received
+            .iter()
+            .any(|(info, _)| info["rcpt_tos"].as_array().map(Vec::len) == Some(2))
+    );
+    wait_until("an empty queue", &server, || {
+        queue(&server).as_array().is_some_and(Vec::is_empty)
+    });
+}
+
+#[test]
+fn a_451_is_retried_after_queue_flush_and_a_550_bounces_to_the_inbox() {
+    let peers = Peers::start();
+    let server = start(&peers, "");
+    submit(
+        &server,
+        &["later@remote.test", "nobody@remote.test"],
+        "mixed fate",
+    );
+    wait_until("the first attempt", &server, || {
+        queue(&server)[0]["recipients"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0]["attempts"] == 1)
+    });
+    let listed = queue(&server);
+    assert_eq!(listed[0]["recipients"][0]["address"], "later@remote.test");
+    assert!(
+        listed[0]["recipients"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("451")),
+        "{listed}"
+    );
+    let human = server.cli(&["queue", "list"], None);
+    assert!(
+        text(&human.stdout).contains("later@remote.test"),
+        "{}",
+        text(&human.stdout)
+    );
+    let status = server.cli(&["status", "--json"], None);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status");
+    assert_eq!(status["queue_depth"], 1, "{status}");
+    assert!(status["queue_oldest"].is_i64(), "{status}");
+
+    // The 550 came back as a DSN with the original headers.
+    let mail = inbox(&server, "alice@home.test");
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    let dsn = &mail[0];
+    assert!(
+        dsn.contains("Subject: Undelivered Mail Returned to Sender"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("multipart/report; report-type=delivery-status"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; nobody@remote.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Status: 5.1.1"), "{dsn}");
+    assert!(
+        dsn.contains("Diagnostic-Code: smtp; 550 5.1.1 No such user here"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Content-Type: text/rfc822-headers"), "{dsn}");
+    assert!(dsn.contains("Subject: mixed fate"), "{dsn}");
+
+    let out = server.cli(&["queue", "flush"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let received = peers.wait_for(1, &server);
+    assert_eq!(received[0].0["rcpt_tos"][0], "later@remote.test");
+    wait_until("an empty queue", &server, || {
+        queue(&server).as_array().is_some_and(Vec::is_empty)
+    });
+}
+
+#[test]
+fn an_unreachable_host_stays_queued_then_delays_and_expires_with_dsns() {
+    let peers = Peers::start();
+    let server = start(&peers, "delay_warning = 0\nmax_queue_time = \"4s\"");
+    submit(
+        &server,
+        &["someone@unreachable.test", "x@nullmx.test"],
+        "far away",
+    );
+    wait_until("the first attempt", &server, || {
+        queue(&server)[0]["recipients"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0]["attempts"] == 1)
+    });
+    let listed = queue(&server);
+    assert_eq!(
+        listed[0]["recipients"][0]["address"],
+        "someone@unreachable.test"
+    );
+    let error = listed[0]["recipients"][0]["last_error"]
+        .as_str()
+        .unwrap_or("");
+    assert!(error.contains("127.0.0.2"), "{listed}");
+    let mail = inbox(&server, "alice@home.test");
+    let delayed = mail
+        .iter()
+        .find(|m| m.contains("Subject: Delivery Delayed"))
+        .expect("delay DSN");
+    assert!(delayed.contains("Action: delayed"), "{delayed}");
+    let null_mx = mail
+        .iter()
+        .find(|m| m.contains("x@nullmx.test"))
+        .expect("null MX DSN");
+    assert!(null_mx.contains("Status: 5.1.10"), "{null_mx}");
+
+    std::thread::sleep(Duration::from_secs(4));
+    server.cli(&["queue", "flush"], None);
+    wait_until("expiry", &server, || {
+        queue(&server).as_array().is_some_and(Vec::is_empty)
+    });
+    let mail = inbox(&server, "alice@home.test");
+    assert!(
+        mail.iter().any(
+            |m| m.contains("Final-Recipient: rfc822; someone@unreachable.test")
+                && m.contains("Action: failed")
+        ),
+        "{mail:?}"
+    );
+    // Nothing was ever delivered, and the delay was reported once.
+    assert!(peers.received().is_empty());
+    assert_eq!(
+        mail.iter()
+            .filter(|m| m.contains("Delivery Delayed"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_smarthost_gets_everything_over_starttls_with_auth() {
+    let peers = Peers::start();
+    let relay = format!(
+        "[outbound.relay]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nusername = \"relay-user\"\npassword = \"relay secret\"\nca_file = \"{}\"",
+        peers.smtp_port,
+        peers.cert().display()
+    );
+    let server = start(&peers, &relay);
+    // No MX needed: the relay takes mail for any domain.
+    submit(
+        &server,
+        &["someone@nowhere.example", "other@unreachable.test"],
+        "via relay",
+    );
+    let received = peers.wait_for(1, &server);
+    let (info, _) = &received[0];
+    assert_eq!(info["auth"], "relay-user", "{info}");
+    assert_eq!(info["tls"], true, "{info}");
+    assert_eq!(
+        info["rcpt_tos"].as_array().map(Vec::len),
+        Some(2),
+        "one transaction: {info}"
+    );
+}
+
+#[test]
+fn sigkill_while_delivering_loses_nothing_and_a_clean_restart_duplicates_nothing() {
+    let peers = Peers::start();
+    let mut server = start(&peers, "");
+    submit(&server, &["slow@remote.test"], "interrupted");
+    let started = peers.dir.path().join("received/slow-started");
+    wait_until("the slow delivery to start", &server, || started.exists());
+    server.kill();
+    server.launch();
+    // Delivered at least once (maybe twice: the kill may fall between 250 and the record).
+    let received = peers.wait_for(1, &server);
+    assert!(
+        received
+            .iter()
+            .all(|(info, _)| info["rcpt_tos"][0] == "slow@remote.test")
+    );
+    wait_until("an empty queue", &server, || {
+        queue(&server).as_array().is_some_and(Vec::is_empty)
+    });
+    let after_kill = peers.received().len();
+
+    // A clean restart with a message waiting for its retry: exactly one delivery.
+    submit(&server, &["later@remote.test"], "clean restart");
+    wait_until("the first attempt", &server, || {
+        queue(&server)[0]["recipients"][0]["attempts"] == 1
+    });
+    assert!(server.stop().success());
+    server.launch();
+    server.cli(&["queue", "flush"], None);
+    wait_until("an empty queue", &server, || {
+        queue(&server).as_array().is_some_and(Vec::is_empty)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let received = peers.received();
+    assert_eq!(received.len(), after_kill + 1, "{received:?}");
+}
