@@ -1,0 +1,48 @@
+//! IMAP protocol core: framing, the command parser, the APPEND prefix parser and mailbox-name
+//! decoding never panic on any input; the MIME scanner gives the same structure however the
+//! message is cut into chunks, and its byte ranges stay inside the message.
+//!
+//! Input: the whole input is a command; for the scanner it is `split byte, message`.
+#![no_main]
+
+use letterbox::imap::mime::{Part, Scanner, structure_of};
+use letterbox::imap::proto::framing::{literal_at_end, tag_of};
+use letterbox::imap::proto::{mailbox_name, mutf7, parse_append_prefix, parse_command};
+use libfuzzer_sys::fuzz_target;
+
+fn check_ranges(part: &Part, size: u64) {
+    assert!(part.header_start <= part.body_start);
+    assert!(part.body_start <= part.end || part.end == part.body_start);
+    assert!(part.end <= size);
+    for child in &part.children {
+        check_ranges(child, size);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse_command(data);
+    let _ = parse_append_prefix(data);
+    let _ = literal_at_end(data);
+    let _ = tag_of(data);
+    let _ = mailbox_name::from_wire(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(decoded) = mutf7::decode(text) {
+            assert_eq!(mutf7::decode(&mutf7::encode(&decoded)), Some(decoded));
+        }
+        let _ = mailbox_name::matches(text, text);
+    }
+
+    let Some((&split_byte, message)) = data.split_first() else {
+        return;
+    };
+    let split = usize::from(split_byte) % (message.len() + 1);
+    let (head, tail) = message.split_at(split);
+    let whole = structure_of(message);
+    let mut scanner = Scanner::new();
+    scanner.feed(head);
+    scanner.feed(tail);
+    assert_eq!(scanner.finish(), whole);
+    check_ranges(&whole, message.len() as u64);
+    let mut out = Vec::new();
+    whole.write_structure(&mut out, true);
+});
