@@ -205,11 +205,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         role: Role::Mx,
         auth: None,
         dkim: None,
+        inbound_auth: if config.auth.check_inbound {
+            Some(Arc::new(
+                crate::smtp::verify::InboundAuth::new(&config)
+                    .map_err(crate::outbound::OutboundError::from)?,
+            ))
+        } else {
+            None
+        },
     };
     let services = Services {
         submission: SmtpContext {
             role: Role::Submission,
             auth: Some(auth.clone()),
+            inbound_auth: None,
             dkim: if config.outbound.dkim {
                 Some(Arc::new(crate::outbound::dkim::Dkim::load_or_create(
                     &config,

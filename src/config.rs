@@ -190,12 +190,27 @@ pub enum RelayTls {
     None,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthPolicy {
     /// Allow passwords over unencrypted POP3/IMAP connections. Off by default; only for a
     /// trusted LAN with clients that cannot do TLS.
     pub allow_plaintext_login: bool,
+    /// Check SPF, DKIM and DMARC of mail received on port 25 and record the verdicts in an
+    /// Authentication-Results header.
+    pub check_inbound: bool,
+    /// Refuse (550 5.7.1) mail that fails DMARC for a domain whose policy is p=reject.
+    pub reject_dmarc_failures: bool,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            allow_plaintext_login: false,
+            check_inbound: true,
+            reject_dmarc_failures: false,
+        }
+    }
 }
 
 fn default_hostname() -> String {
@@ -315,7 +330,7 @@ fn limit_key(name: &str) -> &'static str {
         "password_hash_concurrency",
         "login_throttle_entries",
     ];
-    const MORE: [&str; 2] = ["max_message_size", "argon2_memory"];
+    const MORE: [&str; 3] = ["max_message_size", "argon2_memory", "auth_checks"];
     KEYS.iter()
         .chain(MORE.iter())
         .find(|k| **k == name)

@@ -55,6 +55,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// redb page cache.
     pub store_cache_size: ByteSize,
+    /// Largest received message whose DKIM signatures are checked (mail-auth verifies from
+    /// memory); larger ones are checked by SPF and DMARC only.
+    pub auth_check_max_size: ByteSize,
+    /// DKIM/DMARC checks running at once; each holds up to `auth_check_max_size`.
+    pub auth_checks: usize,
     /// Space kept free on the data device: deliveries that would eat into it get 452 4.3.1,
     /// so the store itself always has room to work (and to delete mail).
     pub min_free_space: ByteSize,
@@ -92,6 +97,8 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections: 64,
             store_cache_size: ByteSize(16 * 1024 * 1024),
+            auth_check_max_size: ByteSize(4 * 1024 * 1024),
+            auth_checks: 2,
             min_free_space: ByteSize(64 * 1024 * 1024),
             delivery_backlog: 64,
             group_commit_max: 32,
@@ -114,6 +121,7 @@ impl Limits {
         let positive = [
             ("max_recipients", self.max_recipients),
             ("max_connections", self.max_connections),
+            ("auth_checks", self.auth_checks),
             ("delivery_backlog", self.delivery_backlog),
             ("group_commit_max", self.group_commit_max),
             ("password_hash_concurrency", self.password_hash_concurrency),

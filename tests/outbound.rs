@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peers::Peers;
 use common::{PY_PRELUDE, Server, config_text, text};
 
 const ZONE: &str = "\
@@ -23,119 +21,6 @@ unreachable.test. 60 IN MX 10 dead.unreachable.test.
 dead.unreachable.test. 60 IN A 127.0.0.2
 localhost.        60 IN A  127.0.0.1
 ";
-
-/// The DNS server and SMTP receiver, killed when dropped.
-struct Peers {
-    child: Child,
-    dir: tempfile::TempDir,
-    dns_port: u16,
-    smtp_port: u16,
-}
-
-impl Peers {
-    fn start() -> Peers {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-        std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("cert");
-        std::fs::write(
-            dir.path().join("key.pem"),
-            certified.signing_key.serialize_pem(),
-        )
-        .expect("key");
-        std::fs::write(dir.path().join("zone"), ZONE).expect("zone");
-        std::fs::create_dir(dir.path().join("received")).expect("received");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers.py");
-        // Debian's interpreter: the peers use Debian's packages, which another python3 first
-        // on PATH (pyenv, a venv) would not see.
-        let python = if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        };
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(dir.path().join("received"))
-            .arg(dir.path().join("zone"))
-            .arg(dir.path().join("cert.pem"))
-            .arg(dir.path().join("key.pem"))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("peers.log")).expect("log"))
-            .spawn()
-            .expect("python3 tests/peers.py (apt-get install python3-aiosmtpd python3-dnslib python3-dkim)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready line");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let ["ready", dns, smtp] = words.as_slice() else {
-            let log = std::fs::read_to_string(dir.path().join("peers.log")).unwrap_or_default();
-            panic!("peers did not start: {line:?}\n{log}");
-        };
-        Peers {
-            dns_port: dns.parse().expect("port"),
-            smtp_port: smtp.parse().expect("port"),
-            child,
-            dir,
-        }
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-
-    fn add_records(&self, records: &str) {
-        let zone = self.dir.path().join("zone");
-        let mut text = std::fs::read_to_string(&zone).expect("zone");
-        text.push_str(records);
-        std::fs::write(&zone, text).expect("zone");
-    }
-
-    /// Received messages: (envelope info as JSON, message text), oldest first.
-    fn received(&self) -> Vec<(serde_json::Value, String)> {
-        let dir = self.dir.path().join("received");
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .expect("received")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|json| {
-                let info = serde_json::from_str(&std::fs::read_to_string(&json).expect("json"))
-                    .expect("info");
-                let eml = std::fs::read_to_string(json.with_extension("eml")).expect("eml");
-                (info, eml)
-            })
-            .collect()
-    }
-
-    fn wait_for(&self, count: usize, server: &Server) -> Vec<(serde_json::Value, String)> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let received = self.received();
-            if received.len() >= count {
-                return received;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {count} messages arrived; server log:\n{}\npeers log:\n{}",
-                received.len(),
-                server.log(),
-                std::fs::read_to_string(self.dir.path().join("peers.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Peers {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A Letterbox whose DNS and MX port point at the peers; `outbound` is added to [outbound].
 fn start(peers: &Peers, outbound: &str) -> Server {
@@ -198,7 +83,7 @@ fn inbox(server: &Server, user: &str) -> Vec<String> {
 
 #[test]
 fn submitted_mail_reaches_the_mx_signed_with_dkim() {
-    let peers = Peers::start();
+    let peers = Peers::start(ZONE);
     let server = start(&peers, "");
     let records = server.cli(&["dns-records"], None);
     assert!(records.status.success(), "{}", text(&records.stderr));
@@ -271,7 +156,7 @@ fn submitted_mail_reaches_the_mx_signed_with_dkim() {
 
 #[test]
 fn a_451_is_retried_after_queue_flush_and_a_550_bounces_to_the_inbox() {
-    let peers = Peers::start();
+    let peers = Peers::start(ZONE);
     let server = start(&peers, "");
     submit(
         &server,
@@ -337,7 +222,7 @@ fn a_451_is_retried_after_queue_flush_and_a_550_bounces_to_the_inbox() {
 
 #[test]
 fn an_unreachable_host_stays_queued_then_delays_and_expires_with_dsns() {
-    let peers = Peers::start();
+    let peers = Peers::start(ZONE);
     let server = start(&peers, "delay_warning = 0\nmax_queue_time = \"4s\"");
     submit(
         &server,
@@ -395,7 +280,7 @@ fn an_unreachable_host_stays_queued_then_delays_and_expires_with_dsns() {
 
 #[test]
 fn a_smarthost_gets_everything_over_starttls_with_auth() {
-    let peers = Peers::start();
+    let peers = Peers::start(ZONE);
     let relay = format!(
         "[outbound.relay]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nusername = \"relay-user\"\npassword = \"relay secret\"\nca_file = \"{}\"",
         peers.smtp_port,
@@ -421,7 +306,7 @@ fn a_smarthost_gets_everything_over_starttls_with_auth() {
 
 #[test]
 fn sigkill_while_delivering_loses_nothing_and_a_clean_restart_duplicates_nothing() {
-    let peers = Peers::start();
+    let peers = Peers::start(ZONE);
     let mut server = start(&peers, "");
     submit(&server, &["slow@remote.test"], "interrupted");
     let started = peers.dir.path().join("received/slow-started");

@@ -4,3 +4,4 @@
 pub mod proto;
 pub mod session;
 pub mod submission;
+pub mod verify;

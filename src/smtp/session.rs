@@ -53,6 +53,8 @@ pub struct SmtpContext {
     pub auth: Option<Authenticator>,
     /// Signs submitted mail for remote recipients.
     pub dkim: Option<Arc<crate::outbound::dkim::Dkim>>,
+    /// Checks SPF/DKIM/DMARC of mail received on port 25.
+    pub inbound_auth: Option<Arc<super::verify::InboundAuth>>,
 }
 
 struct Transaction {
@@ -597,6 +599,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(())
             }
             Ok(message) => {
+                let message = match self.authenticate(&transaction, message).await {
+                    Ok(message) => message,
+                    Err(reply) => return reply,
+                };
                 let accounts: Vec<String> = transaction.accounts.into_iter().collect();
                 self.ctx.store.deliver(message, accounts, now_unix()).await
             }
@@ -621,6 +627,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 store_error_reply(&error)
             }
         }
+    }
+
+    /// Port 25: records the SPF/DKIM/DMARC verdicts in an Authentication-Results header on
+    /// top of the message, and refuses DMARC p=reject failures when configured to.
+    async fn authenticate(
+        &self,
+        transaction: &Transaction,
+        message: SpoolFile,
+    ) -> Result<SpoolFile, Reply> {
+        let Some(checker) = &self.ctx.inbound_auth else {
+            return Ok(message);
+        };
+        let mail_from = transaction
+            .reverse_path
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let envelope = super::verify::Envelope {
+            ip: self.peer.ip(),
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            mail_from: &mail_from,
+        };
+        let verdict = checker
+            .check(&envelope, &message)
+            .await
+            .map_err(|error| store_error_reply(&error))?;
+        if verdict.dmarc_reject && self.ctx.config.auth.reject_dmarc_failures {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "Rejected by the sender domain's DMARC policy",
+            ));
+        }
+        submission::rewrite(&self.ctx.store, &verdict.header, message, |_| {})
+            .await
+            .map_err(|error| store_error_reply(&error))
     }
 
     async fn start_tls(&mut self) -> Result<Outcome, Interrupted> {

@@ -3,6 +3,8 @@
 //! smtplib/poplib, swaks, curl).
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -37,6 +39,10 @@ pop3s = ["127.0.0.1:0"]
 imap = ["127.0.0.1:0"]
 imaps = ["127.0.0.1:0"]
 web = []
+
+[auth]
+# Tests that need SPF/DKIM/DMARC checks of received mail turn this on with their own DNS.
+check_inbound = false
 
 [limits]
 argon2_memory = "1MiB"
