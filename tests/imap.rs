@@ -405,3 +405,61 @@ m.logout()
     );
     assert!(out.contains("synced"), "{out}");
 }
+
+#[test]
+fn large_multipart_append_streams_and_literal_plus() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    server.python_ok(
+        &script(
+            r#"
+import base64
+m = imap_login(mode="implicit")
+# A 6 MB message with an attachment: stored through the spool, structure from the scanner.
+payload = base64.encodebytes(os.urandom(4_500_000)).replace(b"\n", b"\r\n")
+msg = (b"From: alice@home.test\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n"
+       b"Content-Type: text/plain\r\n\r\nSee attachment.\r\n--b1\r\n"
+       b"Content-Type: image/jpeg; name=photo.jpg\r\nContent-Transfer-Encoding: base64\r\n"
+       b"Content-Disposition: attachment; filename=photo.jpg\r\n\r\n" + payload + b"--b1--\r\n")
+ok(m.append("INBOX", None, None, msg))
+ok(m.select("INBOX"))
+data = ok(m.fetch("1", "(RFC822.SIZE BODYSTRUCTURE)"))
+assert b"RFC822.SIZE %d" % len(msg) in data[0], data[0][:200]
+assert b'"image" "jpeg"' in data[0] and b'"mixed"' in data[0], data
+data = ok(m.fetch("1", "(BODY.PEEK[])"))
+assert data[0][1] == msg, "whole message differs"
+data = ok(m.fetch("1", "(BODY.PEEK[2])"))
+assert data[0][1] == payload[:-2], "part 2 differs"
+data = ok(m.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<100000.10>)"))
+assert data[0][1] == b"See attachment.", data
+assert data[1][1].startswith(b"Content-Type: image/jpeg"), data
+assert data[2][1] == msg[100000:100010], data
+m.logout()
+"#,
+        ),
+        &[],
+    );
+    // LITERAL+ end to end: login and APPEND without waiting for "+"; an APPEND too large for
+    // the limit is refused before its data (synchronizing: none follows), in sync.
+    server.python_ok(
+        &script(
+            r#"
+s = tls().wrap_socket(socket.create_connection(("localhost", IMAPS_PORT)), server_hostname="localhost")
+f = s.makefile("rb")
+assert f.readline().startswith(b"* OK")
+s.sendall(b"a1 LOGIN alice@home.test {%d+}\r\n%s\r\n" % (len(PASSWORD), PASSWORD.encode()))
+assert f.readline().startswith(b"a1 OK"), "login"
+body = b"Subject: plus\r\n\r\nx\r\n"
+s.sendall(b"a2 APPEND INBOX {%d+}\r\n%s\r\na3 APPEND INBOX {4000000000}\r\na4 NOOP\r\n" % (len(body), body))
+line = f.readline()
+assert line.startswith(b"a2 OK [APPENDUID "), line
+line = f.readline()
+assert line.startswith(b"a3 NO [TOOBIG]"), line
+assert f.readline().startswith(b"a4 OK"), "in sync"
+s.sendall(b"a5 LOGOUT\r\n")
+"#,
+        ),
+        &[],
+    );
+}
