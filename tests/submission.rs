@@ -94,6 +94,12 @@ submit("alice", "alice@home.test", ["bob@home.test"], msg, implicit=True)
     );
     assert!(messages[0].contains("\nDate: "), "{mail}");
     assert!(messages[0].contains("with ESMTPSA id"), "{mail}");
+    assert!(
+        messages[0]
+            .trim_start()
+            .starts_with("Return-Path: <alice@home.test>"),
+        "final delivery adds Return-Path: {mail}"
+    );
     assert!(messages[1].contains("Subject: over 465"), "{mail}");
     assert_eq!(messages[1].matches("Message-ID:").count(), 1, "{mail}");
     assert_eq!(messages[1].matches("\nDate:").count(), 1, "{mail}");

@@ -875,9 +875,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .map_err(failed)?;
         }
         if !transaction.accounts.is_empty() {
+            // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
+            let return_path = format!("Return-Path: <{sender}>\r\n");
+            let local = submission::rewrite(&store, &return_path, message, |_| {})
+                .await
+                .map_err(failed)?;
             let accounts = transaction.accounts.iter().cloned().collect();
             store
-                .deliver(message, accounts, now_unix())
+                .deliver(local, accounts, now_unix())
                 .await
                 .map_err(failed)?;
         }
