@@ -120,6 +120,7 @@ impl Store {
             Ok(())
         })
         .await?;
+        self.changed();
         self.publish_totals_async().await
     }
 }

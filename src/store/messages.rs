@@ -364,7 +364,6 @@ impl Store {
         };
         if !removed.is_empty() {
             self.expunge(&account, &name, removed.clone()).await?;
-            self.changed();
         }
         Ok(removed)
     }

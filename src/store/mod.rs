@@ -401,4 +401,6 @@ pub fn now_unix() -> i64 {
 }
 
 #[cfg(test)]
+mod folder_tests;
+#[cfg(test)]
 mod tests;
