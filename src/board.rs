@@ -301,6 +301,34 @@ mod tests {
     }
 
     #[test]
+    fn the_config_picks_a_board_and_refuses_bad_keys_with_file_and_line() {
+        use crate::config::Config;
+        let text =
+            "board = \"rpi-5\"\n[panel]\naddress = 0x3D\nrotation = 180\nsize = \"128x32\"\n";
+        let config = Config::parse(text, "x.toml").expect("board config");
+        assert_eq!(config.board, "rpi-5");
+        assert_eq!(config.panel.address, Some(0x3D));
+        assert_eq!(config.panel.rotation, Some(Rotation::UpsideDown));
+        assert_eq!(Config::parse("", "x.toml").expect("empty").board, "auto");
+        assert_eq!(Config::development().board, "simulated");
+        let cases = [
+            ("board = \"pdp-11\"\n", "x.toml:1:", "unknown board"),
+            ("[panel]\n\naddress = 0x20\n", "x.toml:3:", "0x3C or 0x3D"),
+            ("[panel]\nrotation = 90\n", "x.toml:2:", "0 or 180"),
+            ("[panel]\nsize = \"96x16\"\n", "x.toml:2:", ""),
+            ("[button]\npin = 4\n", "x.toml:2:", "pin"),
+        ];
+        for (text, location, reason) in cases {
+            let error = match Config::parse(text, "x.toml") {
+                Ok(_) => panic!("accepted {text:?}"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.starts_with(location), "{text:?} gave {error}");
+            assert!(error.contains(reason), "{text:?} gave {error}");
+        }
+    }
+
+    #[test]
     fn overrides_apply_and_auto_without_a_device_tree_is_simulated() {
         let panel = PanelSettings {
             address: Some(0x3D),

@@ -231,6 +231,9 @@ impl PanelState {
             self.page = Page::Setup;
             self.last_activity = now;
         }
+        if !new.setup_mode && self.page == Page::Setup {
+            self.page = Page::Ports;
+        }
     }
 
     pub fn on_button(&mut self, event: ButtonEvent, status: &Status, now: Instant) -> Action {
