@@ -143,14 +143,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// glibc gives every thread that allocates its own malloc arena and keeps freed memory in
-/// each, so with tokio's blocking pool resident memory crept up with every large message read
-/// (bench/RESULTS.md). Two arenas keep it flat. musl's allocator has no arenas.
+/// glibc keeps freed memory in per-thread arenas and serves buffers of 64 KiB and more (body
+/// chunks, redb pages) from its heaps, where they fragment: resident memory grew by about a
+/// message's size with every large message stored and read (bench/RESULTS.md). Two arenas,
+/// and such buffers mapped and unmapped on their own, keep it flat. musl's allocator already
+/// maps large blocks separately.
 #[cfg(target_env = "gnu")]
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only adjusts allocator tuning; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
     }
 }
 
