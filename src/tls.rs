@@ -83,8 +83,9 @@ fn generate_self_signed(hostname: &str, cert_path: &Path, key: &Path) -> Result<
     Ok(())
 }
 
-/// Writes via a temporary file and rename, so a crash never leaves half a key.
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+/// Writes via a temporary file, fsync and rename, so a crash never leaves half a key; the
+/// file gets `mode` from its creation on. DKIM keys are written the same way.
+pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
     let temporary = path.with_extension("tmp");
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -8,8 +8,6 @@
 //! whose header section is longer is sent unsigned.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -187,18 +185,10 @@ fn generate(path: &Path) -> Result<(), DkimError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     }
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(|e| file_error(&temporary, e))?;
-    file.write_all(pair.private_key())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| file_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))
+    crate::tls::write_file(path, pair.private_key(), 0o600).map_err(|e| match e {
+        crate::tls::TlsError::File { path, reason } => DkimError::File { path, reason },
+        other => DkimError::Key(other.to_string()),
+    })
 }
 
 #[cfg(test)]
