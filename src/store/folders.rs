@@ -6,7 +6,7 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::schema::*;
-use super::{INBOX, Store, StoreError, next_id, now_unix};
+use super::{INBOX, Store, StoreError, mailbox_not_found, next_id, now_unix};
 use crate::limits::IMAP_MAX_MAILBOXES;
 
 /// Created for every account, with their RFC 6154 attribute, and subscribed.
@@ -35,13 +35,6 @@ pub struct MailboxStatus {
     pub uidnext: u32,
     pub uidvalidity: u32,
     pub highest_modseq: u64,
-}
-
-fn not_found(account: &str, name: &str) -> StoreError {
-    StoreError::NotFound {
-        kind: "mailbox",
-        name: format!("{account}/{name}"),
-    }
 }
 
 /// Adds a mailbox row with a fresh UIDVALIDITY: the clock, but always above the last one
@@ -213,7 +206,7 @@ impl Store {
                 .open_table(MAILBOXES)?
                 .remove((account.as_str(), name.as_str()))?
                 .map(|v| v.value().0)
-                .ok_or_else(|| not_found(&account, &name))?;
+                .ok_or_else(|| mailbox_not_found(&account, &name))?;
             super::mailbox::remove_all_messages(&txn, id)?;
             txn.commit()?;
             Ok(())
@@ -238,7 +231,7 @@ impl Store {
             let txn = db.begin_write()?;
             let existing = names(&txn, &account)?;
             if !existing.contains(&from) {
-                return Err(not_found(&account, &from));
+                return Err(mailbox_not_found(&account, &from));
             }
             if existing.contains(&to) || to == INBOX {
                 return Err(StoreError::Exists(to));
@@ -264,7 +257,7 @@ impl Store {
                     let row = mailboxes
                         .remove((account.as_str(), old.as_str()))?
                         .map(|v| v.value())
-                        .ok_or_else(|| not_found(&account, old))?;
+                        .ok_or_else(|| mailbox_not_found(&account, old))?;
                     mailboxes.insert((account.as_str(), new.as_str()), row)?;
                 }
             }
@@ -314,7 +307,7 @@ impl Store {
                 .open_table(MAILBOXES)?
                 .get((account.as_str(), name.as_str()))?
                 .map(|v| v.value())
-                .ok_or_else(|| not_found(&account, &name))?;
+                .ok_or_else(|| mailbox_not_found(&account, &name))?;
             let mut status = MailboxStatus {
                 uidnext,
                 uidvalidity,
@@ -346,11 +339,11 @@ fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), S
     let (inbox, inbox_validity, inbox_next, inbox_modseq) = mailboxes
         .get((account, INBOX))?
         .map(|v| v.value())
-        .ok_or_else(|| not_found(account, INBOX))?;
+        .ok_or_else(|| mailbox_not_found(account, INBOX))?;
     let (target, validity, _, _) = mailboxes
         .get((account, to))?
         .map(|v| v.value())
-        .ok_or_else(|| not_found(account, to))?;
+        .ok_or_else(|| mailbox_not_found(account, to))?;
     let mut messages = txn.open_table(MESSAGES)?;
     let mut moved = Vec::new();
     for entry in messages.extract_from_if((inbox, 0)..=(inbox, u32::MAX), |_, _| true)? {

@@ -3,7 +3,7 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::schema::*;
-use super::{Store, StoreError};
+use super::{Store, StoreError, mailbox_not_found};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageInfo {
@@ -34,10 +34,7 @@ impl Store {
             let (id, uidvalidity, uidnext, highest_modseq) = mailboxes
                 .get((account.as_str(), name.as_str()))?
                 .map(|v| v.value())
-                .ok_or_else(|| StoreError::NotFound {
-                    kind: "mailbox",
-                    name: format!("{account}/{name}"),
-                })?;
+                .ok_or_else(|| mailbox_not_found(&account, &name))?;
             let table = txn.open_table(MESSAGES)?;
             let mut messages = Vec::new();
             for entry in table.range((id, 0)..=(id, u32::MAX))? {
@@ -97,10 +94,7 @@ impl Store {
                 let (id, uidvalidity, uidnext, modseq) = mailboxes
                     .get((account.as_str(), name.as_str()))?
                     .map(|v| v.value())
-                    .ok_or_else(|| StoreError::NotFound {
-                        kind: "mailbox",
-                        name: format!("{account}/{name}"),
-                    })?;
+                    .ok_or_else(|| mailbox_not_found(&account, &name))?;
                 let mut messages = txn.open_table(MESSAGES)?;
                 let mut removed = Vec::new();
                 for uid in uids {

@@ -6,7 +6,7 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::schema::*;
-use super::{MessageInfo, Store, StoreError};
+use super::{MessageInfo, Store, StoreError, mailbox_not_found};
 use crate::imap::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
@@ -43,13 +43,6 @@ pub struct StoreOutcome {
     /// HIGHESTMODSEQ before and after: a session that knew `before` knows `after` now.
     pub before: u64,
     pub after: u64,
-}
-
-fn not_found(account: &str, name: &str) -> StoreError {
-    StoreError::NotFound {
-        kind: "mailbox",
-        name: format!("{account}/{name}"),
-    }
 }
 
 fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
@@ -92,7 +85,7 @@ impl Store {
             txn.open_table(MAILBOXES)?
                 .get((account.as_str(), name.as_str()))?
                 .map(|v| state_of(v.value()))
-                .ok_or_else(|| not_found(&account, &name))
+                .ok_or_else(|| mailbox_not_found(&account, &name))
         })
         .await
     }
@@ -112,7 +105,7 @@ impl Store {
                 .open_table(MAILBOXES)?
                 .get((account.as_str(), name.as_str()))?
                 .map(|v| state_of(v.value()))
-                .ok_or_else(|| not_found(&account, &name))?;
+                .ok_or_else(|| mailbox_not_found(&account, &name))?;
             let messages = txn.open_table(MESSAGES)?;
             let mut uids = Vec::new();
             for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
@@ -190,7 +183,7 @@ impl Store {
                     let state = mailboxes
                         .get((account.as_str(), name.as_str()))?
                         .map(|v| state_of(v.value()))
-                        .ok_or_else(|| not_found(&account, &name))?;
+                        .ok_or_else(|| mailbox_not_found(&account, &name))?;
                     let modseq = state.highest_modseq + 1;
                     outcome.before = state.highest_modseq;
                     outcome.after = state.highest_modseq;
@@ -260,11 +253,11 @@ impl Store {
                     let source = mailboxes
                         .get((account.as_str(), from.as_str()))?
                         .map(|v| state_of(v.value()))
-                        .ok_or_else(|| not_found(&account, &from))?;
+                        .ok_or_else(|| mailbox_not_found(&account, &from))?;
                     let target = mailboxes
                         .get((account.as_str(), to.as_str()))?
                         .map(|v| state_of(v.value()))
-                        .ok_or_else(|| not_found(&account, &to))?;
+                        .ok_or_else(|| mailbox_not_found(&account, &to))?;
                     validity = target.uidvalidity;
                     let mut messages = txn.open_table(MESSAGES)?;
                     let mut blobs = txn.open_table(BLOBS)?;
@@ -344,7 +337,7 @@ impl Store {
                     .open_table(MAILBOXES)?
                     .get((account.as_str(), name.as_str()))?
                     .map(|v| state_of(v.value()))
-                    .ok_or_else(|| not_found(&account, &name))?;
+                    .ok_or_else(|| mailbox_not_found(&account, &name))?;
                 let messages = txn.open_table(MESSAGES)?;
                 let mut deleted = Vec::new();
                 for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {

@@ -386,6 +386,14 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The error for a mailbox that `account` does not have.
+pub(crate) fn mailbox_not_found(account: &str, name: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: "mailbox",
+        name: format!("{account}/{name}"),
+    }
+}
+
 /// Takes the next value of a counter in `META`.
 fn next_id(meta: &mut redb::Table<&str, u64>, counter: &str) -> Result<u64, StoreError> {
     let id = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);
