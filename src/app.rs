@@ -206,10 +206,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         auth: None,
         dkim: None,
         inbound_auth: if config.auth.check_inbound {
-            Some(Arc::new(
-                crate::smtp::verify::InboundAuth::new(&config)
-                    .map_err(crate::outbound::OutboundError::from)?,
-            ))
+            // Without a resolver (no CA bundle, no resolv.conf) mail is still received,
+            // only unchecked.
+            match crate::smtp::verify::InboundAuth::new(&config) {
+                Ok(checker) => Some(Arc::new(checker)),
+                Err(error) => {
+                    tracing::error!(%error, "SPF/DKIM/DMARC checks are off: no DNS resolver");
+                    None
+                }
+            }
         } else {
             None
         },
@@ -282,8 +287,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         }
     }
     status.send_modify(|s| s.listeners = listeners);
-    let outbound = crate::outbound::Outbound::new(config.clone(), store.clone())?;
-    tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
+    // Local mail does not depend on outbound delivery: without it, mail for other domains
+    // waits in the queue until the cause (usually the resolver) is fixed and the daemon restarts.
+    match crate::outbound::Outbound::new(config.clone(), store.clone()) {
+        Ok(outbound) => {
+            tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
+        }
+        Err(error) => {
+            tracing::error!(%error, "outbound delivery is off; outgoing mail stays queued");
+        }
+    }
     tracker.spawn(refresh_storage(
         config.clone(),
         status.clone(),

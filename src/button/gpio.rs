@@ -59,8 +59,15 @@ async fn follow(facts: &ButtonFacts, levels: &mpsc::Sender<bool>) -> Result<(), 
         .map_err(|e| format!("{}: line {offset}: {e}", chip.display()))?;
     let value = request.value(offset).map_err(|e| e.to_string())?;
     tracing::info!(chip = %chip.display(), line = offset, "button ready");
-    if levels.send(value == Value::Active).await.is_err() {
-        return Ok(());
+    // A line that reads as pressed before anyone could have pressed it is a stuck or shorted
+    // button (or a board without one): counting it would shut the appliance down 10 s after
+    // every boot. It counts from its first real edge instead.
+    if value == Value::Active {
+        tracing::warn!(
+            chip = %chip.display(),
+            line = offset,
+            "the button reads as held at start; ignored until it is released"
+        );
     }
     let request = AsyncRequest::new(request);
     loop {
