@@ -54,13 +54,18 @@ fn start(peers: &Peers, dir: tempfile::TempDir) -> Server {
 }
 
 /// Sends one message on port 25 from `sender`, DKIM-signed with `key` for `sign_domain` if
-/// given; prints the final reply code and text.
-fn send(server: &Server, sender: &str, key: Option<(&std::path::Path, &str)>) -> String {
+/// given, with `forged` header lines on top; returns the final reply code and text.
+fn send(
+    server: &Server,
+    sender: &str,
+    key: Option<(&std::path::Path, &str)>,
+    forged: &str,
+) -> String {
     let script = format!(
         r#"{PY_PRELUDE}
 import subprocess
-sender, key, domain = sys.argv[1], sys.argv[2], sys.argv[3]
-message = (f"From: {{sender}}\r\nTo: alice@home.test\r\nSubject: from {{sender}}\r\n"
+sender, key, domain, forged = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+message = (forged + f"From: {{sender}}\r\nTo: alice@home.test\r\nSubject: from {{sender}}\r\n"
            "Message-ID: <1@x>\r\nDate: Mon, 23 Nov 2026 01:00:00 +0000\r\n\r\nHello.\r\n").encode()
 if key:
     # dkimpy is Debian's python3-dkim: run it with Debian's interpreter.
@@ -80,7 +85,7 @@ s.quit()
         Some((path, domain)) => (path.display().to_string(), domain.to_string()),
         None => (String::new(), String::new()),
     };
-    server.python_ok(&script, &[sender, &key_path, &domain])
+    server.python_ok(&script, &[sender, &key_path, &domain, forged])
 }
 
 fn inbox(server: &Server) -> String {
@@ -107,14 +112,21 @@ fn verdicts_are_recorded_and_dmarc_reject_is_enforced() {
     let peers = Peers::start(&zone);
     let server = start(&peers, dir);
 
-    let signed = send(&server, "news@sender.test", Some((&private, "sender.test")));
+    let signed = send(
+        &server,
+        "news@sender.test",
+        Some((&private, "sender.test")),
+        "",
+    );
     assert!(signed.starts_with("250"), "{signed}");
-    let refused = send(&server, "ceo@spoofed.test", None);
+    let refused = send(&server, "ceo@spoofed.test", None, "");
     assert!(
         refused.starts_with("550 5.7.1"),
         "p=reject failure: {refused}"
     );
-    let lax = send(&server, "info@lax.test", None);
+    // The sender claims a pass in our name; only Letterbox's own verdict may stand.
+    let forged = "Authentication-Results: localhost; dmarc=pass header.from=lax.test\r\n";
+    let lax = send(&server, "info@lax.test", None, forged);
     assert!(lax.starts_with("250"), "p=none is only recorded: {lax}");
 
     let mail = inbox(&server);
@@ -140,4 +152,10 @@ fn verdicts_are_recorded_and_dmarc_reject_is_enforced() {
         .expect("lax");
     assert!(second.contains("spf=fail"), "{second}");
     assert!(second.contains("dmarc=fail"), "{second}");
+    assert_eq!(
+        second.matches("Authentication-Results: localhost").count(),
+        1,
+        "the forged verdict is removed: {second}"
+    );
+    assert!(!second.contains("dmarc=pass"), "{second}");
 }

@@ -16,8 +16,10 @@ use mail_auth::{
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
+use super::proto::header_filter::{HeaderFilter, is_authentication_results_from};
 use crate::config::Config;
-use crate::store::{SpoolFile, StoreError};
+use crate::limits::BODY_CHUNK;
+use crate::store::{SpoolFile, Store, StoreError};
 
 use super::submission::HEADER_SCAN;
 
@@ -136,6 +138,40 @@ impl InboundAuth {
             dmarc_reject: failed && dmarc.policy() == Policy::Reject,
         })
     }
+}
+
+/// A new spool file with the verdict on top and the message below it, without any
+/// Authentication-Results field that claims to come from this host (RFC 8601 §5): a sender
+/// cannot pass off its own "dkim=pass" as Letterbox's.
+pub async fn stamp(
+    store: &Store,
+    hostname: &str,
+    verdict: &Verdict,
+    message: SpoolFile,
+) -> Result<SpoolFile, StoreError> {
+    let mut writer = store.spool().await?;
+    writer.write(verdict.header.as_bytes()).await?;
+    let hostname = hostname.to_string();
+    let mut filter =
+        HeaderFilter::new(move |field| is_authentication_results_from(field, &hostname));
+    let mut file = tokio::fs::File::open(message.path())
+        .await
+        .map_err(StoreError::io)?;
+    let mut chunk = vec![0u8; BODY_CHUNK];
+    let mut kept = Vec::with_capacity(BODY_CHUNK);
+    loop {
+        let n = file.read(&mut chunk).await.map_err(StoreError::io)?;
+        if n == 0 {
+            break;
+        }
+        filter.feed(&chunk[..n], &mut kept);
+        writer.write(&kept).await?;
+        kept.clear();
+    }
+    filter.finish(&mut kept);
+    writer.write(&kept).await?;
+    drop(message);
+    writer.finish().await
 }
 
 /// Reads at most `limit` bytes of a spooled message.

@@ -12,6 +12,7 @@
 
 pub mod command;
 pub mod data;
+pub mod header_filter;
 pub mod reply;
 
 pub use command::{Address, Body, Command, MailParams, SyntaxError, parse_command};

@@ -662,9 +662,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "Rejected by the sender domain's DMARC policy",
             ));
         }
-        submission::rewrite(&self.ctx.store, &verdict.header, message, |_| {})
-            .await
-            .map_err(|error| store_error_reply(&error))
+        super::verify::stamp(
+            &self.ctx.store,
+            &self.ctx.config.hostname,
+            &verdict,
+            message,
+        )
+        .await
+        .map_err(|error| store_error_reply(&error))
     }
 
     async fn start_tls(&mut self) -> Result<Outcome, Interrupted> {
