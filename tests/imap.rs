@@ -463,3 +463,47 @@ s.sendall(b"a5 LOGOUT\r\n")
         &[],
     );
 }
+
+#[test]
+fn keywords_are_kept_searched_copied_and_shared_between_sessions() {
+    let server = server_with_mail(&["tag me", "leave me"]);
+    let out = server.python_ok(
+        &script(
+            r#"
+m = imap_login(mode="implicit")
+ok(m.select("INBOX"))
+permanent = [r for r in m.untagged_responses.get("OK", []) if b"PERMANENTFLAGS" in r][0]
+assert b"\\*" in permanent, permanent
+ok(m.store("1", "+FLAGS", "($Junk $label1 \\Flagged)"))
+flags = ok(m.fetch("1", "(FLAGS)"))[0]
+for f in [b"$Junk", b"$label1", b"\\Flagged"]:
+    assert f in flags, flags
+assert ok(m.search(None, "KEYWORD", "$junk"))[0] == b"1"
+assert ok(m.search(None, "UNKEYWORD", "$Junk"))[0] == b"2"
+ok(m.store("1", "-FLAGS", "($label1)"))
+flags = ok(m.fetch("1", "(FLAGS)"))[0]
+assert b"$label1" not in flags and b"$Junk" in flags, flags
+ok(m.copy("1", "Archive"))
+ok(m.append("Drafts", "(\\Draft NonJunk)", None, b"Subject: draft\r\n\r\nx\r\n"))
+other = imap_login(mode="implicit")
+data = ok(other.select("INBOX"))
+listed = other.untagged_responses.get("FLAGS", [b""])[0]
+assert b"$Junk" in listed and b"NonJunk" in listed, listed
+ok(other.select("Archive"))
+print(ok(other.fetch("1", "(FLAGS)"))[0].decode())
+ok(other.select("Drafts"))
+print(ok(other.fetch("1", "(FLAGS)"))[0].decode())
+"#,
+        ),
+        &[],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("$Junk") && lines[0].contains("\\Flagged"),
+        "copied: {out}"
+    );
+    assert!(
+        lines[1].contains("NonJunk") && lines[1].contains("\\Draft"),
+        "appended: {out}"
+    );
+}

@@ -11,6 +11,7 @@
 mod accounts;
 mod folders;
 mod handle;
+mod keywords;
 mod mailbox;
 mod messages;
 mod queue;
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
+pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
@@ -380,6 +382,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(BLOB_CHUNKS)?;
     txn.open_table(BLOB_META)?;
     txn.open_table(SUBSCRIPTIONS)?;
+    txn.open_table(KEYWORDS)?;
     txn.open_table(QUEUE)?;
     txn.open_table(QUEUE_RECIPIENTS)?;
     txn.commit()?;

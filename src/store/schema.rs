@@ -42,6 +42,10 @@ pub const BLOB_META: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_me
 /// subscribed whether or not the mailbox exists.
 pub const SUBSCRIPTIONS: TableDefinition<(&str, &str), ()> = TableDefinition::new("subscriptions");
 
+/// IMAP keywords of an account: (account, keyword lowercased) -> (flag bit, spelling as first
+/// used). A keyword is bit `flags::FIRST_KEYWORD` or above of a message's flags.
+pub const KEYWORDS: TableDefinition<(&str, &str), (u8, &str)> = TableDefinition::new("keywords");
+
 /// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds, DKIM-Signature
 /// header sent in front of the body, flags as in `queue::queue_flags`).
 /// (Named "outbound_queue": an earlier, never released layout used "queue".)
@@ -59,4 +63,7 @@ pub mod flags {
     pub const FLAGGED: u32 = 1 << 2;
     pub const DELETED: u32 = 1 << 3;
     pub const DRAFT: u32 = 1 << 4;
+    /// The system flags above; the bits from `FIRST_KEYWORD` on are the account's keywords.
+    pub const SYSTEM: u32 = SEEN | ANSWERED | FLAGGED | DELETED | DRAFT;
+    pub const FIRST_KEYWORD: u8 = 5;
 }

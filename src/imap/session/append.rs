@@ -4,7 +4,6 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::selected::flag_bits;
 use super::{RawLine, Session};
 use crate::imap::proto::AppendPrefix;
 use crate::imap::proto::framing::{LiteralMarker, literal_at_end};
@@ -69,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         let account = self.account().to_string();
-        let bits = flag_bits(&prefix.flags);
+        let bits = self.resolve_flags(&prefix.flags).await?;
         let date = prefix.date.unwrap_or_else(now_unix);
         match self
             .ctx

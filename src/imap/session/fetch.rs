@@ -208,7 +208,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match attr {
                 FetchAttr::Flags => {
                     flags_sent = true;
-                    out.extend_from_slice(format!("FLAGS ({})", flag_names(row.flags)).as_bytes());
+                    out.extend_from_slice(
+                        format!("FLAGS ({})", flag_names(row.flags, &self.keywords)).as_bytes(),
+                    );
                 }
                 FetchAttr::Uid => out.extend_from_slice(format!("UID {}", row.uid).as_bytes()),
                 FetchAttr::InternalDate => out.extend_from_slice(
@@ -274,9 +276,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if seen_now && !flags_sent {
             separator(self.conn.output());
-            self.conn
-                .output()
-                .extend_from_slice(format!("FLAGS ({})", flag_names(row.flags)).as_bytes());
+            self.conn.output().extend_from_slice(
+                format!("FLAGS ({})", flag_names(row.flags, &self.keywords)).as_bytes(),
+            );
         }
         if (with_modseq || self.condstore && seen_now) && !modseq_sent {
             separator(self.conn.output());

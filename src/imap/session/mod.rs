@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX, IMAP_MAX_ERRORS, IMAP_SASL_LINE};
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{Keywords, Store, StoreError};
 use selected::Selected;
 
 /// What a listener hands each IMAP session.
@@ -84,6 +84,8 @@ struct Session<S> {
     errors: u32,
     account: Option<String>,
     selected: Option<Selected>,
+    /// The account's keywords, as of the last SELECT or flag change.
+    keywords: Keywords,
     condstore: bool,
     changes: watch::Receiver<u64>,
 }
@@ -105,6 +107,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         errors: 0,
         account: None,
         selected: None,
+        keywords: Keywords::default(),
         condstore: false,
         changes,
     };

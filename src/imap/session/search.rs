@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
+use super::selected::flag_bit;
 use crate::imap::mime::Part;
 use crate::imap::proto::SearchKey;
 use crate::imap::proto::sequence::compact;
 use crate::limits::MIME_HEADER_MAX;
 use crate::net::Interrupted;
-use crate::store::MessageInfo;
-use crate::store::schema::flags;
+use crate::store::{Keywords, MessageInfo};
 
 const SEARCH_BATCH: usize = 256;
 
@@ -27,17 +27,7 @@ struct Subject<'a> {
     header: &'a [u8],
     /// (in the whole message?, needle) -> found.
     texts: &'a HashMap<(bool, String), bool>,
-}
-
-fn flag_bit(name: &str) -> Option<u32> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "\\seen" => flags::SEEN,
-        "\\answered" => flags::ANSWERED,
-        "\\flagged" => flags::FLAGGED,
-        "\\deleted" => flags::DELETED,
-        "\\draft" => flags::DRAFT,
-        _ => return None,
-    })
+    keywords: &'a Keywords,
 }
 
 fn header_contains(block: &[u8], field: &str, needle: &str) -> bool {
@@ -105,8 +95,8 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         And(keys) => keys.iter().all(|k| matches(k, m)),
         Or(a, b) => matches(a, m) || matches(b, m),
         Not(a) => !matches(a, m),
-        Flag(name) => flag_bit(name).is_some_and(|bit| m.row.flags & bit != 0),
-        NoFlag(name) => flag_bit(name).is_none_or(|bit| m.row.flags & bit == 0),
+        Flag(name) => flag_bit(name, m.keywords).is_some_and(|bit| m.row.flags & bit != 0),
+        NoFlag(name) => flag_bit(name, m.keywords).is_none_or(|bit| m.row.flags & bit == 0),
         New | Recent => false,
         Old => true,
         Before(d) => day < *d,
@@ -242,6 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     structure: structure.as_ref(),
                     header: &header,
                     texts: &texts,
+                    keywords: &self.keywords,
                 };
                 if matches(key, &subject) {
                     results.push(if uid { row.uid } else { seq });

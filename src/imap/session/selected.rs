@@ -14,7 +14,7 @@ use crate::imap::proto::sequence::{SequenceSet, compact};
 use crate::imap::proto::{CommandKind, StoreMode};
 use crate::net::Interrupted;
 use crate::store::schema::flags;
-use crate::store::{FlagOp, StoreError};
+use crate::store::{FlagOp, Keywords, StoreError};
 
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -61,8 +61,8 @@ impl Selected {
     }
 }
 
-/// Flag bits as IMAP names.
-pub fn flag_names(bits: u32) -> String {
+/// Flag bits as IMAP names: the system flags, then the account's keywords.
+pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
     let names = [
         (flags::ANSWERED, "\\Answered"),
         (flags::FLAGGED, "\\Flagged"),
@@ -74,25 +74,69 @@ pub fn flag_names(bits: u32) -> String {
         .iter()
         .filter(|(bit, _)| bits & bit != 0)
         .map(|(_, name)| *name)
+        .chain(keywords.names(bits))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// IMAP flag names as bits; keywords (not kept: PERMANENTFLAGS has no `\*`) are ignored.
-pub fn flag_bits(names: &[String]) -> u32 {
-    names.iter().fold(0, |bits, name| {
-        bits | match name.to_ascii_lowercase().as_str() {
-            "\\seen" => flags::SEEN,
-            "\\answered" => flags::ANSWERED,
-            "\\flagged" => flags::FLAGGED,
-            "\\deleted" => flags::DELETED,
-            "\\draft" => flags::DRAFT,
-            _ => 0,
-        }
+/// The bit of one system flag or keyword name.
+pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u32> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "\\seen" => flags::SEEN,
+        "\\answered" => flags::ANSWERED,
+        "\\flagged" => flags::FLAGGED,
+        "\\deleted" => flags::DELETED,
+        "\\draft" => flags::DRAFT,
+        _ => return keywords.bit(name),
     })
 }
 
+/// IMAP flag names as bits; names the account has no keyword for (yet) count for nothing.
+pub fn flag_bits(names: &[String], keywords: &Keywords) -> u32 {
+    names
+        .iter()
+        .filter_map(|name| flag_bit(name, keywords))
+        .fold(0, |bits, bit| bits | bit)
+}
+
+/// The FLAGS list of a selected mailbox.
+fn all_flags(keywords: &Keywords) -> String {
+    std::iter::once(SYSTEM_FLAGS)
+        .chain(keywords.all())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Flag names as bits, defining the keywords among them that the account lacks; a
+    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5).
+    pub(super) async fn resolve_flags(&mut self, names: &[String]) -> Result<u32, Interrupted> {
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|name| flag_bit(name, &self.keywords).is_none() && !name.starts_with('\\'))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            let account = self.account().to_string();
+            match self.ctx.store.define_keywords(&account, unknown).await {
+                Ok(keywords) if keywords != self.keywords => {
+                    self.keywords = keywords;
+                    if self.selected.is_some() {
+                        let flags = all_flags(&self.keywords);
+                        self.untagged(&format!("FLAGS ({flags})")).await?;
+                        self.untagged(&format!(
+                            "OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
+                        ))
+                        .await?;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot define IMAP keywords"),
+            }
+        }
+        Ok(flag_bits(names, &self.keywords))
+    }
+
     pub(super) async fn select(
         &mut self,
         tag: &str,
@@ -108,8 +152,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Ok(());
             }
         };
-        self.untagged(&format!("FLAGS ({SYSTEM_FLAGS})")).await?;
-        let permanent = if read_only { "" } else { SYSTEM_FLAGS };
+        self.keywords = match self.ctx.store.keywords(&account).await {
+            Ok(keywords) => keywords,
+            Err(e) => {
+                self.store_no(tag, &e);
+                return Ok(());
+            }
+        };
+        let flags = all_flags(&self.keywords);
+        self.untagged(&format!("FLAGS ({flags})")).await?;
+        // `\*`: clients may make new keywords (up to the free flag bits).
+        let permanent = if read_only {
+            String::new()
+        } else {
+            format!("{flags} \\*")
+        };
         self.untagged(&format!(
             "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
         ))
@@ -220,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     "{} FETCH (UID {} FLAGS ({}){modseq})",
                     index + 1,
                     change.uid,
-                    flag_names(change.flags)
+                    flag_names(change.flags, &self.keywords)
                 ));
             }
         }
@@ -390,7 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             StoreMode::Remove => FlagOp::Remove,
             StoreMode::Replace => FlagOp::Replace,
         };
-        let bits = flag_bits(names);
+        let bits = self.resolve_flags(names).await?;
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
         let uids: Vec<u32> = pairs.iter().map(|&(_, u)| u).collect();
@@ -424,7 +481,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     }
                     let mut items = Vec::new();
                     if !silent {
-                        items.push(format!("FLAGS ({})", flag_names(row.flags)));
+                        items.push(format!("FLAGS ({})", flag_names(row.flags, &self.keywords)));
                     }
                     if uid {
                         items.push(format!("UID {}", row.uid));

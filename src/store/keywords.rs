@@ -1,0 +1,154 @@
+//! IMAP keywords (RFC 9051 §2.3.2: `$Junk`, `$label1`, `NonJunk`, ...). Each account names up
+//! to 27 of them; a keyword is one of bits 5 to 31 of a message's flags, beside the five system
+//! flags, so setting one costs nothing per message and COPY/MOVE carry it along.
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::schema::{KEYWORDS, flags};
+use super::{Store, StoreError};
+
+/// Keywords an account can have at most (the free bits of a `u32` of flags).
+pub const MAX_KEYWORDS: usize = (32 - flags::FIRST_KEYWORD) as usize;
+
+/// An account's keywords: flag bit and spelling, in the order they were defined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keywords {
+    defined: Vec<(u32, String)>,
+}
+
+impl Keywords {
+    /// The bit of `name` (case-insensitive), if the account has that keyword.
+    pub fn bit(&self, name: &str) -> Option<u32> {
+        self.defined
+            .iter()
+            .find(|(_, known)| known.eq_ignore_ascii_case(name))
+            .map(|(bit, _)| *bit)
+    }
+
+    /// The keywords set in `bits`.
+    pub fn names(&self, bits: u32) -> impl Iterator<Item = &str> {
+        self.defined
+            .iter()
+            .filter(move |(bit, _)| bits & bit != 0)
+            .map(|(_, name)| name.as_str())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.defined.iter().map(|(_, name)| name.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.defined.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.defined.is_empty()
+    }
+}
+
+fn read(
+    table: &impl ReadableTable<(&'static str, &'static str), (u8, &'static str)>,
+    account: &str,
+) -> Result<Keywords, StoreError> {
+    let mut defined = Vec::new();
+    for entry in table.range((account, "")..)? {
+        let (key, value) = entry?;
+        if key.value().0 != account {
+            break;
+        }
+        let (bit, name) = value.value();
+        defined.push((1u32 << bit, name.to_string()));
+    }
+    defined.sort_by_key(|(bit, _)| *bit);
+    Ok(Keywords { defined })
+}
+
+impl Store {
+    pub async fn keywords(&self, account: &str) -> Result<Keywords, StoreError> {
+        let account = account.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            read(&txn.open_table(KEYWORDS)?, &account)
+        })
+        .await
+    }
+
+    /// Defines the keywords among `names` the account does not have yet (while bits are
+    /// free; further ones are not kept) and returns all of the account's keywords.
+    pub async fn define_keywords(
+        &self,
+        account: &str,
+        names: Vec<String>,
+    ) -> Result<Keywords, StoreError> {
+        let account = account.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let keywords = {
+                let mut table = txn.open_table(KEYWORDS)?;
+                let mut known = read(&table, &account)?;
+                for name in names {
+                    if known.bit(&name).is_some() || known.len() >= MAX_KEYWORDS {
+                        continue;
+                    }
+                    let bit = (flags::FIRST_KEYWORD..32)
+                        .find(|bit| known.defined.iter().all(|(used, _)| *used != 1 << bit))
+                        .unwrap_or(31);
+                    let lower = name.to_ascii_lowercase();
+                    table.insert((account.as_str(), lower.as_str()), (bit, name.as_str()))?;
+                    known.defined.push((1u32 << bit, name));
+                }
+                known
+            };
+            txn.commit()?;
+            Ok(keywords)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+    use crate::status::Status;
+
+    #[tokio::test]
+    async fn keywords_get_stable_bits_per_account() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(
+            dir.path(),
+            &Limits::default(),
+            tokio::sync::watch::channel(Status::default()).0,
+        )
+        .expect("open");
+        let first = store
+            .define_keywords("a@x", vec!["$Junk".into(), "$label1".into()])
+            .await
+            .expect("define");
+        assert_eq!(first.bit("$junk"), Some(1 << 5));
+        assert_eq!(first.bit("$LABEL1"), Some(1 << 6));
+        let again = store
+            .define_keywords("A@x", vec!["$junk".into(), "NonJunk".into()])
+            .await
+            .expect("define again");
+        assert_eq!(
+            again.bit("$Junk"),
+            Some(1 << 5),
+            "kept, with its first spelling"
+        );
+        assert_eq!(
+            again.all().collect::<Vec<_>>(),
+            ["$Junk", "$label1", "NonJunk"]
+        );
+        assert_eq!(
+            again
+                .names((1 << 5) | (1 << 7) | flags::SEEN)
+                .collect::<Vec<_>>(),
+            ["$Junk", "NonJunk"]
+        );
+        assert!(store.keywords("b@x").await.expect("other").is_empty());
+        let many: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let full = store.define_keywords("a@x", many).await.expect("many");
+        assert_eq!(full.len(), MAX_KEYWORDS, "no more than the free bits");
+    }
+}
