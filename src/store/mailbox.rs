@@ -119,8 +119,9 @@ impl Store {
     }
 }
 
-/// Drops one reference to a body, deleting it with its chunks when none is left.
-fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
+/// Drops one reference to a body (a mailbox's or the outbound queue's), deleting it with its
+/// chunks and structure when none is left.
+pub(super) fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
     let mut blobs = txn.open_table(BLOBS)?;
     let Some((size, references)) = blobs.get(blob)?.map(|v| v.value()) else {
         return Ok(());

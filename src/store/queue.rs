@@ -6,15 +6,12 @@
 //! then); a recipient is removed only after the remote server accepted it (or it failed for
 //! good), so a crash between those two moments repeats a delivery rather than losing one.
 
-use std::io::Read;
-use std::path::PathBuf;
-
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
+use super::mailbox::release_blob;
 use super::schema::*;
 use super::{SpoolFile, Store, StoreError, next_id};
-use crate::limits::BODY_CHUNK;
 
 /// Bits of a queue entry's flags.
 pub mod queue_flags {
@@ -77,7 +74,7 @@ impl Store {
                     let mut meta = txn.open_table(META)?;
                     let id = next_id(&mut meta, "next_queue_id")?;
                     let blob = next_id(&mut meta, "next_blob_id")?;
-                    let size = write_chunks(&txn, blob, path)?;
+                    let size = super::writer::write_chunks(&txn, blob, &path)?;
                     txn.open_table(BLOBS)?.insert(blob, (size, 1))?;
                     txn.open_table(QUEUE)?
                         .insert(id, (sender.as_str(), blob, now, dkim.as_str(), 0u32))?;
@@ -271,50 +268,4 @@ impl Store {
     pub async fn queue_changed(&self) {
         self.inner.queue_wake.notified().await;
     }
-}
-
-/// Copies a spool file into `BLOB_CHUNKS`, one chunk in memory at a time.
-fn write_chunks(txn: &WriteTransaction, blob: u64, path: PathBuf) -> Result<u64, StoreError> {
-    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
-    let mut file = std::fs::File::open(path).map_err(StoreError::io)?;
-    let mut buffer = vec![0u8; BODY_CHUNK];
-    let mut size = 0u64;
-    let mut index = 0u32;
-    loop {
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match file.read(&mut buffer[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::io(e)),
-            }
-        }
-        if filled == 0 {
-            break;
-        }
-        chunks.insert((blob, index), &buffer[..filled])?;
-        size += filled as u64;
-        index += 1;
-        if filled < buffer.len() {
-            break;
-        }
-    }
-    Ok(size)
-}
-
-/// Drops the queue's reference to a body, deleting it when no mailbox holds it either.
-fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), StoreError> {
-    let mut blobs = txn.open_table(BLOBS)?;
-    let Some((size, references)) = blobs.get(blob)?.map(|v| v.value()) else {
-        return Ok(());
-    };
-    if references > 1 {
-        blobs.insert(blob, (size, references - 1))?;
-        return Ok(());
-    }
-    blobs.remove(blob)?;
-    let mut chunks = txn.open_table(BLOB_CHUNKS)?;
-    chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
-    Ok(())
 }

@@ -161,8 +161,9 @@ fn write_delivery(
 }
 
 /// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time, and records the
-/// message's structure (computed from the same chunks) in `BLOB_META`.
-fn write_chunks(
+/// message's structure (computed from the same chunks) in `BLOB_META`. The outbound queue
+/// stores its bodies the same way.
+pub(super) fn write_chunks(
     txn: &WriteTransaction,
     blob: u64,
     path: &std::path::Path,
