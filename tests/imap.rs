@@ -507,3 +507,37 @@ print(ok(other.fetch("1", "(FLAGS)"))[0].decode())
         "appended: {out}"
     );
 }
+
+#[test]
+fn quota_shows_use_against_the_free_space_of_the_data_device() {
+    let server = server_with_mail(&["counted"]);
+    let out = server.python_ok(
+        &script(
+            r#"
+m = imap_login(mode="implicit")
+assert "QUOTA" in m.capabilities and "QUOTA=RES-STORAGE" in m.capabilities, m.capabilities
+typ, data = m.getquotaroot("INBOX")
+assert typ == "OK", data
+roots, quotas = data
+assert roots[0] == b'INBOX ""', roots
+print(quotas[0].decode())
+typ, data = m.getquota('""')
+assert typ == "OK" and data[0] == quotas[0], data
+assert m.getquota("other")[0] == "NO"
+assert m.getquotaroot("Nonexistent")[0] == "NO"
+assert m.setquota('""', "(STORAGE 10)")[0] == "NO"
+"#,
+        ),
+        &[],
+    );
+    // `"" (STORAGE used limit)` in KiB: the message counts, and the limit is above it.
+    let numbers: Vec<u64> = out
+        .trim()
+        .trim_start_matches("\"\" (STORAGE ")
+        .trim_end_matches(')')
+        .split(' ')
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    assert_eq!(numbers.len(), 2, "{out}");
+    assert!(numbers[0] >= 1 && numbers[1] > numbers[0], "{out}");
+}

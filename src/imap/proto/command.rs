@@ -69,6 +69,12 @@ pub enum CommandKind {
     Enable(Vec<String>),
     Id,
     Namespace,
+    /// RFC 9208 GETQUOTAROOT mailbox.
+    GetQuotaRoot(String),
+    /// RFC 9208 GETQUOTA root.
+    GetQuota(String),
+    /// RFC 9208 SETQUOTA (refused: the storage device is the limit).
+    SetQuota,
     Select {
         mailbox: String,
         read_only: bool,
@@ -171,6 +177,22 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
         "CLOSE" => CommandKind::Close,
         "UNSELECT" => CommandKind::Unselect,
         "EXPUNGE" => CommandKind::Expunge { uids: None },
+    }
+    // GETQUOTAROOT before GETQUOTA: one is a prefix of the other.
+    if c.keyword("GETQUOTAROOT") {
+        c.sp()?;
+        return Ok(CommandKind::GetQuotaRoot(mailbox(c)?));
+    }
+    if c.keyword("GETQUOTA") {
+        c.sp()?;
+        return Ok(CommandKind::GetQuota(c.astring_text()?));
+    }
+    if c.keyword("SETQUOTA") {
+        c.sp()?;
+        c.astring_text()?;
+        c.sp()?;
+        c.list(|c| c.atom().map(drop))?;
+        return Ok(CommandKind::SetQuota);
     }
     if c.keyword("LOGIN") {
         c.sp()?;

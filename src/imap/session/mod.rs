@@ -15,6 +15,7 @@
 mod append;
 mod fetch;
 mod mailboxes;
+mod quota;
 mod search;
 mod selected;
 
@@ -49,7 +50,7 @@ pub struct ImapContext {
 
 /// Capabilities every state shares (RFC 9051 §6.1.1).
 const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE ID UIDPLUS MOVE \
-UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE";
+UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QUOTA QUOTA=RES-STORAGE";
 
 /// One framed command as the reader produced it.
 enum Input {
@@ -423,6 +424,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL").await?;
                 self.ok(&tag, "NAMESPACE completed");
             }
+            CommandKind::GetQuotaRoot(mailbox) => self.get_quota_root(&tag, &mailbox).await?,
+            CommandKind::GetQuota(root) => self.get_quota(&tag, &root).await?,
+            CommandKind::SetQuota => self.no(
+                &tag,
+                "[NOPERM] The storage device is the only quota; it cannot be set",
+            ),
             other => self.mailbox_command(&tag, other).await?,
         }
         Ok(false)

@@ -175,6 +175,21 @@ fn search_keys() {
 }
 
 #[test]
+fn quota_commands() {
+    assert_eq!(
+        kind("a GETQUOTAROOT inbox"),
+        CommandKind::GetQuotaRoot("INBOX".into())
+    );
+    assert_eq!(
+        kind("a GETQUOTA \"\""),
+        CommandKind::GetQuota(String::new())
+    );
+    assert_eq!(kind("a SETQUOTA \"\" (STORAGE 512)"), CommandKind::SetQuota);
+    assert_eq!(bad("a GETQUOTAROOT").tag.as_deref(), Some("a"));
+    assert_eq!(bad("a SETQUOTA \"\" STORAGE").tag.as_deref(), Some("a"));
+}
+
+#[test]
 fn malformed_input() {
     assert_eq!(bad("").tag, None);
     assert_eq!(bad("a").tag, None);

@@ -1,0 +1,58 @@
+//! QUOTA (RFC 9208) with one resource, STORAGE, and one quota root, "", per account. A family
+//! mail box has no per-person quotas: the limit an account sees is what it uses plus what is
+//! still free on the data device, so a client's quota bar shows the card filling up.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use crate::imap::proto::encode;
+use crate::imap::proto::mailbox_name::to_wire;
+use crate::net::Interrupted;
+use crate::status::Storage;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    pub(super) async fn get_quota_root(
+        &mut self,
+        tag: &str,
+        mailbox: &str,
+    ) -> Result<(), Interrupted> {
+        let account = self.account().to_string();
+        if let Err(error) = self.ctx.store.mailbox_status(&account, mailbox).await {
+            self.store_no(tag, &error);
+            return Ok(());
+        }
+        let mut name = Vec::new();
+        encode::astring(&mut name, &to_wire(mailbox));
+        let name = String::from_utf8_lossy(&name);
+        self.untagged(&format!("QUOTAROOT {name} \"\"")).await?;
+        self.quota_line(tag).await
+    }
+
+    pub(super) async fn get_quota(&mut self, tag: &str, root: &str) -> Result<(), Interrupted> {
+        if !root.is_empty() {
+            self.no(tag, "[NONEXISTENT] The only quota root is \"\"");
+            return Ok(());
+        }
+        self.quota_line(tag).await
+    }
+
+    async fn quota_line(&mut self, tag: &str) -> Result<(), Interrupted> {
+        let account = self.account().to_string();
+        let used = match self.ctx.store.accounts().await {
+            Ok(accounts) => accounts
+                .iter()
+                .find(|a| a.address == account)
+                .map_or(0, |a| a.bytes),
+            Err(error) => {
+                self.store_no(tag, &error);
+                return Ok(());
+            }
+        };
+        let free = Storage::of(&self.ctx.config.data_dir).map_or(0, |s| s.free_bytes);
+        let (used_kib, limit_kib) = (used.div_ceil(1024), (used + free) / 1024);
+        self.untagged(&format!("QUOTA \"\" (STORAGE {used_kib} {limit_kib})"))
+            .await?;
+        self.ok(tag, "GETQUOTA completed");
+        Ok(())
+    }
+}
