@@ -190,12 +190,7 @@ impl Outbound {
         domain: &str,
         recipients: &[String],
     ) -> Vec<(String, Outcome)> {
-        let all = |outcome: Outcome| {
-            recipients
-                .iter()
-                .map(|r| (r.clone(), outcome.clone()))
-                .collect::<Vec<_>>()
-        };
+        let all = |outcome: Outcome| for_all(recipients, outcome);
         let hosts = match dns::mail_hosts(&self.resolver, domain).await {
             Ok(hosts) => hosts,
             Err(error) => {
@@ -244,12 +239,7 @@ impl Outbound {
         message: &QueuedMessage,
         recipients: &[String],
     ) -> Vec<(String, Outcome)> {
-        let all = |outcome: Outcome| {
-            recipients
-                .iter()
-                .map(|r| (r.clone(), outcome.clone()))
-                .collect::<Vec<_>>()
-        };
+        let all = |outcome: Outcome| for_all(recipients, outcome);
         let Some(relay) = self.config.outbound.relay.clone() else {
             return all(Outcome::new(
                 false,
@@ -571,6 +561,14 @@ pub fn backoff(initial: u64, max: u64, attempts: u32, salt: u64) -> i64 {
     i64::try_from(base.saturating_mul(jitter) / 1000)
         .unwrap_or(i64::MAX)
         .max(1)
+}
+
+/// One outcome for every recipient of a transaction that failed as a whole.
+fn for_all(recipients: &[String], outcome: Outcome) -> Vec<(String, Outcome)> {
+    recipients
+        .iter()
+        .map(|r| (r.clone(), outcome.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -45,6 +45,18 @@ pub struct StoreOutcome {
     pub after: u64,
 }
 
+/// A mailbox's row, or the missing-mailbox error.
+fn find_state(
+    mailboxes: &impl ReadableTable<(&'static str, &'static str), (u64, u32, u32, u64)>,
+    account: &str,
+    name: &str,
+) -> Result<MailboxState, StoreError> {
+    mailboxes
+        .get((account, name))?
+        .map(|v| state_of(v.value()))
+        .ok_or_else(|| mailbox_not_found(account, name))
+}
+
 fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
     MailboxState {
         id: row.0,
@@ -82,10 +94,7 @@ impl Store {
         let name = name.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            txn.open_table(MAILBOXES)?
-                .get((account.as_str(), name.as_str()))?
-                .map(|v| state_of(v.value()))
-                .ok_or_else(|| mailbox_not_found(&account, &name))
+            find_state(&txn.open_table(MAILBOXES)?, &account, &name)
         })
         .await
     }
@@ -101,11 +110,7 @@ impl Store {
         let name = name.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            let state = txn
-                .open_table(MAILBOXES)?
-                .get((account.as_str(), name.as_str()))?
-                .map(|v| state_of(v.value()))
-                .ok_or_else(|| mailbox_not_found(&account, &name))?;
+            let state = find_state(&txn.open_table(MAILBOXES)?, &account, &name)?;
             let messages = txn.open_table(MESSAGES)?;
             let mut uids = Vec::new();
             for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
@@ -180,10 +185,7 @@ impl Store {
                 let mut outcome = StoreOutcome::default();
                 {
                     let mut mailboxes = txn.open_table(MAILBOXES)?;
-                    let state = mailboxes
-                        .get((account.as_str(), name.as_str()))?
-                        .map(|v| state_of(v.value()))
-                        .ok_or_else(|| mailbox_not_found(&account, &name))?;
+                    let state = find_state(&mailboxes, &account, &name)?;
                     let modseq = state.highest_modseq + 1;
                     outcome.before = state.highest_modseq;
                     outcome.after = state.highest_modseq;
@@ -250,14 +252,8 @@ impl Store {
                 let validity;
                 {
                     let mut mailboxes = txn.open_table(MAILBOXES)?;
-                    let source = mailboxes
-                        .get((account.as_str(), from.as_str()))?
-                        .map(|v| state_of(v.value()))
-                        .ok_or_else(|| mailbox_not_found(&account, &from))?;
-                    let target = mailboxes
-                        .get((account.as_str(), to.as_str()))?
-                        .map(|v| state_of(v.value()))
-                        .ok_or_else(|| mailbox_not_found(&account, &to))?;
+                    let source = find_state(&mailboxes, &account, &from)?;
+                    let target = find_state(&mailboxes, &account, &to)?;
                     validity = target.uidvalidity;
                     let mut messages = txn.open_table(MESSAGES)?;
                     let mut blobs = txn.open_table(BLOBS)?;
@@ -333,11 +329,7 @@ impl Store {
             let (account, name) = (account.clone(), name.clone());
             self.blocking(move |db| {
                 let txn = db.begin_read()?;
-                let state = txn
-                    .open_table(MAILBOXES)?
-                    .get((account.as_str(), name.as_str()))?
-                    .map(|v| state_of(v.value()))
-                    .ok_or_else(|| mailbox_not_found(&account, &name))?;
+                let state = find_state(&txn.open_table(MAILBOXES)?, &account, &name)?;
                 let messages = txn.open_table(MESSAGES)?;
                 let mut deleted = Vec::new();
                 for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
