@@ -3,17 +3,21 @@
 //! can check its size before reading (and before saying "+"), and keeps literal data from
 //! ever being read as a command.
 
-/// `{n}` (synchronizing: the client waits for "+") or `{n+}` (RFC 7888 LITERAL+: it does not).
+/// `{n}` (synchronizing: the client waits for "+") or `{n+}` (RFC 7888 LITERAL+: it does not),
+/// each also as `~{n}` / `~{n+}`: a literal8 (RFC 3516 §4.4), whose data may hold NUL octets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiteralMarker {
     pub length: u64,
     pub non_sync: bool,
+    /// A literal8: the marker starts with `~`, one octet before its `{`.
+    pub binary: bool,
 }
 
 /// The literal announced at the end of `line` (a line without its CRLF), if any.
 pub fn literal_at_end(line: &[u8]) -> Option<LiteralMarker> {
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
+    let binary = inner[..open].ends_with(b"~");
     let mut digits = &inner[open + 1..];
     let non_sync = match digits.strip_suffix(b"+") {
         Some(d) => {
@@ -30,7 +34,11 @@ pub fn literal_at_end(line: &[u8]) -> Option<LiteralMarker> {
         .ok()?
         .parse()
         .unwrap_or(u64::MAX);
-    Some(LiteralMarker { length, non_sync })
+    Some(LiteralMarker {
+        length,
+        non_sync,
+        binary,
+    })
 }
 
 /// The tag at the start of a command, if it has a usable one (to answer BAD to it).
@@ -58,16 +66,36 @@ mod tests {
             literal_at_end(b"a LOGIN {5}"),
             Some(LiteralMarker {
                 length: 5,
-                non_sync: false
+                non_sync: false,
+                binary: false,
             })
         );
         assert_eq!(
             literal_at_end(b"a APPEND x {4000000000+}"),
             Some(LiteralMarker {
                 length: 4_000_000_000,
-                non_sync: true
+                non_sync: true,
+                binary: false,
             })
         );
+        assert_eq!(
+            literal_at_end(b"a APPEND x ~{12}"),
+            Some(LiteralMarker {
+                length: 12,
+                non_sync: false,
+                binary: true,
+            })
+        );
+        assert_eq!(
+            literal_at_end(b"a APPEND x (\\Seen) ~{7+}"),
+            Some(LiteralMarker {
+                length: 7,
+                non_sync: true,
+                binary: true,
+            })
+        );
+        assert_eq!(literal_at_end(b"a APPEND x ~{}"), None);
+        assert_eq!(literal_at_end(b"a APPEND x ~{1}2"), None);
         assert_eq!(literal_at_end(b"a LOGIN {}"), None);
         assert_eq!(literal_at_end(b"a LOGIN {x}"), None);
         assert_eq!(literal_at_end(b"a NOOP"), None);
