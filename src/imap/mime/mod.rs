@@ -5,13 +5,16 @@
 //!
 //! The tree comes from a streaming scanner (`scanner`) fed chunk by chunk as the body is
 //! written, so memory stays bounded whatever the message size: one header block at most
-//! `MIME_HEADER_MAX`, at most `MIME_MAX_PARTS` parts.
+//! `MIME_HEADER_MAX`, at most `MIME_MAX_PARTS` parts. FETCH BINARY decodes a part's
+//! transfer encoding as it streams (`decode`).
 
+mod decode;
 mod headers;
 mod scanner;
 
 use serde::{Deserialize, Serialize};
 
+pub use decode::{Decoder, Encoding};
 pub use scanner::Scanner;
 
 use crate::imap::proto::encode;
