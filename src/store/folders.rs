@@ -5,6 +5,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::index::Messages;
 use super::schema::*;
 use super::{INBOX, Store, StoreError, mailbox_not_found, next_id, now_unix};
 use crate::limits::IMAP_MAX_MAILBOXES;
@@ -56,6 +57,8 @@ pub(super) fn insert_mailbox(
     meta.insert("last_uidvalidity", uidvalidity)?;
     let uidvalidity = u32::try_from(uidvalidity).unwrap_or(u32::MAX);
     mailboxes.insert((account, name), (id, uidvalidity, 1, 0))?;
+    // Nothing claimed yet: UID 1 on are `\Recent` for the first session to see them.
+    txn.open_table(RECENT)?.insert(id, 1)?;
     Ok(())
 }
 
@@ -333,6 +336,9 @@ impl Store {
     }
 }
 
+/// RENAME of INBOX (RFC 9051 §6.3.6): a new mailbox `to` takes INBOX's messages with their
+/// UIDs, flags, MODSEQs and `\Recent` claims; INBOX stays, empty, with a tombstone for each
+/// message that left, under one new HIGHESTMODSEQ.
 fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), StoreError> {
     insert_mailbox(txn, account, to)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
@@ -344,22 +350,20 @@ fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), S
         .get((account, to))?
         .map(|v| v.value())
         .ok_or_else(|| mailbox_not_found(account, to))?;
-    let mut messages = txn.open_table(MESSAGES)?;
-    let mut moved = Vec::new();
-    for entry in messages.extract_from_if((inbox, 0)..=(inbox, u32::MAX), |_, _| true)? {
-        let (key, row) = entry?;
-        moved.push((key.value().1, row.value()));
+    let modseq = inbox_modseq + 1;
+    let mut messages = Messages::open(txn)?;
+    for uid in messages.uids(inbox)? {
+        if let Some(row) = messages.remove(inbox, uid, modseq)? {
+            messages.insert(target, uid, row)?;
+        }
     }
-    for (uid, row) in moved {
-        messages.insert((target, uid), row)?;
-    }
-    mailboxes.insert(
-        (account, to),
-        (target, validity, inbox_next, inbox_modseq + 1),
-    )?;
+    mailboxes.insert((account, to), (target, validity, inbox_next, modseq))?;
     mailboxes.insert(
         (account, INBOX),
-        (inbox, inbox_validity, inbox_next, inbox_modseq + 1),
+        (inbox, inbox_validity, inbox_next, modseq),
     )?;
+    let mut recent = txn.open_table(RECENT)?;
+    let claimed = recent.get(inbox)?.map(|v| v.value()).unwrap_or(1);
+    recent.insert(target, claimed)?;
     Ok(())
 }

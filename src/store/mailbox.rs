@@ -2,6 +2,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::index::Messages;
 use super::schema::*;
 use super::{Store, StoreError, mailbox_not_found};
 
@@ -78,7 +79,9 @@ impl Store {
     }
 
     /// Removes messages by UID from a mailbox (POP3 QUIT after DELE, IMAP EXPUNGE); a body
-    /// goes when its last reference does. Durable when this returns.
+    /// goes when its last reference does. The removal is one change: one new HIGHESTMODSEQ,
+    /// which the tombstones of the removed UIDs carry (RFC 7162 §3.2). Durable when this
+    /// returns.
     pub async fn expunge(
         &self,
         account: &str,
@@ -87,35 +90,45 @@ impl Store {
     ) -> Result<(), StoreError> {
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_write()?;
-            {
-                let mut mailboxes = txn.open_table(MAILBOXES)?;
-                let (id, uidvalidity, uidnext, modseq) = mailboxes
-                    .get((account.as_str(), name.as_str()))?
-                    .map(|v| v.value())
-                    .ok_or_else(|| mailbox_not_found(&account, &name))?;
-                let mut messages = txn.open_table(MESSAGES)?;
-                let mut removed = Vec::new();
-                for uid in uids {
-                    if let Some(row) = messages.remove((id, uid))? {
-                        removed.push(row.value().0);
+        let removed = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let mut blobs = Vec::new();
+                {
+                    let mut mailboxes = txn.open_table(MAILBOXES)?;
+                    let (id, uidvalidity, uidnext, modseq) = mailboxes
+                        .get((account.as_str(), name.as_str()))?
+                        .map(|v| v.value())
+                        .ok_or_else(|| mailbox_not_found(&account, &name))?;
+                    let modseq = modseq + 1;
+                    let mut messages = Messages::open(&txn)?;
+                    for uid in uids {
+                        if let Some(row) = messages.remove(id, uid, modseq)? {
+                            blobs.push(row.0);
+                        }
+                    }
+                    if !blobs.is_empty() {
+                        mailboxes.insert(
+                            (account.as_str(), name.as_str()),
+                            (id, uidvalidity, uidnext, modseq),
+                        )?;
                     }
                 }
-                for blob in removed {
+                if blobs.is_empty() {
+                    return Ok(false);
+                }
+                for &blob in &blobs {
                     release_blob(&txn, blob)?;
                 }
-                mailboxes.insert(
-                    (account.as_str(), name.as_str()),
-                    (id, uidvalidity, uidnext, modseq + 1),
-                )?;
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await?;
-        self.changed();
-        self.publish_totals_async().await
+                txn.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if removed {
+            self.changed();
+            self.publish_totals_async().await?;
+        }
+        Ok(())
     }
 }
 
@@ -137,15 +150,11 @@ pub(super) fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), Stor
     Ok(())
 }
 
-/// Empties a mailbox that is being deleted with its account.
+/// Empties a mailbox that is being deleted (alone or with its account): its messages, their
+/// index and tombstones, and its `\Recent` mark. The caller removes its `MAILBOXES` row.
 pub(super) fn remove_all_messages(txn: &WriteTransaction, mailbox: u64) -> Result<(), StoreError> {
-    let mut blobs = Vec::new();
-    {
-        let mut messages = txn.open_table(MESSAGES)?;
-        for entry in messages.extract_from_if((mailbox, 0)..=(mailbox, u32::MAX), |_, _| true)? {
-            blobs.push(entry?.1.value().0);
-        }
-    }
+    let blobs = Messages::open(txn)?.remove_mailbox(mailbox)?;
+    txn.open_table(RECENT)?.remove(mailbox)?;
     for blob in blobs {
         release_blob(txn, blob)?;
     }

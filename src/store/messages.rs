@@ -5,6 +5,8 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::changes::flag_changes;
+use super::index::Messages;
 use super::schema::*;
 use super::{MessageInfo, Store, StoreError, mailbox_not_found};
 use crate::imap::mime::Part;
@@ -46,7 +48,7 @@ pub struct StoreOutcome {
 }
 
 /// A mailbox's row, or the missing-mailbox error.
-fn find_state(
+pub(super) fn find_state(
     mailboxes: &impl ReadableTable<(&'static str, &'static str), (u64, u32, u32, u64)>,
     account: &str,
     name: &str,
@@ -141,7 +143,9 @@ impl Store {
         .await
     }
 
-    /// Messages whose MODSEQ is above `modseq` (flag changes to announce).
+    /// Messages whose MODSEQ is above `modseq` (flag changes to announce), in UID order; read
+    /// from the MODSEQ index, so the cost follows the number of changes. `changes_since` gives
+    /// the same with the counters and the expunges of one read transaction.
     pub async fn changed_since(
         &self,
         mailbox: u64,
@@ -149,20 +153,7 @@ impl Store {
     ) -> Result<Vec<FlagChange>, StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            let messages = txn.open_table(MESSAGES)?;
-            let mut changed = Vec::new();
-            for entry in messages.range((mailbox, 0)..=(mailbox, u32::MAX))? {
-                let (key, row) = entry?;
-                let (_, flags, _, _, message_modseq) = row.value();
-                if message_modseq > modseq {
-                    changed.push(FlagChange {
-                        uid: key.value().1,
-                        flags,
-                        modseq: message_modseq,
-                    });
-                }
-            }
-            Ok(changed)
+            flag_changes(&txn, mailbox, modseq)
         })
         .await
     }
@@ -189,12 +180,12 @@ impl Store {
                     let modseq = state.highest_modseq + 1;
                     outcome.before = state.highest_modseq;
                     outcome.after = state.highest_modseq;
-                    let mut messages = txn.open_table(MESSAGES)?;
+                    let mut messages = Messages::open(&txn)?;
                     for uid in uids {
-                        let Some(row) = messages.get((state.id, uid))?.map(|v| v.value()) else {
+                        let Some((_, flags, _, _, message_modseq)) = messages.get(state.id, uid)?
+                        else {
                             continue;
                         };
-                        let (blob, flags, date, size, message_modseq) = row;
                         if unchanged_since.is_some_and(|since| message_modseq > since) {
                             outcome.modified.push(uid);
                             continue;
@@ -205,7 +196,7 @@ impl Store {
                             FlagOp::Replace => bits,
                         };
                         if new != flags {
-                            messages.insert((state.id, uid), (blob, new, date, size, modseq))?;
+                            messages.set_flags(state.id, uid, new, modseq)?;
                             outcome.changed.push(FlagChange {
                                 uid,
                                 flags: new,
@@ -255,19 +246,33 @@ impl Store {
                     let source = find_state(&mailboxes, &account, &from)?;
                     let target = find_state(&mailboxes, &account, &to)?;
                     validity = target.uidvalidity;
-                    let mut messages = txn.open_table(MESSAGES)?;
+                    let mut messages = Messages::open(&txn)?;
                     let mut blobs = txn.open_table(BLOBS)?;
                     let target_modseq = target.highest_modseq + 1;
+                    // A MOVE within one mailbox is one change; otherwise the source has its own.
+                    let source_modseq = if source.id == target.id {
+                        target_modseq
+                    } else {
+                        source.highest_modseq + 1
+                    };
                     let mut next = target.uidnext;
                     for uid in uids {
-                        let Some(row) = messages.get((source.id, uid))?.map(|v| v.value()) else {
+                        // No message has a UID at or above UIDNEXT; skipping them also keeps a
+                        // MOVE within one mailbox from moving its own copies again.
+                        if uid >= source.uidnext {
+                            continue;
+                        }
+                        let Some((blob, flags, date, size, _)) = messages.get(source.id, uid)?
+                        else {
                             continue;
                         };
-                        let (blob, flags, date, size, _) = row;
-                        messages
-                            .insert((target.id, next), (blob, flags, date, size, target_modseq))?;
+                        messages.insert(
+                            target.id,
+                            next,
+                            (blob, flags, date, size, target_modseq),
+                        )?;
                         if moving {
-                            messages.remove((source.id, uid))?;
+                            messages.remove(source.id, uid, source_modseq)?;
                         } else {
                             let counted = blobs.get(blob)?.map(|v| v.value());
                             if let Some((blob_size, refs)) = counted {
@@ -278,27 +283,15 @@ impl Store {
                         next += 1;
                     }
                     if !pairs.is_empty() {
-                        if source.id == target.id {
+                        mailboxes.insert(
+                            (account.as_str(), to.as_str()),
+                            (target.id, target.uidvalidity, next, target_modseq),
+                        )?;
+                        if moving && source.id != target.id {
                             mailboxes.insert(
-                                (account.as_str(), to.as_str()),
-                                (target.id, target.uidvalidity, next, target_modseq),
+                                (account.as_str(), from.as_str()),
+                                (source.id, source.uidvalidity, source.uidnext, source_modseq),
                             )?;
-                        } else {
-                            mailboxes.insert(
-                                (account.as_str(), to.as_str()),
-                                (target.id, target.uidvalidity, next, target_modseq),
-                            )?;
-                            if moving {
-                                mailboxes.insert(
-                                    (account.as_str(), from.as_str()),
-                                    (
-                                        source.id,
-                                        source.uidvalidity,
-                                        source.uidnext,
-                                        source.highest_modseq + 1,
-                                    ),
-                                )?;
-                            }
                         }
                     }
                 }

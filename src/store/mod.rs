@@ -4,13 +4,17 @@
 //!   (`schema`).
 //! - Bodies are stored once per delivery, in chunks, and referenced by every mailbox that
 //!   holds them (`BLOBS` keeps the reference count).
+//! - Every change to a message row goes through `index`, which keeps the MODSEQ index and the
+//!   tombstones of expunged UIDs beside it (`changes` reads them).
 //! - Deliveries go through one writer thread that batches whatever is waiting into one durable
 //!   commit (group commit, `writer`). A delivery is acknowledged only after that commit.
 //! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
 
 mod accounts;
+mod changes;
 mod folders;
 mod handle;
+mod index;
 mod keywords;
 mod mailbox;
 mod messages;
@@ -26,6 +30,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
+pub use changes::MailboxChanges;
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
 pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
@@ -347,37 +352,43 @@ fn totals(db: &Database) -> Result<Totals, StoreError> {
     })
 }
 
-/// Creates the tables of a new store, or checks (and, in later versions, upgrades) the schema
-/// of an existing one.
+/// Creates the tables of a new store, or checks and upgrades the schema of an existing one,
+/// in one write transaction: an upgrade is all done or not at all.
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
-    {
-        let mut meta = txn.open_table(META)?;
+    let found = {
+        let meta = txn.open_table(META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
-        match found {
-            Some(SCHEMA_VERSION) => {}
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StoreError::SchemaTooNew {
-                    found,
-                    known: SCHEMA_VERSION,
-                });
-            }
-            // Versions before 1 never existed; any other older version is upgraded here,
-            // one step at a time, when the schema changes.
-            Some(_) => return Err(StoreError::SchemaMissing),
-            None => {
-                if meta.len()? > 0 {
-                    return Err(StoreError::SchemaMissing);
-                }
-                meta.insert("schema_version", SCHEMA_VERSION)?;
-            }
+        if found.is_none() && meta.len()? > 0 {
+            return Err(StoreError::SchemaMissing);
         }
+        found
+    };
+    match found {
+        Some(SCHEMA_VERSION) => {}
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Some(1) => upgrade_from_1(&txn)?,
+        // Versions before 1 never existed.
+        Some(_) => return Err(StoreError::SchemaMissing),
+        None => {}
+    }
+    if found != Some(SCHEMA_VERSION) {
+        txn.open_table(META)?
+            .insert("schema_version", SCHEMA_VERSION)?;
     }
     // Opening every table creates the missing ones, so readers never meet a missing table.
     txn.open_table(ACCOUNTS)?;
     txn.open_multimap_table(ALIASES)?;
     txn.open_table(MAILBOXES)?;
     txn.open_table(MESSAGES)?;
+    txn.open_table(MODSEQS)?;
+    txn.open_table(EXPUNGED)?;
+    txn.open_table(RECENT)?;
     txn.open_table(BLOBS)?;
     txn.open_table(BLOB_CHUNKS)?;
     txn.open_table(BLOB_META)?;
@@ -386,6 +397,24 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(QUEUE)?;
     txn.open_table(QUEUE_RECIPIENTS)?;
     txn.commit()?;
+    Ok(())
+}
+
+/// Schema 1 to 2: `MODSEQS` indexes every message of `MESSAGES`; `EXPUNGED` starts empty
+/// (nothing was recorded of earlier expunges); every mailbox gets its `\Recent` mark at its
+/// UIDNEXT, since schema 1 announced every message as not recent (`* 0 RECENT`) and the
+/// messages already there have been seen by sessions.
+fn upgrade_from_1(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let indexed = index::rebuild(txn)?;
+    txn.open_table(EXPUNGED)?.retain(|_, _| false)?;
+    let mut recent = txn.open_table(RECENT)?;
+    recent.retain(|_, _| false)?;
+    let mailboxes = txn.open_table(MAILBOXES)?;
+    for entry in mailboxes.iter()? {
+        let (id, _, uidnext, _) = entry?.1.value();
+        recent.insert(id, uidnext)?;
+    }
+    tracing::info!(messages = indexed, "store upgraded from schema 1 to 2");
     Ok(())
 }
 
@@ -414,4 +443,8 @@ pub fn now_unix() -> i64 {
 #[cfg(test)]
 mod folder_tests;
 #[cfg(test)]
+mod index_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;

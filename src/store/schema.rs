@@ -6,7 +6,10 @@
 use redb::{MultimapTableDefinition, TableDefinition};
 
 /// Bump with every change to a table below, and add the upgrade step to `Store::migrate`.
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
+/// `MAILBOXES` by the upgrade).
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id".
@@ -27,6 +30,24 @@ pub type MessageKey = (u64, u32);
 /// (blob id, flags, internal date as Unix seconds, size, MODSEQ).
 pub type MessageRow = (u64, u32, i64, u64, u64);
 pub const MESSAGES: TableDefinition<MessageKey, MessageRow> = TableDefinition::new("messages");
+
+/// (mailbox id, MODSEQ, UID) -> (): every message of `MESSAGES` once, under its current MODSEQ,
+/// so the changes of a mailbox since a MODSEQ (RFC 7162 CHANGEDSINCE, and what a selected
+/// session has not seen yet) are a range read. The UID is part of the key because one change
+/// (a STORE on many messages, a COPY) gives all the messages it touches the same MODSEQ.
+/// Written only through `index::Messages`, together with `MESSAGES`.
+pub const MODSEQS: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("modseqs");
+
+/// (mailbox id, MODSEQ, UID) -> (): tombstones. A message that leaves a mailbox (EXPUNGE, the
+/// source of a MOVE, POP3 DELE, RENAME of INBOX) leaves its UID here with the MODSEQ of that
+/// change, for RFC 7162 QRESYNC (`VANISHED (EARLIER)`). Deleting the whole mailbox (or its
+/// account) removes them with it. Written only through `index::Messages`.
+pub const EXPUNGED: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("expunged");
+
+/// Mailbox id -> the first UID not yet claimed as `\Recent` (RFC 3501 §2.3.2) by a session.
+/// Every mailbox has a row, created with it and removed with it, so the row also says whether
+/// a mailbox id still exists.
+pub const RECENT: TableDefinition<u64, u32> = TableDefinition::new("recent");
 
 /// Blob id -> (size in bytes, number of messages that reference it).
 pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs");

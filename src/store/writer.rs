@@ -11,6 +11,7 @@ use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::handle::DbHandle;
+use super::index::Messages;
 use super::schema::*;
 use super::{SpoolFile, StoreError, next_id};
 use crate::imap::mime::Scanner;
@@ -125,7 +126,7 @@ fn write_delivery(
 ) -> Result<Option<(u32, u32)>, StoreError> {
     let mut meta = txn.open_table(META)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
-    let mut messages = txn.open_table(MESSAGES)?;
+    let mut messages = Messages::open(txn)?;
     let mut blobs = txn.open_table(BLOBS)?;
 
     let mut targets = Vec::with_capacity(delivery.accounts.len());
@@ -148,7 +149,8 @@ fn write_delivery(
     for (account, (mailbox_id, uidvalidity, uidnext, modseq)) in targets {
         let modseq = modseq + 1;
         messages.insert(
-            (mailbox_id, uidnext),
+            mailbox_id,
+            uidnext,
             (blob, delivery.flags, delivery.internal_date, size, modseq),
         )?;
         mailboxes.insert(
