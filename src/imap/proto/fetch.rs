@@ -2,6 +2,9 @@
 
 use super::lexer::{Cursor, ParseError, Parsed};
 
+/// Part numbers in one section path.
+const MAX_PART_DEPTH: usize = 64;
+
 /// The text part of a section specifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SectionText {
@@ -37,6 +40,18 @@ pub enum FetchAttr {
         section: Section,
         partial: Option<(u32, u32)>,
     },
+    /// `BINARY[1.2]<0.100>` (RFC 3516 §4.2): a part's content with its transfer encoding
+    /// removed; the part path is empty for the whole message, and `partial` counts decoded
+    /// octets.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[1.2]`: the size of that decoded content.
+    BinarySize {
+        part: Vec<u32>,
+    },
 }
 
 impl FetchAttr {
@@ -44,7 +59,10 @@ impl FetchAttr {
     pub fn sets_seen(&self) -> bool {
         matches!(
             self,
-            FetchAttr::Rfc822 | FetchAttr::Rfc822Text | FetchAttr::Section { peek: false, .. }
+            FetchAttr::Rfc822
+                | FetchAttr::Rfc822Text
+                | FetchAttr::Section { peek: false, .. }
+                | FetchAttr::Binary { peek: false, .. }
         )
     }
 }
@@ -91,10 +109,22 @@ fn attr(c: &mut Cursor<'_>) -> Parsed<FetchAttr> {
     if c.keyword("RFC822") {
         return Ok(Rfc822);
     }
+    // The longer keywords first: `keyword` takes "BINARY" before ".PEEK" as a whole word.
+    if c.keyword("BINARY.SIZE") {
+        let part = section_binary(c)?;
+        return Ok(BinarySize { part });
+    }
+    let binary_peek = c.keyword("BINARY.PEEK");
+    if binary_peek || c.keyword("BINARY") {
+        let part = section_binary(c)?;
+        return Ok(Binary {
+            peek: binary_peek,
+            part,
+            partial: partial(c)?,
+        });
+    }
     let peek = if c.keyword("BODY.PEEK") {
         true
-    } else if c.keyword("BINARY.PEEK") || c.keyword("BINARY") {
-        return Err(ParseError("BINARY is not supported"));
     } else if c.keyword("BODY") {
         if c.peek() != Some(b'[') {
             return Ok(Body);
@@ -106,20 +136,50 @@ fn attr(c: &mut Cursor<'_>) -> Parsed<FetchAttr> {
     c.expect(b'[', "expected [")?;
     let section = section(c)?;
     c.expect(b']', "expected ]")?;
-    let partial = if c.eat(b'<') {
-        let start = c.number32()?;
-        c.expect(b'.', "expected <start.length>")?;
-        let length = c.nz_number()?;
-        c.expect(b'>', "expected >")?;
-        Some((start, length))
-    } else {
-        None
-    };
     Ok(Section {
         peek,
         section,
-        partial,
+        partial: partial(c)?,
     })
+}
+
+/// `<start.length>` after a section, if there.
+fn partial(c: &mut Cursor<'_>) -> Parsed<Option<(u32, u32)>> {
+    if !c.eat(b'<') {
+        return Ok(None);
+    }
+    let start = c.number32()?;
+    c.expect(b'.', "expected <start.length>")?;
+    let length = c.nz_number()?;
+    c.expect(b'>', "expected >")?;
+    Ok(Some((start, length)))
+}
+
+/// section-binary (RFC 3516 §6): `[` a part path, possibly empty, `]` — no HEADER or TEXT,
+/// which have no transfer encoding to remove.
+fn section_binary(c: &mut Cursor<'_>) -> Parsed<Vec<u32>> {
+    c.expect(b'[', "expected [")?;
+    let mut part = Vec::new();
+    if c.eat(b']') {
+        return Ok(part);
+    }
+    loop {
+        push_part(&mut part, c.nz_number()?)?;
+        if !c.eat(b'.') {
+            break;
+        }
+    }
+    c.expect(b']', "expected ] after a part number")?;
+    Ok(part)
+}
+
+/// Deeper paths than any stored message has are refused before they cost anything.
+fn push_part(part: &mut Vec<u32>, number: u32) -> Parsed<()> {
+    if part.len() == MAX_PART_DEPTH {
+        return Err(ParseError("section nested too deep"));
+    }
+    part.push(number);
+    Ok(())
 }
 
 fn section(c: &mut Cursor<'_>) -> Parsed<Section> {
@@ -129,10 +189,7 @@ fn section(c: &mut Cursor<'_>) -> Parsed<Section> {
     }
     loop {
         if c.peek().is_some_and(|b| b.is_ascii_digit()) {
-            section.part.push(c.nz_number()?);
-            if section.part.len() > 64 {
-                return Err(ParseError("section nested too deep"));
-            }
+            push_part(&mut section.part, c.nz_number()?)?;
             if !c.eat(b'.') {
                 return Ok(section);
             }

@@ -1,10 +1,12 @@
 //! FETCH (RFC 9051 §6.4.5): message data from the store. Bodies and body parts are sent as
 //! literals streamed chunk by chunk from the stored byte range; ENVELOPE and BODYSTRUCTURE
-//! come from the structure stored with the body, so no message is parsed here.
+//! come from the structure stored with the body, so no message is parsed here. BINARY
+//! decodes as it streams (`binary`).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
+use super::binary::check_binary;
 use super::selected::flag_names;
 use crate::imap::mime::Part;
 use crate::imap::proto::encode;
@@ -143,8 +145,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     continue;
                 };
                 let seen_now = newly_seen.contains(&row.uid);
-                self.fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
+                let sent = self
+                    .fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
                     .await?;
+                if !sent {
+                    self.no(
+                        tag,
+                        "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
+                    );
+                    return Ok(());
+                }
             }
         }
         self.ok(
@@ -154,6 +164,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// Writes one message's FETCH response; false (and nothing written) when a BINARY item
+    /// names a part whose transfer encoding cannot be decoded.
     async fn fetch_one(
         &mut self,
         seq: u32,
@@ -162,13 +174,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         uid: bool,
         seen_now: bool,
         with_modseq: bool,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<bool, Interrupted> {
         let needs_structure = attrs.iter().any(|a| match a {
             FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
             FetchAttr::Section { section, .. } => {
                 !section.part.is_empty() || section.text.is_some()
             }
             FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => true,
+            FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => !part.is_empty(),
             _ => false,
         });
         let structure = if needs_structure {
@@ -182,6 +195,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         } else {
             None
         };
+        if check_binary(row, structure.as_ref(), attrs).is_err() {
+            return Ok(false);
+        }
         let mut items: Vec<String> = Vec::new();
         let mut flags_sent = false;
         if uid && !attrs.contains(&FetchAttr::Uid) {
@@ -272,6 +288,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.send_section(row, structure.as_ref(), section, *partial, &name)
                         .await?;
                 }
+                FetchAttr::Binary { part, partial, .. } => {
+                    self.send_binary(row, structure.as_ref(), part, *partial)
+                        .await?;
+                }
+                FetchAttr::BinarySize { part } => {
+                    self.send_binary_size(row, structure.as_ref(), part).await?;
+                }
             }
         }
         if seen_now && !flags_sent {
@@ -287,7 +310,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes());
         }
         self.conn.output().extend_from_slice(b")\r\n");
-        self.conn.write(&[]).await
+        self.conn.write(&[]).await?;
+        Ok(true)
     }
 
     /// Writes `name {length}` and the section's bytes, streamed from the store.

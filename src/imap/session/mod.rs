@@ -13,6 +13,7 @@
 //! (LIST-EXTENDED, LIST-STATUS), RFC 7162 (CONDSTORE), RFC 2177 (IDLE).
 
 mod append;
+mod binary;
 mod fetch;
 mod mailboxes;
 mod quota;
@@ -50,7 +51,7 @@ pub struct ImapContext {
 
 /// Capabilities every state shares (RFC 9051 §6.1.1).
 const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE ID UIDPLUS MOVE \
-UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QUOTA QUOTA=RES-STORAGE";
+UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QUOTA QUOTA=RES-STORAGE BINARY";
 
 /// One framed command as the reader produced it.
 enum Input {

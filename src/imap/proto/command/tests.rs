@@ -214,3 +214,55 @@ fn append_prefix() {
     assert!(is_append(b"a1 append "));
     assert!(!is_append(b"a1 APPENDX "));
 }
+
+#[test]
+fn fetch_binary_items() {
+    let CommandKind::Fetch { attrs, .. } =
+        kind("a FETCH 1 (BINARY[1.2]<0.100> BINARY.PEEK[] binary.size[2] BODY.PEEK[1])")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        attrs,
+        [
+            FetchAttr::Binary {
+                peek: false,
+                part: vec![1, 2],
+                partial: Some((0, 100)),
+            },
+            FetchAttr::Binary {
+                peek: true,
+                part: vec![],
+                partial: None,
+            },
+            FetchAttr::BinarySize { part: vec![2] },
+            FetchAttr::Section {
+                peek: true,
+                section: Section {
+                    part: vec![1],
+                    text: None
+                },
+                partial: None,
+            },
+        ]
+    );
+    assert!(attrs[0].sets_seen() && !attrs[1].sets_seen() && !attrs[2].sets_seen());
+    let deepest = format!("a FETCH 1 BINARY.PEEK[{}1]", "1.".repeat(63));
+    assert!(matches!(kind(&deepest), CommandKind::Fetch { attrs, .. }
+        if matches!(&attrs[0], FetchAttr::Binary { part, .. } if part.len() == 64)));
+    for input in [
+        "a FETCH 1 BINARY",
+        "a FETCH 1 (BINARY[TEXT])",
+        "a FETCH 1 (BINARY[1.HEADER])",
+        "a FETCH 1 (BINARY.PEEK[1.MIME])",
+        "a FETCH 1 (BINARY[0])",
+        "a FETCH 1 (BINARY[1.])",
+        "a FETCH 1 BINARY[1]<5>",
+        "a FETCH 1 (BINARY.SIZE[1]<0.5>)",
+        "a FETCH 1 BINARY.SIZE",
+        "a FETCH 1 BINARY.SIZEX[1]",
+        &format!("a FETCH 1 BINARY[{}1]", "1.".repeat(64)),
+    ] {
+        assert_eq!(bad(input).tag.as_deref(), Some("a"), "{input}");
+    }
+}
