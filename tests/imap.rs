@@ -541,3 +541,84 @@ assert m.setquota('""', "(STORAGE 10)")[0] == "NO"
     assert_eq!(numbers.len(), 2, "{out}");
     assert!(numbers[0] >= 1 && numbers[1] > numbers[0], "{out}");
 }
+
+#[test]
+fn binary_fetch_decodes_parts_and_append_takes_literal8() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    let out = server.python_ok(
+        &script(
+            r#"
+import base64, quopri
+m = imap_login(mode="implicit")
+assert "BINARY" in m.capabilities, m.capabilities
+# Part 1 quoted-printable (soft line breaks, =XX escapes), part 2 a base64 attachment with NUL
+# octets over several stored chunks, part 3 an encoding the server cannot decode.
+lines = [("Grüße aus der Küche, " * 12).encode(), b"zweite Zeile = 2\t"]
+text = b"\r\n".join(lines)
+qp = b"\r\n".join(quopri.encodestring(l).replace(b"\n", b"\r\n") for l in lines)
+assert b"=\r\n" in qp and b"=C3=BC" in qp, qp
+attachment = bytes(range(256)) * 1000 + b"\0end"
+b64 = base64.encodebytes(attachment).replace(b"\n", b"\r\n")
+msg = (b"From: alice@home.test\r\nSubject: binary\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n"
+       b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+       + qp + b"\r\n--b1\r\n"
+       b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+       + b64 + b"--b1\r\n"
+       b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+       b"begin 644 x\r\n`\r\nend\r\n--b1--\r\n")
+ok(m.append("INBOX", None, None, msg))
+ok(m.select("INBOX"))
+data = ok(m.fetch("1", "(BINARY.SIZE[1] BINARY.SIZE[2])"))
+assert b"BINARY.SIZE[1] %d BINARY.SIZE[2] %d" % (len(text), len(attachment)) in data[0], data
+data = ok(m.fetch("1", "(BINARY.PEEK[2] BINARY.PEEK[1] BINARY.PEEK[2]<1.5> BINARY.PEEK[])"))
+assert data[0][0].endswith(b"BINARY[2] ~{%d}" % len(attachment)), data[0][0]
+assert data[0][1] == attachment, "attachment differs"
+assert data[1][0].endswith(b"BINARY[1] {%d}" % len(text)), data[1][0]
+assert data[1][1] == text, data[1][1]
+assert data[2][0].endswith(b"BINARY[2]<1> {5}"), data[2][0]
+assert data[2][1] == bytes([1, 2, 3, 4, 5]), data[2][1]
+assert data[3][1] == msg, "BINARY[] is the message as stored"
+assert b"\\Seen" not in ok(m.fetch("1", "(FLAGS)"))[0], "BINARY.PEEK must not set \\Seen"
+data = ok(m.fetch("1", "(BINARY[1]<0.5>)"))
+assert data[0][0].endswith(b"BINARY[1]<0> {5}"), data[0][0]
+assert data[0][1] == text[:5], data
+assert b"\\Seen" in ok(m.fetch("1", "(FLAGS)"))[0], "BINARY sets \\Seen"
+typ, data = m.fetch("1", "(BINARY.PEEK[3])")
+assert typ == "NO" and b"[UNKNOWN-CTE]" in data[0], (typ, data)
+# APPEND with literal8 (RFC 3516 §4.4), synchronizing and LITERAL+: imaplib cannot send one.
+s = tls().wrap_socket(socket.create_connection(("localhost", IMAPS_PORT)), server_hostname="localhost")
+f = s.makefile("rb")
+assert f.readline().startswith(b"* OK")
+s.sendall(b"b1 LOGIN alice@home.test {%d+}\r\n%s\r\n" % (len(PASSWORD), PASSWORD.encode()))
+assert f.readline().startswith(b"b1 OK"), "login"
+raw = (b"Subject: raw\r\nContent-Type: application/octet-stream\r\n"
+       b"Content-Transfer-Encoding: binary\r\n\r\n\0\1\2 binary\0\r\n")
+s.sendall(b"b2 APPEND INBOX ~{%d}\r\n" % len(raw))
+assert f.readline().startswith(b"+ "), "continuation"
+s.sendall(raw + b"\r\n")
+line = f.readline()
+assert line.startswith(b"b2 OK [APPENDUID "), line
+s.sendall(b"b3 APPEND INBOX (\\Seen) ~{%d+}\r\n%s\r\nb4 NOOP\r\n" % (len(raw), raw))
+line = f.readline()
+assert line.startswith(b"b3 OK [APPENDUID "), line
+assert f.readline().startswith(b"b4 OK"), "in sync"
+s.sendall(b"b5 LOGOUT\r\n")
+ok(m.noop())
+for n in ["2", "3"]:
+    data = ok(m.fetch(n, "(BODY.PEEK[] BINARY.PEEK[1] FLAGS)"))
+    assert data[0][1] == raw, data
+    assert data[1][0].endswith(b"BINARY[1] ~{13}") and data[1][1] == b"\0\1\2 binary\0\r\n", data
+    print(n, data[2].decode())
+m.logout()
+"#,
+        ),
+        &[],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.len() == 2 && !lines[0].contains("\\Seen") && lines[1].contains("\\Seen"),
+        "APPEND flags: {out}"
+    );
+}
