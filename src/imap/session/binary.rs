@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use crate::imap::mime::{Decoder, Encoding, Part};
+use crate::imap::proto::FetchAttr;
 use crate::limits::BODY_CHUNK;
 use crate::net::Interrupted;
 use crate::store::{BodyReader, MessageInfo, Store, StoreError};
@@ -60,14 +61,13 @@ impl Source {
     }
 }
 
-/// Whether any BINARY item of a FETCH names a part that cannot be decoded; checked before a
+/// Refuses a FETCH whose BINARY items name a part that cannot be decoded; checked before a
 /// message's response begins, as a refusal cannot come in the middle of one.
 pub(super) fn check_binary(
     row: &MessageInfo,
     structure: Option<&Part>,
-    attrs: &[crate::imap::proto::FetchAttr],
+    attrs: &[FetchAttr],
 ) -> Result<(), UnknownCte> {
-    use crate::imap::proto::FetchAttr;
     for attr in attrs {
         if let FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } = attr {
             Source::resolve(row, structure, part)?;
