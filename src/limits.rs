@@ -35,6 +35,9 @@ pub const IMAP_MAX_ERRORS: u32 = 50;
 pub const IMAP_MAX_MAILBOXES: usize = 1000;
 /// IMAP: keywords per mailbox (RFC 9051 §2.3.2; beyond this STORE/APPEND get NO [LIMIT]).
 pub const IMAP_MAX_KEYWORDS: usize = 26;
+/// IMAP: messages in one MULTIAPPEND (RFC 3502): each waits in its own spool file until the one
+/// commit that stores them all.
+pub const IMAP_MULTIAPPEND_MAX: usize = 100;
 /// MIME: the header block of one part kept for parsing at delivery (longer headers are cut
 /// here for ENVELOPE/BODYSTRUCTURE; the message itself is stored whole).
 pub const MIME_HEADER_MAX: usize = 64 * 1024;

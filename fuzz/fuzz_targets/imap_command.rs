@@ -7,7 +7,7 @@
 
 use letterbox::imap::mime::{Part, Scanner, structure_of};
 use letterbox::imap::proto::framing::{literal_at_end, tag_of};
-use letterbox::imap::proto::{mailbox_name, mutf7, parse_append_prefix, parse_command};
+use letterbox::imap::proto::{mailbox_name, mutf7, parse_append_prefix, parse_command_in};
 use libfuzzer_sys::fuzz_target;
 
 fn check_ranges(part: &Part, size: u64) {
@@ -20,11 +20,13 @@ fn check_ranges(part: &Part, size: u64) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parse_command(data);
-    let _ = parse_append_prefix(data);
+    for utf8 in [false, true] {
+        let _ = parse_command_in(data, utf8);
+        let _ = parse_append_prefix(data, utf8);
+        let _ = mailbox_name::from_wire(data, utf8);
+    }
     let _ = literal_at_end(data);
     let _ = tag_of(data);
-    let _ = mailbox_name::from_wire(data);
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(decoded) = mutf7::decode(text) {
             assert_eq!(mutf7::decode(&mutf7::encode(&decoded)), Some(decoded));

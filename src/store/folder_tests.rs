@@ -177,22 +177,36 @@ async fn copies_share_bodies_and_expunge_frees_them_last() {
 }
 
 #[tokio::test]
-async fn append_files_into_a_named_mailbox_with_flags() {
+async fn append_files_into_a_named_mailbox_with_flags_all_or_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store_with_two_messages(dir.path()).await;
-    let message = spooled(&store, b"Subject: draft\r\n\r\nx\r\n").await;
-    let (validity, uid) = store
-        .append(message, ALICE, "Drafts", schema::flags::DRAFT, 42)
+    let item = |message, flags, internal_date| AppendItem {
+        message,
+        flags,
+        internal_date,
+    };
+    let items = vec![
+        item(
+            spooled(&store, b"Subject: draft\r\n\r\nx\r\n").await,
+            schema::flags::DRAFT,
+            42,
+        ),
+        item(spooled(&store, b"Subject: two\r\n\r\ny\r\n").await, 0, 43),
+    ];
+    let (validity, uids) = store
+        .append_all(items, ALICE, "Drafts")
         .await
         .expect("append");
-    assert_eq!(uid, 1);
+    assert_eq!(uids, [1, 2]);
     let drafts = store.mailbox(ALICE, "Drafts").await.expect("drafts");
     assert_eq!(drafts.uidvalidity, validity);
+    assert_eq!(drafts.messages.len(), 2);
     assert_eq!(drafts.messages[0].flags, schema::flags::DRAFT);
     assert_eq!(drafts.messages[0].internal_date, 42);
-    let message = spooled(&store, b"x").await;
+    assert_eq!(drafts.messages[1].internal_date, 43);
+    let items = vec![item(spooled(&store, b"x").await, 0, 0)];
     assert!(matches!(
-        store.append(message, ALICE, "Nowhere", 0, 0).await,
+        store.append_all(items, ALICE, "Nowhere").await,
         Err(StoreError::NotFound { .. })
     ));
     let status = store.mailbox_status(ALICE, INBOX).await.expect("status");

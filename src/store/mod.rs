@@ -37,6 +37,7 @@ pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use spool::{SpoolFile, SpoolWriter};
+pub use writer::AppendItem;
 
 use crate::limits::Limits;
 use crate::status::Status;
@@ -242,30 +243,28 @@ impl Store {
         accounts: Vec<String>,
         internal_date: i64,
     ) -> Result<(), StoreError> {
-        self.write_message(message, accounts, INBOX.to_string(), 0, internal_date)
+        let item = AppendItem {
+            message,
+            flags: 0,
+            internal_date,
+        };
+        self.write_messages(vec![item], accounts, INBOX.to_string())
             .await?;
         self.publish_totals_async().await
     }
 
-    /// IMAP APPEND: stores a spooled message in one mailbox of one account, with flags, through
-    /// the same group-commit writer. Returns (UIDVALIDITY, UID) after the commit is durable.
-    pub async fn append(
+    /// IMAP APPEND and MULTIAPPEND (RFC 3502): stores the messages in one mailbox of one
+    /// account in one commit, so either all of them are there or none is. Returns
+    /// (UIDVALIDITY, their UIDs in order) after the commit is durable.
+    pub async fn append_all(
         &self,
-        message: SpoolFile,
+        items: Vec<AppendItem>,
         account: &str,
         mailbox: &str,
-        flags: u32,
-        internal_date: i64,
-    ) -> Result<(u32, u32), StoreError> {
+    ) -> Result<(u32, Vec<u32>), StoreError> {
         let account = account.to_ascii_lowercase();
         let filed = self
-            .write_message(
-                message,
-                vec![account],
-                mailbox.to_string(),
-                flags,
-                internal_date,
-            )
+            .write_messages(items, vec![account], mailbox.to_string())
             .await?;
         self.publish_totals_async().await?;
         filed.ok_or_else(|| StoreError::NotFound {
@@ -274,23 +273,19 @@ impl Store {
         })
     }
 
-    async fn write_message(
+    async fn write_messages(
         &self,
-        message: SpoolFile,
+        items: Vec<AppendItem>,
         accounts: Vec<String>,
         mailbox: String,
-        flags: u32,
-        internal_date: i64,
-    ) -> Result<Option<(u32, u32)>, StoreError> {
+    ) -> Result<Option<writer::Filed>, StoreError> {
         let (reply, done) = oneshot::channel();
         let deliveries = self.inner.deliveries.as_ref().ok_or(StoreError::Closed)?;
         deliveries
             .send(writer::Delivery {
-                message,
+                items,
                 accounts,
                 mailbox,
-                flags,
-                internal_date,
                 reply,
             })
             .await

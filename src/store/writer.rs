@@ -18,15 +18,25 @@ use crate::imap::mime::Scanner;
 use crate::limits::BODY_CHUNK;
 use crate::status::Storage;
 
-pub(super) struct Delivery {
+/// One message to store, with the flags and internal date it gets.
+pub struct AppendItem {
     pub message: SpoolFile,
+    pub flags: u32,
+    pub internal_date: i64,
+}
+
+/// Where a delivery went in the first account's mailbox: (UIDVALIDITY, the messages' UIDs).
+pub(super) type Filed = (u32, Vec<u32>);
+
+/// Messages for one mailbox name in some accounts; they are all stored in the same commit
+/// (MULTIAPPEND's all-or-nothing).
+pub(super) struct Delivery {
+    pub items: Vec<AppendItem>,
     pub accounts: Vec<String>,
     /// INBOX for deliveries; the APPEND target otherwise.
     pub mailbox: String,
-    pub flags: u32,
-    pub internal_date: i64,
-    /// (UIDVALIDITY, UID) in the first account's mailbox, if it exists.
-    pub reply: oneshot::Sender<Result<Option<(u32, u32)>, StoreError>>,
+    /// Where it went in the first account, if that mailbox exists.
+    pub reply: oneshot::Sender<Result<Option<Filed>, StoreError>>,
 }
 
 pub(super) struct Settings {
@@ -102,7 +112,11 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
 /// Refuses a batch that would leave less than `min_free_space` on the data device. redb
 /// writes new pages before it frees old ones, so a body needs somewhat more than its size.
 fn check_space(settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError> {
-    let bodies: u64 = batch.iter().map(|d| d.message.size()).sum();
+    let bodies: u64 = batch
+        .iter()
+        .flat_map(|d| &d.items)
+        .map(|item| item.message.size())
+        .sum();
     let needed = bodies + bodies / 4 + settings.min_free_space;
     match Storage::of(&settings.data_dir) {
         Some(storage) if storage.free_bytes < needed => Err(StoreError::Full),
@@ -110,7 +124,7 @@ fn check_space(settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError
     }
 }
 
-fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<Vec<Option<(u32, u32)>>, StoreError> {
+fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<Vec<Option<Filed>>, StoreError> {
     let txn = db.begin_write()?;
     let mut filed = Vec::with_capacity(batch.len());
     for delivery in batch {
@@ -123,7 +137,7 @@ fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<Vec<Option<(u32, u3
 fn write_delivery(
     txn: &WriteTransaction,
     delivery: &Delivery,
-) -> Result<Option<(u32, u32)>, StoreError> {
+) -> Result<Option<Filed>, StoreError> {
     let mut meta = txn.open_table(META)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
     let mut messages = Messages::open(txn)?;
@@ -140,26 +154,30 @@ fn write_delivery(
         return Ok(None);
     }
 
-    let blob = next_id(&mut meta, "next_blob_id")?;
-    let size = write_chunks(txn, blob, delivery.message.path())?;
     let references = u32::try_from(targets.len()).unwrap_or(u32::MAX);
-    blobs.insert(blob, (size, references))?;
-
-    let mut first = None;
-    for (account, (mailbox_id, uidvalidity, uidnext, modseq)) in targets {
-        let modseq = modseq + 1;
-        messages.insert(
-            mailbox_id,
-            uidnext,
-            (blob, delivery.flags, delivery.internal_date, size, modseq),
-        )?;
-        mailboxes.insert(
-            (account, delivery.mailbox.as_str()),
-            (mailbox_id, uidvalidity, uidnext + 1, modseq),
-        )?;
-        first.get_or_insert((uidvalidity, uidnext));
+    let mut first: Filed = (targets[0].1.1, Vec::with_capacity(delivery.items.len()));
+    for item in &delivery.items {
+        let blob = next_id(&mut meta, "next_blob_id")?;
+        let size = write_chunks(txn, blob, item.message.path())?;
+        blobs.insert(blob, (size, references))?;
+        for (index, (_, row)) in targets.iter_mut().enumerate() {
+            let (mailbox_id, uidvalidity, uidnext, modseq) = *row;
+            let modseq = modseq + 1;
+            messages.insert(
+                mailbox_id,
+                uidnext,
+                (blob, item.flags, item.internal_date, size, modseq),
+            )?;
+            *row = (mailbox_id, uidvalidity, uidnext + 1, modseq);
+            if index == 0 {
+                first.1.push(uidnext);
+            }
+        }
     }
-    Ok(first)
+    for (account, row) in targets {
+        mailboxes.insert((account, delivery.mailbox.as_str()), row)?;
+    }
+    Ok(Some(first))
 }
 
 /// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time, and records the

@@ -3,6 +3,7 @@
 //! smtplib/poplib, swaks, curl).
 #![allow(dead_code)]
 
+pub mod imap;
 pub mod peers;
 
 use std::collections::HashMap;

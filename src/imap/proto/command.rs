@@ -35,6 +35,15 @@ pub enum StatusItem {
     HighestModSeq,
 }
 
+/// SELECT's QRESYNC parameter (RFC 7162 §3.2.5): what the client knew of the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// The UIDs the client knows (else all of them).
+    pub known_uids: Option<SequenceSet>,
+}
+
 /// LIST (RFC 5258 LIST-EXTENDED, RFC 6154 SPECIAL-USE, RFC 5819 LIST-STATUS).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListCommand {
@@ -79,6 +88,7 @@ pub enum CommandKind {
         mailbox: String,
         read_only: bool,
         condstore: bool,
+        qresync: Option<Qresync>,
     },
     Create(String),
     Delete(String),
@@ -110,6 +120,8 @@ pub enum CommandKind {
         set: SequenceSet,
         attrs: Vec<FetchAttr>,
         changed_since: Option<u64>,
+        /// UID FETCH ... (CHANGEDSINCE n VANISHED): expunged UIDs too (RFC 7162 §3.2.6).
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -134,8 +146,14 @@ pub struct Malformed {
     pub error: ParseError,
 }
 
+/// Parses a command of a session whose mailbox names are modified UTF-7.
 pub fn parse_command(input: &[u8]) -> Result<Command, Malformed> {
-    let mut cursor = Cursor::new(input);
+    parse_command_in(input, false)
+}
+
+/// Parses a command; `utf8_names` after ENABLE UTF8=ACCEPT or IMAP4rev2.
+pub fn parse_command_in(input: &[u8], utf8_names: bool) -> Result<Command, Malformed> {
+    let mut cursor = Cursor::new(input).with_utf8_names(utf8_names);
     let tag = match cursor.tag() {
         Ok(tag) if cursor.peek() == Some(b' ') => String::from_utf8_lossy(tag).into_owned(),
         _ => {
@@ -157,7 +175,7 @@ pub fn parse_command(input: &[u8]) -> Result<Command, Malformed> {
 
 fn mailbox(cursor: &mut Cursor<'_>) -> Parsed<String> {
     let raw = cursor.astring()?;
-    mailbox_name::from_wire(&raw)
+    mailbox_name::from_wire(&raw, cursor.utf8_names())
 }
 
 fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
@@ -237,18 +255,25 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
             c.sp()?;
             let mailbox = mailbox(c)?;
             let mut condstore = false;
+            let mut qresync = None;
             if c.eat(b' ') {
-                for parameter in c.list(|c| c.atom().map(<[u8]>::to_ascii_uppercase))? {
-                    match parameter.as_slice() {
-                        b"CONDSTORE" => condstore = true,
-                        _ => return Err(ParseError("unsupported SELECT parameter")),
+                c.list(|c| {
+                    if c.keyword("CONDSTORE") {
+                        condstore = true;
+                    } else if c.keyword("QRESYNC") {
+                        c.sp()?;
+                        qresync = Some(qresync_parameter(c)?);
+                    } else {
+                        return Err(ParseError("unsupported SELECT parameter"));
                     }
-                }
+                    Ok(())
+                })?;
             }
             return Ok(CommandKind::Select {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             });
         }
     }
@@ -328,19 +353,25 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
         c.sp()?;
         let attrs = parse_fetch_attrs(c)?;
         let mut changed_since = None;
+        let mut vanished = false;
         if c.eat(b' ') {
             for (name, value) in c.list(modifier)? {
                 match (name.as_str(), value) {
                     ("CHANGEDSINCE", Some(value)) => changed_since = Some(value),
+                    ("VANISHED", None) => vanished = true,
                     _ => return Err(ParseError("unsupported FETCH modifier")),
                 }
             }
+        }
+        if vanished && !(uid && changed_since.is_some()) {
+            return Err(ParseError("VANISHED needs UID FETCH with CHANGEDSINCE"));
         }
         return Ok(CommandKind::Fetch {
             uid,
             set,
             attrs,
             changed_since,
+            vanished,
         });
     }
     if c.keyword("STORE") {
@@ -411,6 +442,41 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
     }))
 }
 
+/// `(uidvalidity modseq [known-uids [(known-sequence-set known-uid-set)]])`; the sequence
+/// match data only helps a server that cannot tell what was expunged, so it is read and
+/// not used.
+fn qresync_parameter(c: &mut Cursor<'_>) -> Parsed<Qresync> {
+    c.expect(b'(', "expected (")?;
+    let uidvalidity = c.nz_number()?;
+    c.sp()?;
+    let modseq = c.number()?;
+    let mut known_uids = None;
+    if c.eat(b' ') {
+        if c.peek() != Some(b'(') {
+            known_uids = Some(SequenceSet::parse(c)?);
+            if !c.eat(b' ') {
+                c.expect(b')', "expected )")?;
+                return Ok(Qresync {
+                    uidvalidity,
+                    modseq,
+                    known_uids,
+                });
+            }
+        }
+        c.expect(b'(', "expected (")?;
+        SequenceSet::parse(c)?;
+        c.sp()?;
+        SequenceSet::parse(c)?;
+        c.expect(b')', "expected )")?;
+    }
+    c.expect(b')', "expected )")?;
+    Ok(Qresync {
+        uidvalidity,
+        modseq,
+        known_uids,
+    })
+}
+
 /// `NAME value` or `NAME` in a modifier list; names uppercased.
 fn modifier(c: &mut Cursor<'_>) -> Parsed<(String, Option<u64>)> {
     let name = String::from_utf8_lossy(c.atom()?).to_ascii_uppercase();
@@ -452,7 +518,7 @@ fn status_item(c: &mut Cursor<'_>) -> Parsed<StatusItem> {
 
 fn pattern(c: &mut Cursor<'_>) -> Parsed<String> {
     let raw = c.list_mailbox()?;
-    mailbox_name::pattern_from_wire(&raw)
+    mailbox_name::from_wire(&raw, c.utf8_names())
 }
 
 fn parse_list(c: &mut Cursor<'_>, lsub: bool) -> Parsed<ListCommand> {
@@ -478,7 +544,7 @@ fn parse_list(c: &mut Cursor<'_>, lsub: bool) -> Parsed<ListCommand> {
         c.sp()?;
     }
     let reference = c.list_mailbox()?;
-    list.reference = mailbox_name::pattern_from_wire(&reference)?;
+    list.reference = mailbox_name::from_wire(&reference, c.utf8_names())?;
     c.sp()?;
     if !lsub && c.peek() == Some(b'(') {
         list.extended = true;
@@ -511,20 +577,29 @@ fn parse_list(c: &mut Cursor<'_>, lsub: bool) -> Parsed<ListCommand> {
     Ok(list)
 }
 
-/// The part of an APPEND command before its message literal (RFC 9051 §6.3.12).
+/// What comes before one message literal of APPEND: its flags, date, and whether it is sent
+/// as `UTF8 (~{n})` (RFC 6855 §4, after ENABLE UTF8=ACCEPT; then `)` follows the literal).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    pub date: Option<i64>,
+    pub utf8: bool,
+}
+
+/// The part of an APPEND command before its first message literal (RFC 9051 §6.3.12).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendPrefix {
     pub tag: String,
     pub mailbox: String,
-    pub flags: Vec<String>,
-    pub date: Option<i64>,
+    pub message: AppendMessage,
 }
 
-/// Parses `tag APPEND mailbox [(flags)] [date-time] ` — `prefix` is the command up to the
-/// `{n}` of the message literal. An error means the literal is not the message (for example
-/// the mailbox name sent as a literal), or a syntax error that the full parse will report.
-pub fn parse_append_prefix(prefix: &[u8]) -> Parsed<AppendPrefix> {
-    let mut c = Cursor::new(prefix);
+/// Parses `tag APPEND mailbox [(flags)] [date-time] [UTF8 (]` — `prefix` is the command up to
+/// the `{n}` (or `~{n}`) of the message literal. An error means the literal is not the message
+/// (for example the mailbox name sent as a literal), or a syntax error that the full parse
+/// will report.
+pub fn parse_append_prefix(prefix: &[u8], utf8_names: bool) -> Parsed<AppendPrefix> {
+    let mut c = Cursor::new(prefix).with_utf8_names(utf8_names);
     let tag = String::from_utf8_lossy(c.tag()?).into_owned();
     c.sp()?;
     if !c.keyword("APPEND") {
@@ -533,23 +608,43 @@ pub fn parse_append_prefix(prefix: &[u8]) -> Parsed<AppendPrefix> {
     c.sp()?;
     let mailbox = mailbox(&mut c)?;
     c.sp()?;
-    let mut flags = Vec::new();
-    if c.peek() == Some(b'(') {
-        flags = c.list(flag)?;
-        c.sp()?;
-    }
-    let mut date = None;
-    if c.peek() == Some(b'"') {
-        date = Some(c.date_time()?);
-        c.sp()?;
-    }
-    c.end()?;
+    let message = append_message(&mut c)?;
     Ok(AppendPrefix {
         tag,
         mailbox,
-        flags,
-        date,
+        message,
     })
+}
+
+/// MULTIAPPEND (RFC 3502): after a message literal, the rest of the command is empty (the
+/// end) or ` [(flags)] [date-time] [UTF8 (]` up to the next message's literal marker. Returns
+/// `None` for the end.
+pub fn parse_append_next(prefix: &[u8]) -> Parsed<Option<AppendMessage>> {
+    if prefix.is_empty() {
+        return Ok(None);
+    }
+    let mut c = Cursor::new(prefix);
+    c.sp()?;
+    append_message(&mut c).map(Some)
+}
+
+fn append_message(c: &mut Cursor<'_>) -> Parsed<AppendMessage> {
+    let mut message = AppendMessage::default();
+    if c.peek() == Some(b'(') {
+        message.flags = c.list(flag)?;
+        c.sp()?;
+    }
+    if c.peek() == Some(b'"') {
+        message.date = Some(c.date_time()?);
+        c.sp()?;
+    }
+    if c.keyword("UTF8") {
+        c.sp()?;
+        c.expect(b'(', "expected ( after UTF8")?;
+        message.utf8 = true;
+    }
+    c.end()?;
+    Ok(message)
 }
 
 /// Whether a command being framed is APPEND (then its literals need a closer look).

@@ -45,6 +45,23 @@ pub fn astring(out: &mut Vec<u8>, value: &str) {
     }
 }
 
+/// A mailbox name as sent to a client: modified UTF-7 as an astring, or in UTF-8 mode
+/// (RFC 6855 §3, RFC 9051 §5.1) UTF-8 in a quoted string, which both allow.
+pub fn mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
+    if utf8 && !name.is_ascii() && !name.chars().any(char::is_control) {
+        out.push(b'"');
+        for &b in name.as_bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        astring(out, &super::mailbox_name::to_wire(name, utf8));
+    }
+}
+
 /// INTERNALDATE: `"17-Jul-1996 02:44:25 +0000"` (always UTC).
 pub fn date_time(unix: i64) -> String {
     let days = unix.div_euclid(86400);
@@ -75,6 +92,11 @@ mod tests {
         astring(&mut out, "Sent");
         astring(&mut out, "My Mail");
         assert_eq!(out, b"Sent\"My Mail\"");
+        out.clear();
+        mailbox(&mut out, "Entwürfe", false);
+        mailbox(&mut out, " ", false);
+        mailbox(&mut out, "Entwürfe", true);
+        assert_eq!(out, "Entw&APw-rfe\" \"\"Entwürfe\"".as_bytes());
         assert_eq!(date_time(0), "\"01-Jan-1970 00:00:00 +0000\"");
         assert_eq!(date_time(1_700_000_000), "\"14-Nov-2023 22:13:20 +0000\"");
     }

@@ -14,6 +14,9 @@ pub type Parsed<T> = Result<T, ParseError>;
 pub struct Cursor<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Mailbox names are UTF-8 rather than modified UTF-7 (after ENABLE UTF8=ACCEPT or
+    /// IMAP4rev2, RFC 6855 §3 / RFC 9051 §5.1).
+    utf8_names: bool,
 }
 
 /// RFC 9051 ATOM-CHAR: any CHAR except atom-specials. Octets above 0x7f are let through:
@@ -36,7 +39,20 @@ fn is_list_char(b: u8) -> bool {
 
 impl<'a> Cursor<'a> {
     pub fn new(input: &'a [u8]) -> Self {
-        Cursor { input, pos: 0 }
+        Cursor {
+            input,
+            pos: 0,
+            utf8_names: false,
+        }
+    }
+
+    pub fn with_utf8_names(mut self, on: bool) -> Self {
+        self.utf8_names = on;
+        self
+    }
+
+    pub fn utf8_names(&self) -> bool {
+        self.utf8_names
     }
 
     pub fn peek(&self) -> Option<u8> {

@@ -1,5 +1,6 @@
-//! Mailbox names at the protocol edge: modified UTF-7 on the wire, UTF-8 inside, "/" as the
-//! hierarchy delimiter, INBOX case-insensitive (RFC 9051 §5.1).
+//! Mailbox names at the protocol edge: modified UTF-7 on the wire (or UTF-8 once the client
+//! enabled UTF8=ACCEPT or IMAP4rev2), UTF-8 inside, "/" as the hierarchy delimiter, INBOX
+//! case-insensitive (RFC 9051 §5.1, RFC 6855 §3).
 
 use super::lexer::{ParseError, Parsed};
 use super::mutf7;
@@ -8,16 +9,17 @@ pub const DELIMITER: char = '/';
 /// Longest mailbox name accepted, in UTF-8 octets.
 pub const MAX_NAME: usize = 512;
 
-/// The name a client sent, as Letterbox names it.
-pub fn from_wire(raw: &[u8]) -> Parsed<String> {
+/// The name a client sent, as Letterbox names it. In UTF-8 mode the name is taken as it is;
+/// otherwise it is modified UTF-7, except that a name with 8-bit octets (which modified UTF-7
+/// cannot hold) is taken as UTF-8: some IMAP4rev1 clients send that without enabling anything.
+pub fn from_wire(raw: &[u8], utf8: bool) -> Parsed<String> {
     let text = std::str::from_utf8(raw).map_err(|_| ParseError("mailbox name is not UTF-8"))?;
-    let decoded = mutf7::decode(text).ok_or(ParseError("bad modified UTF-7 in mailbox name"))?;
+    let decoded = if utf8 || !text.is_ascii() {
+        text.to_string()
+    } else {
+        mutf7::decode(text).ok_or(ParseError("bad modified UTF-7 in mailbox name"))?
+    };
     Ok(normalize_inbox(decoded))
-}
-
-/// A LIST pattern or reference (wildcards allowed).
-pub fn pattern_from_wire(raw: &[u8]) -> Parsed<String> {
-    from_wire(raw)
 }
 
 /// "inbox" and "Inbox/x" name INBOX and its children.
@@ -31,9 +33,13 @@ pub fn normalize_inbox(name: String) -> String {
     }
 }
 
-/// The name as sent to a client.
-pub fn to_wire(name: &str) -> String {
-    mutf7::encode(name)
+/// The name as sent to a client: UTF-8 in UTF-8 mode, else modified UTF-7.
+pub fn to_wire(name: &str, utf8: bool) -> String {
+    if utf8 {
+        name.to_string()
+    } else {
+        mutf7::encode(name)
+    }
 }
 
 /// Whether `name` may be created: non-empty levels, no wildcards or control characters.
@@ -100,10 +106,16 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(from_wire(b"inbox").unwrap(), "INBOX");
-        assert_eq!(from_wire(b"Inbox/Sub").unwrap(), "INBOX/Sub");
-        assert_eq!(from_wire(b"Entw&APw-rfe").unwrap(), "Entwürfe");
-        assert!(from_wire(b"&Jjo").is_err());
+        assert_eq!(from_wire(b"inbox", false).unwrap(), "INBOX");
+        assert_eq!(from_wire(b"Inbox/Sub", false).unwrap(), "INBOX/Sub");
+        assert_eq!(from_wire(b"Entw&APw-rfe", false).unwrap(), "Entwürfe");
+        assert!(from_wire(b"&Jjo", false).is_err());
+        // 8-bit names are UTF-8 in either mode; "&" is literal only in UTF-8 mode.
+        assert_eq!(from_wire("Entwürfe".as_bytes(), false).unwrap(), "Entwürfe");
+        assert_eq!(from_wire(b"A&B-", true).unwrap(), "A&B-");
+        assert_eq!(from_wire(b"A&-B", false).unwrap(), "A&B");
+        assert_eq!(to_wire("Entwürfe", false), "Entw&APw-rfe");
+        assert_eq!(to_wire("Entwürfe", true), "Entwürfe");
         assert!(check_new("a//b").is_err());
         assert!(check_new("/a").is_err());
         assert!(check_new("a*").is_err());

@@ -13,8 +13,8 @@ pub mod search;
 pub mod sequence;
 
 pub use command::{
-    AppendPrefix, Command, CommandKind, ListCommand, Malformed, StatusItem, StoreMode, is_append,
-    parse_append_prefix, parse_command,
+    AppendMessage, AppendPrefix, Command, CommandKind, ListCommand, Malformed, Qresync, StatusItem,
+    StoreMode, is_append, parse_append_next, parse_append_prefix, parse_command, parse_command_in,
 };
 pub use fetch::{FetchAttr, Section, SectionText};
 pub use lexer::ParseError;

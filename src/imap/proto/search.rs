@@ -64,7 +64,9 @@ fn key(c: &mut Cursor<'_>, depth: usize) -> Parsed<SearchKey> {
         let keys = c.list(|c| key(c, depth + 1))?;
         return Ok(And(keys));
     }
-    if c.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if c.peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(Sequence(SequenceSet::parse(c)?));
     }
     let flags: [(&str, &str, bool); 10] = [

@@ -1,4 +1,6 @@
-//! Sequence sets (RFC 9051 §9 `sequence-set`): "1:4,7,9:*", for message numbers and UIDs.
+//! Sequence sets (RFC 9051 §9 `sequence-set`): "1:4,7,9:*", for message numbers and UIDs,
+//! and `$`, the result of the last `SEARCH RETURN (SAVE)` (RFC 5182 SEARCHRES, part of
+//! IMAP4rev2).
 
 use super::lexer::{Cursor, ParseError, Parsed};
 
@@ -9,11 +11,23 @@ pub enum Bound {
     Star,
 }
 
+/// Ranges as the client wrote them; no ranges at all is `$` (parsing never makes an empty
+/// set otherwise), which only the session can resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceSet(pub Vec<(Bound, Bound)>);
 
 impl SequenceSet {
+    /// `$`: the saved search result.
+    pub const SAVED: SequenceSet = SequenceSet(Vec::new());
+
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn parse(cursor: &mut Cursor<'_>) -> Parsed<SequenceSet> {
+        if cursor.eat(b'$') {
+            return Ok(SequenceSet::SAVED);
+        }
         let mut ranges = Vec::new();
         loop {
             let first = bound(cursor)?;
@@ -114,6 +128,7 @@ mod tests {
         assert!(parse("0").is_err());
         assert!(parse("a").is_err());
         assert!(parse("1:").is_err());
+        assert!(parse("$").unwrap().is_saved() && !set.is_saved());
         assert_eq!(compact(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
     }
 }

@@ -1,15 +1,26 @@
-//! APPEND (RFC 9051 §6.3.12, RFC 7888 LITERAL+, RFC 4315 APPENDUID): the message literal is
-//! checked (size, target) before the client is told to send it, then streamed into a spool
-//! file and stored through the group-commit writer; OK only after the commit is durable.
+//! APPEND (RFC 9051 §6.3.12, RFC 7888 LITERAL+, RFC 4315 APPENDUID, RFC 3502 MULTIAPPEND,
+//! RFC 6855 §4 `UTF8 (~{n})`, RFC 3516 literal8): each message literal is checked (size,
+//! target) before the client is told to send it, then streamed into a spool file; all the
+//! messages of one command are stored in one commit through the group-commit writer, so they
+//! all arrive or none does; OK only after that commit is durable.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{RawLine, Session};
-use crate::imap::proto::AppendPrefix;
 use crate::imap::proto::framing::{LiteralMarker, literal_at_end};
-use crate::limits::IMAP_COMMAND_LINE;
+use crate::imap::proto::sequence::compact;
+use crate::imap::proto::{AppendMessage, AppendPrefix, parse_append_next};
+use crate::limits::{IMAP_COMMAND_LINE, IMAP_MULTIAPPEND_MAX};
 use crate::net::Interrupted;
-use crate::store::{SpoolWriter, now_unix};
+use crate::store::{AppendItem, SpoolFile, SpoolWriter, now_unix};
+
+/// How one APPEND command ended before anything was stored.
+enum Ended {
+    /// Every message arrived in a spool file.
+    Complete(Vec<(SpoolFile, AppendMessage)>),
+    /// Refused: the tagged reply (status, text) has not been sent yet.
+    Refused(&'static str, &'static str),
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn append(
@@ -18,65 +29,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         literal: LiteralMarker,
     ) -> Result<(), Interrupted> {
         let tag = prefix.tag.clone();
-        let refusal = self.append_refusal(&prefix, literal).await;
-        if let Some((status, text)) = refusal {
-            if literal.non_sync {
-                self.skip(literal.length).await?;
-                self.discard_rest_of_command().await?;
-            }
-            if status == "BAD" {
-                self.bad(Some(&tag), text);
-            } else {
-                self.tagged(&tag, status, text);
-            }
-            return Ok(());
-        }
-        let spool = self.ctx.store.spool().await;
-        if !literal.non_sync {
-            self.conn.write(b"+ Ready for literal data\r\n").await?;
-            self.conn.flush().await?;
-        }
-        let spooled = self.receive_literal(spool.ok(), literal.length).await?;
-        // MULTIAPPEND is not offered: the command must end after the message.
-        let rest_ok = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
-            RawLine::Complete(line) if line.is_empty() => true,
-            RawLine::Complete(line) => {
-                if let Some(marker) = literal_at_end(&line).filter(|m| m.non_sync) {
-                    self.skip(marker.length).await?;
-                    self.discard_rest_of_command().await?;
+        let messages = match self.receive_messages(&prefix, literal).await? {
+            Ended::Complete(messages) => messages,
+            Ended::Refused(status, text) => {
+                if status == "BAD" {
+                    self.bad(Some(&tag), text);
+                } else {
+                    self.tagged(&tag, status, text);
                 }
-                false
-            }
-            RawLine::TooLong { .. } => false,
-        };
-        if !rest_ok {
-            self.bad(Some(&tag), "One message per APPEND");
-            return Ok(());
-        }
-        let Some(writer) = spooled else {
-            self.no(
-                &tag,
-                "[UNAVAILABLE] Cannot store the message now, try again later",
-            );
-            return Ok(());
-        };
-        let spool = match writer.finish().await {
-            Ok(spool) => spool,
-            Err(e) => {
-                self.store_no(&tag, &e);
                 return Ok(());
             }
         };
         let account = self.account().to_string();
-        let bits = self.resolve_flags(&prefix.flags).await?;
-        let date = prefix.date.unwrap_or_else(now_unix);
+        let mut items = Vec::with_capacity(messages.len());
+        for (spool, message) in messages {
+            items.push(AppendItem {
+                flags: self.resolve_flags(&message.flags).await?,
+                internal_date: message.date.unwrap_or_else(now_unix),
+                message: spool,
+            });
+        }
         match self
             .ctx
             .store
-            .append(spool, &account, &prefix.mailbox, bits, date)
+            .append_all(items, &account, &prefix.mailbox)
             .await
         {
-            Ok((validity, uid)) => {
+            Ok((validity, uids)) => {
                 if self
                     .selected
                     .as_ref()
@@ -84,9 +63,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 {
                     self.sync(true).await?;
                 }
+                let uids = compact(&uids);
                 self.ok(
                     &tag,
-                    &format!("[APPENDUID {validity} {uid}] APPEND completed"),
+                    &format!("[APPENDUID {validity} {uids}] APPEND completed"),
                 );
             }
             Err(e) => self.store_no(&tag, &e),
@@ -94,24 +74,118 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    /// Why an APPEND cannot take its message, before the literal is read.
-    async fn append_refusal(
+    /// Reads every message of the command into spool files. A refusal still reads (and drops)
+    /// what the client sends without waiting (LITERAL+), so the next command is read in step.
+    async fn receive_messages(
         &mut self,
         prefix: &AppendPrefix,
+        first: LiteralMarker,
+    ) -> Result<Ended, Interrupted> {
+        let mut received = Vec::new();
+        let mut message = prefix.message.clone();
+        let mut literal = first;
+        loop {
+            let refusal = match received.len() {
+                0 => self.append_refusal(&prefix.mailbox, literal).await,
+                n if n >= IMAP_MULTIAPPEND_MAX => {
+                    Some(("NO", "[LIMIT] Too many messages in one APPEND"))
+                }
+                _ => self.size_refusal(literal),
+            }
+            .or_else(|| {
+                (message.utf8 && !self.enabled.utf8)
+                    .then_some(("BAD", "UTF8 APPEND needs ENABLE UTF8=ACCEPT"))
+            });
+            if let Some(refusal) = refusal {
+                if literal.non_sync {
+                    self.skip(literal.length).await?;
+                    self.discard_rest_of_command().await?;
+                }
+                return Ok(Ended::Refused(refusal.0, refusal.1));
+            }
+            let spool = self.ctx.store.spool().await;
+            if !literal.non_sync {
+                self.conn.write(b"+ Ready for literal data\r\n").await?;
+                self.conn.flush().await?;
+            }
+            let spooled = self.receive_literal(spool.ok(), literal.length).await?;
+            let rest = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
+                RawLine::Complete(line) => line,
+                RawLine::TooLong { .. } => {
+                    return Ok(Ended::Refused("BAD", "Command line too long"));
+                }
+            };
+            // `UTF8 (~{n}` is closed right after its literal.
+            let rest = match (message.utf8, rest.strip_prefix(b")")) {
+                (false, _) => rest.as_slice(),
+                (true, Some(after)) => after,
+                (true, None) => {
+                    self.drop_rest(&rest).await?;
+                    return Ok(Ended::Refused("BAD", "Expected ) after the UTF8 message"));
+                }
+            };
+            let next = literal_at_end(rest);
+            let before_marker = match next {
+                Some(marker) => {
+                    let open = rest.iter().rposition(|&b| b == b'{').unwrap_or(0);
+                    &rest[..open.saturating_sub(usize::from(marker.binary))]
+                }
+                None => rest,
+            };
+            let parsed = parse_append_next(before_marker);
+            let spool = match spooled {
+                Some(writer) => writer.finish().await.ok(),
+                None => None,
+            };
+            let Some(spool) = spool else {
+                self.drop_rest(rest).await?;
+                return Ok(Ended::Refused(
+                    "NO",
+                    "[UNAVAILABLE] Cannot store the message now, try again later",
+                ));
+            };
+            received.push((spool, message));
+            match (parsed, next) {
+                (Ok(None), None) => return Ok(Ended::Complete(received)),
+                (Ok(Some(following)), Some(marker)) => {
+                    message = following;
+                    literal = marker;
+                }
+                _ => {
+                    self.drop_rest(rest).await?;
+                    return Ok(Ended::Refused("BAD", "Unexpected text after the message"));
+                }
+            }
+        }
+    }
+
+    /// Drops the rest of a refused command whose last line was `line`.
+    async fn drop_rest(&mut self, line: &[u8]) -> Result<(), Interrupted> {
+        if let Some(marker) = literal_at_end(line).filter(|m| m.non_sync) {
+            self.skip(marker.length).await?;
+            self.discard_rest_of_command().await?;
+        }
+        Ok(())
+    }
+
+    fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
+        (literal.length > self.ctx.config.limits.max_message_size.0)
+            .then_some(("NO", "[TOOBIG] Message too large"))
+    }
+
+    /// Why an APPEND cannot take its first message, before the literal is read.
+    async fn append_refusal(
+        &mut self,
+        mailbox: &str,
         literal: LiteralMarker,
     ) -> Option<(&'static str, &'static str)> {
         let Some(account) = self.account.clone() else {
             return Some(("BAD", "Log in first"));
         };
-        if literal.length > self.ctx.config.limits.max_message_size.0 {
-            return Some(("NO", "[TOOBIG] Message too large"));
+        if let Some(refusal) = self.size_refusal(literal) {
+            return Some(refusal);
         }
-        match self
-            .ctx
-            .store
-            .mailbox_state(&account, &prefix.mailbox)
-            .await
-        {
+        match self.ctx.store.mailbox_state(&account, mailbox).await {
             Ok(_) => None,
             Err(crate::store::StoreError::NotFound { .. }) => {
                 Some(("NO", "[TRYCREATE] No such mailbox"))

@@ -7,7 +7,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::binary::check_binary;
-use super::selected::flag_names;
 use crate::imap::mime::Part;
 use crate::imap::proto::encode;
 use crate::imap::proto::sequence::SequenceSet;
@@ -224,9 +223,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match attr {
                 FetchAttr::Flags => {
                     flags_sent = true;
-                    out.extend_from_slice(
-                        format!("FLAGS ({})", flag_names(row.flags, &self.keywords)).as_bytes(),
-                    );
+                    let flags = self.message_flags(row.uid, row.flags);
+                    self.conn
+                        .output()
+                        .extend_from_slice(format!("FLAGS ({flags})").as_bytes());
                 }
                 FetchAttr::Uid => out.extend_from_slice(format!("UID {}", row.uid).as_bytes()),
                 FetchAttr::InternalDate => out.extend_from_slice(
@@ -299,11 +299,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if seen_now && !flags_sent {
             separator(self.conn.output());
-            self.conn.output().extend_from_slice(
-                format!("FLAGS ({})", flag_names(row.flags, &self.keywords)).as_bytes(),
-            );
+            let flags = self.message_flags(row.uid, row.flags);
+            self.conn
+                .output()
+                .extend_from_slice(format!("FLAGS ({flags})").as_bytes());
         }
-        if (with_modseq || self.condstore && seen_now) && !modseq_sent {
+        if (with_modseq || self.enabled.condstore && seen_now) && !modseq_sent {
             separator(self.conn.output());
             self.conn
                 .output()

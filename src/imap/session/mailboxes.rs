@@ -5,8 +5,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use crate::imap::proto::encode;
-use crate::imap::proto::mailbox_name::{self, DELIMITER, check_new, matches, to_wire};
+use crate::imap::proto::mailbox_name::{self, DELIMITER, check_new, matches};
 use crate::imap::proto::{CommandKind, ListCommand, StatusItem};
 use crate::net::Interrupted;
 use crate::store::{DEFAULT_MAILBOXES, INBOX, MailboxEntry, MailboxStatus};
@@ -36,12 +35,6 @@ pub fn status_items(status: &MailboxStatus, items: &[StatusItem]) -> String {
     parts.join(" ")
 }
 
-fn quoted_name(name: &str) -> String {
-    let mut out = Vec::new();
-    encode::astring(&mut out, &to_wire(name));
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn mailbox_command(
         &mut self,
@@ -68,11 +61,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
-                if condstore {
-                    self.condstore = true;
+                if qresync.is_some() && !self.enabled.qresync {
+                    self.bad(Some(tag), "ENABLE QRESYNC first");
+                    return Ok(());
                 }
-                self.select(tag, &mailbox, read_only).await?;
+                if condstore {
+                    self.enabled.condstore = true;
+                }
+                self.select(tag, &mailbox, read_only, qresync).await?;
             }
             CommandKind::Create(name) => {
                 let name = name.trim_end_matches(DELIMITER).to_string();
@@ -123,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     Ok(status) => {
                         let line = format!(
                             "STATUS {} ({})",
-                            quoted_name(&mailbox),
+                            self.wire_name(&mailbox),
                             status_items(&status, &items)
                         );
                         self.untagged(&line).await?;
@@ -205,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 format!(
                     "{command} ({}) \"/\" {}",
                     attributes.join(" "),
-                    quoted_name(name)
+                    self.wire_name(name)
                 ),
                 name.clone(),
                 *exists,
@@ -218,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 if let Ok(status) = self.ctx.store.mailbox_status(&account, &name).await {
                     let line = format!(
                         "STATUS {} ({})",
-                        quoted_name(&name),
+                        self.wire_name(&name),
                         status_items(&status, &items)
                     );
                     self.untagged(&line).await?;

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::proto::framing::{LiteralMarker, literal_at_end, tag_of};
 use super::proto::{
-    AppendPrefix, Command, CommandKind, is_append, parse_append_prefix, parse_command,
+    AppendPrefix, Command, CommandKind, is_append, parse_append_prefix, parse_command_in,
 };
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
@@ -50,8 +50,22 @@ pub struct ImapContext {
 }
 
 /// Capabilities every state shares (RFC 9051 §6.1.1).
-const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE ID UIDPLUS MOVE \
-UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QUOTA QUOTA=RES-STORAGE BINARY";
+const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ENABLE IDLE NAMESPACE ID \
+UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES \
+CONDSTORE QRESYNC STATUS=SIZE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE BINARY";
+
+/// What the client turned on with ENABLE (RFC 5161), or implied by SELECT (CONDSTORE).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Enabled {
+    /// MODSEQ in FETCH responses (RFC 7162 §3.1).
+    pub condstore: bool,
+    /// VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) (RFC 7162 §3.2).
+    pub qresync: bool,
+    /// IMAP4rev2 responses: ESEARCH for every SEARCH, no \Recent or RECENT (RFC 9051).
+    pub rev2: bool,
+    /// Mailbox names in UTF-8 (RFC 6855; implied by IMAP4rev2).
+    pub utf8: bool,
+}
 
 /// One framed command as the reader produced it.
 enum Input {
@@ -88,7 +102,7 @@ struct Session<S> {
     selected: Option<Selected>,
     /// The account's keywords, as of the last SELECT or flag change.
     keywords: Keywords,
-    condstore: bool,
+    enabled: Enabled,
     changes: watch::Receiver<u64>,
 }
 
@@ -110,7 +124,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         account: None,
         selected: None,
         keywords: Keywords::default(),
-        condstore: false,
+        enabled: Enabled::default(),
         changes,
     };
     let greeting = format!(
@@ -160,6 +174,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         caps
+    }
+
+    /// A mailbox name as this client reads it (UTF-8 or modified UTF-7).
+    fn wire_name(&self, name: &str) -> String {
+        let mut out = Vec::new();
+        super::proto::encode::mailbox(&mut out, name, self.enabled.utf8);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     fn login_allowed(&self) -> bool {
@@ -217,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.append(prefix, literal).await?;
                     false
                 }
-                Input::Command(bytes) => match parse_command(&bytes) {
+                Input::Command(bytes) => match parse_command_in(&bytes, self.enabled.utf8) {
                     Err(malformed) => {
                         let text = malformed.error.to_string();
                         self.bad(malformed.tag.as_deref(), &text);
@@ -336,7 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let open = command.iter().rposition(|&b| b == b'{').unwrap_or(0);
                 // The message may be a literal8 (RFC 3516 §4.4): the prefix stops before its `~`.
                 let open = open.saturating_sub(usize::from(marker.binary));
-                if let Ok(prefix) = parse_append_prefix(&command[..open]) {
+                if let Ok(prefix) = parse_append_prefix(&command[..open], self.enabled.utf8) {
                     return Ok(Input::Append {
                         prefix,
                         literal: marker,
@@ -411,18 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.bad(Some(&tag), "Already logged in");
             }
             _ if !authenticated => self.bad(Some(&tag), "Log in first"),
-            CommandKind::Enable(capabilities) => {
-                let mut enabled = Vec::new();
-                for capability in capabilities {
-                    if capability == "CONDSTORE" && !self.condstore {
-                        self.condstore = true;
-                        enabled.push(capability);
-                    }
-                }
-                self.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end())
-                    .await?;
-                self.ok(&tag, "ENABLE completed");
-            }
+            CommandKind::Enable(capabilities) => self.enable(&tag, capabilities).await?,
             CommandKind::Namespace => {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL").await?;
                 self.ok(&tag, "NAMESPACE completed");
@@ -436,6 +446,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             other => self.mailbox_command(&tag, other).await?,
         }
         Ok(false)
+    }
+
+    /// ENABLE (RFC 5161): answers with the capabilities newly turned on. QRESYNC implies
+    /// CONDSTORE (RFC 7162 §3.2.3); IMAP4rev2 implies UTF-8 mailbox names.
+    async fn enable(&mut self, tag: &str, capabilities: Vec<String>) -> Result<(), Interrupted> {
+        let mut newly = Vec::new();
+        for capability in capabilities {
+            let flag = match capability.as_str() {
+                "CONDSTORE" => &mut self.enabled.condstore,
+                "QRESYNC" => {
+                    self.enabled.condstore = true;
+                    &mut self.enabled.qresync
+                }
+                "IMAP4REV2" => {
+                    self.enabled.utf8 = true;
+                    &mut self.enabled.rev2
+                }
+                "UTF8=ACCEPT" => &mut self.enabled.utf8,
+                _ => continue,
+            };
+            if !*flag {
+                *flag = true;
+                newly.push(match capability.as_str() {
+                    "IMAP4REV2" => "IMAP4rev2".to_string(),
+                    _ => capability,
+                });
+            }
+        }
+        self.untagged(format!("ENABLED {}", newly.join(" ")).trim_end())
+            .await?;
+        self.ok(tag, "ENABLE completed");
+        Ok(())
     }
 
     /// RFC 9051 §6.2.1; pipelined input after the command is discarded (RFC 3207 §4.2's

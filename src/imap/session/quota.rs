@@ -5,8 +5,6 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use crate::imap::proto::encode;
-use crate::imap::proto::mailbox_name::to_wire;
 use crate::net::Interrupted;
 use crate::status::Storage;
 
@@ -21,9 +19,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.store_no(tag, &error);
             return Ok(());
         }
-        let mut name = Vec::new();
-        encode::astring(&mut name, &to_wire(mailbox));
-        let name = String::from_utf8_lossy(&name);
+        let name = self.wire_name(mailbox);
         self.untagged(&format!("QUOTAROOT {name} \"\"")).await?;
         self.quota_line(tag).await
     }

@@ -23,6 +23,10 @@ struct Subject<'a> {
     count: u32,
     largest_uid: u32,
     row: &'a MessageInfo,
+    /// `$`: the UIDs of the last saved result, as ranges.
+    saved: &'a [(u32, u32)],
+    /// `\Recent` in this session.
+    recent: bool,
     structure: Option<&'a Part>,
     header: &'a [u8],
     /// (in the whole message?, needle) -> found.
@@ -97,8 +101,9 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         Not(a) => !matches(a, m),
         Flag(name) => flag_bit(name, m.keywords).is_some_and(|bit| m.row.flags & bit != 0),
         NoFlag(name) => flag_bit(name, m.keywords).is_none_or(|bit| m.row.flags & bit == 0),
-        New | Recent => false,
-        Old => true,
+        Recent => m.recent,
+        New => m.recent && m.row.flags & crate::store::schema::flags::SEEN == 0,
+        Old => !m.recent,
         Before(d) => day < *d,
         On(d) => day == *d,
         Since(d) => day >= *d,
@@ -107,6 +112,10 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         SentSince(d) => sent_day.is_some_and(|s| s >= *d),
         Larger(n) => m.row.size > *n,
         Smaller(n) => m.row.size < *n,
+        Uid(set) | Sequence(set) if set.is_saved() => m
+            .saved
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&m.row.uid)),
         Uid(set) => set.contains(m.row.uid, m.largest_uid),
         Sequence(set) => set.contains(m.seq, m.count),
         ModSeq(n) => m.row.modseq >= *n,
@@ -182,6 +191,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let id = selected.id;
         let uids = selected.uids.clone();
+        let saved = selected.saved.clone();
+        let recent = selected.recent.clone();
         let count = u32::try_from(uids.len()).unwrap_or(u32::MAX);
         let largest_uid = uids.last().copied().unwrap_or(0);
         let store = self.ctx.store.clone();
@@ -189,7 +200,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut needles = Vec::new();
         collect_texts(key, &mut needles);
         let needs_header_block = needs_structure;
-        let mut results: Vec<u32> = Vec::new();
+        // (sequence number, UID) of each match.
+        let mut found: Vec<(u32, u32)> = Vec::new();
         let mut highest = 0u64;
         for (batch_index, batch) in uids.chunks(SEARCH_BATCH).enumerate() {
             let rows = match store.messages_by_uid(id, batch.to_vec()).await {
@@ -229,55 +241,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     count,
                     largest_uid,
                     row,
+                    saved: &saved,
+                    recent: recent
+                        .iter()
+                        .any(|&(low, high)| (low..=high).contains(&row.uid)),
                     structure: structure.as_ref(),
                     header: &header,
                     texts: &texts,
                     keywords: &self.keywords,
                 };
                 if matches(key, &subject) {
-                    results.push(if uid { row.uid } else { seq });
+                    found.push((seq, row.uid));
                     highest = highest.max(row.modseq);
                 }
             }
         }
+        let results: Vec<u32> = found
+            .iter()
+            .map(|&(seq, u)| if uid { u } else { seq })
+            .collect();
+        let modseq = (uses_modseq(key) && !results.is_empty()).then_some(highest);
+        // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
+        let esearch = esearch.or_else(|| self.enabled.rev2.then(Vec::new));
         match esearch {
             Some(options) => {
-                let mut line = format!("ESEARCH (TAG \"{tag}\")");
-                if uid {
-                    line.push_str(" UID");
+                let has = |name: &str| options.iter().any(|o| o == name);
+                if has("SAVE") {
+                    self.save_result(&found, has("MIN"), has("MAX"), has("ALL") || has("COUNT"));
                 }
-                let all = options.is_empty() || options.iter().any(|o| o == "ALL");
-                if options.iter().any(|o| o == "MIN")
-                    && let Some(min) = results.first()
-                {
-                    line.push_str(&format!(" MIN {min}"));
+                // SAVE alone asks for no response (RFC 5182 §2.1).
+                if options.len() != 1 || !has("SAVE") {
+                    let line = esearch_line(tag, uid, &options, &results, modseq);
+                    self.untagged(&line).await?;
                 }
-                if options.iter().any(|o| o == "MAX")
-                    && let Some(max) = results.last()
-                {
-                    line.push_str(&format!(" MAX {max}"));
-                }
-                if options.iter().any(|o| o == "COUNT") {
-                    line.push_str(&format!(" COUNT {}", results.len()));
-                }
-                if all && !results.is_empty() {
-                    line.push_str(&format!(" ALL {}", compact(&results)));
-                }
-                self.untagged(&line).await?;
             }
             None => {
                 let mut line = String::from("SEARCH");
                 for n in &results {
                     line.push_str(&format!(" {n}"));
                 }
-                if uses_modseq(key) && !results.is_empty() {
-                    line.push_str(&format!(" (MODSEQ {highest})"));
+                if let Some(modseq) = modseq {
+                    line.push_str(&format!(" (MODSEQ {modseq})"));
                 }
                 self.untagged(&line).await?;
             }
         }
         self.ok(tag, "SEARCH completed");
         Ok(())
+    }
+
+    /// Keeps a result as `$` (RFC 5182 §2.1): only MIN and/or MAX when those are all that
+    /// was asked for, else every match.
+    fn save_result(&mut self, found: &[(u32, u32)], min: bool, max: bool, all: bool) {
+        let mut uids: Vec<u32> = if (min || max) && !all {
+            let ends = [
+                found.first().filter(|_| min).map(|&(_, u)| u),
+                found.last().filter(|_| max).map(|&(_, u)| u),
+            ];
+            ends.into_iter().flatten().collect()
+        } else {
+            found.iter().map(|&(_, u)| u).collect()
+        };
+        uids.dedup();
+        if let Some(selected) = &mut self.selected {
+            selected.saved = ranges_of(&uids);
+        }
     }
 
     async fn read_prefix(&mut self, blob: u64, end: u64) -> Vec<u8> {
@@ -316,9 +344,91 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 }
 
+/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set] [MODSEQ n]` (RFC 4731 §3.1);
+/// no options means ALL; nothing found gives no MIN, MAX or ALL.
+fn esearch_line(
+    tag: &str,
+    uid: bool,
+    options: &[String],
+    results: &[u32],
+    modseq: Option<u64>,
+) -> String {
+    let has = |name: &str| options.iter().any(|o| o == name);
+    let all = has("ALL") || options.iter().all(|o| o == "SAVE");
+    let mut line = String::from("ESEARCH (TAG ");
+    let mut quoted = Vec::new();
+    crate::imap::proto::encode::string(&mut quoted, tag.as_bytes());
+    line.push_str(&String::from_utf8_lossy(&quoted));
+    line.push(')');
+    if uid {
+        line.push_str(" UID");
+    }
+    if has("MIN")
+        && let Some(min) = results.first()
+    {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if has("MAX")
+        && let Some(max) = results.last()
+    {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if has("COUNT") {
+        line.push_str(&format!(" COUNT {}", results.len()));
+    }
+    if all && !results.is_empty() {
+        line.push_str(&format!(" ALL {}", compact(results)));
+    }
+    if let Some(modseq) = modseq {
+        line.push_str(&format!(" MODSEQ {modseq}"));
+    }
+    line
+}
+
+/// Ascending numbers as (low, high) ranges.
+fn ranges_of(numbers: &[u32]) -> Vec<(u32, u32)> {
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers {
+        match ranges.last_mut() {
+            Some((_, high)) if high.checked_add(1) == Some(n) => *high = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    ranges
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn esearch_lines_and_saved_ranges() {
+        let options = |list: &[&str]| list.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            esearch_line("a1", true, &[], &[1, 2, 3, 7], None),
+            "ESEARCH (TAG \"a1\") UID ALL 1:3,7"
+        );
+        assert_eq!(
+            esearch_line(
+                "a2",
+                false,
+                &options(&["MIN", "MAX", "COUNT"]),
+                &[4, 9],
+                Some(12)
+            ),
+            "ESEARCH (TAG \"a2\") MIN 4 MAX 9 COUNT 2 MODSEQ 12"
+        );
+        assert_eq!(
+            esearch_line("a3", false, &options(&["COUNT"]), &[], None),
+            "ESEARCH (TAG \"a3\") COUNT 0"
+        );
+        assert_eq!(
+            esearch_line("a4", false, &[], &[], None),
+            "ESEARCH (TAG \"a4\")"
+        );
+        assert_eq!(ranges_of(&[1, 2, 3, 7, 9, 10]), [(1, 3), (7, 7), (9, 10)]);
+        assert!(ranges_of(&[]).is_empty());
+    }
 
     #[test]
     fn finder_across_chunks() {

@@ -11,10 +11,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use crate::imap::proto::sequence::{SequenceSet, compact};
-use crate::imap::proto::{CommandKind, StoreMode};
+use crate::imap::proto::{CommandKind, Qresync, StoreMode};
 use crate::net::Interrupted;
 use crate::store::schema::flags;
-use crate::store::{FlagOp, Keywords, StoreError};
+use crate::store::{FlagChange, FlagOp, Keywords, StoreError};
 
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -28,25 +28,24 @@ pub struct Selected {
     pub uids: Vec<u32>,
     /// HIGHESTMODSEQ of the last state the client was told about.
     pub modseq: u64,
+    /// The UIDs of the last `SEARCH RETURN (SAVE)` (`$`, RFC 5182), as ranges.
+    pub saved: Vec<(u32, u32)>,
+    /// UID ranges that are `\Recent` in this session (RFC 3501 §2.3.2): the messages it was
+    /// the first to be told about.
+    pub recent: Vec<(u32, u32)>,
 }
 
 impl Selected {
-    /// (sequence number, UID) pairs a set names, in ascending order.
+    /// (sequence number, UID) pairs a set names, in ascending order. `$` names the saved
+    /// search result's messages that still exist, whether or not the command is a UID one.
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<(u32, u32)> {
         let count = u32::try_from(self.uids.len()).unwrap_or(u32::MAX);
+        if set.is_saved() {
+            return self.resolve_uids(self.saved.iter().copied());
+        }
         if uid {
             let largest = self.uids.last().copied().unwrap_or(0);
-            let mut found: Vec<(u32, u32)> = Vec::new();
-            for (low, high) in set.ranges(largest) {
-                let start = self.uids.partition_point(|&u| u < low);
-                let end = self.uids.partition_point(|&u| u <= high);
-                for index in start..end {
-                    found.push((index as u32 + 1, self.uids[index]));
-                }
-            }
-            found.sort_unstable();
-            found.dedup();
-            found
+            self.resolve_uids(set.ranges(largest))
         } else {
             let mut found: Vec<(u32, u32)> = Vec::new();
             for (low, high) in set.ranges(count) {
@@ -58,6 +57,45 @@ impl Selected {
             found.dedup();
             found
         }
+    }
+
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&uid))
+    }
+
+    /// How many of the messages are `\Recent` here.
+    pub fn recent_count(&self) -> usize {
+        self.recent
+            .iter()
+            .map(|&(low, high)| {
+                self.uids.partition_point(|&u| u <= high) - self.uids.partition_point(|&u| u < low)
+            })
+            .sum()
+    }
+
+    /// The UID ranges a UID set names, with `*` as the highest UID the mailbox has given
+    /// (so expunged UIDs above the last message still count).
+    pub fn uid_ranges(&self, set: &SequenceSet) -> Vec<(u32, u32)> {
+        if set.is_saved() {
+            return self.saved.clone();
+        }
+        set.ranges(self.uidnext.saturating_sub(1)).collect()
+    }
+
+    fn resolve_uids(&self, ranges: impl Iterator<Item = (u32, u32)>) -> Vec<(u32, u32)> {
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        for (low, high) in ranges {
+            let start = self.uids.partition_point(|&u| u < low);
+            let end = self.uids.partition_point(|&u| u <= high);
+            for index in start..end {
+                found.push((index as u32 + 1, self.uids[index]));
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 
@@ -142,8 +180,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         tag: &str,
         name: &str,
         read_only: bool,
+        qresync: Option<Qresync>,
     ) -> Result<(), Interrupted> {
-        self.selected = None;
+        // RFC 9051 §6.3.2 / RFC 7162 §3.2.11: the client learns where the old mailbox's
+        // responses end and the new one's begin.
+        if self.selected.take().is_some() {
+            self.untagged("OK [CLOSED] Previous mailbox closed").await?;
+        }
         let account = self.account().to_string();
         let (state, uids) = match self.ctx.store.mailbox_uids(&account, name).await {
             Ok(found) => found,
@@ -154,6 +197,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         self.keywords = match self.ctx.store.keywords(&account).await {
             Ok(keywords) => keywords,
+            Err(e) => {
+                self.store_no(tag, &e);
+                return Ok(());
+            }
+        };
+        // SELECT claims the messages nobody was told about yet as this session's `\Recent`;
+        // EXAMINE shows them without claiming them (RFC 3501 §6.3.2).
+        let recent_from = if read_only {
+            self.ctx.store.recent_mark(state.id).await
+        } else {
+            self.ctx.store.claim_recent(state.id, state.uidnext).await
+        };
+        let recent_from = match recent_from {
+            Ok(mark) => mark,
             Err(e) => {
                 self.store_no(tag, &e);
                 return Ok(());
@@ -172,7 +229,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ))
         .await?;
         self.untagged(&format!("{} EXISTS", uids.len())).await?;
-        self.untagged("0 RECENT").await?;
+        if self.enabled.rev2 {
+            // IMAP4rev2 names the mailbox (with its attributes) instead of RECENT.
+            let attributes = super::mailboxes::special_use(name).unwrap_or_default();
+            let line = format!("LIST ({attributes}) \"/\" {}", self.wire_name(name));
+            self.untagged(&line).await?;
+        } else {
+            let recent = uids.len() - uids.partition_point(|&u| u < recent_from);
+            self.untagged(&format!("{recent} RECENT")).await?;
+        }
         self.untagged(&format!(
             "OK [UIDVALIDITY {}] UIDs valid",
             state.uidvalidity
@@ -195,7 +260,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             uidnext: state.uidnext,
             uids,
             modseq: state.highest_modseq,
+            saved: Vec::new(),
+            recent: if recent_from < state.uidnext {
+                vec![(recent_from.max(1), state.uidnext - 1)]
+            } else {
+                Vec::new()
+            },
         });
+        if let Some(qresync) = qresync
+            && qresync.uidvalidity == state.uidvalidity
+        {
+            self.resynchronise(&qresync).await?;
+        }
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.ok(
             tag,
@@ -207,17 +283,94 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// SELECT ... (QRESYNC ...) (RFC 7162 §3.2.5.1): what the client missed since the MODSEQ
+    /// it knew, among the UIDs it knows: expunged UIDs as VANISHED (EARLIER), then the
+    /// messages whose flags changed.
+    async fn resynchronise(&mut self, qresync: &Qresync) -> Result<(), Interrupted> {
+        let Some(selected) = &self.selected else {
+            return Ok(());
+        };
+        let known = qresync
+            .known_uids
+            .as_ref()
+            .map(|set| selected.uid_ranges(set));
+        let store = self.ctx.store.clone();
+        let (id, name) = (selected.id, selected.name.clone());
+        let Ok(vanished) = store
+            .vanished_since(id, qresync.modseq, known.clone())
+            .await
+        else {
+            return Ok(());
+        };
+        if !vanished.is_empty() {
+            self.untagged(&format!("VANISHED (EARLIER) {}", compact(&vanished)))
+                .await?;
+        }
+        let account = self.account().to_string();
+        let Ok(changes) = store
+            .changes_since(&account, &name, id, qresync.modseq)
+            .await
+        else {
+            return Ok(());
+        };
+        let inside = |uid: u32| {
+            known
+                .as_ref()
+                .is_none_or(|ranges| ranges.iter().any(|&(l, h)| (l..=h).contains(&uid)))
+        };
+        for change in changes.changed.into_iter().filter(|c| inside(c.uid)) {
+            if let Some(line) = self.flags_line(&change) {
+                self.untagged(&line).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A message's flags as this client sees them: with `\Recent` where it is recent in
+    /// this session, unless IMAP4rev2 (which has no `\Recent`) is on.
+    pub(super) fn message_flags(&self, uid: u32, bits: u32) -> String {
+        let names = flag_names(bits, &self.keywords);
+        let recent = !self.enabled.rev2 && self.selected.as_ref().is_some_and(|s| s.is_recent(uid));
+        match (recent, names.is_empty()) {
+            (false, _) => names,
+            (true, true) => "\\Recent".to_string(),
+            (true, false) => format!("{names} \\Recent"),
+        }
+    }
+
+    /// `* n FETCH (UID u FLAGS (...) [MODSEQ (m)])` for a message the client knows.
+    fn flags_line(&self, change: &FlagChange) -> Option<String> {
+        let selected = self.selected.as_ref()?;
+        let index = selected.uids.binary_search(&change.uid).ok()?;
+        let flags = self.message_flags(change.uid, change.flags);
+        let modseq = if self.enabled.condstore {
+            format!(" MODSEQ ({})", change.modseq)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{} FETCH (UID {} FLAGS ({flags}){modseq})",
+            index + 1,
+            change.uid
+        ))
+    }
+
     /// Tells the client what changed in the selected mailbox since it last heard: expunged
-    /// messages (when `expunges` is allowed), new ones, and flag changes.
+    /// messages (when `expunges` is allowed; as VANISHED after ENABLE QRESYNC), new ones
+    /// (EXISTS, and RECENT for IMAP4rev1), and flag changes. Read from the store's MODSEQ
+    /// index: the cost follows the number of changes, not the size of the mailbox.
     pub(super) async fn sync(&mut self, expunges: bool) -> Result<(), Interrupted> {
         self.changes.borrow_and_update();
         let Some(selected) = &self.selected else {
             return Ok(());
         };
-        let account = self.account().to_string();
         let store = self.ctx.store.clone();
-        let state = match store.mailbox_state(&account, &selected.name).await {
-            Ok(state) => state,
+        let account = self.account().to_string();
+        let changes = match store
+            .changes_since(&account, &selected.name, selected.id, selected.modseq)
+            .await
+        {
+            Ok(changes) => changes,
             Err(StoreError::NotFound { .. }) => {
                 self.selected = None;
                 self.untagged("OK [CLOSED] The mailbox was deleted or renamed")
@@ -226,64 +379,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Err(_) => return Ok(()),
         };
+        let state = changes.state;
         if state.highest_modseq == selected.modseq && state.uidnext == selected.uidnext {
             return Ok(());
         }
-        let Ok((state, current)) = store.mailbox_uids(&account, &selected.name).await else {
-            return Ok(());
+        let claim = !selected.read_only && !self.enabled.rev2 && state.uidnext > selected.uidnext;
+        let claimed = if claim {
+            store.claim_recent(state.id, state.uidnext).await.ok()
+        } else {
+            None
         };
-        let Ok(changed) = store.changed_since(state.id, selected.modseq).await else {
-            return Ok(());
-        };
-        let condstore = self.condstore;
+        let qresync = self.enabled.qresync;
+        let rev2 = self.enabled.rev2;
         let Some(selected) = &mut self.selected else {
             return Ok(());
         };
         let mut lines = Vec::new();
         let mut complete = true;
-        if expunges {
-            let mut index = selected.uids.len();
-            while index > 0 {
-                index -= 1;
-                if current.binary_search(&selected.uids[index]).is_err() {
-                    lines.push(format!("{} EXPUNGE", index + 1));
-                    selected.uids.remove(index);
-                }
-            }
-        } else if selected
-            .uids
+        let gone: Vec<u32> = changes
+            .expunged
             .iter()
-            .any(|uid| current.binary_search(uid).is_err())
-        {
-            complete = false;
+            .copied()
+            .filter(|uid| selected.uids.binary_search(uid).is_ok())
+            .collect();
+        if !gone.is_empty() {
+            if expunges {
+                if qresync {
+                    lines.push(format!("VANISHED {}", compact(&gone)));
+                }
+                let mut index = selected.uids.len();
+                while index > 0 {
+                    index -= 1;
+                    if gone.binary_search(&selected.uids[index]).is_ok() {
+                        if !qresync {
+                            lines.push(format!("{} EXPUNGE", index + 1));
+                        }
+                        selected.uids.remove(index);
+                    }
+                }
+            } else {
+                complete = false;
+            }
         }
         let last = selected.uids.last().copied().unwrap_or(0);
         let before = selected.uids.len();
-        selected
-            .uids
-            .extend(current.iter().filter(|&&uid| uid > last));
+        selected.uids.extend(
+            changes
+                .changed
+                .iter()
+                .map(|c| c.uid)
+                .filter(|&uid| uid > last && uid < state.uidnext),
+        );
+        if let Some(from) = claimed
+            && from < state.uidnext
+        {
+            selected.recent.push((from.max(1), state.uidnext - 1));
+        }
         if selected.uids.len() != before {
             lines.push(format!("{} EXISTS", selected.uids.len()));
-        }
-        // New messages were just announced by EXISTS; their flags come with their FETCH.
-        for change in changed.into_iter().filter(|c| c.uid <= last) {
-            if let Ok(index) = selected.uids.binary_search(&change.uid) {
-                let modseq = if condstore {
-                    format!(" MODSEQ ({})", change.modseq)
-                } else {
-                    String::new()
-                };
-                lines.push(format!(
-                    "{} FETCH (UID {} FLAGS ({}){modseq})",
-                    index + 1,
-                    change.uid,
-                    flag_names(change.flags, &self.keywords)
-                ));
+            if !rev2 {
+                lines.push(format!("{} RECENT", selected.recent_count()));
             }
         }
         selected.uidnext = state.uidnext;
         if complete {
             selected.modseq = state.highest_modseq;
+        }
+        // New messages were just announced by EXISTS; their flags come with their FETCH.
+        for change in changes.changed.iter().filter(|c| c.uid <= last) {
+            lines.extend(self.flags_line(change));
         }
         for line in lines {
             self.untagged(&line).await?;
@@ -336,7 +500,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 match store.expunge_deleted(&account, &name, only).await {
                     Ok(_) => {
                         self.sync(true).await?;
-                        self.ok(tag, "EXPUNGE completed");
+                        // RFC 7162 §3.2.10: the MODSEQ the client is now up to date with.
+                        let highest = self.selected.as_ref().map_or(0, |s| s.modseq);
+                        if self.enabled.qresync {
+                            self.ok(tag, &format!("[HIGHESTMODSEQ {highest}] EXPUNGE completed"));
+                        } else {
+                            self.ok(tag, "EXPUNGE completed");
+                        }
                     }
                     Err(e) => self.store_no(tag, &e),
                 }
@@ -346,7 +516,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 set,
                 attrs,
                 changed_since,
-            } => self.fetch(tag, uid, &set, &attrs, changed_since).await?,
+                vanished,
+            } => {
+                if vanished {
+                    if !self.enabled.qresync {
+                        self.bad(Some(tag), "ENABLE QRESYNC first");
+                        return Ok(());
+                    }
+                    let (id, ranges) = match &self.selected {
+                        Some(s) => (s.id, s.uid_ranges(&set)),
+                        None => return Ok(()),
+                    };
+                    let since = changed_since.unwrap_or(0);
+                    if let Ok(gone) = store.vanished_since(id, since, Some(ranges)).await
+                        && !gone.is_empty()
+                    {
+                        self.untagged(&format!("VANISHED (EARLIER) {}", compact(&gone)))
+                            .await?;
+                    }
+                }
+                self.fetch(tag, uid, &set, &attrs, changed_since).await?
+            }
             CommandKind::Search { uid, key, esearch } => {
                 self.search(tag, uid, &key, esearch).await?
             }
@@ -462,7 +652,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         self.saw_own_change(outcome.before, outcome.after);
-        if !silent || self.condstore {
+        if !silent || self.enabled.condstore {
             for batch in pairs.chunks(512) {
                 let batch_uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
                 let Ok(rows) = store.messages_by_uid(id, batch_uids).await else {
@@ -481,12 +671,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     }
                     let mut items = Vec::new();
                     if !silent {
-                        items.push(format!("FLAGS ({})", flag_names(row.flags, &self.keywords)));
+                        items.push(format!(
+                            "FLAGS ({})",
+                            self.message_flags(row.uid, row.flags)
+                        ));
                     }
                     if uid {
                         items.push(format!("UID {}", row.uid));
                     }
-                    if self.condstore {
+                    if self.enabled.condstore {
                         items.push(format!("MODSEQ ({})", row.modseq));
                     }
                     self.untagged(&format!("{seq} FETCH ({})", items.join(" ")))

@@ -28,7 +28,7 @@ fn table_of_commands() {
         matches!(kind("a SELECT inbox"), CommandKind::Select { mailbox, read_only: false, .. } if mailbox == "INBOX")
     );
     assert!(matches!(kind("a EXAMINE \"Entw&APw-rfe\" (CONDSTORE)"),
-        CommandKind::Select { mailbox, read_only: true, condstore: true } if mailbox == "Entwürfe"));
+        CommandKind::Select { mailbox, read_only: true, condstore: true, qresync: None } if mailbox == "Entwürfe"));
     assert!(matches!(
         kind("a ID (\"name\" \"x\" \"version\" NIL)"),
         CommandKind::Id
@@ -200,15 +200,95 @@ fn malformed_input() {
 }
 
 #[test]
-fn append_prefix() {
-    let prefix =
-        parse_append_prefix(b"a1 APPEND Drafts (\\Draft \\Seen) \"05-Mar-2024 10:00:00 +0100\" ")
-            .unwrap();
-    assert_eq!(prefix.mailbox, "Drafts");
-    assert_eq!(prefix.flags, ["\\Draft", "\\Seen"]);
-    assert_eq!(prefix.date, Some(1_709_629_200));
+fn qresync_select_and_vanished_fetch() {
+    let CommandKind::Select { qresync, .. } =
+        kind("a SELECT INBOX (QRESYNC (67890007 90060115194045000))")
+    else {
+        panic!("not SELECT")
+    };
+    assert_eq!(
+        qresync,
+        Some(Qresync {
+            uidvalidity: 67890007,
+            modseq: 90060115194045000,
+            known_uids: None
+        })
+    );
+    let CommandKind::Select { qresync, .. } =
+        kind("a SELECT INBOX (QRESYNC (67890007 9 41:211,214:541 (1:15,19 41,43:116)) CONDSTORE)")
+    else {
+        panic!("not SELECT")
+    };
+    let known = qresync.and_then(|q| q.known_uids).expect("known UIDs");
+    assert!(known.contains(300, 600) && !known.contains(212, 600));
+    assert!(matches!(
+        kind("a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5 VANISHED)"),
+        CommandKind::Fetch {
+            vanished: true,
+            changed_since: Some(5),
+            ..
+        }
+    ));
+    for bad in [
+        "a FETCH 1:* (FLAGS) (CHANGEDSINCE 5 VANISHED)",
+        "a UID FETCH 1:* (FLAGS) (VANISHED)",
+        "a SELECT INBOX (QRESYNC (0 5))",
+        "a SELECT INBOX (QRESYNC (1 5 1:* (1 2)",
+    ] {
+        assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn utf8_mailbox_names_after_enable() {
+    let utf8 = |text: &str| parse_command_in(text.as_bytes(), true).map(|c| c.kind);
+    assert!(matches!(utf8("a CREATE \"A&B-\""), Ok(CommandKind::Create(name)) if name == "A&B-"));
+    assert!(matches!(kind("a CREATE \"A&-B\""), CommandKind::Create(name) if name == "A&B"));
+    assert!(matches!(utf8("a SELECT \"Entwürfe\""),
+        Ok(CommandKind::Select { mailbox, .. }) if mailbox == "Entwürfe"));
+}
+
+#[test]
+fn saved_search_result() {
+    assert!(matches!(kind("a FETCH $ (FLAGS)"), CommandKind::Fetch { set, .. } if set.is_saved()));
     assert!(
-        parse_append_prefix(b"a1 APPEND ").is_err(),
+        matches!(kind("a UID COPY $ Archive"), CommandKind::Copy { set, .. } if set.is_saved())
+    );
+    let CommandKind::Search { esearch, key, .. } = kind("a SEARCH RETURN (SAVE) $ UNSEEN") else {
+        panic!("not SEARCH")
+    };
+    assert_eq!(esearch, Some(vec!["SAVE".to_string()]));
+    assert!(
+        matches!(key, SearchKey::And(keys) if matches!(&keys[0], SearchKey::Sequence(s) if s.is_saved()))
+    );
+}
+
+#[test]
+fn append_prefix() {
+    let prefix = parse_append_prefix(
+        b"a1 APPEND Drafts (\\Draft \\Seen) \"05-Mar-2024 10:00:00 +0100\" ",
+        false,
+    )
+    .unwrap();
+    assert_eq!(prefix.mailbox, "Drafts");
+    assert_eq!(prefix.message.flags, ["\\Draft", "\\Seen"]);
+    assert_eq!(prefix.message.date, Some(1_709_629_200));
+    assert!(!prefix.message.utf8);
+    let utf8 = parse_append_prefix(b"a1 APPEND INBOX UTF8 (", false).unwrap();
+    assert!(utf8.message.utf8 && utf8.message.flags.is_empty());
+    // MULTIAPPEND: what follows a message literal.
+    assert_eq!(parse_append_next(b""), Ok(None));
+    let next = parse_append_next(b" (\\Seen) ").unwrap().unwrap();
+    assert_eq!(next.flags, ["\\Seen"]);
+    assert_eq!(
+        parse_append_next(b" ").unwrap(),
+        Some(AppendMessage::default())
+    );
+    assert!(parse_append_next(b" UTF8 (").unwrap().unwrap().utf8);
+    assert!(parse_append_next(b"x").is_err());
+    assert!(parse_append_next(b" (\\Seen)").is_err());
+    assert!(
+        parse_append_prefix(b"a1 APPEND ", false).is_err(),
         "the mailbox literal comes first"
     );
     assert!(is_append(b"a1 append "));
