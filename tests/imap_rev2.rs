@@ -14,7 +14,7 @@ fn imap4rev2_esearch_saved_results_and_utf8_mailbox_names() {
 m = imap_login()
 # imaplib keeps capabilities uppercased.
 assert "IMAP4REV2" in m.capabilities and "IMAP4REV1" in m.capabilities, m.capabilities
-for cap in ("ESEARCH", "SEARCHRES", "UTF8=ACCEPT", "QRESYNC", "STATUS=SIZE"):
+for cap in ("ESEARCH", "SEARCHRES", "UTF8=ACCEPT", "QRESYNC", "STATUS=SIZE", "MULTIAPPEND", "BINARY"):
     assert cap in m.capabilities, (cap, m.capabilities)
 ok(m._simple_command("ENABLE", "IMAP4rev2"))
 assert m.untagged_responses.pop("ENABLED") == [b"IMAP4rev2"], m.untagged_responses
@@ -192,11 +192,13 @@ fn recent_belongs_to_the_first_session_that_hears_of_a_message() {
 def recent(m):
     return int(m.untagged_responses.pop("RECENT")[-1])
 z = imap_login()
+assert b"RECENT 2" in ok(z.status("INBOX", "(RECENT)"))[0]
 z.select("INBOX", readonly=True)
 assert recent(z) == 2, "EXAMINE shows the unclaimed messages"
 x = imap_login()
 x.select("INBOX")
 assert recent(x) == 2
+assert b"RECENT 0" in ok(z.status("INBOX", "(RECENT)"))[0], "SELECT claimed them"
 data = ok(x.fetch("1:*", "(FLAGS)"))
 assert all(b"\\Recent" in d for d in data), data
 typ, data = x.search(None, "RECENT")

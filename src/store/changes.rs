@@ -29,7 +29,7 @@ fn id_not_found(mailbox: u64) -> StoreError {
 }
 
 /// Messages of `mailbox` changed after `modseq`, with their flags now, by UID.
-pub(super) fn flag_changes(
+fn flag_changes(
     txn: &ReadTransaction,
     mailbox: u64,
     modseq: u64,

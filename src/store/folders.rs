@@ -36,6 +36,8 @@ pub struct MailboxStatus {
     pub uidnext: u32,
     pub uidvalidity: u32,
     pub highest_modseq: u64,
+    /// Messages no session has been told about yet (RFC 3501 STATUS RECENT).
+    pub recent: u32,
 }
 
 /// Adds a mailbox row with a fresh UIDVALIDITY: the clock, but always above the last one
@@ -317,10 +319,14 @@ impl Store {
                 highest_modseq,
                 ..MailboxStatus::default()
             };
+            let recent_mark = txn.open_table(RECENT)?.get(id)?.map_or(0, |v| v.value());
             let messages = txn.open_table(MESSAGES)?;
             for entry in messages.range((id, 0)..=(id, u32::MAX))? {
-                let (_, row) = entry?;
+                let (key, row) = entry?;
                 let (_, flags, _, size, _) = row.value();
+                if key.value().1 >= recent_mark {
+                    status.recent += 1;
+                }
                 status.messages += 1;
                 status.size += size;
                 if flags & flags::SEEN == 0 {

@@ -5,7 +5,6 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::changes::flag_changes;
 use super::index::Messages;
 use super::schema::*;
 use super::{MessageInfo, Store, StoreError, mailbox_not_found};
@@ -139,21 +138,6 @@ impl Store {
                 }
             }
             Ok(found)
-        })
-        .await
-    }
-
-    /// Messages whose MODSEQ is above `modseq` (flag changes to announce), in UID order; read
-    /// from the MODSEQ index, so the cost follows the number of changes. `changes_since` gives
-    /// the same with the counters and the expunges of one read transaction.
-    pub async fn changed_since(
-        &self,
-        mailbox: u64,
-        modseq: u64,
-    ) -> Result<Vec<FlagChange>, StoreError> {
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            flag_changes(&txn, mailbox, modseq)
         })
         .await
     }

@@ -23,7 +23,7 @@ pub fn status_items(status: &MailboxStatus, items: &[StatusItem]) -> String {
     for item in items {
         parts.push(match item {
             StatusItem::Messages => format!("MESSAGES {}", status.messages),
-            StatusItem::Recent => "RECENT 0".into(),
+            StatusItem::Recent => format!("RECENT {}", status.recent),
             StatusItem::UidNext => format!("UIDNEXT {}", status.uidnext),
             StatusItem::UidValidity => format!("UIDVALIDITY {}", status.uidvalidity),
             StatusItem::Unseen => format!("UNSEEN {}", status.unseen),
