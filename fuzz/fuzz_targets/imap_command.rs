@@ -1,4 +1,4 @@
-//! IMAP protocol core: framing, the command parser, the APPEND prefix parser and mailbox-name
+//! IMAP protocol core: framing, the command parser, the APPEND prefix parsers and mailbox-name
 //! decoding never panic on any input; the MIME scanner gives the same structure however the
 //! message is cut into chunks, and its byte ranges stay inside the message.
 //!
@@ -7,7 +7,9 @@
 
 use letterbox::imap::mime::{Part, Scanner, structure_of};
 use letterbox::imap::proto::framing::{literal_at_end, tag_of};
-use letterbox::imap::proto::{mailbox_name, mutf7, parse_append_prefix, parse_command_in};
+use letterbox::imap::proto::{
+    mailbox_name, mutf7, parse_append_next, parse_append_prefix, parse_command_in,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn check_ranges(part: &Part, size: u64) {
@@ -25,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_append_prefix(data, utf8);
         let _ = mailbox_name::from_wire(data, utf8);
     }
+    let _ = parse_append_next(data);
     let _ = literal_at_end(data);
     let _ = tag_of(data);
     if let Ok(text) = std::str::from_utf8(data) {
