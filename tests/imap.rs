@@ -359,6 +359,19 @@ typ, data = m.uid("STORE", "2", f"(UNCHANGEDSINCE {highest}) +FLAGS", "(\\Flagge
 assert typ == "OK", data
 assert m.untagged_responses.pop("MODIFIED", None) == [b"2"], m.untagged_responses
 typ, data = m.uid("FETCH", "3", "(BODY.PEEK[])")
+# Then Thunderbird idles on INBOX and hears of new mail at once.
+tag = m._new_tag().decode()
+m.send(f"{tag} IDLE\r\n".encode())
+assert m.readline().startswith(b"+")
+send("sender@example.org", ["alice@home.test"], "tb four", body="new\r\n")
+line = b""
+while b"EXISTS" not in line:
+    line = m.readline()
+assert line.strip() == b"* 4 EXISTS", line
+m.send(b"DONE\r\n")
+while not line.startswith(tag.encode()):
+    line = m.readline()
+assert b" OK " in line, line
 print("synced", len(folders))
 m.logout()
 "#,

@@ -111,8 +111,12 @@ for attribute in (b"\\Sent", b"\\Drafts", b"\\Trash", b"\\Junk", b"\\Archive"):
     assert any(attribute in l for l in special), (attribute, special)
 ok(m.lsub('""', "*"))
 ok(m.namespace())
-data = ok(m.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"))
-assert b"MESSAGES 3" in data[0], data
+folders = [re.search(rb'"/" (.*)$', l).group(1).strip(b'"').decode() for l in ok(m.list('""', "*"))]
+assert len(folders) >= 6, folders
+for folder in folders:
+    data = ok(m.status(folder, "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"))
+    if folder == "INBOX":
+        assert b"MESSAGES 3" in data[0], data
 typ, _ = m._simple_command("SELECT", "INBOX", "(CONDSTORE)")
 assert typ == "OK"
 m.state = "SELECTED"
@@ -120,6 +124,8 @@ validity = int(m.untagged_responses["UIDVALIDITY"][0])
 highest = int(m.untagged_responses["HIGHESTMODSEQ"][0])
 data = ok(m.fetch("1:*", "(FLAGS UID)"))
 assert len(data) == 3
+data = ok(m.uid("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE 0)"))
+assert len(data) == 3 and all(b"MODSEQ" in d for d in data), data
 data = ok(m.uid("FETCH", "1:3", "(UID INTERNALDATE RFC822.SIZE FLAGS BODYSTRUCTURE MODSEQ BODY.PEEK[HEADER.FIELDS (date subject from to cc message-id in-reply-to references content-type x-priority x-uniform-type-identifier x-universally-unique-identifier list-id list-unsubscribe)])"))
 assert len([d for d in data if isinstance(d, tuple)]) == 3, data
 modseqs = [int(re.search(rb"MODSEQ \((\d+)\)", d[0]).group(1)) for d in data if isinstance(d, tuple)]
