@@ -433,7 +433,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(from) = claimed
             && from < state.uidnext
         {
-            selected.recent.push((from.max(1), state.uidnext - 1));
+            let claim = (from.max(1), state.uidnext - 1);
+            // Claims of one session usually follow each other: keep them as one range.
+            match selected.recent.last_mut() {
+                Some((_, high)) if high.checked_add(1) == Some(claim.0) => *high = claim.1,
+                _ => selected.recent.push(claim),
+            }
         }
         if selected.uids.len() != before {
             lines.push(format!("{} EXISTS", selected.uids.len()));
