@@ -38,6 +38,8 @@ pub const IMAP_MAX_KEYWORDS: usize = 26;
 /// IMAP: messages in one MULTIAPPEND (RFC 3502): each waits in its own spool file until the one
 /// commit that stores them all.
 pub const IMAP_MULTIAPPEND_MAX: usize = 100;
+/// IMAP: UID ranges a session keeps of the messages that are `\Recent` for it.
+pub const IMAP_RECENT_RANGES: usize = 256;
 /// MIME: the header block of one part kept for parsing at delivery (longer headers are cut
 /// here for ENVELOPE/BODYSTRUCTURE; the message itself is stored whole).
 pub const MIME_HEADER_MAX: usize = 64 * 1024;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::Session;
 use crate::imap::proto::sequence::{SequenceSet, compact};
 use crate::imap::proto::{CommandKind, Qresync, StoreMode};
+use crate::limits::IMAP_RECENT_RANGES;
 use crate::net::Interrupted;
 use crate::store::schema::flags;
 use crate::store::{FlagChange, FlagOp, Keywords, StoreError};
@@ -437,7 +438,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             // Claims of one session usually follow each other: keep them as one range.
             match selected.recent.last_mut() {
                 Some((_, high)) if high.checked_add(1) == Some(claim.0) => *high = claim.1,
-                _ => selected.recent.push(claim),
+                _ => {
+                    // Sessions that take turns make many ranges: past the limit the oldest
+                    // messages simply stop being \Recent here.
+                    if selected.recent.len() >= IMAP_RECENT_RANGES {
+                        selected.recent.remove(0);
+                    }
+                    selected.recent.push(claim);
+                }
             }
         }
         if selected.uids.len() != before {
