@@ -348,9 +348,10 @@ def tail(path, n=20):
 
 
 class Letterbox:
-    def __init__(self, binary, work, name="Letterbox", limits=""):
+    def __init__(self, binary, work, name="Letterbox", limits="", imaps=False):
         self.name = name
         self.limits = limits
+        self.imaps = imaps
         self.binary = os.path.abspath(binary)
         self.dir = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()))
         self.data = os.path.join(self.dir, "data")
@@ -360,8 +361,12 @@ class Letterbox:
         self.proc = None
         self.ports = {}
 
-    def start(self):
+    def start(self, add_user=True):
+        """Starts the daemon on the data directory (new, or kept from a previous start) and,
+        with `add_user`, creates the benchmark account."""
         os.makedirs(self.dir, exist_ok=True)
+        self.ports = {}
+        imaps = '["127.0.0.1:0"]' if self.imaps else "[]"
         with open(self.config, "w") as f:
             f.write(
                 f"""hostname = "localhost"
@@ -374,7 +379,7 @@ submissions = []
 pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
 imap = []
-imaps = []
+imaps = {imaps}
 web = []
 # No SPF/DKIM/DMARC lookups: this sandbox has no working DNS, and the reference Postfix
 # checks none either, so both measure receiving and storing alone.
@@ -418,16 +423,18 @@ check_inbound = false
                 raise BenchError(f"letterbox: {line}")
             elif line == "ready":
                 break
-        for service in ("smtp", "pop3s"):
+        for service in ("smtp", "pop3s") + (("imaps",) if self.imaps else ()):
             if service not in self.ports:
                 raise BenchError(f"letterbox did not report a {service} listener: {self.ports}")
-        run(
-            [self.binary, "--config", self.config, "user", "add", USER, "--password-stdin"],
-            "letterbox user add",
-            input=PASSWORD + "\n",
-        )
+        if add_user:
+            run(
+                [self.binary, "--config", self.config, "user", "add", USER, "--password-stdin"],
+                "letterbox user add",
+                input=PASSWORD + "\n",
+            )
         self.smtp_port = self.ports["smtp"]
         self.pop3s_port = self.ports["pop3s"]
+        self.imaps_port = self.ports.get("imaps")
         self.cafile = os.path.join(self.data, "tls", "cert.pem")
         if not os.path.exists(self.cafile):
             raise BenchError(f"no certificate at {self.cafile}")
@@ -453,6 +460,21 @@ check_inbound = false
         if self.limits:
             return f"the same with `[limits] {self.limits}`"
         return "release build, the config in README.md's Benchmarks section (every `[limits]` key at its default; `[auth] check_inbound = false`)"
+
+
+def dovecot_secrets(dc):
+    """A self-signed certificate for `localhost` and a passwd-file with the benchmark user, in
+    the Dovecot directory `dc`; returns (cert, key) paths (the passwd file is `dc`/passwd)."""
+    cert, key = os.path.join(dc, "cert.pem"), os.path.join(dc, "key.pem")
+    run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        "openssl req",
+    )
+    hashed = run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", PASSWORD], "doveadm pw").strip()
+    with open(os.path.join(dc, "passwd"), "w") as f:
+        f.write(f"{USER}:{hashed}\n")
+    return cert, key
 
 
 class Reference:
@@ -553,15 +575,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                      os.path.join(self.pf, "start.out"))
 
         # Dovecot: POP3 only, passwd-file, the Maildir Postfix delivers into.
-        cert, key = os.path.join(self.dc, "cert.pem"), os.path.join(self.dc, "key.pem")
-        run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-            "openssl req",
-        )
-        hashed = run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", PASSWORD], "doveadm pw").strip()
-        with open(os.path.join(self.dc, "passwd"), "w") as f:
-            f.write(f"{USER}:{hashed}\n")
+        cert, key = dovecot_secrets(self.dc)
         self.dc_log = os.path.join(self.dc, "dovecot.log")
         self.dc_conf = os.path.join(self.dc, "dovecot.conf")
         dh = "/usr/share/dovecot/dh.pem"
@@ -863,6 +877,19 @@ def report(results, commit, loadavg):
     return "\n".join(out)
 
 
+def append_results(path, text):
+    """Appends a section to the results file, with the file's heading if it is new."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a") as f:
+        if new:
+            f.write(
+                "# Letterbox benchmarks\n\nEach section is one run of `bash bench/run` (SMTP "
+                "and POP3) or of `bash bench/run imap-scale` (IMAP on a large mailbox), which "
+                "appends it; README.md (\"Benchmarks\") says what is measured.\n\n"
+            )
+        f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--letterbox", required=True, help="the letterbox binary")
@@ -900,14 +927,7 @@ def main():
     print()
     print(text)
     if args.results:
-        new = not os.path.exists(args.results) or os.path.getsize(args.results) == 0
-        with open(args.results, "a") as f:
-            if new:
-                f.write(
-                    "# Letterbox benchmarks\n\nEach section is one run of `bash bench/run`, which "
-                    "appends it; README.md (\"Benchmarks\") says what is measured.\n\n"
-                )
-            f.write(text + "\n")
+        append_results(args.results, text)
         log(f"appended to {args.results}")
 
 
