@@ -7,6 +7,8 @@
 //! EXISTS, EXPUNGE and FETCH FLAGS when a command allows it (RFC 9051 §7.4.1: no EXPUNGE
 //! during FETCH, STORE or SEARCH by sequence number).
 
+use std::collections::HashSet;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
@@ -665,6 +667,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         self.saw_own_change(outcome.before, outcome.after);
+        // Looked up once per message answered: sets, so that `STORE 1:*` stays linear.
+        let modified: HashSet<u32> = outcome.modified.iter().copied().collect();
+        let changed: HashSet<u32> = outcome.changed.iter().map(|c| c.uid).collect();
         if !silent || self.enabled.condstore {
             for batch in pairs.chunks(512) {
                 let batch_uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
@@ -672,14 +677,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     break;
                 };
                 for row in rows {
-                    let Some(&(seq, _)) = batch.iter().find(|&&(_, u)| u == row.uid) else {
+                    // Pairs ascend by sequence number, so by UID too.
+                    let Ok(position) = batch.binary_search_by_key(&row.uid, |&(_, u)| u) else {
                         continue;
                     };
-                    if outcome.modified.contains(&row.uid) {
-                        continue;
-                    }
-                    let changed = outcome.changed.iter().any(|c| c.uid == row.uid);
-                    if silent && !changed {
+                    let seq = batch[position].0;
+                    if modified.contains(&row.uid) || (silent && !changed.contains(&row.uid)) {
                         continue;
                     }
                     let mut items = Vec::new();
@@ -708,7 +711,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             } else {
                 pairs
                     .iter()
-                    .filter(|(_, u)| outcome.modified.contains(u))
+                    .filter(|(_, u)| modified.contains(u))
                     .map(|&(s, _)| s)
                     .collect()
             };
