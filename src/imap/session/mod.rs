@@ -19,6 +19,7 @@ mod mailboxes;
 mod quota;
 mod search;
 mod selected;
+mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
