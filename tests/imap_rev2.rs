@@ -309,3 +309,30 @@ print("multiappend ok")
     );
     assert!(out.contains("multiappend ok"), "{out}");
 }
+
+/// Another session's expunge reaches a selected session as EXPUNGE responses from the
+/// highest sequence number down, so each number is right when the client applies it.
+#[test]
+fn expunges_arrive_highest_sequence_number_first() {
+    let server = server_with_mail(&["x1", "x2", "x3", "x4", "x5"]);
+    let out = server.python_ok(
+        &script(
+            r#"
+a = imap_login()
+a.select("INBOX")
+b = imap_login()
+b.select("INBOX")
+ok(b.store("2,4", "+FLAGS", "(\\Deleted)"))
+ok(b.expunge())
+ok(a.noop())
+assert a.untagged_responses.pop("EXPUNGE") == [b"4", b"2"], a.untagged_responses
+data = ok(a.fetch("1:*", "(UID)"))
+assert [re.search(rb"UID (\d+)", d).group(1) for d in data] == [b"1", b"3", b"5"], data
+a.logout(); b.logout()
+print("expunge order ok")
+"#,
+        ),
+        &[],
+    );
+    assert!(out.contains("expunge order ok"), "{out}");
+}

@@ -111,7 +111,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let spooled = self.receive_literal(spool.ok(), literal.length).await?;
             let rest = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
                 RawLine::Complete(line) => line,
-                RawLine::TooLong { .. } => {
+                RawLine::TooLong { tail, .. } => {
+                    self.drop_rest(&tail).await?;
                     return Ok(Ended::Refused("BAD", "Command line too long"));
                 }
             };

@@ -140,16 +140,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 if qresync {
                     lines.push(format!("VANISHED {}", compact(&gone)));
                 }
-                let mut index = selected.uids.len();
-                while index > 0 {
-                    index -= 1;
-                    if gone.binary_search(&selected.uids[index]).is_ok() {
-                        if !qresync {
+                if !qresync {
+                    // From the highest sequence number down: each EXPUNGE leaves the lower
+                    // numbers as they were (RFC 9051 §7.5.1).
+                    for (index, uid) in selected.uids.iter().enumerate().rev() {
+                        if gone.binary_search(uid).is_ok() {
                             lines.push(format!("{} EXPUNGE", index + 1));
                         }
-                        selected.uids.remove(index);
                     }
                 }
+                selected.uids.retain(|uid| gone.binary_search(uid).is_err());
             } else {
                 complete = false;
             }
