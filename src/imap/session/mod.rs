@@ -4,13 +4,17 @@
 //! writes the responses; the grammar and encoding come from the sans-I/O [`super::proto`].
 //!
 //! States: not authenticated (CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE PLAIN), authenticated
-//! (mailbox commands, `mailboxes`), selected (`selected`, `fetch`, `search`). APPEND streams
-//! its message literal to a spool file (`append`).
+//! (mailbox commands, `mailboxes`), selected (`selected`, `fetch` and `binary`, `search`;
+//! `sync` keeps the client's view in step, IDLE included). APPEND streams its message
+//! literals to spool files (`append`). What ENABLE turned on (`Enabled`) changes responses:
+//! IMAP4rev2 and UTF8=ACCEPT switch mailbox names to UTF-8, QRESYNC expunges to VANISHED.
 //!
-//! References: RFC 9051/3501 (IMAP), RFC 7888 (LITERAL+), RFC 4959 (SASL-IR), RFC 5161
-//! (ENABLE), RFC 2971 (ID), RFC 2342 (NAMESPACE), RFC 4315 (UIDPLUS), RFC 6851 (MOVE),
-//! RFC 3691 (UNSELECT), RFC 3348 (CHILDREN), RFC 6154 (SPECIAL-USE), RFC 5258/5819
-//! (LIST-EXTENDED, LIST-STATUS), RFC 7162 (CONDSTORE), RFC 2177 (IDLE).
+//! References: RFC 9051/3501 (IMAP4rev2/rev1), RFC 7888 (LITERAL+), RFC 4959 (SASL-IR),
+//! RFC 5161 (ENABLE), RFC 2971 (ID), RFC 2342 (NAMESPACE), RFC 4315 (UIDPLUS), RFC 3502
+//! (MULTIAPPEND), RFC 6851 (MOVE), RFC 3691 (UNSELECT), RFC 3348 (CHILDREN), RFC 6154
+//! (SPECIAL-USE), RFC 5258/5819 (LIST-EXTENDED, LIST-STATUS), RFC 4731/5182 (ESEARCH,
+//! SEARCHRES), RFC 3516 (BINARY), RFC 7162 (CONDSTORE, QRESYNC), RFC 6855 (UTF8=ACCEPT),
+//! RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 2177 (IDLE).
 
 mod append;
 mod binary;
