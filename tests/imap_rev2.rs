@@ -297,6 +297,11 @@ assert lines[-1].startswith(b"u1 BAD"), lines
 assert b"ENABLED UTF8=ACCEPT" in command(b"e1", b"e1 ENABLE UTF8=ACCEPT\r\n")[0]
 lines = command(b"u1", append)
 assert re.match(rb"u1 OK \[APPENDUID \d+ 1\]", lines[-1]), lines
+# Searches are UTF-8 now: a CHARSET is refused, a UTF-8 string found.
+assert command(b"x3", b"x3 SELECT INBOX\r\n")[-1].startswith(b"x3 OK")
+assert command(b"c1", b"c1 SEARCH CHARSET UTF-8 ALL\r\n")[-1].startswith(b"c1 BAD")
+lines = command(b"c2", 'c2 SEARCH SUBJECT "Grüße"\r\n'.encode())
+assert lines[0].strip() == b"* SEARCH 1", lines
 command(b"x2", b"x2 EXAMINE INBOX\r\n")
 lines = command(b"f2", b"f2 UID FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
 assert "Grüße".encode() in b"".join(lines), lines

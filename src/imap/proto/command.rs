@@ -114,6 +114,8 @@ pub enum CommandKind {
         uid: bool,
         key: SearchKey,
         esearch: Option<Vec<String>>,
+        /// A CHARSET was named (refused after ENABLE UTF8=ACCEPT, RFC 6855 §3 erratum 4029).
+        charset: bool,
     },
     Fetch {
         uid: bool,
@@ -332,7 +334,8 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
             })?);
         }
         c.sp()?;
-        if c.keyword("CHARSET") {
+        let charset = c.keyword("CHARSET");
+        if charset {
             c.sp()?;
             let charset = c.astring()?;
             if !(charset.eq_ignore_ascii_case(b"UTF-8")
@@ -345,7 +348,12 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
             c.sp()?;
         }
         let key = parse_search(c)?;
-        return Ok(CommandKind::Search { uid, key, esearch });
+        return Ok(CommandKind::Search {
+            uid,
+            key,
+            esearch,
+            charset,
+        });
     }
     if c.keyword("FETCH") {
         c.sp()?;

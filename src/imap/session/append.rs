@@ -93,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 _ => self.size_refusal(literal),
             }
             .or_else(|| {
-                (message.utf8 && !self.enabled.utf8)
+                (message.utf8 && !self.enabled.utf8_accept)
                     .then_some(("BAD", "UTF8 APPEND needs ENABLE UTF8=ACCEPT"))
             });
             if let Some(refusal) = refusal {

@@ -70,6 +70,8 @@ pub(super) struct Enabled {
     pub rev2: bool,
     /// Mailbox names in UTF-8 (RFC 6855; implied by IMAP4rev2).
     pub utf8: bool,
+    /// UTF8=ACCEPT itself: UTF8 APPEND, and no SEARCH CHARSET (RFC 6855 §3, §4).
+    pub utf8_accept: bool,
 }
 
 /// One framed command as the reader produced it.
@@ -468,7 +470,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.enabled.utf8 = true;
                     &mut self.enabled.rev2
                 }
-                "UTF8=ACCEPT" => &mut self.enabled.utf8,
+                "UTF8=ACCEPT" => {
+                    self.enabled.utf8 = true;
+                    &mut self.enabled.utf8_accept
+                }
                 _ => continue,
             };
             if !*flag {

@@ -364,9 +364,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
                 self.fetch(tag, uid, &set, &attrs, changed_since).await?
             }
-            CommandKind::Search { uid, key, esearch } => {
-                self.search(tag, uid, &key, esearch).await?
+            CommandKind::Search { charset: true, .. } if self.enabled.utf8_accept => {
+                self.bad(
+                    Some(tag),
+                    "No CHARSET after ENABLE UTF8=ACCEPT: searches are UTF-8",
+                );
             }
+            CommandKind::Search {
+                uid, key, esearch, ..
+            } => self.search(tag, uid, &key, esearch).await?,
             CommandKind::Store {
                 uid,
                 set,
