@@ -274,25 +274,30 @@ async fn aliases_resolve_and_follow_account_deletion() {
     );
 }
 
-#[test]
-fn a_store_from_a_newer_letterbox_is_refused_clearly() {
+/// Opens a store whose only content is `schema_version` = `version`; it must be refused.
+pub(super) fn refusal_of_schema_version(version: u64) -> StoreError {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = Database::create(dir.path().join("letterbox.redb")).expect("create");
         let txn = db.begin_write().expect("write");
         txn.open_table(META)
             .expect("meta")
-            .insert("schema_version", SCHEMA_VERSION + 1)
+            .insert("schema_version", version)
             .expect("insert");
         txn.commit().expect("commit");
     }
-    let error = Store::open(
+    Store::open(
         dir.path(),
         &Limits::default(),
         watch::channel(Status::default()).0,
     )
     .err()
-    .expect("refused");
+    .expect("refused")
+}
+
+#[test]
+fn a_store_from_a_newer_letterbox_is_refused_clearly() {
+    let error = refusal_of_schema_version(SCHEMA_VERSION + 1);
     assert!(matches!(error, StoreError::SchemaTooNew { .. }));
     assert!(error.to_string().contains("newer Letterbox"), "{error}");
 }

@@ -257,22 +257,6 @@ async fn an_upgraded_store_reopens_and_keeps_working() {
 
 #[test]
 fn a_store_with_a_version_older_than_1_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let db = Database::create(dir.path().join("letterbox.redb")).expect("create");
-        let txn = db.begin_write().expect("write");
-        txn.open_table(v1::META)
-            .expect("meta")
-            .insert("schema_version", 0)
-            .expect("insert");
-        txn.commit().expect("commit");
-    }
-    let error = Store::open(
-        dir.path(),
-        &Limits::default(),
-        watch::channel(Status::default()).0,
-    )
-    .err()
-    .expect("refused");
+    let error = super::tests::refusal_of_schema_version(0);
     assert!(matches!(error, StoreError::SchemaMissing), "{error}");
 }
