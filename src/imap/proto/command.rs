@@ -175,7 +175,8 @@ pub fn parse_command_in(input: &[u8], utf8_names: bool) -> Result<Command, Malfo
     }
 }
 
-fn mailbox(cursor: &mut Cursor<'_>) -> Parsed<String> {
+/// A mailbox name argument, as Letterbox names it.
+pub(super) fn mailbox(cursor: &mut Cursor<'_>) -> Parsed<String> {
     let raw = cursor.astring()?;
     mailbox_name::from_wire(&raw, cursor.utf8_names())
 }
@@ -583,82 +584,6 @@ fn parse_list(c: &mut Cursor<'_>, lsub: bool) -> Parsed<ListCommand> {
         })?;
     }
     Ok(list)
-}
-
-/// What comes before one message literal of APPEND: its flags, date, and whether it is sent
-/// as `UTF8 (~{n})` (RFC 6855 §4, after ENABLE UTF8=ACCEPT; then `)` follows the literal).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AppendMessage {
-    pub flags: Vec<String>,
-    pub date: Option<i64>,
-    pub utf8: bool,
-}
-
-/// The part of an APPEND command before its first message literal (RFC 9051 §6.3.12).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendPrefix {
-    pub tag: String,
-    pub mailbox: String,
-    pub message: AppendMessage,
-}
-
-/// Parses `tag APPEND mailbox [(flags)] [date-time] [UTF8 (]` — `prefix` is the command up to
-/// the `{n}` (or `~{n}`) of the message literal. An error means the literal is not the message
-/// (for example the mailbox name sent as a literal), or a syntax error that the full parse
-/// will report.
-pub fn parse_append_prefix(prefix: &[u8], utf8_names: bool) -> Parsed<AppendPrefix> {
-    let mut c = Cursor::new(prefix).with_utf8_names(utf8_names);
-    let tag = String::from_utf8_lossy(c.tag()?).into_owned();
-    c.sp()?;
-    if !c.keyword("APPEND") {
-        return Err(ParseError("not APPEND"));
-    }
-    c.sp()?;
-    let mailbox = mailbox(&mut c)?;
-    c.sp()?;
-    let message = append_message(&mut c)?;
-    Ok(AppendPrefix {
-        tag,
-        mailbox,
-        message,
-    })
-}
-
-/// MULTIAPPEND (RFC 3502): after a message literal, the rest of the command is empty (the
-/// end) or ` [(flags)] [date-time] [UTF8 (]` up to the next message's literal marker. Returns
-/// `None` for the end.
-pub fn parse_append_next(prefix: &[u8]) -> Parsed<Option<AppendMessage>> {
-    if prefix.is_empty() {
-        return Ok(None);
-    }
-    let mut c = Cursor::new(prefix);
-    c.sp()?;
-    append_message(&mut c).map(Some)
-}
-
-fn append_message(c: &mut Cursor<'_>) -> Parsed<AppendMessage> {
-    let mut message = AppendMessage::default();
-    if c.peek() == Some(b'(') {
-        message.flags = c.list(flag)?;
-        c.sp()?;
-    }
-    if c.peek() == Some(b'"') {
-        message.date = Some(c.date_time()?);
-        c.sp()?;
-    }
-    if c.keyword("UTF8") {
-        c.sp()?;
-        c.expect(b'(', "expected ( after UTF8")?;
-        message.utf8 = true;
-    }
-    c.end()?;
-    Ok(message)
-}
-
-/// Whether a command being framed is APPEND (then its literals need a closer look).
-pub fn is_append(command: &[u8]) -> bool {
-    let mut c = Cursor::new(command);
-    c.tag().is_ok() && c.sp().is_ok() && c.keyword("APPEND")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! lines and literals, the command grammar, and response encoding. No sockets, no store, no
 //! clock; the session in [`super::session`] gives it bytes and writes what it returns.
 
+pub mod append;
 pub mod command;
 pub mod encode;
 pub mod fetch;
@@ -12,9 +13,10 @@ pub mod mutf7;
 pub mod search;
 pub mod sequence;
 
+pub use append::{AppendMessage, AppendPrefix, is_append, parse_append_next, parse_append_prefix};
 pub use command::{
-    AppendMessage, AppendPrefix, Command, CommandKind, ListCommand, Malformed, Qresync, StatusItem,
-    StoreMode, is_append, parse_append_next, parse_append_prefix, parse_command, parse_command_in,
+    Command, CommandKind, ListCommand, Malformed, Qresync, StatusItem, StoreMode, parse_command,
+    parse_command_in,
 };
 pub use fetch::{FetchAttr, Section, SectionText};
 pub use lexer::ParseError;

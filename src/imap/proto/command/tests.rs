@@ -264,38 +264,6 @@ fn saved_search_result() {
 }
 
 #[test]
-fn append_prefix() {
-    let prefix = parse_append_prefix(
-        b"a1 APPEND Drafts (\\Draft \\Seen) \"05-Mar-2024 10:00:00 +0100\" ",
-        false,
-    )
-    .unwrap();
-    assert_eq!(prefix.mailbox, "Drafts");
-    assert_eq!(prefix.message.flags, ["\\Draft", "\\Seen"]);
-    assert_eq!(prefix.message.date, Some(1_709_629_200));
-    assert!(!prefix.message.utf8);
-    let utf8 = parse_append_prefix(b"a1 APPEND INBOX UTF8 (", false).unwrap();
-    assert!(utf8.message.utf8 && utf8.message.flags.is_empty());
-    // MULTIAPPEND: what follows a message literal.
-    assert_eq!(parse_append_next(b""), Ok(None));
-    let next = parse_append_next(b" (\\Seen) ").unwrap().unwrap();
-    assert_eq!(next.flags, ["\\Seen"]);
-    assert_eq!(
-        parse_append_next(b" ").unwrap(),
-        Some(AppendMessage::default())
-    );
-    assert!(parse_append_next(b" UTF8 (").unwrap().unwrap().utf8);
-    assert!(parse_append_next(b"x").is_err());
-    assert!(parse_append_next(b" (\\Seen)").is_err());
-    assert!(
-        parse_append_prefix(b"a1 APPEND ", false).is_err(),
-        "the mailbox literal comes first"
-    );
-    assert!(is_append(b"a1 append "));
-    assert!(!is_append(b"a1 APPENDX "));
-}
-
-#[test]
 fn fetch_binary_items() {
     let CommandKind::Fetch { attrs, .. } =
         kind("a FETCH 1 (BINARY[1.2]<0.100> BINARY.PEEK[] binary.size[2] BODY.PEEK[1])")
