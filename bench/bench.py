@@ -15,6 +15,10 @@ Everything listens on 127.0.0.1 only. For Letterbox (default config), Letterbox 
      summed over every Postfix and Dovecot process seen during the step (sampled every
      100 ms).
 and appends a markdown section to the results file.
+
+It is also the home of what bench/imap_scale.py shares with it (it imports them from here):
+the Letterbox server, the memory meter, the private Dovecot's config, the command line and
+the report's first lines. Importing it has no side effects.
 """
 
 import argparse
@@ -339,6 +343,14 @@ def start_daemon(cmd, what, output):
         raise BenchError(f"{what} failed ({r.returncode}): {' '.join(cmd)}\n{tail(output)}")
 
 
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def tail(path, n=20):
     try:
         with open(path, errors="replace") as f:
@@ -477,6 +489,55 @@ def dovecot_secrets(dc):
     return cert, key
 
 
+def dovecot_version():
+    return run(["dovecot", "--version"], "dovecot --version").split()[0]
+
+
+def write_dovecot_conf(dc, mail, protocol, ports, instance):
+    """Writes `dc`/dovecot.conf for a private Dovecot instance serving `protocol` ("pop3" or
+    "imap") on 127.0.0.1 from the Maildirs under `mail` (uid nobody), with a passwd-file and a
+    certificate made by dovecot_secrets(dc), which it calls; `ports` is (plain port, TLS port),
+    0 for none. Logs go to `dc`/dovecot.log. Returns the certificate's path (the clients'
+    cafile)."""
+    cert, key = dovecot_secrets(dc)
+    plain, tls = ports
+    dh = "/usr/share/dovecot/dh.pem"
+    with open(os.path.join(dc, "dovecot.conf"), "w") as f:
+        f.write(
+            f"""# Letterbox benchmark reference: a private Dovecot instance
+protocols = {protocol}
+listen = 127.0.0.1
+base_dir = {dc}/run
+state_dir = {dc}/state
+instance_name = {instance}
+log_path = {dc}/dovecot.log
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+{f'ssl_dh = <{dh}' if os.path.exists(dh) else ''}
+mail_location = maildir:{mail}/%d/%n/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT username_format=%u {dc}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home={mail}/%d/%n
+}}
+service {protocol}-login {{
+  inet_listener {protocol} {{
+    port = {plain}
+  }}
+  inet_listener {protocol}s {{
+    port = {tls}
+    ssl = yes
+  }}
+}}
+"""
+        )
+    return cert
+
+
 class Reference:
     """Postfix (virtual(8) delivery into a Maildir) + Dovecot POP3 on that Maildir.
 
@@ -575,43 +636,10 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                      os.path.join(self.pf, "start.out"))
 
         # Dovecot: POP3 only, passwd-file, the Maildir Postfix delivers into.
-        cert, key = dovecot_secrets(self.dc)
+        cert = write_dovecot_conf(self.dc, self.mail, "pop3", (self.pop3_port, self.pop3s_port),
+                                  "letterbox-bench")
         self.dc_log = os.path.join(self.dc, "dovecot.log")
         self.dc_conf = os.path.join(self.dc, "dovecot.conf")
-        dh = "/usr/share/dovecot/dh.pem"
-        with open(self.dc_conf, "w") as f:
-            f.write(
-                f"""# Letterbox benchmark reference: a private Dovecot instance
-protocols = pop3
-listen = 127.0.0.1
-base_dir = {self.dc}/run
-state_dir = {self.dc}/state
-instance_name = letterbox-bench
-log_path = {self.dc_log}
-ssl = required
-ssl_cert = <{cert}
-ssl_key = <{key}
-{f'ssl_dh = <{dh}' if os.path.exists(dh) else ''}
-mail_location = maildir:{self.mail}/%d/%n/Maildir
-passdb {{
-  driver = passwd-file
-  args = scheme=SHA512-CRYPT username_format=%u {self.dc}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home={self.mail}/%d/%n
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = {self.pop3s_port}
-    ssl = yes
-  }}
-}}
-"""
-            )
         self.started_dc = True
         start_daemon(["dovecot", "-c", self.dc_conf], f"dovecot start (log: {self.dc_log})",
                      os.path.join(self.dc, "start.out"))
@@ -620,21 +648,13 @@ service pop3-login {{
         self.cafile = cert
         dc_pidfile = os.path.join(self.dc, "run", "master.pid")
         deadline = time.time() + 15
-        roots = [self._pid(self.pf_pidfile), self._pid(dc_pidfile)]
+        roots = [read_pid(self.pf_pidfile), read_pid(dc_pidfile)]
         while not all(roots) and time.time() < deadline:
             time.sleep(0.1)
-            roots = [self._pid(self.pf_pidfile), self._pid(dc_pidfile)]
+            roots = [read_pid(self.pf_pidfile), read_pid(dc_pidfile)]
         if not all(roots):
             raise BenchError(f"cannot find the Postfix/Dovecot master pids: {roots}")
         self.meter = MemoryMeter(roots, tree=True)
-
-    @staticmethod
-    def _pid(path):
-        try:
-            with open(path) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
 
     def delivered(self):
         n = 0
@@ -655,7 +675,7 @@ service pop3-login {{
 
     def describe(self):
         pf = run(["postconf", "-d", "-h", "mail_version"], "postconf").strip()
-        dc = run(["dovecot", "--version"], "dovecot --version").split()[0]
+        dc = dovecot_version()
         return (
             f"Postfix {pf} and Dovecot {dc} (Debian packages) as private instances on free "
             "127.0.0.1 ports. Postfix: `mydestination` empty, `home.test` a virtual(8) mailbox "
@@ -798,6 +818,17 @@ def mib(k):
     return f"{k / 1024:.1f} MiB"
 
 
+def report_head(title, commit, loadavg):
+    """The first lines of a results section: heading (the date, then `title`), machine, commit."""
+    return [
+        f"## {sh(['date', '-u'])}{title}",
+        "",
+        f"- Machine: {machine()}; load average at the start {loadavg} (the 2 cores are shared "
+        "with other work, and the clients run on them too)",
+        f"- Letterbox: commit {commit}",
+    ]
+
+
 def report(results, commit, loadavg):
     ms = lambda s: f"{s * 1000:.1f} ms"
     sec = lambda s: f"{s:.2f} s"
@@ -835,13 +866,7 @@ def report(results, commit, loadavg):
         ("… after the sixth 20 MiB message", lambda r: life(r, "life_large6")),
     ]
     names = [r["name"] for r in results]
-    out = [
-        f"## {sh(['date', '-u'])}",
-        "",
-        f"- Machine: {machine()}; load average at the start {loadavg} (the 2 cores are shared "
-        "with other work, and the clients run on them too)",
-        f"- Letterbox: commit {commit}",
-    ]
+    out = report_head("", commit, loadavg)
     for r in results:
         out.append(f"- {r['name']}: {r['describe']}")
     out += [
@@ -890,19 +915,51 @@ def append_results(path, text):
         f.write(text + "\n")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def publish(text, results):
+    """Prints the section and appends it to the results file, if there is one."""
+    print()
+    print(text)
+    if results:
+        append_results(results, text)
+        log(f"appended to {results}")
+
+
+# ---------------------------------------------------------------- command line
+
+
+def arguments(doc):
+    """The options both benchmarks take (bench/run passes them); a script adds its own."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--letterbox", required=True, help="the letterbox binary")
     ap.add_argument("--work", required=True, help="an empty scratch directory (removed by bench/run)")
     ap.add_argument("--results", help="markdown file to append the results to")
     ap.add_argument("--commit", default="?", help="Letterbox git commit, for the report")
-    args = ap.parse_args()
+    return ap
+
+
+def check_start(args, script, starts):
+    """Exits unless root (to start the private `starts`) with an executable --letterbox;
+    returns the load average, for the report."""
     if os.geteuid() != 0:
-        raise SystemExit("bench.py: must run as root (it starts private Postfix and Dovecot instances)")
+        raise SystemExit(f"{script}: must run as root (it starts {starts})")
     if not os.access(args.letterbox, os.X_OK):
-        raise SystemExit(f"bench.py: {args.letterbox} is not an executable")
+        raise SystemExit(f"{script}: {args.letterbox} is not an executable")
     with open("/proc/loadavg") as f:
-        loadavg = " ".join(f.read().split()[:3])
+        return " ".join(f.read().split()[:3])
+
+
+def run_main(main, script):
+    """Runs `main`, turning a BenchError into one line on stderr and exit status 1."""
+    try:
+        main()
+    except BenchError as e:
+        print(f"{script}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main():
+    args = arguments(__doc__).parse_args()
+    loadavg = check_start(args, "bench.py", "private Postfix and Dovecot instances")
 
     log("generating messages")
     small = [make_message("small", i, SMALL_SIZE)[0] for i in range(N_SMALL)]
@@ -923,17 +980,8 @@ def main():
             server.stop()
         r["letterbox"] = isinstance(server, Letterbox)
         results.append(r)
-    text = report(results, args.commit, loadavg)
-    print()
-    print(text)
-    if args.results:
-        append_results(args.results, text)
-        log(f"appended to {args.results}")
+    publish(report(results, args.commit, loadavg), args.results)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as e:
-        print(f"bench.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main, "bench.py")

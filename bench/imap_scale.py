@@ -27,7 +27,6 @@ counts; its CPU time is recorded beside the server's wall time. A markdown secti
 appended to the results file.
 """
 
-import argparse
 import asyncio
 import os
 import re
@@ -48,20 +47,23 @@ from bench import (  # noqa: E402
     BenchError,
     Letterbox,
     MemoryMeter,
-    append_results,
-    dovecot_secrets,
+    arguments,
+    check_start,
+    dovecot_version,
     free_ports,
     kib,
     log,
-    machine,
     make_message,
     mib,
+    publish,
+    read_pid,
     read_status,
-    run,
-    sh,
+    report_head,
+    run_main,
     start_daemon,
     tail,
     wait_port,
+    write_dovecot_conf,
 )
 
 SIZES = (10_000, 100_000)
@@ -290,52 +292,14 @@ class DovecotImap:
         os.chmod(os.path.dirname(self.dir), 0o755)
         os.chmod(self.dir, 0o755)
         subprocess.run(["chown", "-R", "nobody:nogroup", self.mail], check=True)
-        cert, key = dovecot_secrets(self.dir)
-        self.cafile = cert
         (self.imaps_port,) = free_ports(1)
-        dh = "/usr/share/dovecot/dh.pem"
-        with open(self.conf, "w") as f:
-            f.write(
-                f"""# Letterbox IMAP benchmark reference: a private Dovecot instance
-protocols = imap
-listen = 127.0.0.1
-base_dir = {self.dir}/run
-state_dir = {self.dir}/state
-instance_name = letterbox-bench-imap
-log_path = {self.log}
-ssl = required
-ssl_cert = <{cert}
-ssl_key = <{key}
-{f'ssl_dh = <{dh}' if os.path.exists(dh) else ''}
-mail_location = maildir:{self.mail}/%d/%n/Maildir
-passdb {{
-  driver = passwd-file
-  args = scheme=SHA512-CRYPT username_format=%u {self.dir}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home={self.mail}/%d/%n
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = 0
-  }}
-  inet_listener imaps {{
-    port = {self.imaps_port}
-    ssl = yes
-  }}
-}}
-"""
-            )
+        self.cafile = write_dovecot_conf(self.dir, self.mail, "imap", (0, self.imaps_port),
+                                         "letterbox-bench-imap")
         self.start()
 
     def _master(self):
-        try:
-            with open(self.pidfile) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if os.path.exists(f"/proc/{pid}") else None
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and os.path.exists(f"/proc/{pid}") else None
 
     def start(self):
         self.started = True
@@ -382,7 +346,7 @@ service imap-login {{
         return dir_size(self.maildir)
 
     def describe(self):
-        version = run(["dovecot", "--version"], "dovecot --version").split()[0]
+        version = dovecot_version()
         return (
             f"Dovecot {version} (Debian packages dovecot-core, dovecot-imapd) as a private "
             "instance: IMAPS only, passwd-file (SHA512-CRYPT) + static userdb, `mail_location = "
@@ -410,6 +374,14 @@ def peak(meter):
         imap = [k for name, k in meter.peaks.values() if name == "imap"]
     m["imap"] = (sum(imap), len(imap))
     return m
+
+
+def step(r, key, meter, client, command, on_block=None):
+    """One measured command: its time in r[key], the client's CPU time in r["cpu_" + key],
+    the response's octets in r["octets_" + key] and the peak (see `peak`) in r["mem_" + key]."""
+    meter.begin()
+    r[key], r["cpu_" + key], r["octets_" + key] = client.command(command, on_block)
+    r["mem_" + key] = peak(meter)
 
 
 def fill(server, first, end, r):
@@ -445,33 +417,24 @@ def reads(server, n, r):
     r["mem_login"] = peak(meter)
 
     exists = Exists()
-    meter.begin()
-    r["select"], r["cpu_select"], _ = client.command("SELECT INBOX", exists)
-    r["mem_select"] = peak(meter)
+    step(r, "select", meter, client, "SELECT INBOX", exists)
     if exists.count != n:
         raise BenchError(f"{server.name}: SELECT shows {exists.count} messages, expected {n}")
 
     fetched = Fetches()
-    meter.begin()
-    r["uid_fetch"], r["cpu_uid_fetch"], r["octets_uid_fetch"] = client.command(
-        "UID FETCH 1:* (UID FLAGS)", fetched)
-    r["mem_uid_fetch"] = peak(meter)
+    step(r, "uid_fetch", meter, client, "UID FETCH 1:* (UID FLAGS)", fetched)
     if (fetched.count, fetched.uids, fetched.seen) != (n, n, n // 2):
         raise BenchError(f"{server.name}: UID FETCH gave {fetched.count} responses, {fetched.uids} "
                          f"UIDs, {fetched.seen} \\Seen; expected {n}, {n}, {n // 2}")
 
     fetched = Fetches()
-    meter.begin()
-    r["fetch"], r["cpu_fetch"], r["octets_fetch"] = client.command("FETCH 1:* (FLAGS)", fetched)
-    r["mem_fetch"] = peak(meter)
+    step(r, "fetch", meter, client, "FETCH 1:* (FLAGS)", fetched)
     if (fetched.count, fetched.seen) != (n, n // 2):
         raise BenchError(f"{server.name}: FETCH FLAGS gave {fetched.count} responses, "
                          f"{fetched.seen} \\Seen; expected {n}, {n // 2}")
 
     searched = Searched()
-    meter.begin()
-    r["search"], r["cpu_search"], r["octets_search"] = client.command("UID SEARCH UNSEEN", searched)
-    r["mem_search"] = peak(meter)
+    step(r, "search", meter, client, "UID SEARCH UNSEEN", searched)
     if searched.count != n - n // 2:
         raise BenchError(f"{server.name}: UID SEARCH UNSEEN found {searched.count}, "
                          f"expected {n - n // 2}")
@@ -516,15 +479,10 @@ def reads(server, n, r):
     client.login()
     client.command("SELECT INBOX")
     fetched = Fetches()
-    meter.begin()
-    r["store_all"], r["cpu_store_all"], _ = client.command("STORE 1:* +FLAGS (\\Flagged)", fetched)
-    r["mem_store_all"] = peak(meter)
+    step(r, "store_all", meter, client, "STORE 1:* +FLAGS (\\Flagged)", fetched)
     if fetched.count != n:
         raise BenchError(f"{server.name}: STORE gave {fetched.count} FETCH responses, expected {n}")
-    meter.begin()
-    r["store_silent"], r["cpu_store_silent"], _ = client.command(
-        "STORE 1:* -FLAGS.SILENT (\\Flagged)")
-    r["mem_store_silent"] = peak(meter)
+    step(r, "store_silent", meter, client, "STORE 1:* -FLAGS.SILENT (\\Flagged)")
     client.close()
     time.sleep(0.5)
     r["rss_end"] = rss_now(meter)
@@ -622,12 +580,8 @@ def report(columns, commit, loadavg, letterbox_describe, dovecot_describe):
         ("VmHWM of the process since the restart (with LOGIN)",
             lambda r: mib(r["life"]) if r["letterbox"] else "—"),
     ]
-    out = [
-        f"## {sh(['date', '-u'])} — IMAP on a large mailbox (`bash bench/run imap-scale`)",
-        "",
-        f"- Machine: {machine()}; load average at the start {loadavg} (the 2 cores are shared "
-        "with other work, and the clients run on them too)",
-        f"- Letterbox: commit {commit}",
+    out = report_head(" — IMAP on a large mailbox (`bash bench/run imap-scale`)", commit, loadavg)
+    out += [
         f"- Letterbox: {letterbox_describe}; IMAPS on 127.0.0.1; messages delivered over plain "
         f"SMTP ({FILL_CLIENTS} connections, PIPELINING of MAIL/RCPT/DATA; 250 = stored durably)",
         f"- Dovecot: {dovecot_describe}",
@@ -680,21 +634,12 @@ def report(columns, commit, loadavg, letterbox_describe, dovecot_describe):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--letterbox", required=True, help="the letterbox binary")
-    ap.add_argument("--work", required=True, help="an empty scratch directory (removed by bench/run)")
-    ap.add_argument("--results", help="markdown file to append the results to")
-    ap.add_argument("--commit", default="?", help="Letterbox git commit, for the report")
+    ap = arguments(__doc__)
     ap.add_argument("--sizes", default=",".join(str(n) for n in SIZES),
                     help="mailbox sizes to measure at, ascending (default %(default)s)")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("imap_scale.py: must run as root (it starts a private Dovecot instance)")
-    if not os.access(args.letterbox, os.X_OK):
-        raise SystemExit(f"imap_scale.py: {args.letterbox} is not an executable")
+    loadavg = check_start(args, "imap_scale.py", "a private Dovecot instance")
     sizes = [int(s) for s in args.sizes.split(",")]
-    with open("/proc/loadavg") as f:
-        loadavg = " ".join(f.read().split()[:3])
 
     start = time.perf_counter()
     letterbox = LetterboxImap(args.letterbox, args.work)
@@ -715,17 +660,8 @@ def main():
         dovecot.stop()
     log(f"IMAP scale benchmark took {time.perf_counter() - start:.0f} s")
 
-    text = report(columns, args.commit, loadavg, lb_describe, dc_describe)
-    print()
-    print(text)
-    if args.results:
-        append_results(args.results, text)
-        log(f"appended to {args.results}")
+    publish(report(columns, args.commit, loadavg, lb_describe, dc_describe), args.results)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as e:
-        print(f"imap_scale.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main, "imap_scale.py")
