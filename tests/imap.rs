@@ -562,6 +562,11 @@ assert data[0][1] == text[:5], data
 assert b"\\Seen" in ok(m.fetch("1", "(FLAGS)"))[0], "BINARY sets \\Seen"
 typ, data = m.fetch("1", "(BINARY.PEEK[3])")
 assert typ == "NO" and b"[UNKNOWN-CTE]" in data[0], (typ, data)
+# Refused before anything is sent, a non-PEEK BINARY marks nothing \Seen.
+ok(m.store("1", "-FLAGS", "(\\Seen)"))
+typ, data = m.fetch("1", "(BINARY[3])")
+assert typ == "NO" and b"[UNKNOWN-CTE]" in data[0], (typ, data)
+assert b"\\Seen" not in ok(m.fetch("1", "(FLAGS)"))[0], "a refused BINARY must not set \\Seen"
 # APPEND with literal8 (RFC 3516 §4.4), synchronizing and LITERAL+: imaplib cannot send one.
 s = tls().wrap_socket(socket.create_connection(("localhost", IMAPS_PORT)), server_hostname="localhost")
 f = s.makefile("rb")

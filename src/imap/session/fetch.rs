@@ -114,6 +114,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     return Ok(());
                 }
             };
+            // A BINARY item that will be refused must not mark anything \Seen first.
+            if sets_seen && !self.binary_decodable(&rows, attrs).await {
+                self.no(
+                    tag,
+                    "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
+                );
+                return Ok(());
+            }
             let mut newly_seen = Vec::new();
             if sets_seen {
                 let unseen: Vec<u32> = rows
@@ -127,23 +135,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         .await
                 {
                     self.saw_own_change(outcome.before, outcome.after);
+                    // Rows come in the order asked, by UID: found by binary search.
                     for change in outcome.changed {
-                        if let Some(row) = rows.iter_mut().find(|r| r.uid == change.uid) {
-                            row.flags = change.flags;
-                            row.modseq = change.modseq;
+                        if let Ok(index) = rows.binary_search_by_key(&change.uid, |r| r.uid) {
+                            rows[index].flags = change.flags;
+                            rows[index].modseq = change.modseq;
                             newly_seen.push(change.uid);
                         }
                     }
+                    newly_seen.sort_unstable();
                 }
             }
             for row in rows {
                 if changed_since.is_some_and(|since| row.modseq <= since) {
                     continue;
                 }
-                let Some(&(seq, _)) = batch.iter().find(|&&(_, u)| u == row.uid) else {
+                let Ok(position) = batch.binary_search_by_key(&row.uid, |&(_, u)| u) else {
                     continue;
                 };
-                let seen_now = newly_seen.contains(&row.uid);
+                let seq = batch[position].0;
+                let seen_now = newly_seen.binary_search(&row.uid).is_ok();
                 let sent = self
                     .fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
                     .await?;
@@ -163,6 +174,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// Whether every BINARY item of `attrs` can be decoded for every row.
+    async fn binary_decodable(&self, rows: &[MessageInfo], attrs: &[FetchAttr]) -> bool {
+        let binary =
+            |a: &FetchAttr| matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. });
+        if !attrs.iter().any(binary) {
+            return true;
+        }
+        for row in rows {
+            let structure = self.structure_for(row, attrs).await;
+            if check_binary(row, structure.as_ref(), attrs).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The message's stored structure, if any item of `attrs` needs it.
+    async fn structure_for(&self, row: &MessageInfo, attrs: &[FetchAttr]) -> Option<Part> {
+        let needs_structure = attrs.iter().any(|a| match a {
+            FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
+            FetchAttr::Section { section, .. } => {
+                !section.part.is_empty() || section.text.is_some()
+            }
+            FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => true,
+            FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => !part.is_empty(),
+            _ => false,
+        });
+        if !needs_structure {
+            return None;
+        }
+        match self.ctx.store.message_structure(row.blob).await {
+            Ok(part) => Some(part),
+            Err(error) => {
+                tracing::warn!(blob = row.blob, %error, "imap: no structure for a message");
+                None
+            }
+        }
+    }
+
     /// Writes one message's FETCH response; false (and nothing written) when a BINARY item
     /// names a part whose transfer encoding cannot be decoded.
     async fn fetch_one(
@@ -174,26 +224,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         seen_now: bool,
         with_modseq: bool,
     ) -> Result<bool, Interrupted> {
-        let needs_structure = attrs.iter().any(|a| match a {
-            FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
-            FetchAttr::Section { section, .. } => {
-                !section.part.is_empty() || section.text.is_some()
-            }
-            FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => true,
-            FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => !part.is_empty(),
-            _ => false,
-        });
-        let structure = if needs_structure {
-            match self.ctx.store.message_structure(row.blob).await {
-                Ok(part) => Some(part),
-                Err(error) => {
-                    tracing::warn!(blob = row.blob, %error, "imap: no structure for a message");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let structure = self.structure_for(row, attrs).await;
         if check_binary(row, structure.as_ref(), attrs).is_err() {
             return Ok(false);
         }
