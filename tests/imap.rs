@@ -274,32 +274,19 @@ ok(b.expunge())
 ok(a.noop())
 assert a.untagged_responses.pop("EXPUNGE", []) == [b"2"], a.untagged_responses
 # a IDLEs; a message delivered by SMTP is announced within a second.
-tag = a._new_tag().decode()
-a.send(f"{tag} IDLE\r\n".encode())
-assert a.readline().startswith(b"+"), "no continuation"
+tag = idle_start(a)
 start = time.time()
 send("sender@example.org", ["alice@home.test"], "while idling")
-line = b""
-while b"EXISTS" not in line:
-    line = a.readline()
-    assert line, "connection closed"
+line = idle_until(a, b"* 2 EXISTS")
 elapsed = time.time() - start
-assert line.strip() == b"* 2 EXISTS", line
 # The SMTP transaction itself takes time; the announcement follows the commit at once.
 assert elapsed < 5, elapsed
 # b's flag change arrives during IDLE too.
 ok(b.noop())
 ok(b.store("2", "+FLAGS", "(\\Seen)"))
-line = b""
-while b"FETCH" not in line:
-    line = a.readline()
+line = idle_until(a, b"* 2 FETCH")
 assert b"\\Seen" in line, line
-a.send(b"DONE\r\n")
-while True:
-    line = a.readline()
-    if line.startswith(tag.encode()):
-        assert b"OK" in line, line
-        break
+idle_done(a, tag)
 ok(a.noop())
 a.logout(); b.logout()
 # POP3 shares INBOX: it sees the two messages, deletes one; IMAP sees the change.
@@ -360,18 +347,10 @@ assert typ == "OK", data
 assert m.untagged_responses.pop("MODIFIED", None) == [b"2"], m.untagged_responses
 typ, data = m.uid("FETCH", "3", "(BODY.PEEK[])")
 # Then Thunderbird idles on INBOX and hears of new mail at once.
-tag = m._new_tag().decode()
-m.send(f"{tag} IDLE\r\n".encode())
-assert m.readline().startswith(b"+")
+tag = idle_start(m)
 send("sender@example.org", ["alice@home.test"], "tb four", body="new\r\n")
-line = b""
-while b"EXISTS" not in line:
-    line = m.readline()
-assert line.strip() == b"* 4 EXISTS", line
-m.send(b"DONE\r\n")
-while not line.startswith(tag.encode()):
-    line = m.readline()
-assert b" OK " in line, line
+idle_until(m, b"* 4 EXISTS")
+idle_done(m, tag)
 print("synced", len(folders))
 m.logout()
 "#,

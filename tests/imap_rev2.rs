@@ -159,20 +159,12 @@ assert m.untagged_responses.pop("VANISHED") == [b"(EARLIER) 2"], m.untagged_resp
 assert len(data) == 2 and b"UID 3 " in data[0] and b"UID 4 " in data[1], data
 
 # With QRESYNC on, IDLE hears an expunge as VANISHED with the UID, not EXPUNGE.
-tag = m._new_tag().decode()
-m.send(f"{tag} IDLE\r\n".encode())
-assert m.readline().startswith(b"+")
+tag = idle_start(m)
 ok(b.uid("STORE", "1", "+FLAGS", "(\\Deleted)"))
 ok(b.expunge())
-line = b""
-while not line.startswith(b"* VANISHED"):
-    line = m.readline()
-    assert b"EXPUNGE" not in line, line
-assert line.strip() == b"* VANISHED 1", line
-m.send(b"DONE\r\n")
-while not line.startswith(tag.encode()):
-    line = m.readline()
-assert b" OK " in line, line
+line = idle_until(m, b"* VANISHED", refuse=b"EXPUNGE")
+assert line == b"* VANISHED 1", line
+idle_done(m, tag)
 # The tagged OK of EXPUNGE carries the HIGHESTMODSEQ the client is now up to date with.
 ok(m.uid("STORE", "3", "+FLAGS", "(\\Deleted)"))
 typ, data = m.expunge()

@@ -19,6 +19,29 @@ def imap_login(user="alice@home.test", mode="starttls"):
     return m
 imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
 imaplib.Commands.setdefault("ENABLE", ("AUTH",))
+def idle_start(m):
+    """Sends IDLE and waits for its continuation; returns the tag for idle_done."""
+    tag = m._new_tag().decode()
+    m.send(f"{tag} IDLE\r\n".encode())
+    assert m.readline().startswith(b"+"), "no continuation"
+    return tag
+def idle_until(m, start, refuse=None):
+    """Reads untagged lines during IDLE until one starts with `start`; returns it stripped."""
+    while True:
+        line = m.readline()
+        assert line, "connection closed"
+        assert refuse is None or refuse not in line, line
+        if line.startswith(start):
+            return line.strip()
+def idle_done(m, tag):
+    """Ends IDLE and checks its tagged OK."""
+    m.send(b"DONE\r\n")
+    while True:
+        line = m.readline()
+        assert line, "connection closed"
+        if line.startswith(tag.encode()):
+            assert b" OK " in line, line
+            return
 def ok(result):
     typ, data = result
     assert typ == "OK", (typ, data)

@@ -9,18 +9,23 @@ pub fn string(out: &mut Vec<u8>, value: &[u8]) {
             .iter()
             .all(|&b| b != b'\r' && b != b'\n' && b != 0 && b < 0x80);
     if quotable {
-        out.push(b'"');
-        for &b in value {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        quoted(out, value);
     } else {
         out.extend_from_slice(format!("{{{}}}\r\n", value.len()).as_bytes());
         out.extend_from_slice(value);
     }
+}
+
+/// `"value"` with `"` and `\` escaped; the caller has checked that it may be quoted.
+fn quoted(out: &mut Vec<u8>, value: &[u8]) {
+    out.push(b'"');
+    for &b in value {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
 
 /// NIL or a string.
@@ -49,14 +54,7 @@ pub fn astring(out: &mut Vec<u8>, value: &str) {
 /// (RFC 6855 §3, RFC 9051 §5.1) UTF-8 in a quoted string, which both allow.
 pub fn mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
     if utf8 && !name.is_ascii() && !name.chars().any(char::is_control) {
-        out.push(b'"');
-        for &b in name.as_bytes() {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        quoted(out, name.as_bytes());
     } else {
         astring(out, &super::mailbox_name::to_wire(name, utf8));
     }

@@ -86,28 +86,31 @@ fn bound(cursor: &mut Cursor<'_>) -> Parsed<Bound> {
     }
 }
 
+/// Ascending numbers as inclusive (first, last) runs: [1, 2, 3, 7] is (1, 3), (7, 7).
+pub fn runs(numbers: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(n) => *last = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    runs
+}
+
 /// Writes a list of numbers in compact sequence-set form ("1:3,7").
 pub fn compact(numbers: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < numbers.len() {
-        let start = numbers[i];
-        let mut end = start;
-        while i + 1 < numbers.len() && numbers[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = numbers[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
+    runs(numbers)
+        .into_iter()
+        .map(|(first, last)| {
+            if first == last {
+                first.to_string()
+            } else {
+                format!("{first}:{last}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -130,5 +133,7 @@ mod tests {
         assert!(parse("1:").is_err());
         assert!(parse("$").unwrap().is_saved() && !set.is_saved());
         assert_eq!(compact(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(runs(&[1, 2, 3, 7, 9, 10]), [(1, 3), (7, 7), (9, 10)]);
+        assert!(runs(&[]).is_empty() && compact(&[]).is_empty());
     }
 }

@@ -11,7 +11,7 @@ use super::Session;
 use super::selected::flag_bit;
 use crate::imap::mime::Part;
 use crate::imap::proto::SearchKey;
-use crate::imap::proto::sequence::compact;
+use crate::imap::proto::sequence::{compact, runs};
 use crate::limits::MIME_HEADER_MAX;
 use crate::net::Interrupted;
 use crate::store::{Keywords, MessageInfo};
@@ -304,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         uids.dedup();
         if let Some(selected) = &mut self.selected {
-            selected.saved = ranges_of(&uids);
+            selected.saved = runs(&uids);
         }
     }
 
@@ -385,24 +385,12 @@ fn esearch_line(
     line
 }
 
-/// Ascending numbers as (low, high) ranges.
-fn ranges_of(numbers: &[u32]) -> Vec<(u32, u32)> {
-    let mut ranges: Vec<(u32, u32)> = Vec::new();
-    for &n in numbers {
-        match ranges.last_mut() {
-            Some((_, high)) if high.checked_add(1) == Some(n) => *high = n,
-            _ => ranges.push((n, n)),
-        }
-    }
-    ranges
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn esearch_lines_and_saved_ranges() {
+    fn esearch_lines() {
         let options = |list: &[&str]| list.iter().map(|o| o.to_string()).collect::<Vec<_>>();
         assert_eq!(
             esearch_line("a1", true, &[], &[1, 2, 3, 7], None),
@@ -426,8 +414,6 @@ mod tests {
             esearch_line("a4", false, &[], &[], None),
             "ESEARCH (TAG \"a4\")"
         );
-        assert_eq!(ranges_of(&[1, 2, 3, 7, 9, 10]), [(1, 3), (7, 7), (9, 10)]);
-        assert!(ranges_of(&[]).is_empty());
     }
 
     #[test]
