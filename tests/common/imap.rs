@@ -42,6 +42,39 @@ def idle_done(m, tag):
         if line.startswith(tag.encode()):
             assert b" OK " in line, line
             return
+class RawImap:
+    """IMAPS over a raw socket, for the order of responses (imaplib hides it). A response with
+    literals comes back as one bytes value with the literals inline."""
+    def __init__(self, user="alice@home.test"):
+        s = socket.create_connection(("localhost", IMAPS_PORT), timeout=30)
+        self.s = tls().wrap_socket(s, server_hostname="localhost")
+        self.f = self.s.makefile("rb")
+        self.n = 0
+        assert self.response().startswith(b"* OK"), "greeting"
+        self.ok(b'LOGIN ' + user.encode() + b' "' + PASSWORD.encode() + b'"')
+    def response(self):
+        line = self.f.readline()
+        assert line, "connection closed"
+        while re.search(rb"\{(\d+)\}\r\n$", line):
+            n = int(re.search(rb"\{(\d+)\}\r\n$", line).group(1))
+            line += self.f.read(n)
+            line += self.f.readline()
+        return line
+    def command(self, text):
+        """Sends `text` with a new tag; returns (untagged responses in order, tagged reply)."""
+        self.n += 1
+        tag = b"t%d" % self.n
+        self.s.sendall(tag + b" " + (text.encode() if isinstance(text, str) else text) + b"\r\n")
+        untagged = []
+        while True:
+            line = self.response()
+            if line.startswith(tag + b" "):
+                return untagged, line
+            untagged.append(line)
+    def ok(self, text):
+        untagged, done = self.command(text)
+        assert b" OK " in done, (text, untagged, done)
+        return untagged
 def ok(result):
     typ, data = result
     assert typ == "OK", (typ, data)

@@ -91,7 +91,10 @@ impl Server {
             .append(true)
             .open(self.dir.path().join("letterbox.log"))
             .expect("log");
-        let mut child = Command::new(BIN)
+        // LETTERBOX_TEST_BIN runs the tests against another build (an older commit, to see a
+        // regression test fail before its fix).
+        let bin = std::env::var_os("LETTERBOX_TEST_BIN").unwrap_or_else(|| BIN.into());
+        let mut child = Command::new(bin)
             .arg("--config")
             .arg(&self.config)
             .arg("run")
@@ -169,7 +172,10 @@ impl Server {
 
     /// Runs the CLI against this server's config.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(BIN)
+        // LETTERBOX_TEST_BIN runs the tests against another build (an older commit, to see a
+        // regression test fail before its fix).
+        let bin = std::env::var_os("LETTERBOX_TEST_BIN").unwrap_or_else(|| BIN.into());
+        let mut child = Command::new(bin)
             .arg("--config")
             .arg(&self.config)
             .args(args)

@@ -56,13 +56,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .await
         {
             Ok((validity, uids)) => {
-                if self
-                    .selected
-                    .as_ref()
-                    .is_some_and(|s| s.name == prefix.mailbox)
-                {
-                    self.sync(true).await?;
-                }
                 let uids = compact(&uids);
                 self.ok(
                     &tag,

@@ -43,19 +43,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     ) -> Result<(), Interrupted> {
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
-        // RFC 9051 §7.4.1: no EXPUNGE responses during FETCH, STORE, SEARCH or COPY by
-        // message sequence number (the client's numbers would shift under it).
-        let expunges = !matches!(
-            kind,
-            CommandKind::Fetch { uid: false, .. }
-                | CommandKind::Store { uid: false, .. }
-                | CommandKind::Search { uid: false, .. }
-                | CommandKind::Copy {
-                    uid: false,
-                    moving: false,
-                    ..
-                }
-        );
         match kind {
             CommandKind::Select {
                 mailbox,
@@ -132,7 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             other => self.selected_command(tag, other).await?,
         }
-        self.sync(expunges).await
+        Ok(())
     }
 
     async fn list(&mut self, tag: &str, list: ListCommand) -> Result<(), Interrupted> {

@@ -99,6 +99,46 @@ enum RawLine {
     },
 }
 
+/// Which mailbox updates may go out while a command runs (RFC 9051 §7.5.1, RFC 3501 §7.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Updates {
+    /// None (LOGOUT, and commands before login or refused while framing).
+    None,
+    /// EXISTS and flag changes but no expunge: the command names messages by sequence
+    /// number, and the client's numbers must not shift under it.
+    NoExpunges,
+    /// Everything, told once the command has run.
+    After,
+    /// Everything, told before the command runs as well as after: it names messages by UID,
+    /// so it should see (and number) the mailbox as it is now.
+    BeforeAndAfter,
+}
+
+impl Updates {
+    fn of(kind: &CommandKind) -> Updates {
+        match kind {
+            CommandKind::Logout
+            | CommandKind::StartTls
+            | CommandKind::Login { .. }
+            | CommandKind::Authenticate { .. } => Updates::None,
+            CommandKind::Fetch { uid: false, .. }
+            | CommandKind::Store { uid: false, .. }
+            | CommandKind::Search { uid: false, .. }
+            | CommandKind::Copy {
+                uid: false,
+                moving: false,
+                ..
+            } => Updates::NoExpunges,
+            CommandKind::Fetch { uid: true, .. }
+            | CommandKind::Store { uid: true, .. }
+            | CommandKind::Search { uid: true, .. }
+            | CommandKind::Copy { uid: true, .. }
+            | CommandKind::Expunge { uids: Some(_) } => Updates::BeforeAndAfter,
+            _ => Updates::After,
+        }
+    }
+}
+
 struct Session<S> {
     ctx: ImapContext,
     conn: Connection<S>,
@@ -111,6 +151,9 @@ struct Session<S> {
     keywords: Keywords,
     enabled: Enabled,
     changes: watch::Receiver<u64>,
+    /// The tagged reply of the command being run. It is written only after the updates the
+    /// command may carry, so that no untagged response ever follows its command's completion.
+    completion: Option<Vec<u8>>,
 }
 
 /// Runs one IMAP session to its end. Never fails: every problem becomes a response or a close.
@@ -133,6 +176,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         keywords: Keywords::default(),
         enabled: Enabled::default(),
         changes,
+        completion: None,
     };
     let greeting = format!(
         "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",
@@ -207,9 +251,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.conn.write(&[]).await
     }
 
+    /// Sets the command's tagged reply; `complete` writes it once the updates are out.
     fn tagged(&mut self, tag: &str, status: &str, text: &str) {
-        let out = self.conn.output();
-        out.extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+        debug_assert!(
+            self.completion.is_none(),
+            "two tagged replies for one command"
+        );
+        self.completion = Some(format!("{tag} {status} {text}\r\n").into_bytes());
+    }
+
+    /// Ends a command: the mailbox updates it allows, then its tagged reply.
+    async fn complete(&mut self, updates: Updates) -> Result<(), Interrupted> {
+        match updates {
+            Updates::None => {}
+            Updates::NoExpunges => self.sync(false).await?,
+            Updates::After | Updates::BeforeAndAfter => self.sync(true).await?,
+        }
+        if let Some(reply) = self.completion.take() {
+            self.conn.output().extend_from_slice(&reply);
+        }
+        self.conn.write(&[]).await
     }
 
     fn ok(&mut self, tag: &str, text: &str) {
@@ -236,25 +297,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn run(&mut self) -> Result<(), Interrupted> {
         loop {
             let input = self.read_command().await?;
-            let done = match input {
+            let (done, updates) = match input {
                 Input::Refused { tag, reason } => {
                     self.bad(tag.as_deref(), reason);
-                    false
+                    (false, Updates::None)
                 }
                 Input::Append { prefix, literal } => {
                     self.append(prefix, literal).await?;
-                    false
+                    (false, Updates::After)
                 }
                 Input::Command(bytes) => match parse_command_in(&bytes, self.enabled.utf8) {
                     Err(malformed) => {
                         let text = malformed.error.to_string();
                         self.bad(malformed.tag.as_deref(), &text);
-                        false
+                        (false, Updates::None)
                     }
-                    Ok(command) => self.dispatch(command).await?,
+                    Ok(command) => {
+                        let updates = Updates::of(&command.kind);
+                        if updates == Updates::BeforeAndAfter {
+                            self.sync(true).await?;
+                        }
+                        (self.dispatch(command).await?, updates)
+                    }
                 },
             };
-            self.conn.write(&[]).await?;
+            self.complete(updates).await?;
             if done {
                 return Ok(());
             }
@@ -411,10 +478,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.untagged(&format!("CAPABILITY {caps}")).await?;
                 self.ok(&tag, "CAPABILITY completed");
             }
-            CommandKind::Noop => {
-                self.sync(true).await?;
-                self.ok(&tag, "NOOP completed");
-            }
+            CommandKind::Noop => self.ok(&tag, "NOOP completed"),
             CommandKind::Logout => {
                 self.untagged("BYE Logging out").await?;
                 self.ok(&tag, "LOGOUT completed");
@@ -502,6 +566,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(());
         };
         self.ok(tag, "Begin TLS negotiation now");
+        self.complete(Updates::None).await?;
         self.conn.start_tls(&acceptor).await
     }
 

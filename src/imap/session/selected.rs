@@ -32,6 +32,9 @@ pub struct Selected {
     /// UID ranges that are `\Recent` in this session (RFC 3501 §2.3.2): the messages it was
     /// the first to be told about.
     pub recent: Vec<(u32, u32)>,
+    /// The last sync left something untold: expunges held back during a command that names
+    /// messages by sequence number, or a store that could not be read.
+    pub stale: bool,
 }
 
 impl Selected {
@@ -187,6 +190,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.untagged("OK [CLOSED] Previous mailbox closed").await?;
         }
         let account = self.account().to_string();
+        // Commits after this point are told by the next sync; earlier ones are in the state.
+        self.changes.borrow_and_update();
         let (state, uids) = match self.ctx.store.mailbox_uids(&account, name).await {
             Ok(found) => found,
             Err(e) => {
@@ -265,6 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             } else {
                 Vec::new()
             },
+            stale: false,
         });
         if let Some(qresync) = qresync
             && qresync.uidvalidity == state.uidvalidity

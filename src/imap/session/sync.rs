@@ -93,16 +93,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// (EXISTS, and RECENT for IMAP4rev1), and flag changes. Read from the store's MODSEQ
     /// index: the cost follows the number of changes, not the size of the mailbox.
     pub(super) async fn sync(&mut self, expunges: bool) -> Result<(), Interrupted> {
+        // Every commit that changes a mailbox bumps the watch: without one since the last
+        // look, and with nothing held back then, there is nothing to tell.
+        let committed = self.changes.has_changed().unwrap_or(true);
         self.changes.borrow_and_update();
-        let Some(selected) = &self.selected else {
+        let Some(selected) = &mut self.selected else {
             return Ok(());
         };
+        if !committed && !(selected.stale && expunges) {
+            return Ok(());
+        }
+        selected.stale = false;
+        let (name, id, modseq) = (selected.name.clone(), selected.id, selected.modseq);
         let store = self.ctx.store.clone();
         let account = self.account().to_string();
-        let changes = match store
-            .changes_since(&account, &selected.name, selected.id, selected.modseq)
-            .await
-        {
+        let changes = match store.changes_since(&account, &name, id, modseq).await {
             Ok(changes) => changes,
             Err(StoreError::NotFound { .. }) => {
                 self.selected = None;
@@ -110,9 +115,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     .await?;
                 return Ok(());
             }
-            Err(_) => return Ok(()),
+            Err(_) => {
+                if let Some(selected) = &mut self.selected {
+                    selected.stale = true;
+                }
+                return Ok(());
+            }
         };
         let state = changes.state;
+        let Some(selected) = &self.selected else {
+            return Ok(());
+        };
         if state.highest_modseq == selected.modseq && state.uidnext == selected.uidnext {
             return Ok(());
         }
@@ -189,6 +202,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         selected.uidnext = state.uidnext;
         if complete {
             selected.modseq = state.highest_modseq;
+        } else {
+            selected.stale = true;
         }
         // New messages were just announced by EXISTS; their flags come with their FETCH.
         for change in changes.changed.iter().filter(|c| c.uid <= last) {
