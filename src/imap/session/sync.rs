@@ -100,7 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(selected) = &mut self.selected else {
             return Ok(());
         };
-        if !committed && !(selected.stale && expunges) {
+        if !(committed || selected.stale && expunges) {
             return Ok(());
         }
         selected.stale = false;
