@@ -54,3 +54,58 @@ assert untagged == [b"* SEARCH 1 4\r\n"], untagged
         &[],
     );
 }
+
+/// Issue #10, defect 2: a message another session expunged is never answered with made-up
+/// data — not before this session hears of the expunge, and not while its body is being sent.
+#[test]
+fn expunged_messages_are_never_made_up() {
+    let server = server_with_mail(&["one", "two", "three"]);
+    server.python_ok(
+        &script(
+            r#"
+a, b = RawImap(rcvbuf=32768), RawImap()
+a.ok("SELECT INBOX")
+b.ok("SELECT INBOX")
+b.ok("UID STORE 2 +FLAGS.SILENT (\\Deleted)")
+b.ok("EXPUNGE")
+# A still numbers UID 2 as message 2: it gets no invented data for it, and a NO that says why.
+untagged, done = a.command("FETCH 2 (BODY.PEEK[] BODYSTRUCTURE ENVELOPE)")
+assert untagged == [], untagged
+assert b"NO [EXPUNGEISSUED]" in done, done
+untagged, done = a.command("FETCH 1:3 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+assert b"NO [EXPUNGEISSUED]" in done, done
+assert len(untagged) == 2, untagged
+assert b"UID 1 " in untagged[0] and b"Subject: one" in untagged[0], untagged
+assert b"UID 3 " in untagged[1] and b"Subject: three" in untagged[1], untagged
+assert a.ok("NOOP") == [b"* 2 EXPUNGE\r\n"]
+
+# Bodies of several chunks, expunged by B while A is still reading them: A gets every
+# octet as it was stored.
+bodies = []
+for i in range(4):
+    body = (b"Subject: big %d\r\n\r\n" % i) + bytes([65 + i]) * (3 * 1024 * 1024) + b"\r\n"
+    bodies.append(body)
+    b.ok(b"APPEND INBOX {%d+}\r\n" % len(body) + body)
+a.ok("NOOP")
+a.s.sendall(b"big FETCH 3:6 (BODY.PEEK[])\r\n")
+first = a.f.readline()
+assert first.startswith(b"* 3 FETCH"), first
+b.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+b.ok("EXPUNGE")
+n = int(re.search(rb"\{(\d+)\}\r\n$", first).group(1))
+got = [a.f.read(n)]
+a.f.readline()
+for _ in range(3):
+    line = a.f.readline()
+    n = int(re.search(rb"\{(\d+)\}\r\n$", line).group(1))
+    got.append(a.f.read(n))
+    a.f.readline()
+assert a.f.readline().startswith(b"big OK"), "tagged reply"
+for body, data in zip(bodies, got):
+    assert data == body, (len(data), data[:40], data[-40:])
+"#,
+        ),
+        &[],
+    );
+    assert!(!server.log().contains("padding"), "no body was padded");
+}

@@ -67,7 +67,7 @@ fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
     }
 }
 
-fn info(uid: u32, row: MessageRow) -> MessageInfo {
+pub(super) fn info(uid: u32, row: MessageRow) -> MessageInfo {
     let (blob, flags, internal_date, size, modseq) = row;
     MessageInfo {
         uid,
@@ -333,34 +333,20 @@ impl Store {
     /// The stored structure of a body; computed (streaming, bounded) and stored now if the
     /// body was stored without one.
     pub async fn message_structure(&self, blob: u64) -> Result<Part, StoreError> {
-        let stored = self
-            .blocking(move |db| {
-                let txn = db.begin_read()?;
-                let meta = txn.open_table(BLOB_META)?;
-                Ok(meta.get(blob)?.map(|v| v.value().to_vec()))
-            })
-            .await?;
-        if let Some(json) = stored
-            && let Ok(part) = serde_json::from_slice(&json)
-        {
-            return Ok(part);
-        }
-        let mut scanner = crate::imap::mime::Scanner::new();
-        let mut body = self.body(blob);
-        while let Some(chunk) = body.next_chunk().await? {
-            scanner.feed(&chunk);
-        }
-        let part = scanner.finish();
-        let stored = part.clone();
+        self.read_view().await?.structure(blob).await
+    }
+
+    /// Stores the structure scanned from a body that was kept without one, if the body is
+    /// still there.
+    pub(super) async fn keep_structure(&self, blob: u64, part: Part) -> Result<(), StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             if txn.open_table(BLOBS)?.get(blob)?.is_some() {
-                put_meta(&txn, blob, &stored)?;
+                put_meta(&txn, blob, &part)?;
                 txn.commit()?;
             }
             Ok(())
         })
-        .await?;
-        Ok(part)
+        .await
     }
 }

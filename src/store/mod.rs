@@ -19,6 +19,7 @@ mod keywords;
 mod mailbox;
 mod messages;
 mod queue;
+mod read_view;
 pub mod schema;
 mod spool;
 mod writer;
@@ -36,6 +37,7 @@ pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
+pub use read_view::{ReadView, ViewBodyReader};
 pub use spool::{SpoolFile, SpoolWriter};
 pub use writer::AppendItem;
 

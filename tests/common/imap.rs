@@ -45,8 +45,13 @@ def idle_done(m, tag):
 class RawImap:
     """IMAPS over a raw socket, for the order of responses (imaplib hides it). A response with
     literals comes back as one bytes value with the literals inline."""
-    def __init__(self, user="alice@home.test"):
-        s = socket.create_connection(("localhost", IMAPS_PORT), timeout=30)
+    def __init__(self, user="alice@home.test", rcvbuf=None):
+        s = socket.socket()
+        s.settimeout(30)
+        if rcvbuf:
+            # A small receive window: the server blocks on a response the client reads slowly.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.connect(("localhost", IMAPS_PORT))
         self.s = tls().wrap_socket(s, server_hostname="localhost")
         self.f = self.s.makefile("rb")
         self.n = 0

@@ -11,7 +11,7 @@ use crate::imap::mime::{Decoder, Encoding, Part};
 use crate::imap::proto::FetchAttr;
 use crate::limits::BODY_CHUNK;
 use crate::net::Interrupted;
-use crate::store::{BodyReader, MessageInfo, Store, StoreError};
+use crate::store::{MessageInfo, ReadView, StoreError, ViewBodyReader};
 
 /// A part whose Content-Transfer-Encoding this server cannot decode: the FETCH fails with
 /// `NO [UNKNOWN-CTE]` (RFC 3516 §4.2).
@@ -86,7 +86,7 @@ fn path_name(path: &[u32]) -> String {
 
 /// The stored octets of a byte range of a body, one chunk at a time.
 struct RangeReader {
-    reader: BodyReader,
+    reader: ViewBodyReader,
     /// Offset of the next chunk in the body.
     chunk_start: u64,
     begin: u64,
@@ -94,10 +94,10 @@ struct RangeReader {
 }
 
 impl RangeReader {
-    fn new(store: &Store, blob: u64, begin: u64, end: u64) -> RangeReader {
+    fn new(view: &ReadView, blob: u64, begin: u64, end: u64) -> RangeReader {
         let chunk = BODY_CHUNK as u64;
         RangeReader {
-            reader: store.body_from(blob, (begin / chunk) as u32),
+            reader: view.body_from(blob, (begin / chunk) as u32),
             chunk_start: begin / chunk * chunk,
             begin,
             end,
@@ -134,6 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// octets; `partial` counts decoded octets.
     pub(super) async fn send_binary(
         &mut self,
+        view: &ReadView,
         row: &MessageInfo,
         structure: Option<&Part>,
         path: &[u32],
@@ -149,19 +150,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             None => (0, u64::MAX),
         };
-        let decoded = self.decode_pass(row.blob, source, start, count).await;
+        let decoded = self.decode_pass(view, row.blob, source, start, count).await;
         let start = start.min(decoded.size);
         let length = (decoded.size - start).min(count);
         let marker = if decoded.nul { "~" } else { "" };
         self.conn
             .output()
             .extend_from_slice(format!("{name} {marker}{{{length}}}\r\n").as_bytes());
-        self.send_decoded(row.blob, source, start, length).await
+        self.send_decoded(view, row.blob, source, start, length)
+            .await
     }
 
     /// `BINARY.SIZE[path] n`: the size BINARY[path] would send.
     pub(super) async fn send_binary_size(
         &mut self,
+        view: &ReadView,
         row: &MessageInfo,
         structure: Option<&Part>,
         path: &[u32],
@@ -170,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let size = if source.encoding == Encoding::Identity {
             source.end.saturating_sub(source.begin)
         } else {
-            self.decode_pass(row.blob, source, 0, 0).await.size
+            self.decode_pass(view, row.blob, source, 0, 0).await.size
         };
         let item = format!("BINARY.SIZE[{}] {size}", path_name(path));
         self.conn.output().extend_from_slice(item.as_bytes());
@@ -178,11 +181,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Decodes a source without sending it: its decoded size, and whether a NUL lies among
-    /// the `count` decoded octets from `start`. A store error ends the count early (the
-    /// sending pass then pads what it cannot read).
-    async fn decode_pass(&self, blob: u64, source: Source, start: u64, count: u64) -> Decoded {
+    /// the `count` decoded octets from `start`. A store error ends the count early (and the
+    /// sending pass then ends the connection).
+    async fn decode_pass(
+        &self,
+        view: &ReadView,
+        blob: u64,
+        source: Source,
+        start: u64,
+        count: u64,
+    ) -> Decoded {
         let window_end = start.saturating_add(count);
-        let mut reader = RangeReader::new(&self.ctx.store, blob, source.begin, source.end);
+        let mut reader = RangeReader::new(view, blob, source.begin, source.end);
         let mut decoder = Decoder::new(source.encoding);
         let mut decoded = Vec::with_capacity(BODY_CHUNK);
         let mut result = Decoded {
@@ -214,16 +224,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Sends `length` decoded octets from `start`. The length is already promised: if the
-    /// body cannot be read meanwhile, the rest is sent as spaces.
+    /// body cannot be read meanwhile (an I/O error; the view keeps expunged bodies), the
+    /// connection ends rather than send made-up octets.
     async fn send_decoded(
         &mut self,
+        view: &ReadView,
         blob: u64,
         source: Source,
         start: u64,
         length: u64,
     ) -> Result<(), Interrupted> {
         let end = start + length;
-        let mut reader = RangeReader::new(&self.ctx.store, blob, source.begin, source.end);
+        let mut reader = RangeReader::new(view, blob, source.begin, source.end);
         let mut decoder = Decoder::new(source.encoding);
         let mut decoded = Vec::with_capacity(BODY_CHUNK);
         // Decoded octets before `decoded`, and octets sent.
@@ -253,13 +265,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             offset = piece_end;
         }
         if sent < length {
-            tracing::warn!(blob, "imap: decoded body shorter than counted; padding");
-            let padding = [b' '; 4096];
-            while sent < length {
-                let take = (length - sent).min(padding.len() as u64);
-                self.conn.write(&padding[..take as usize]).await?;
-                sent += take;
-            }
+            tracing::error!(
+                blob,
+                "imap: decoded body shorter than counted; ending the session"
+            );
+            return Err(Interrupted::Closed);
         }
         Ok(())
     }

@@ -14,10 +14,19 @@ use crate::imap::proto::{FetchAttr, Section, SectionText};
 use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
 use crate::net::Interrupted;
 use crate::store::schema::flags;
-use crate::store::{FlagOp, MessageInfo};
+use crate::store::{FlagOp, MessageInfo, ReadView, StoreError};
 
 /// Messages read from the store at once.
 const FETCH_BATCH: usize = 256;
+
+/// How one message's FETCH response went.
+enum Answered {
+    Sent,
+    /// Nothing sent: a BINARY item names a part whose encoding cannot be decoded.
+    UnknownCte,
+    /// Nothing sent: its stored structure could not be read.
+    Unreadable,
+}
 
 /// What a body section is: a byte range of the stored message, or bytes computed here.
 enum Content {
@@ -88,6 +97,27 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
+/// Reads a (bounded) byte range of a body into memory.
+async fn collect_range(view: &ReadView, blob: u64, start: u64, end: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity((end - start) as usize);
+    let chunk = BODY_CHUNK as u64;
+    let mut reader = view.body_from(blob, (start / chunk) as u32);
+    let mut chunk_start = start / chunk * chunk;
+    while chunk_start < end {
+        let Ok(Some(data)) = reader.next_chunk().await else {
+            break;
+        };
+        let chunk_end = chunk_start + data.len() as u64;
+        let from = start.max(chunk_start) - chunk_start;
+        let to = end.min(chunk_end).saturating_sub(chunk_start);
+        if to > from {
+            out.extend_from_slice(&data[from as usize..to as usize]);
+        }
+        chunk_start = chunk_end;
+    }
+    out
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn fetch(
         &mut self,
@@ -105,17 +135,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let sets_seen = !read_only && attrs.iter().any(FetchAttr::sets_seen);
         let store = self.ctx.store.clone();
         let account = self.account().to_string();
+        // Messages another session expunged since this one was told: they are left out (their
+        // data is gone; nothing is made up), and the reply says so (RFC 5530 EXPUNGEISSUED).
+        let mut gone = false;
+        let mut unreadable = false;
         for batch in pairs.chunks(FETCH_BATCH) {
             let uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
-            let mut rows = match store.messages_by_uid(id, uids).await {
-                Ok(rows) => rows,
+            // One view per batch: a row found in it has its structure and body in it too.
+            let rows = match store.read_view().await {
+                Ok(view) => view
+                    .messages_by_uid(id, uids)
+                    .await
+                    .map(|rows| (view, rows)),
+                Err(e) => Err(e),
+            };
+            let (view, mut rows) = match rows {
+                Ok(found) => found,
                 Err(e) => {
                     self.store_no(tag, &e);
                     return Ok(());
                 }
             };
+            gone |= rows.len() < batch.len();
             // A BINARY item that will be refused must not mark anything \Seen first.
-            if sets_seen && !self.binary_decodable(&rows, attrs).await {
+            if sets_seen && !self.binary_decodable(&view, &rows, attrs).await {
                 self.no(
                     tag,
                     "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
@@ -155,34 +198,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 };
                 let seq = batch[position].0;
                 let seen_now = newly_seen.binary_search(&row.uid).is_ok();
-                let sent = self
-                    .fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
+                let answered = self
+                    .fetch_one(
+                        &view,
+                        seq,
+                        &row,
+                        attrs,
+                        uid,
+                        seen_now,
+                        changed_since.is_some(),
+                    )
                     .await?;
-                if !sent {
-                    self.no(
-                        tag,
-                        "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
-                    );
-                    return Ok(());
+                match answered {
+                    Answered::Sent => {}
+                    Answered::Unreadable => unreadable = true,
+                    Answered::UnknownCte => {
+                        self.no(
+                            tag,
+                            "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
+                        );
+                        return Ok(());
+                    }
                 }
             }
         }
-        self.ok(
-            tag,
-            &format!("{}FETCH completed", if uid { "UID " } else { "" }),
-        );
+        let command = if uid { "UID FETCH" } else { "FETCH" };
+        if unreadable {
+            self.no(tag, "[UNAVAILABLE] Some messages could not be read");
+        } else if gone && !uid {
+            // A UID FETCH of UIDs that no longer exist is simply answered without them
+            // (RFC 9051 §6.4.9); numbers the client still holds deserve the warning.
+            self.no(
+                tag,
+                "[EXPUNGEISSUED] Some of the requested messages no longer exist",
+            );
+        } else {
+            self.ok(tag, &format!("{command} completed"));
+        }
         Ok(())
     }
 
     /// Whether every BINARY item of `attrs` can be decoded for every row.
-    async fn binary_decodable(&self, rows: &[MessageInfo], attrs: &[FetchAttr]) -> bool {
+    async fn binary_decodable(
+        &self,
+        view: &ReadView,
+        rows: &[MessageInfo],
+        attrs: &[FetchAttr],
+    ) -> bool {
         let binary =
             |a: &FetchAttr| matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. });
         if !attrs.iter().any(binary) {
             return true;
         }
         for row in rows {
-            let structure = self.structure_for(row, attrs).await;
+            // An unreadable structure is answered by fetch_one; it is not an encoding problem.
+            let Ok(structure) = self.structure_for(view, row, attrs).await else {
+                continue;
+            };
             if check_binary(row, structure.as_ref(), attrs).is_err() {
                 return false;
             }
@@ -191,7 +263,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// The message's stored structure, if any item of `attrs` needs it.
-    async fn structure_for(&self, row: &MessageInfo, attrs: &[FetchAttr]) -> Option<Part> {
+    async fn structure_for(
+        &self,
+        view: &ReadView,
+        row: &MessageInfo,
+        attrs: &[FetchAttr],
+    ) -> Result<Option<Part>, StoreError> {
         let needs_structure = attrs.iter().any(|a| match a {
             FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
             FetchAttr::Section { section, .. } => {
@@ -202,31 +279,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             _ => false,
         });
         if !needs_structure {
-            return None;
+            return Ok(None);
         }
-        match self.ctx.store.message_structure(row.blob).await {
-            Ok(part) => Some(part),
+        match view.structure(row.blob).await {
+            Ok(part) => Ok(Some(part)),
             Err(error) => {
                 tracing::warn!(blob = row.blob, %error, "imap: no structure for a message");
-                None
+                Err(error)
             }
         }
     }
 
-    /// Writes one message's FETCH response; false (and nothing written) when a BINARY item
-    /// names a part whose transfer encoding cannot be decoded.
+    /// Writes one message's FETCH response, unless a BINARY item names a part whose transfer
+    /// encoding cannot be decoded or the structure cannot be read (then nothing is written).
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_one(
         &mut self,
+        view: &ReadView,
         seq: u32,
         row: &MessageInfo,
         attrs: &[FetchAttr],
         uid: bool,
         seen_now: bool,
         with_modseq: bool,
-    ) -> Result<bool, Interrupted> {
-        let structure = self.structure_for(row, attrs).await;
+    ) -> Result<Answered, Interrupted> {
+        let Ok(structure) = self.structure_for(view, row, attrs).await else {
+            return Ok(Answered::Unreadable);
+        };
         if check_binary(row, structure.as_ref(), attrs).is_err() {
-            return Ok(false);
+            return Ok(Answered::UnknownCte);
         }
         let mut items: Vec<String> = Vec::new();
         let mut flags_sent = false;
@@ -293,8 +374,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     }
                 }
                 FetchAttr::Rfc822 => {
-                    self.send_section(row, structure.as_ref(), &Section::default(), None, "RFC822")
-                        .await?;
+                    self.send_section(
+                        view,
+                        row,
+                        structure.as_ref(),
+                        &Section::default(),
+                        None,
+                        "RFC822",
+                    )
+                    .await?;
                 }
                 FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
                     let (text, name) = if matches!(attr, FetchAttr::Rfc822Header) {
@@ -306,7 +394,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         part: Vec::new(),
                         text: Some(text),
                     };
-                    self.send_section(row, structure.as_ref(), &section, None, name)
+                    self.send_section(view, row, structure.as_ref(), &section, None, name)
                         .await?;
                 }
                 FetchAttr::Section {
@@ -316,15 +404,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if let Some((start, _)) = partial {
                         name.push_str(&format!("<{start}>"));
                     }
-                    self.send_section(row, structure.as_ref(), section, *partial, &name)
+                    self.send_section(view, row, structure.as_ref(), section, *partial, &name)
                         .await?;
                 }
                 FetchAttr::Binary { part, partial, .. } => {
-                    self.send_binary(row, structure.as_ref(), part, *partial)
+                    self.send_binary(view, row, structure.as_ref(), part, *partial)
                         .await?;
                 }
                 FetchAttr::BinarySize { part } => {
-                    self.send_binary_size(row, structure.as_ref(), part).await?;
+                    self.send_binary_size(view, row, structure.as_ref(), part)
+                        .await?;
                 }
             }
         }
@@ -343,19 +432,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         self.conn.output().extend_from_slice(b")\r\n");
         self.conn.write(&[]).await?;
-        Ok(true)
+        Ok(Answered::Sent)
     }
 
     /// Writes `name {length}` and the section's bytes, streamed from the store.
     async fn send_section(
         &mut self,
+        view: &ReadView,
         row: &MessageInfo,
         structure: Option<&Part>,
         section: &Section,
         partial: Option<(u32, u32)>,
         name: &str,
     ) -> Result<(), Interrupted> {
-        let content = match self.section_content(row, structure, section).await {
+        let content = match self.section_content(view, row, structure, section).await {
             Ok(content) => content,
             Err(e) => return Err(e),
         };
@@ -380,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.conn
                     .output()
                     .extend_from_slice(format!("{name} {{{length}}}\r\n").as_bytes());
-                self.stream_range(row.blob, begin + start, begin + start + length)
+                self.stream_range(view, row.blob, begin + start, begin + start + length)
                     .await?;
             }
         }
@@ -389,6 +479,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn section_content(
         &mut self,
+        view: &ReadView,
         row: &MessageInfo,
         structure: Option<&Part>,
         section: &Section,
@@ -423,7 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(SectionText::HeaderFields { not, fields }) => match message {
                 Some(m) => {
                     let end = m.body_start.min(m.header_start + MIME_HEADER_MAX as u64);
-                    let block = self.collect_range(row.blob, m.header_start, end).await?;
+                    let block = collect_range(view, row.blob, m.header_start, end).await;
                     Content::Bytes(filter_header(&block, fields, *not))
                 }
                 None => empty,
@@ -431,47 +522,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         })
     }
 
-    /// Reads a (bounded) byte range of a body into memory.
-    async fn collect_range(
+    /// Sends a byte range of a body, one stored chunk at a time. The literal's length is
+    /// already promised: if the body cannot be read (an I/O error; the view keeps expunged
+    /// bodies), the connection ends rather than send made-up octets.
+    async fn stream_range(
         &mut self,
+        view: &ReadView,
         blob: u64,
         start: u64,
         end: u64,
-    ) -> Result<Vec<u8>, Interrupted> {
-        let mut out = Vec::with_capacity((end - start) as usize);
+    ) -> Result<(), Interrupted> {
         let chunk = BODY_CHUNK as u64;
-        let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
-        let mut chunk_start = start / chunk * chunk;
-        while chunk_start < end {
-            let Ok(Some(data)) = reader.next_chunk().await else {
-                break;
-            };
-            let chunk_end = chunk_start + data.len() as u64;
-            let from = start.max(chunk_start) - chunk_start;
-            let to = end.min(chunk_end).saturating_sub(chunk_start);
-            if to > from {
-                out.extend_from_slice(&data[from as usize..to as usize]);
-            }
-            chunk_start = chunk_end;
-        }
-        Ok(out)
-    }
-
-    /// Sends a byte range of a body, one stored chunk at a time. The literal's length is
-    /// already promised: if the body vanished meanwhile, the rest is sent as spaces.
-    async fn stream_range(&mut self, blob: u64, start: u64, end: u64) -> Result<(), Interrupted> {
-        let chunk = BODY_CHUNK as u64;
-        let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
+        let mut reader = view.body_from(blob, (start / chunk) as u32);
         let mut chunk_start = start / chunk * chunk;
         let mut sent = start;
         while sent < end {
             let data = match reader.next_chunk().await {
                 Ok(Some(data)) => data,
                 Ok(None) | Err(_) => {
-                    tracing::warn!(blob, "imap: body shorter than expected; padding");
-                    let padding = vec![b' '; (end - sent) as usize];
-                    self.conn.write(&padding).await?;
-                    return Ok(());
+                    tracing::error!(blob, "imap: body shorter than its size; ending the session");
+                    return Err(Interrupted::Closed);
                 }
             };
             let chunk_end = chunk_start + data.len() as u64;

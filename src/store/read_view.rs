@@ -1,0 +1,130 @@
+//! A consistent view of the store for answering one request: message rows, stored structures
+//! and body chunks all come from one redb read transaction (an MVCC snapshot). A message that
+//! another session expunges meanwhile is then either wholly there or wholly absent: its body
+//! can never run short after its length was promised, nor its structure come back empty.
+//!
+//! A view keeps the pages it sees from being reused until it is dropped, so it lives for one
+//! batch of a command, not for a session.
+
+use std::sync::Arc;
+
+use redb::{ReadTransaction, ReadableDatabase};
+
+use super::mailbox::MessageInfo;
+use super::messages::info;
+use super::schema::*;
+use super::{Store, StoreError};
+use crate::imap::mime::{Part, Scanner};
+
+#[derive(Clone)]
+pub struct ReadView {
+    store: Store,
+    txn: Arc<ReadTransaction>,
+}
+
+impl Store {
+    /// A view of the store as it is now.
+    pub async fn read_view(&self) -> Result<ReadView, StoreError> {
+        let txn = self.blocking(|db| Ok(db.begin_read()?)).await?;
+        Ok(ReadView {
+            store: self.clone(),
+            txn: Arc::new(txn),
+        })
+    }
+}
+
+impl ReadView {
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let txn = self.txn.clone();
+        tokio::task::spawn_blocking(move || work(&txn))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// The rows of `uids` in `mailbox` that exist in this view, in the order asked.
+    pub async fn messages_by_uid(
+        &self,
+        mailbox: u64,
+        uids: Vec<u32>,
+    ) -> Result<Vec<MessageInfo>, StoreError> {
+        self.read(move |txn| {
+            let messages = txn.open_table(MESSAGES)?;
+            let mut found = Vec::with_capacity(uids.len());
+            for uid in uids {
+                if let Some(row) = messages.get((mailbox, uid))? {
+                    found.push(info(uid, row.value()));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// The structure stored with a body; scanned from the body (and stored) for a body kept
+    /// before structures were. `NotFound` when the body is not in this view.
+    pub async fn structure(&self, blob: u64) -> Result<Part, StoreError> {
+        let stored = self
+            .read(move |txn| {
+                if txn.open_table(BLOBS)?.get(blob)?.is_none() {
+                    return Err(StoreError::NotFound {
+                        kind: "message body",
+                        name: blob.to_string(),
+                    });
+                }
+                let meta = txn.open_table(BLOB_META)?;
+                Ok(meta.get(blob)?.map(|v| v.value().to_vec()))
+            })
+            .await?;
+        if let Some(json) = stored
+            && let Ok(part) = serde_json::from_slice(&json)
+        {
+            return Ok(part);
+        }
+        let mut scanner = Scanner::new();
+        let mut body = self.body_from(blob, 0);
+        while let Some(chunk) = body.next_chunk().await? {
+            scanner.feed(&chunk);
+        }
+        let part = scanner.finish();
+        self.store.keep_structure(blob, part.clone()).await?;
+        Ok(part)
+    }
+
+    /// Streams a body from chunk `first` on.
+    pub fn body_from(&self, blob: u64, first: u32) -> ViewBodyReader {
+        ViewBodyReader {
+            view: self.clone(),
+            blob,
+            next: first,
+        }
+    }
+}
+
+/// Reads a body of a view one stored chunk at a time.
+pub struct ViewBodyReader {
+    view: ReadView,
+    blob: u64,
+    next: u32,
+}
+
+impl ViewBodyReader {
+    /// The next chunk, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (self.blob, self.next);
+        let chunk = self
+            .view
+            .read(move |txn| {
+                let chunks = txn.open_table(BLOB_CHUNKS)?;
+                Ok(chunks.get(key)?.map(|v| v.value().to_vec()))
+            })
+            .await?;
+        if chunk.is_some() {
+            self.next += 1;
+        }
+        Ok(chunk)
+    }
+}
