@@ -109,3 +109,46 @@ for body, data in zip(bodies, got):
     );
     assert!(!server.log().contains("padding"), "no body was padded");
 }
+
+/// Issue #10, defect 3: FETCH (MODSEQ) and SEARCH MODSEQ turn CONDSTORE on (RFC 7162 §3.1):
+/// the client learns HIGHESTMODSEQ, and from then on every FETCH response a flag change causes
+/// carries UID and MODSEQ — STORE's, a silent STORE's, an implicit \Seen's.
+#[test]
+fn condstore_enabling_commands_and_uids_in_flag_updates() {
+    let server = server_with_mail(&["one", "two", "three"]);
+    server.python_ok(
+        &script(
+            r#"
+a = RawImap()
+untagged = a.ok("SELECT INBOX")
+assert not any(b"HIGHESTMODSEQ" in l for l in untagged if b"OK [HIGHESTMODSEQ" not in l)
+untagged = a.ok("FETCH 1 (MODSEQ)")
+assert untagged[0].startswith(b"* OK [HIGHESTMODSEQ "), untagged
+assert re.fullmatch(rb"\* 1 FETCH \(MODSEQ \(\d+\)\)\r\n", untagged[1]), untagged
+untagged = a.ok("STORE 1 +FLAGS (\\Flagged)")
+assert re.fullmatch(rb"\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\) UID 1 MODSEQ \(\d+\)\)\r\n", untagged[0]), untagged
+untagged = a.ok("STORE 2 +FLAGS.SILENT (\\Answered)")
+assert len(untagged) == 1 and re.fullmatch(rb"\* 2 FETCH \(UID 2 MODSEQ \(\d+\)\)\r\n", untagged[0]), untagged
+untagged = a.ok("FETCH 3 (BODY[HEADER.FIELDS (SUBJECT)])")
+assert b"UID 3" in untagged[0] and b"MODSEQ (" in untagged[0] and b"\\Seen" in untagged[0], untagged
+
+b = RawImap()
+b.ok("SELECT INBOX")
+untagged = b.ok("SEARCH MODSEQ 1")
+assert untagged[0].startswith(b"* OK [HIGHESTMODSEQ "), untagged
+assert re.fullmatch(rb"\* SEARCH 1 2 3 \(MODSEQ \d+\)\r\n", untagged[1]), untagged
+# Another session's flag change reaches B with its UID and MODSEQ.
+a.ok("STORE 2 -FLAGS.SILENT (\\Answered)")
+untagged = b.ok("NOOP")
+assert re.fullmatch(rb"\* 2 FETCH \(UID 2 FLAGS \(.*\) MODSEQ \(\d+\)\)\r\n", untagged[0]), untagged
+
+q = RawImap()
+q.ok("ENABLE QRESYNC")
+q.ok("SELECT INBOX")
+untagged = q.ok("STORE 1 -FLAGS (\\Flagged)")
+assert re.fullmatch(rb"\* 1 FETCH \(FLAGS \(.*\) UID 1 MODSEQ \(\d+\)\)\r\n", untagged[0]), untagged
+"#,
+        ),
+        &[],
+    );
+}

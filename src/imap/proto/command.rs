@@ -141,6 +141,26 @@ pub enum CommandKind {
     },
 }
 
+impl CommandKind {
+    /// A "CONDSTORE enabling command" other than SELECT/EXAMINE (CONDSTORE) and ENABLE
+    /// (RFC 7162 §3.1): from it on, MODSEQ and UID come with every FETCH response.
+    pub fn enables_condstore(&self) -> bool {
+        match self {
+            CommandKind::Status { items, .. } => items.contains(&StatusItem::HighestModSeq),
+            CommandKind::Fetch {
+                attrs,
+                changed_since,
+                ..
+            } => changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq),
+            CommandKind::Search { key, .. } => key.uses_modseq(),
+            CommandKind::Store {
+                unchanged_since, ..
+            } => unchanged_since.is_some(),
+            _ => false,
+        }
+    }
+}
+
 /// A command that could not be parsed: BAD, to its tag if it had one.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed {

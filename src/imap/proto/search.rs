@@ -38,6 +38,20 @@ pub enum SearchKey {
     ModSeq(u64),
 }
 
+impl SearchKey {
+    /// Whether the key names MODSEQ: the SEARCH answer then carries the highest MODSEQ of the
+    /// messages found, and the command turns CONDSTORE on (RFC 7162 §3.1.5, §3.1).
+    pub fn uses_modseq(&self) -> bool {
+        match self {
+            SearchKey::ModSeq(_) => true,
+            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_modseq),
+            SearchKey::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            SearchKey::Not(a) => a.uses_modseq(),
+            _ => false,
+        }
+    }
+}
+
 pub fn parse_search(c: &mut Cursor<'_>) -> Parsed<SearchKey> {
     let mut keys = vec![key(c, 0)?];
     while c.eat(b' ') {

@@ -311,7 +311,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let mut items: Vec<String> = Vec::new();
         let mut flags_sent = false;
-        if uid && !attrs.contains(&FetchAttr::Uid) {
+        // A \Seen set by this FETCH is a flag change: after CONDSTORE it names its UID too.
+        let with_uid = uid || (self.enabled.condstore && seen_now);
+        if with_uid && !attrs.contains(&FetchAttr::Uid) {
             items.push(format!("UID {}", row.uid));
         }
         self.conn

@@ -313,6 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         (false, Updates::None)
                     }
                     Ok(command) => {
+                        self.condstore_enabled_by(&command.kind).await?;
                         let updates = Updates::of(&command.kind);
                         if updates == Updates::BeforeAndAfter {
                             self.sync(true).await?;
@@ -551,6 +552,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.untagged(format!("ENABLED {}", newly.join(" ")).trim_end())
             .await?;
         self.ok(tag, "ENABLE completed");
+        Ok(())
+    }
+
+    /// A CONDSTORE enabling command turns CONDSTORE on; with a mailbox selected, the client
+    /// then learns the MODSEQ its view is at (RFC 7162 §3.1).
+    async fn condstore_enabled_by(&mut self, kind: &CommandKind) -> Result<(), Interrupted> {
+        if self.enabled.condstore || self.account.is_none() || !kind.enables_condstore() {
+            return Ok(());
+        }
+        self.enabled.condstore = true;
+        if let Some(selected) = &self.selected {
+            let highest = selected.modseq.max(1);
+            self.untagged(&format!("OK [HIGHESTMODSEQ {highest}] CONDSTORE enabled"))
+                .await?;
+        }
         Ok(())
     }
 

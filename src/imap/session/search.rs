@@ -76,16 +76,6 @@ fn collect_texts(key: &SearchKey, out: &mut Vec<(bool, String)>) {
     }
 }
 
-fn uses_modseq(key: &SearchKey) -> bool {
-    match key {
-        SearchKey::ModSeq(_) => true,
-        SearchKey::And(keys) => keys.iter().any(uses_modseq),
-        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
-        SearchKey::Not(a) => uses_modseq(a),
-        _ => false,
-    }
-}
-
 fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
     use SearchKey::*;
     let day = m.row.internal_date.div_euclid(86400);
@@ -260,7 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .iter()
             .map(|&(seq, u)| if uid { u } else { seq })
             .collect();
-        let modseq = (uses_modseq(key) && !results.is_empty()).then_some(highest);
+        let modseq = (key.uses_modseq() && !results.is_empty()).then_some(highest);
         // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
         let esearch = esearch.or_else(|| self.enabled.rev2.then(Vec::new));
         match esearch {

@@ -516,7 +516,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                             self.message_flags(row.uid, row.flags)
                         ));
                     }
-                    if uid {
+                    // After CONDSTORE, every FETCH response carries UID and MODSEQ (RFC 7162
+                    // §3.1; QRESYNC clients need the UID to know which message, §3.2.4).
+                    if uid || self.enabled.condstore {
                         items.push(format!("UID {}", row.uid));
                     }
                     if self.enabled.condstore {
