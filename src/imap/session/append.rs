@@ -6,8 +6,8 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{RawLine, Session};
-use crate::imap::proto::framing::{LiteralMarker, literal_at_end};
+use super::Session;
+use crate::imap::proto::framing::{Line, LiteralMarker, literal_at_end};
 use crate::imap::proto::sequence::compact;
 use crate::imap::proto::{AppendMessage, AppendPrefix, parse_append_next};
 use crate::limits::{IMAP_COMMAND_LINE, IMAP_MULTIAPPEND_MAX};
@@ -102,9 +102,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.conn.flush().await?;
             }
             let spooled = self.receive_literal(spool.ok(), literal.length).await?;
-            let rest = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
-                RawLine::Complete(line) => line,
-                RawLine::TooLong { tail, .. } => {
+            let rest = match self.read_line(IMAP_COMMAND_LINE).await? {
+                Line::Complete(line) => line,
+                Line::TooLong { tail, .. } => {
                     self.drop_rest(&tail).await?;
                     return Ok(Ended::Refused("BAD", "Command line too long"));
                 }
@@ -215,9 +215,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Reads and drops the rest of a refused command (its later LITERAL+ literals too).
     async fn discard_rest_of_command(&mut self) -> Result<(), Interrupted> {
         loop {
-            let line = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
-                RawLine::Complete(line) => line,
-                RawLine::TooLong { tail, .. } => tail,
+            let line = match self.read_line(IMAP_COMMAND_LINE).await? {
+                Line::Complete(line) => line,
+                Line::TooLong { tail, .. } => tail,
             };
             match literal_at_end(&line) {
                 Some(marker) if marker.non_sync => self.skip(marker.length).await?,

@@ -1,7 +1,9 @@
 //! The IMAP session (RFC 9051 §3 states): a state machine over a `Connection`, the store and
-//! the authenticator. It frames commands (lines and literals, with every size checked before
-//! anything is read into memory), decides what each means for this user and mailbox, and
-//! writes the responses; the grammar and encoding come from the sans-I/O [`super::proto`].
+//! the authenticator. It moves bytes through the sans-I/O framer ([`super::proto::framing`]:
+//! lines and literals, every size checked before anything is kept), decides what each command
+//! means for this user and mailbox, and writes the responses. One rule orders them: a
+//! command's tagged reply waits until the mailbox updates the command allows are written
+//! (`complete`), so no update ever follows the reply of the command that reports it.
 //!
 //! States: not authenticated (CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE PLAIN), authenticated
 //! (mailbox commands, `mailboxes`), selected (`selected`, `fetch` and `binary`, `search`;
@@ -33,13 +35,11 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::proto::framing::{LiteralMarker, literal_at_end, tag_of};
-use super::proto::{
-    AppendPrefix, Command, CommandKind, is_append, parse_append_prefix, parse_command_in,
-};
+use super::proto::framing::{Frame, Framer, Line, LineReader, Step};
+use super::proto::{Command, CommandKind, parse_command_in};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
-use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX, IMAP_MAX_ERRORS, IMAP_SASL_LINE};
+use crate::limits::{IMAP_MAX_ERRORS, IMAP_SASL_LINE};
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
 use crate::store::{Keywords, Store, StoreError};
@@ -72,31 +72,6 @@ pub(super) struct Enabled {
     pub utf8: bool,
     /// UTF8=ACCEPT itself: UTF8 APPEND, and no SEARCH CHARSET (RFC 6855 §3, §4).
     pub utf8_accept: bool,
-}
-
-/// One framed command as the reader produced it.
-enum Input {
-    Command(Vec<u8>),
-    /// Refused while framing (too long, literal too large): BAD to `tag`.
-    Refused {
-        tag: Option<String>,
-        reason: &'static str,
-    },
-    /// An APPEND whose message literal comes next.
-    Append {
-        prefix: AppendPrefix,
-        literal: LiteralMarker,
-    },
-}
-
-/// A line as the reader got it.
-enum RawLine {
-    Complete(Vec<u8>),
-    /// Over the limit: the start (for the tag) and the end (for a literal marker) are kept.
-    TooLong {
-        head: Vec<u8>,
-        tail: Vec<u8>,
-    },
 }
 
 /// Which mailbox updates may go out while a command runs (RFC 9051 §7.5.1, RFC 3501 §7.4.1).
@@ -296,17 +271,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn run(&mut self) -> Result<(), Interrupted> {
         loop {
-            let input = self.read_command().await?;
-            let (done, updates) = match input {
-                Input::Refused { tag, reason } => {
+            let frame = self.read_command().await?;
+            let (done, updates) = match frame {
+                Frame::Refused { tag, reason } => {
                     self.bad(tag.as_deref(), reason);
                     (false, Updates::None)
                 }
-                Input::Append { prefix, literal } => {
+                Frame::Append { prefix, literal } => {
                     self.append(prefix, literal).await?;
                     (false, Updates::After)
                 }
-                Input::Command(bytes) => match parse_command_in(&bytes, self.enabled.utf8) {
+                Frame::Command(bytes) => match parse_command_in(&bytes, self.enabled.utf8) {
                     Err(malformed) => {
                         let text = malformed.error.to_string();
                         self.bad(malformed.tag.as_deref(), &text);
@@ -333,46 +308,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// Reads one line of at most `max` octets, keeping the stream in sync when it is longer.
-    async fn read_raw_line(&mut self, max: usize) -> Result<RawLine, Interrupted> {
-        let mut line: Vec<u8> = Vec::new();
-        let mut too_long = false;
-        let mut tail: Vec<u8> = Vec::new();
+    /// Reads one line of at most `max` octets, keeping the stream in step when it is longer.
+    async fn read_line(&mut self, max: usize) -> Result<Line, Interrupted> {
+        let mut reader = LineReader::new(max);
         loop {
             self.conn.read_more().await?;
-            let buffered = self.conn.buffered();
-            let (piece, complete) = match buffered.iter().position(|&b| b == b'\n') {
-                Some(i) => (&buffered[..i], true),
-                None => (buffered, false),
-            };
-            let used = piece.len() + usize::from(complete);
-            if !too_long && line.len() + piece.len() > max {
-                too_long = true;
-            }
-            if too_long {
-                tail.extend_from_slice(piece);
-                if tail.len() > 64 {
-                    tail.drain(..tail.len() - 64);
-                }
-                if line.len() < 64 {
-                    let room = 64 - line.len();
-                    line.extend_from_slice(&piece[..piece.len().min(room)]);
-                }
-            } else {
-                line.extend_from_slice(piece);
-            }
+            let (used, line) = reader.feed(self.conn.buffered());
             self.conn.consume(used);
-            if complete {
-                if too_long {
-                    if tail.last() == Some(&b'\r') {
-                        tail.pop();
-                    }
-                    return Ok(RawLine::TooLong { head: line, tail });
-                }
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(RawLine::Complete(line));
+            if let Some(line) = line {
+                return Ok(line);
             }
         }
     }
@@ -390,81 +334,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
-    /// Frames one command: its lines and literals. Literal sizes are checked against the
-    /// limits before "+" is sent or anything is read.
-    async fn read_command(&mut self) -> Result<Input, Interrupted> {
-        let mut command: Vec<u8> = Vec::new();
-        let mut refused: Option<&'static str> = None;
+    /// Reads the next command through the sans-I/O framer, saying "+" when it asks.
+    async fn read_command(&mut self) -> Result<Frame, Interrupted> {
+        let mut framer = Framer::new(self.enabled.utf8);
         loop {
-            let (line, tag) = match self.read_raw_line(IMAP_COMMAND_LINE).await? {
-                RawLine::Complete(line) => (line, None),
-                RawLine::TooLong { head, tail } => {
-                    let tag = tag_of(if command.is_empty() { &head } else { &command })
-                        .map(str::to_string);
-                    refused.get_or_insert("Command line too long");
-                    (tail, Some(tag))
+            let (used, step) = framer.feed(self.conn.buffered());
+            self.conn.consume(used);
+            match step {
+                Step::NeedInput => self.conn.read_more().await?,
+                Step::SendContinuation => {
+                    self.conn.write(b"+ Ready for literal data\r\n").await?;
+                    self.conn.flush().await?;
                 }
-            };
-            let tag = tag.unwrap_or_else(|| {
-                tag_of(if command.is_empty() { &line } else { &command }).map(str::to_string)
-            });
-            let marker = literal_at_end(&line);
-            if refused.is_some() {
-                // Stay in sync: a refused command's LITERAL+ data is read and dropped.
-                match marker {
-                    Some(m) if m.non_sync => {
-                        self.skip(m.length).await?;
-                        continue;
-                    }
-                    _ => {
-                        return Ok(Input::Refused {
-                            tag,
-                            reason: refused.unwrap_or("Refused"),
-                        });
-                    }
-                }
-            }
-            command.extend_from_slice(&line);
-            let Some(marker) = marker else {
-                return Ok(Input::Command(command));
-            };
-            if is_append(&command) {
-                let open = command.iter().rposition(|&b| b == b'{').unwrap_or(0);
-                // The message may be a literal8 (RFC 3516 §4.4): the prefix stops before its `~`.
-                let open = open.saturating_sub(usize::from(marker.binary));
-                if let Ok(prefix) = parse_append_prefix(&command[..open], self.enabled.utf8) {
-                    return Ok(Input::Append {
-                        prefix,
-                        literal: marker,
-                    });
-                }
-            }
-            let total = (command.len() as u64).saturating_add(marker.length);
-            if total > IMAP_COMMAND_MAX as u64 {
-                if marker.non_sync {
-                    self.skip(marker.length).await?;
-                    refused = Some("Literal too large");
-                    continue;
-                }
-                // The client waits for "+" that never comes: the command ends here.
-                return Ok(Input::Refused {
-                    tag,
-                    reason: "Literal too large",
-                });
-            }
-            if !marker.non_sync {
-                self.conn.write(b"+ Ready for literal data\r\n").await?;
-                self.conn.flush().await?;
-            }
-            command.extend_from_slice(b"\r\n");
-            let mut remaining = marker.length as usize;
-            while remaining > 0 {
-                self.conn.read_more().await?;
-                let buffered = self.conn.buffered();
-                let take = remaining.min(buffered.len());
-                command.extend_from_slice(&buffered[..take]);
-                self.conn.consume(take);
-                remaining -= take;
+                Step::Done(frame) => return Ok(frame),
             }
         }
     }
@@ -646,16 +528,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(response) => response,
             None => {
                 self.conn.write(b"+ \r\n").await?;
-                match self.read_raw_line(IMAP_SASL_LINE).await? {
-                    RawLine::TooLong { .. } => {
+                match self.read_line(IMAP_SASL_LINE).await? {
+                    Line::TooLong { .. } => {
                         self.bad(Some(tag), "Response too long");
                         return Ok(());
                     }
-                    RawLine::Complete(line) if line == b"*" => {
+                    Line::Complete(line) if line == b"*" => {
                         self.bad(Some(tag), "Authentication cancelled");
                         return Ok(());
                     }
-                    RawLine::Complete(line) => {
+                    Line::Complete(line) => {
                         Secret::new(String::from_utf8_lossy(&line).into_owned())
                     }
                 }

@@ -247,6 +247,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if changed.is_err() {
                         return Err(Interrupted::Shutdown);
                     }
+                    // `changed()` marked the commit seen; sync must still look at it.
+                    self.changes.mark_changed();
                     self.sync(true).await?;
                 }
             }
