@@ -5,8 +5,9 @@
 //! Input: the whole input is a command; for the scanner it is `split byte, message`.
 #![no_main]
 
-use letterbox::imap::mime::{Part, Scanner, structure_of};
+use letterbox::mime::{Part, Scanner, structure_of};
 use letterbox::imap::proto::framing::{literal_at_end, tag_of};
+use letterbox::imap::proto::structure;
 use letterbox::imap::proto::{
     mailbox_name, mutf7, parse_append_next, parse_append_prefix, parse_command_in,
 };
@@ -49,5 +50,5 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(scanner.finish(), whole);
     check_ranges(&whole, message.len() as u64);
     let mut out = Vec::new();
-    whole.write_structure(&mut out, true);
+    structure::write(&mut out, &whole, true);
 });

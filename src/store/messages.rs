@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::index::Messages;
 use super::schema::*;
 use super::{MessageInfo, Store, StoreError, mailbox_not_found};
-use crate::imap::mime::Part;
+use crate::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,7 +345,7 @@ impl Store {
         {
             return Ok(part);
         }
-        let mut scanner = crate::imap::mime::Scanner::new();
+        let mut scanner = crate::mime::Scanner::new();
         let mut body = self.body(blob);
         while let Some(chunk) = body.next_chunk().await? {
             scanner.feed(&chunk);

@@ -9,10 +9,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::selected::flag_bit;
-use crate::imap::mime::Part;
 use crate::imap::proto::SearchKey;
 use crate::imap::proto::sequence::{compact, runs};
 use crate::limits::MIME_HEADER_MAX;
+use crate::mime::Part;
 use crate::net::Interrupted;
 use crate::store::{Keywords, MessageInfo};
 

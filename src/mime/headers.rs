@@ -1,6 +1,10 @@
 //! One part's header block (bounded by `MIME_HEADER_MAX`) → its MIME fields, and for a
 //! message its ENVELOPE (RFC 9051 §7.5.2) and the decoded text SEARCH looks at. Parsing is
-//! mail-parser's; this module only picks what IMAP needs.
+//! mail-parser's; this module only picks what the store and its readers need.
+//!
+//! The ENVELOPE is the one piece of IMAP syntax written here (with IMAP's string quoting):
+//! it is stored pre-encoded in each message's `Part` (see [`Part::envelope`]), and moving it
+//! out would change the stored format.
 
 use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser};
 
@@ -97,7 +101,7 @@ fn unfold(value: &str) -> String {
         .to_string()
 }
 
-/// The ENVELOPE list, encoded.
+/// The ENVELOPE list in IMAP syntax, as stored in `Part::envelope`.
 fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     let Some(m) = message else {
