@@ -7,19 +7,24 @@
 //! The tree comes from a streaming scanner (`scanner`) fed chunk by chunk as the body is
 //! written, so memory stays bounded whatever the message size: one header block at most
 //! `MIME_HEADER_MAX`, at most `MIME_MAX_PARTS` parts. A part's transfer encoding is decoded
-//! as it streams (`decode`).
+//! as it streams (`decode`), and a message's text, as a person reads it, is decoded the same
+//! way for searching (`text`, with `html`).
 //!
 //! This module knows MIME, not the protocols that show it: IMAP's BODYSTRUCTURE is written by
 //! `imap::proto::structure`. The one exception is the ENVELOPE, see [`Part::envelope`].
 
 mod decode;
 mod headers;
+mod html;
 mod scanner;
+mod text;
 
 use serde::{Deserialize, Serialize};
 
 pub use decode::{Decoder, Encoding};
+pub use headers::{field_values, sent_day};
 pub use scanner::Scanner;
+pub use text::{Finder, MessageText, PART_END, PartText, Source};
 
 /// Decoded, lowercased header text for SEARCH.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,3 +123,76 @@ fn deep_nesting_is_bounded() {
     }
     assert!(depth <= crate::limits::MIME_MAX_DEPTH, "{depth}");
 }
+
+/// The ENVELOPE address list of `field` in a message with that header.
+fn envelope_addresses(header: &str) -> String {
+    let message = format!("{header}\r\n\r\nbody\r\n");
+    let envelope = structure_of(message.as_bytes()).envelope.unwrap();
+    String::from_utf8(envelope).unwrap()
+}
+
+#[test]
+fn envelope_source_routes_go_in_adl() {
+    // RFC 3501 §7.4.2: an address is (name adl mailbox host); a source route is the adl.
+    let table = [
+        (
+            "To: <@relay.test:user@home.test>",
+            "((NIL \"@relay.test\" \"user\" \"home.test\"))",
+        ),
+        (
+            "To: Bob <@a.test,@b.test:bob@home.test>",
+            "((\"Bob\" \"@a.test,@b.test\" \"bob\" \"home.test\"))",
+        ),
+        ("To: plain@home.test", "((NIL NIL \"plain\" \"home.test\"))"),
+    ];
+    for (header, expected) in table {
+        let envelope = envelope_addresses(header);
+        assert!(envelope.contains(expected), "{header}: {envelope}");
+    }
+}
+
+#[test]
+fn search_fields_keep_group_names() {
+    let table = [
+        ("To: undisclosed-recipients:;", "undisclosed-recipients"),
+        ("To: Friends: a@home.test, c@home.test;", "friends"),
+        ("Cc: Friends: a@home.test;, d@home.test", "d@home.test"),
+    ];
+    for (header, expected) in table {
+        let message = format!("{header}\r\n\r\nbody\r\n");
+        let search = structure_of(message.as_bytes()).search.unwrap();
+        let text = format!("{} {}", search.to, search.cc);
+        assert!(text.contains(expected), "{header}: {text:?}");
+    }
+}
+
+#[test]
+fn header_fields_and_sent_day() {
+    let block = b"Subject: one\r\nX-Tag: a\r\n b\r\nx-tag:c\r\nX-Tagged: no\r\nX-Empty:\r\n\r\n";
+    assert_eq!(
+        field_values(block, "x-tag"),
+        [&b" a\r\n b\r\n"[..], b"c\r\n"]
+    );
+    assert_eq!(field_values(block, "X-EMPTY"), [&b"\r\n"[..]]);
+    assert!(field_values(block, "to").is_empty());
+    // 2024-01-02 is day 19724. The date as written, whatever its zone.
+    let table: [(&[u8], Option<i64>); 5] = [
+        (b"Date: Tue, 02 Jan 2024 10:00:00 +0000\r\n", Some(19_724)),
+        (b"Date: Tue, 02 Jan 2024 23:30:00 -0800\r\n", Some(19_724)),
+        (b"Date: Tue, 02 Jan 2024 00:30:00 +0900\r\n", Some(19_724)),
+        (
+            b"Date:\r\n Tue, 2 Jan 2024 01:00:00 +1400\r\n",
+            Some(19_724),
+        ),
+        (b"Date: someday\r\n", None),
+    ];
+    for (block, expected) in table {
+        assert_eq!(
+            sent_day(block),
+            expected,
+            "{}",
+            String::from_utf8_lossy(block)
+        );
+    }
+    assert_eq!(sent_day(b"Subject: no date\r\n"), None);
+}
