@@ -260,21 +260,26 @@ fn body_segments<'a>(part: &'a Part, out: &mut Vec<Segment<'a>>) {
 
 /// A case-insensitive substring search over text that arrives in pieces: it keeps only the
 /// last needle's length of text between pieces. Case is folded character by character
-/// (`char::to_lowercase`), the same for the needle and the text.
+/// (`char::to_lowercase`), and every run of white space counts as one space, the same for
+/// the needle and the text: "liebe grüße" is found across a line break in "Liebe\r\n Grüße".
 #[derive(Debug)]
 pub struct Finder {
     needle: String,
     window: String,
+    /// The text so far ends in white space.
+    space: bool,
     found: bool,
 }
 
 impl Finder {
     pub fn new(needle: &str) -> Finder {
-        let needle = fold(needle);
+        let mut folded = String::new();
+        fold(needle, &mut folded, &mut false);
         Finder {
-            found: needle.is_empty(),
-            needle,
+            found: folded.is_empty(),
+            needle: folded,
             window: String::new(),
+            space: false,
         }
     }
 
@@ -286,8 +291,7 @@ impl Finder {
         if self.found {
             return;
         }
-        self.window
-            .extend(text.chars().flat_map(char::to_lowercase));
+        fold(text, &mut self.window, &mut self.space);
         if self.window.contains(&self.needle) {
             self.found = true;
             self.window = String::new();
@@ -304,8 +308,20 @@ impl Finder {
     }
 }
 
-fn fold(text: &str) -> String {
-    text.chars().flat_map(char::to_lowercase).collect()
+/// Appends `text` to `out` lowercased, each run of white space one space; `space` carries
+/// whether the text before ended in white space.
+fn fold(text: &str, out: &mut String, space: &mut bool) {
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !*space {
+                out.push(' ');
+            }
+            *space = true;
+        } else {
+            *space = false;
+            out.extend(c.to_lowercase());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -117,8 +117,12 @@ fn transfer_encodings_and_charsets() {
 
 #[test]
 fn finder_across_pieces() {
-    let table: [(&str, &[&str], bool); 8] = [
+    let table: [(&str, &[&str], bool); 12] = [
         ("Hello", &["xxhe", "LLo world"], true),
+        ("liebe grüße", &["Liebe\r\n", "  Grüße"], true),
+        ("liebe  grüße", &["Liebe\tGrüße"], true),
+        ("hello world", &["hello", "world"], false),
+        ("a b", &["a\u{a0}b"], true),
         ("grüße", &["Viele GR", "Ü", "SSE"], false),
         ("grüße", &["Viele GRÜ", "ßE!"], true),
         ("CAFÉ", &["un caf", "é noir"], true),
