@@ -209,6 +209,19 @@ fn read_text(message: &[u8], chunk: usize) -> (String, String) {
     (header, body)
 }
 
+/// All the text of a message fed in `pieces`, header and body in the order it comes.
+fn all_text(root: &Part, pieces: &[&[u8]]) -> String {
+    let mut text = MessageText::new(root);
+    let mut out = String::new();
+    let mut offset = 0;
+    for piece in pieces {
+        text.feed(offset, piece, &mut |_, t| out.push_str(t));
+        offset += piece.len() as u64;
+    }
+    text.finish(&mut |_, t| out.push_str(t));
+    out
+}
+
 #[test]
 fn message_text_of_every_text_part() {
     let message = family_message();
@@ -230,6 +243,12 @@ fn message_text_of_every_text_part() {
     assert!(header.contains("To: Kinder: anna@home.test"), "{header:?}");
     assert!(header.contains("grüße aus köln"), "{header:?}");
     assert!(!header.contains("Zutaten"), "{header:?}");
+    let root = structure_of(&message);
+    let whole = all_text(&root, &[&message]);
+    for at in 0..=message.len() {
+        let (a, b) = message.split_at(at);
+        assert_eq!(all_text(&root, &[a, b]), whole, "split at {at}");
+    }
     for chunk in [1, 2, 3, 7, 64, 100, 333] {
         assert_eq!(
             read_text(&message, chunk),

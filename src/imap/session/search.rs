@@ -81,7 +81,6 @@ fn uses_modseq(key: &SearchKey) -> bool {
 fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
     use SearchKey::*;
     let day = m.row.internal_date.div_euclid(86400);
-    let sent_day = m.sent_day;
     match key {
         All => true,
         And(keys) => keys.iter().all(|k| matches(k, m)),
@@ -95,9 +94,9 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         Before(d) => day < *d,
         On(d) => day == *d,
         Since(d) => day >= *d,
-        SentBefore(d) => sent_day.is_some_and(|s| s < *d),
-        SentOn(d) => sent_day == Some(*d),
-        SentSince(d) => sent_day.is_some_and(|s| s >= *d),
+        SentBefore(d) => m.sent_day.is_some_and(|s| s < *d),
+        SentOn(d) => m.sent_day == Some(*d),
+        SentSince(d) => m.sent_day.is_some_and(|s| s >= *d),
         Larger(n) => m.row.size > *n,
         Smaller(n) => m.row.size < *n,
         Uid(set) | Sequence(set) if set.is_saved() => m
