@@ -118,10 +118,10 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
                 ("subject", Some(f)) => Some(&f.subject),
                 _ => None,
             };
-            match decoded {
-                Some(value) => value.contains(&text.to_lowercase()),
-                None => header_contains(m.header, field, text),
-            }
+            // The raw field as well: mail stored before group names were kept in the decoded
+            // fields ("undisclosed-recipients") finds them there.
+            decoded.is_some_and(|value| value.contains(&text.to_lowercase()))
+                || header_contains(m.header, field, text)
         }
         Body(text) => m
             .texts
@@ -405,6 +405,10 @@ mod tests {
     /// Whether `search` (a SEARCH key as a client sends it) matches `message`.
     fn search_matches(message: &str, search: &str) -> bool {
         let structure = crate::mime::structure_of(message.as_bytes());
+        search_matches_with(message, &structure, search)
+    }
+
+    fn search_matches_with(message: &str, structure: &Part, search: &str) -> bool {
         let header = &message.as_bytes()[..structure.body_start as usize];
         let key = crate::imap::proto::search::parse_search(
             &mut crate::imap::proto::lexer::Cursor::new(search.as_bytes()),
@@ -425,7 +429,7 @@ mod tests {
             row: &row,
             saved: &[],
             recent: false,
-            structure: Some(&structure),
+            structure: Some(structure),
             header,
             sent_day: sent_day(header),
             texts: &HashMap::new(),
@@ -465,6 +469,16 @@ To: Friends: a@home.test, c@home.test;\r\n\r\nbody\r\n";
             (early_tokyo, "TO c@home.test", true),
             (early_tokyo, "TO enemies", false),
         ];
+        // Mail stored before group names were kept in the decoded fields.
+        let mut stored_before = crate::mime::structure_of(late_pacific.as_bytes());
+        if let Some(fields) = &mut stored_before.search {
+            fields.to.clear();
+        }
+        assert!(search_matches_with(
+            late_pacific,
+            &stored_before,
+            "TO undisclosed-recipients"
+        ));
         for (message, search, expected) in table {
             assert_eq!(
                 search_matches(message, search),
