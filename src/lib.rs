@@ -10,7 +10,9 @@
 //! - `net`: the buffered connection every session runs over (plaintext, TLS, STARTTLS).
 //! - `smtp`: SMTP receive and submission — `proto` (sans-I/O), `session`, `submission`.
 //! - `outbound`: the delivery worker — MX lookup, SMTP client, retries, DSNs, DKIM.
-//! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `mime` (message structure), `session`.
+//! - `mime`: message structure (MIME tree, byte ranges, search text) computed at delivery, and
+//!   the streaming decoders that read a part's content.
+//! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
 //! - `panel`: the OLED's pages (pure rendering), the SSD1306 driver, the PNG simulator.
@@ -26,6 +28,7 @@ pub mod button;
 pub mod config;
 pub mod imap;
 pub mod limits;
+pub mod mime;
 pub mod net;
 pub mod outbound;
 pub mod panel;

@@ -1,15 +1,17 @@
 //! IMAP protocol core: framing, the command parser, the APPEND prefix parsers and mailbox-name
 //! decoding never panic on any input; the MIME scanner gives the same structure however the
-//! message is cut into chunks, and its byte ranges stay inside the message.
+//! message is cut into chunks, and its byte ranges stay inside the message; the text SEARCH
+//! reads from it (`MessageText`) does not depend on the chunks either.
 //!
 //! Input: the whole input is a command; for the scanner it is `split byte, message`.
 #![no_main]
 
-use letterbox::imap::mime::{Part, Scanner, structure_of};
 use letterbox::imap::proto::framing::{literal_at_end, tag_of};
+use letterbox::imap::proto::structure;
 use letterbox::imap::proto::{
     mailbox_name, mutf7, parse_append_next, parse_append_prefix, parse_command_in,
 };
+use letterbox::mime::{MessageText, Part, Scanner, structure_of};
 use libfuzzer_sys::fuzz_target;
 
 fn check_ranges(part: &Part, size: u64) {
@@ -19,6 +21,19 @@ fn check_ranges(part: &Part, size: u64) {
     for child in &part.children {
         check_ranges(child, size);
     }
+}
+
+/// The text of a message fed in `pieces`.
+fn text_of(root: &Part, pieces: &[&[u8]]) -> String {
+    let mut text = MessageText::new(root);
+    let mut out = String::new();
+    let mut offset = 0;
+    for piece in pieces {
+        text.feed(offset, piece, &mut |_, t| out.push_str(t));
+        offset += piece.len() as u64;
+    }
+    text.finish(&mut |_, t| out.push_str(t));
+    out
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -49,5 +64,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(scanner.finish(), whole);
     check_ranges(&whole, message.len() as u64);
     let mut out = Vec::new();
-    whole.write_structure(&mut out, true);
+    structure::write(&mut out, &whole, true);
+    assert_eq!(text_of(&whole, &[head, tail]), text_of(&whole, &[message]));
 });

@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::index::Messages;
 use super::schema::*;
 use super::{MessageInfo, Store, StoreError, mailbox_not_found};
-use crate::imap::mime::Part;
+use crate::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::mailbox::MessageInfo;
 use super::messages::info;
 use super::schema::*;
 use super::{Store, StoreError};
-use crate::imap::mime::{Part, Scanner};
+use crate::mime::{Part, Scanner};
 
 #[derive(Clone)]
 pub struct ReadView {

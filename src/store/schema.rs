@@ -56,7 +56,7 @@ pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs"
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
 /// Blob id -> the message's structure for IMAP (MIME tree with byte ranges, ENVELOPE, decoded
-/// header text for SEARCH), JSON of `imap::mime::Part`; computed once when the body is stored.
+/// header text for SEARCH), JSON of `mime::Part`; computed once when the body is stored.
 pub const BLOB_META: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_meta");
 
 /// (account, mailbox name) -> (): the IMAP subscription list (RFC 9051 §6.3.7). A name may be

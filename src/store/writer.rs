@@ -14,8 +14,8 @@ use super::handle::DbHandle;
 use super::index::Messages;
 use super::schema::*;
 use super::{SpoolFile, StoreError, next_id};
-use crate::imap::mime::Scanner;
 use crate::limits::BODY_CHUNK;
+use crate::mime::Scanner;
 use crate::status::Storage;
 
 /// One message to store, with the flags and internal date it gets.

@@ -12,6 +12,7 @@ pub mod mailbox_name;
 pub mod mutf7;
 pub mod search;
 pub mod sequence;
+pub mod structure;
 
 pub use append::{AppendMessage, AppendPrefix, is_append, parse_append_next, parse_append_prefix};
 pub use command::{

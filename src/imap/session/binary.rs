@@ -7,9 +7,9 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use crate::imap::mime::{Decoder, Encoding, Part};
 use crate::imap::proto::FetchAttr;
 use crate::limits::BODY_CHUNK;
+use crate::mime::{Decoder, Encoding, Part};
 use crate::net::Interrupted;
 use crate::store::{MessageInfo, ReadView, StoreError, ViewBodyReader};
 

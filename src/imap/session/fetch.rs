@@ -7,11 +7,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::binary::check_binary;
-use crate::imap::mime::Part;
-use crate::imap::proto::encode;
 use crate::imap::proto::sequence::SequenceSet;
 use crate::imap::proto::{FetchAttr, Section, SectionText};
+use crate::imap::proto::{encode, structure};
 use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
+use crate::mime::Part;
 use crate::net::Interrupted;
 use crate::store::schema::flags;
 use crate::store::{FlagOp, MessageInfo, ReadView, StoreError};
@@ -368,7 +368,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         b"BODY "
                     });
                     match &structure {
-                        Some(part) => part.write_structure(out, extended),
+                        Some(part) => structure::write(out, part, extended),
                         None => out.extend_from_slice(
                             format!("(\"text\" \"plain\" NIL NIL NIL \"7bit\" {} 0)", row.size)
                                 .as_bytes(),

@@ -1,7 +1,8 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4): flags, sizes, dates and UIDs from the message
 //! rows; FROM/TO/CC/BCC/SUBJECT from the decoded header text stored at delivery; other
-//! HEADER fields from the stored header block; BODY/TEXT by streaming the body through a
-//! substring matcher (one chunk in memory).
+//! HEADER fields and the Date: of SENTON etc. from the stored header block; BODY/TEXT by
+//! streaming the body once through `mime::MessageText` (transfer and charset decoding, HTML
+//! to text; one chunk in memory) into a substring matcher per needle.
 
 use std::collections::HashMap;
 
@@ -9,10 +10,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::selected::flag_bit;
-use crate::imap::mime::Part;
 use crate::imap::proto::SearchKey;
 use crate::imap::proto::sequence::{compact, runs};
-use crate::limits::MIME_HEADER_MAX;
+use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
+use crate::mime::{Finder, MessageText, Part, Source, field_values, sent_day};
 use crate::net::Interrupted;
 use crate::store::{Keywords, MessageInfo};
 
@@ -29,6 +30,8 @@ struct Subject<'a> {
     recent: bool,
     structure: Option<&'a Part>,
     header: &'a [u8],
+    /// The Date: header's own date (days since 1970-01-01).
+    sent_day: Option<i64>,
     /// (in the whole message?, needle) -> found.
     texts: &'a HashMap<(bool, String), bool>,
     keywords: &'a Keywords,
@@ -36,30 +39,19 @@ struct Subject<'a> {
 
 fn header_contains(block: &[u8], field: &str, needle: &str) -> bool {
     let needle = needle.to_lowercase();
-    let mut current: Option<Vec<u8>> = None;
-    let mut values = Vec::new();
-    for line in block.split_inclusive(|&b| b == b'\n') {
-        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            if let Some(value) = &mut current {
-                value.extend_from_slice(line);
-            }
-            continue;
-        }
-        if let Some(value) = current.take() {
-            values.push(value);
-        }
-        if let Some(colon) = line.iter().position(|&b| b == b':')
-            && line[..colon]
-                .trim_ascii()
-                .eq_ignore_ascii_case(field.as_bytes())
-        {
-            current = Some(line[colon + 1..].to_vec());
-        }
-    }
-    values.extend(current);
-    values
+    field_values(block, field)
         .iter()
         .any(|v| String::from_utf8_lossy(v).to_lowercase().contains(&needle))
+}
+
+/// Hands a piece of a message's text to the finders that search it: TEXT (`true`) reads
+/// the message's header too, BODY only its body.
+fn feed_finders(finders: &mut [(bool, Finder)], source: Source, piece: &str) {
+    for (whole, finder) in finders.iter_mut() {
+        if *whole || source == Source::Body {
+            finder.feed(piece);
+        }
+    }
 }
 
 fn collect_texts(key: &SearchKey, out: &mut Vec<(bool, String)>) {
@@ -79,11 +71,6 @@ fn collect_texts(key: &SearchKey, out: &mut Vec<(bool, String)>) {
 fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
     use SearchKey::*;
     let day = m.row.internal_date.div_euclid(86400);
-    let sent_day = m
-        .structure
-        .and_then(|s| s.search.as_ref())
-        .and_then(|s| s.sent)
-        .map(|t| t.div_euclid(86400));
     match key {
         All => true,
         And(keys) => keys.iter().all(|k| matches(k, m)),
@@ -97,9 +84,9 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         Before(d) => day < *d,
         On(d) => day == *d,
         Since(d) => day >= *d,
-        SentBefore(d) => sent_day.is_some_and(|s| s < *d),
-        SentOn(d) => sent_day == Some(*d),
-        SentSince(d) => sent_day.is_some_and(|s| s >= *d),
+        SentBefore(d) => m.sent_day.is_some_and(|s| s < *d),
+        SentOn(d) => m.sent_day == Some(*d),
+        SentSince(d) => m.sent_day.is_some_and(|s| s >= *d),
         Larger(n) => m.row.size > *n,
         Smaller(n) => m.row.size < *n,
         Uid(set) | Sequence(set) if set.is_saved() => m
@@ -109,6 +96,8 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         Uid(set) => set.contains(m.row.uid, m.largest_uid),
         Sequence(set) => set.contains(m.seq, m.count),
         ModSeq(n) => m.row.modseq >= *n,
+        // An empty string matches every message that has the field (RFC 9051 §6.4.4).
+        Header(field, text) if text.is_empty() => !field_values(m.header, field).is_empty(),
         Header(field, text) => {
             let fields = m.structure.and_then(|s| s.search.as_ref());
             let decoded = match (field.as_str(), fields) {
@@ -119,10 +108,10 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
                 ("subject", Some(f)) => Some(&f.subject),
                 _ => None,
             };
-            match decoded {
-                Some(value) => value.contains(&text.to_lowercase()),
-                None => header_contains(m.header, field, text),
-            }
+            // The raw field as well: mail stored before group names were kept in the decoded
+            // fields ("undisclosed-recipients") finds them there.
+            decoded.is_some_and(|value| value.contains(&text.to_lowercase()))
+                || header_contains(m.header, field, text)
         }
         Body(text) => m
             .texts
@@ -134,37 +123,6 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
             .get(&(true, text.to_lowercase()))
             .copied()
             .unwrap_or(false),
-    }
-}
-
-/// Case-insensitive (ASCII) substring search over chunks, keeping only an overlap.
-struct Finder {
-    needle: Vec<u8>,
-    carry: Vec<u8>,
-    found: bool,
-}
-
-impl Finder {
-    fn new(needle: &str) -> Finder {
-        Finder {
-            needle: needle.as_bytes().to_ascii_lowercase(),
-            carry: Vec::new(),
-            found: needle.is_empty(),
-        }
-    }
-
-    fn feed(&mut self, data: &[u8]) {
-        if self.found {
-            return;
-        }
-        let mut window = std::mem::take(&mut self.carry);
-        window.extend(data.iter().map(u8::to_ascii_lowercase));
-        if window.windows(self.needle.len()).any(|w| w == self.needle) {
-            self.found = true;
-            return;
-        }
-        let keep = self.needle.len().saturating_sub(1).min(window.len());
-        self.carry = window[window.len() - keep..].to_vec();
     }
 }
 
@@ -216,16 +174,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     let end = s.body_start.min(MIME_HEADER_MAX as u64);
                     header = self.read_prefix(row.blob, end).await;
                 }
-                let mut texts = HashMap::new();
-                for (whole, needle) in &needles {
-                    let start = if *whole {
-                        0
-                    } else {
-                        structure.as_ref().map_or(0, |s| s.body_start)
-                    };
-                    let found = self.body_contains(row.blob, start, needle).await;
-                    texts.insert((*whole, needle.clone()), found);
-                }
+                let texts = match &structure {
+                    Some(s) if !needles.is_empty() => self.find_texts(row.blob, s, &needles).await,
+                    _ => HashMap::new(),
+                };
                 let subject = Subject {
                     seq,
                     count,
@@ -237,6 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         .any(|&(low, high)| (low..=high).contains(&row.uid)),
                     structure: structure.as_ref(),
                     header: &header,
+                    sent_day: sent_day(&header),
                     texts: &texts,
                     keywords: &self.keywords,
                 };
@@ -313,24 +266,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         out
     }
 
-    async fn body_contains(&mut self, blob: u64, start: u64, needle: &str) -> bool {
-        let mut finder = Finder::new(needle);
+    /// Reads a message's text once for all BODY (`false`) and TEXT (`true`) needles:
+    /// (whole message?, needle) -> found. Parts that are not text are skipped unread, and
+    /// reading stops once every needle is found.
+    async fn find_texts(
+        &mut self,
+        blob: u64,
+        structure: &Part,
+        needles: &[(bool, String)],
+    ) -> HashMap<(bool, String), bool> {
+        let mut finders: Vec<(bool, Finder)> = needles
+            .iter()
+            .map(|(whole, needle)| (*whole, Finder::new(needle)))
+            .collect();
+        let mut text = MessageText::new(structure);
+        let chunk = BODY_CHUNK as u64;
         let mut reader = self.ctx.store.body(blob);
-        let mut offset = 0u64;
-        while !finder.found {
-            match reader.next_chunk().await {
-                Ok(Some(chunk)) => {
-                    let end = offset + chunk.len() as u64;
-                    if end > start {
-                        let from = start.saturating_sub(offset) as usize;
-                        finder.feed(&chunk[from..]);
-                    }
-                    offset = end;
-                }
-                _ => break,
+        // The index of the chunk `reader` gives next.
+        let mut next = 0u64;
+        while let Some(wanted) = text.wanted() {
+            if finders.iter().all(|(_, finder)| finder.found()) {
+                break;
             }
+            let index = wanted / chunk;
+            if index > next {
+                reader = self.ctx.store.body_from(blob, index as u32);
+                next = index;
+            }
+            let Ok(Some(data)) = reader.next_chunk().await else {
+                break;
+            };
+            text.feed(next * chunk, &data, &mut |source, piece| {
+                feed_finders(&mut finders, source, piece)
+            });
+            next += 1;
         }
-        finder.found
+        text.finish(&mut |source, piece| feed_finders(&mut finders, source, piece));
+        needles
+            .iter()
+            .cloned()
+            .zip(finders.iter().map(|(_, finder)| finder.found()))
+            .collect()
     }
 }
 
@@ -407,17 +383,99 @@ mod tests {
     }
 
     #[test]
-    fn finder_across_chunks() {
-        let mut finder = Finder::new("Hello");
-        finder.feed(b"xxhe");
-        assert!(!finder.found);
-        finder.feed(b"LLo world");
-        assert!(finder.found);
+    fn header_fields_by_name() {
         assert!(header_contains(
             b"X-Spam: yes\r\nSubject: a\r\n b\r\n\r\n",
             "x-spam",
             "YES"
         ));
         assert!(!header_contains(b"X-Spam: no\r\n\r\n", "x-spam", "yes"));
+    }
+
+    /// Whether `search` (a SEARCH key as a client sends it) matches `message`.
+    fn search_matches(message: &str, search: &str) -> bool {
+        let structure = crate::mime::structure_of(message.as_bytes());
+        search_matches_with(message, &structure, search)
+    }
+
+    fn search_matches_with(message: &str, structure: &Part, search: &str) -> bool {
+        let header = &message.as_bytes()[..structure.body_start as usize];
+        let key = crate::imap::proto::search::parse_search(
+            &mut crate::imap::proto::lexer::Cursor::new(search.as_bytes()),
+        )
+        .unwrap();
+        let row = MessageInfo {
+            uid: 1,
+            blob: 1,
+            flags: 0,
+            internal_date: 0,
+            size: message.len() as u64,
+            modseq: 1,
+        };
+        let subject = Subject {
+            seq: 1,
+            count: 1,
+            largest_uid: 1,
+            row: &row,
+            saved: &[],
+            recent: false,
+            structure: Some(structure),
+            header,
+            sent_day: sent_day(header),
+            texts: &HashMap::new(),
+            keywords: &Keywords::default(),
+        };
+        matches(&key, &subject)
+    }
+
+    #[test]
+    fn header_semantics() {
+        let late_pacific = "Date: Tue, 02 Jan 2024 23:30:00 -0800\r\n\
+To: undisclosed-recipients:;\r\nSubject: hi\r\n\r\nbody\r\n";
+        let early_tokyo = "Date: Tue, 02 Jan 2024 00:30:00 +0900\r\n\
+To: Friends: a@home.test, c@home.test;\r\n\r\nbody\r\n";
+        let no_to = "Subject: \r\nX-Empty:\r\n\r\nbody\r\n";
+        let table = [
+            // SENT* compare the date as written in its own zone (UTC: 3 Jan and 1 Jan).
+            (late_pacific, "SENTON 2-Jan-2024", true),
+            (late_pacific, "SENTBEFORE 3-Jan-2024", true),
+            (late_pacific, "SENTSINCE 3-Jan-2024", false),
+            (early_tokyo, "SENTON 2-Jan-2024", true),
+            (early_tokyo, "SENTSINCE 2-Jan-2024", true),
+            (early_tokyo, "SENTBEFORE 2-Jan-2024", false),
+            (no_to, "SENTBEFORE 1-Jan-2030", false),
+            // An empty string matches the messages that have the field, and only those.
+            (late_pacific, "TO \"\"", true),
+            (no_to, "TO \"\"", false),
+            (no_to, "CC \"\"", false),
+            (no_to, "SUBJECT \"\"", true),
+            (early_tokyo, "SUBJECT \"\"", false),
+            (no_to, "HEADER X-Empty \"\"", true),
+            (late_pacific, "HEADER X-Empty \"\"", false),
+            (late_pacific, "NOT HEADER X-Empty \"\"", true),
+            // Group names are text of the address fields.
+            (late_pacific, "TO undisclosed-recipients", true),
+            (early_tokyo, "TO friends", true),
+            (early_tokyo, "TO c@home.test", true),
+            (early_tokyo, "TO enemies", false),
+        ];
+        // Mail stored before group names were kept in the decoded fields.
+        let mut stored_before = crate::mime::structure_of(late_pacific.as_bytes());
+        if let Some(fields) = &mut stored_before.search {
+            fields.to.clear();
+        }
+        assert!(search_matches_with(
+            late_pacific,
+            &stored_before,
+            "TO undisclosed-recipients"
+        ));
+        for (message, search, expected) in table {
+            assert_eq!(
+                search_matches(message, search),
+                expected,
+                "{search} on {:?}",
+                message.lines().next()
+            );
+        }
     }
 }

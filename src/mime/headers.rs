@@ -1,6 +1,10 @@
 //! One part's header block (bounded by `MIME_HEADER_MAX`) → its MIME fields, and for a
 //! message its ENVELOPE (RFC 9051 §7.5.2) and the decoded text SEARCH looks at. Parsing is
-//! mail-parser's; this module only picks what IMAP needs.
+//! mail-parser's; this module only picks what the store and its readers need.
+//!
+//! The ENVELOPE is the one piece of IMAP syntax written here (with IMAP's string quoting):
+//! it is stored pre-encoded in each message's `Part` (see [`Part::envelope`]), and moving it
+//! out would change the stored format.
 
 use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser};
 
@@ -97,7 +101,7 @@ fn unfold(value: &str) -> String {
         .to_string()
 }
 
-/// The ENVELOPE list, encoded.
+/// The ENVELOPE list in IMAP syntax, as stored in `Part::envelope`.
 fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     let Some(m) = message else {
@@ -188,6 +192,12 @@ fn address(out: &mut Vec<u8>, name: Option<&str>, email: Option<&str>) {
     let Some(email) = email else {
         return;
     };
+    // An obsolete source route (`@relay:user@host`, RFC 5322 §4.4 obs-route) is the
+    // address's adl (RFC 3501 §7.4.2); the parser leaves it on the front of the address.
+    let (route, email) = match email.split_once(':') {
+        Some((route, mailbox)) if route.starts_with('@') => (Some(route), mailbox),
+        _ => (None, email),
+    };
     let (local, host) = match email.rsplit_once('@') {
         Some((local, host)) => (local, Some(host)),
         None => (email, None),
@@ -200,7 +210,9 @@ fn address(out: &mut Vec<u8>, name: Option<&str>, email: Option<&str>) {
         Some(name) => encode::string(out, encoded_word(name).as_bytes()),
         None => out.extend_from_slice(b"NIL"),
     }
-    out.extend_from_slice(b" NIL ");
+    out.push(b' ');
+    encode::nstring(out, route.map(str::as_bytes));
+    out.push(b' ');
     encode::string(out, local.as_bytes());
     out.push(b' ');
     encode::nstring(out, host.map(str::as_bytes));
@@ -218,17 +230,30 @@ fn encoded_word(text: &str) -> String {
 fn search_fields(m: &Message<'_>) -> SearchFields {
     let flatten = |field: Option<&Address<'_>>| -> String {
         let mut text = String::new();
-        if let Some(field) = field {
-            for addr in field.iter() {
-                if let Some(name) = &addr.name {
-                    text.push_str(name);
-                    text.push(' ');
-                }
-                if let Some(email) = &addr.address {
-                    text.push_str(email);
-                    text.push(' ');
+        let mut push = |value: Option<&str>| {
+            if let Some(value) = value {
+                text.push_str(value);
+                text.push(' ');
+            }
+        };
+        match field {
+            Some(Address::List(list)) => {
+                for addr in list {
+                    push(addr.name.as_deref());
+                    push(addr.address.as_deref());
                 }
             }
+            // A group's name is text a person searches for too ("undisclosed-recipients").
+            Some(Address::Group(groups)) => {
+                for group in groups {
+                    push(group.name.as_deref());
+                    for addr in &group.addresses {
+                        push(addr.name.as_deref());
+                        push(addr.address.as_deref());
+                    }
+                }
+            }
+            None => {}
         }
         text.to_lowercase()
     };
@@ -240,4 +265,43 @@ fn search_fields(m: &Message<'_>) -> SearchFields {
         subject: m.subject().unwrap_or_default().to_lowercase(),
         sent: m.date().map(|d| d.to_timestamp()),
     }
+}
+
+/// The raw values of every `name` field (case-insensitive) in a header block, folding kept.
+pub fn field_values<'a>(block: &'a [u8], name: &str) -> Vec<&'a [u8]> {
+    let mut values = Vec::new();
+    // (start, end) of the value being read, while continuation lines may extend it.
+    let mut current: Option<(usize, usize)> = None;
+    let mut offset = 0;
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let line_end = offset + line.len();
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if let Some((_, end)) = &mut current {
+                *end = line_end;
+            }
+        } else {
+            values.extend(current.take().map(|(start, end)| &block[start..end]));
+            if let Some(colon) = line.iter().position(|&b| b == b':')
+                && line[..colon]
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(name.as_bytes())
+            {
+                current = Some((offset + colon + 1, line_end));
+            }
+        }
+        offset = line_end;
+    }
+    values.extend(current.map(|(start, end)| &block[start..end]));
+    values
+}
+
+/// The date of a header block's Date: field as the sender wrote it, in days since
+/// 1970-01-01: its own local date, not converted to UTC (SENTON and friends compare "the
+/// date in the Date: header, disregarding time and timezone", RFC 3501 §6.4.4). The stored
+/// `SearchFields::sent` is UTC, so this is read from the header block at search time.
+pub fn sent_day(block: &[u8]) -> Option<i64> {
+    let value = field_values(block, "date").into_iter().next()?;
+    let value = unfold(&String::from_utf8_lossy(value));
+    let date = mail_parser::DateTime::parse_rfc822(&value).filter(|d| d.is_valid())?;
+    Some(date.to_timestamp_local().div_euclid(86_400))
 }
