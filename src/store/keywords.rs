@@ -1,14 +1,17 @@
 //! IMAP keywords (RFC 9051 §2.3.2: `$Junk`, `$label1`, `NonJunk`, ...). Each account names up
-//! to 27 of them; a keyword is one of bits 5 to 31 of a message's flags, beside the five system
+//! to `IMAP_MAX_KEYWORDS` of them; a keyword is one of bits 5 to 31 of a message's flags, beside the five system
 //! flags, so setting one costs nothing per message and COPY/MOVE carry it along.
 
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::schema::{KEYWORDS, flags};
 use super::{Store, StoreError};
+use crate::limits::IMAP_MAX_KEYWORDS;
 
-/// Keywords an account can have at most (the free bits of a `u32` of flags).
-pub const MAX_KEYWORDS: usize = (32 - flags::FIRST_KEYWORD) as usize;
+/// Keywords an account can have at most.
+pub const MAX_KEYWORDS: usize = IMAP_MAX_KEYWORDS;
+// Each keyword needs a free bit of a `u32` of flags.
+const _: () = assert!(MAX_KEYWORDS <= (32 - flags::FIRST_KEYWORD) as usize);
 
 /// An account's keywords: flag bit and spelling, in the order they were defined.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +47,11 @@ impl Keywords {
     pub fn is_empty(&self) -> bool {
         self.defined.is_empty()
     }
+
+    /// True when no further keyword can be defined.
+    pub fn is_full(&self) -> bool {
+        self.defined.len() >= MAX_KEYWORDS
+    }
 }
 
 fn read(
@@ -74,7 +82,8 @@ impl Store {
     }
 
     /// Defines the keywords among `names` the account does not have yet (while bits are
-    /// free; further ones are not kept) and returns all of the account's keywords.
+    /// free; further ones are not defined, which the caller sees in what comes back) and
+    /// returns all of the account's keywords.
     pub async fn define_keywords(
         &self,
         account: &str,
@@ -149,6 +158,7 @@ mod tests {
         assert!(store.keywords("b@x").await.expect("other").is_empty());
         let many: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
         let full = store.define_keywords("a@x", many).await.expect("many");
-        assert_eq!(full.len(), MAX_KEYWORDS, "no more than the free bits");
+        assert_eq!(full.len(), MAX_KEYWORDS, "no more than the limit");
+        assert!(full.is_full() && full.bit("k39").is_none());
     }
 }

@@ -144,10 +144,26 @@ fn all_flags(keywords: &Keywords) -> String {
         .join(" ")
 }
 
+/// The PERMANENTFLAGS list of a read-write mailbox: `\*` (clients may make new keywords) only
+/// while the account can still define one (RFC 9051 §7.1: a client learns it cannot).
+fn permanent_flags(keywords: &Keywords) -> String {
+    let flags = all_flags(keywords);
+    if keywords.is_full() {
+        flags
+    } else {
+        format!("{flags} \\*")
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Flag names as bits, defining the keywords among them that the account lacks; a
-    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5).
-    pub(super) async fn resolve_flags(&mut self, names: &[String]) -> Result<u32, Interrupted> {
+    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5). `None` when a keyword
+    /// cannot be defined (the account has `IMAP_MAX_KEYWORDS`): the caller refuses with
+    /// NO [LIMIT] rather than set the other flags and drop that one.
+    pub(super) async fn resolve_flags(
+        &mut self,
+        names: &[String],
+    ) -> Result<Option<u32>, Interrupted> {
         let unknown: Vec<String> = names
             .iter()
             .filter(|name| flag_bit(name, &self.keywords).is_none() && !name.starts_with('\\'))
@@ -155,14 +171,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .collect();
         if !unknown.is_empty() {
             let account = self.account().to_string();
-            match self.ctx.store.define_keywords(&account, unknown).await {
+            match self
+                .ctx
+                .store
+                .define_keywords(&account, unknown.clone())
+                .await
+            {
                 Ok(keywords) if keywords != self.keywords => {
                     self.keywords = keywords;
                     if self.selected.is_some() {
                         let flags = all_flags(&self.keywords);
                         self.untagged(&format!("FLAGS ({flags})")).await?;
+                        let permanent = permanent_flags(&self.keywords);
                         self.untagged(&format!(
-                            "OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
+                            "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
                         ))
                         .await?;
                     }
@@ -170,8 +192,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "cannot define IMAP keywords"),
             }
+            if unknown.iter().any(|name| self.keywords.bit(name).is_none()) {
+                return Ok(None);
+            }
         }
-        Ok(flag_bits(names, &self.keywords))
+        Ok(Some(flag_bits(names, &self.keywords)))
     }
 
     pub(super) async fn select(
@@ -217,11 +242,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let flags = all_flags(&self.keywords);
         self.untagged(&format!("FLAGS ({flags})")).await?;
-        // `\*`: clients may make new keywords (up to the free flag bits).
         let permanent = if read_only {
             String::new()
         } else {
-            format!("{flags} \\*")
+            permanent_flags(&self.keywords)
         };
         self.untagged(&format!(
             "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
@@ -470,7 +494,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             StoreMode::Remove => FlagOp::Remove,
             StoreMode::Replace => FlagOp::Replace,
         };
-        let bits = self.resolve_flags(names).await?;
+        let Some(bits) = self.resolve_flags(names).await? else {
+            self.no(tag, "[LIMIT] Too many keywords in this account");
+            return Ok(());
+        };
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
         let uids: Vec<u32> = pairs.iter().map(|&(_, u)| u).collect();
