@@ -55,6 +55,11 @@ pub const MIME_MAX_DEPTH: usize = 32;
 pub struct Limits {
     /// Largest message accepted (SMTP SIZE, RFC 1870). Larger ones get 552 5.3.4.
     pub max_message_size: ByteSize,
+    /// Largest message IMAP APPEND accepts (RFC 7889 APPENDLIMIT); larger ones get
+    /// NO [TOOBIG]. Above `max_message_size` so that old mailboxes, whose messages other
+    /// servers took at 30-50 MB, can be moved in; the literal streams to a spool file, so
+    /// this bounds disk use, not memory.
+    pub max_append_size: ByteSize,
     /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
     /// Concurrent connections per service (SMTP, submission, POP3, ...). Further
@@ -101,6 +106,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_size: ByteSize(25 * 1024 * 1024),
+            max_append_size: ByteSize(64 * 1024 * 1024),
             max_recipients: 100,
             max_connections: 64,
             store_cache_size: ByteSize(16 * 1024 * 1024),
@@ -144,6 +150,9 @@ impl Limits {
         }
         if self.max_message_size.0 < 64 * 1024 {
             return Err("limits.max_message_size must be at least 64KiB".into());
+        }
+        if self.max_append_size.0 < 64 * 1024 {
+            return Err("limits.max_append_size must be at least 64KiB".into());
         }
         if self.argon2_memory.0 < 1024 * 1024 {
             return Err("limits.argon2_memory must be at least 1MiB".into());

@@ -107,6 +107,17 @@ impl Store {
         account: &str,
         name: &str,
     ) -> Result<(MailboxState, Vec<u32>), StoreError> {
+        let (state, uids, _) = self.mailbox_view(account, name).await?;
+        Ok((state, uids))
+    }
+
+    /// `mailbox_uids` and the UID of the first message without `\Seen` (RFC 3501 §6.3.1
+    /// `[UNSEEN n]`), found in the same pass over the rows.
+    pub async fn mailbox_view(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<(MailboxState, Vec<u32>, Option<u32>), StoreError> {
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
         self.blocking(move |db| {
@@ -114,10 +125,16 @@ impl Store {
             let state = find_state(&txn.open_table(MAILBOXES)?, &account, &name)?;
             let messages = txn.open_table(MESSAGES)?;
             let mut uids = Vec::new();
+            let mut first_unseen = None;
             for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
-                uids.push(entry?.0.value().1);
+                let (key, row) = entry?;
+                let uid = key.value().1;
+                if first_unseen.is_none() && row.value().1 & flags::SEEN == 0 {
+                    first_unseen = Some(uid);
+                }
+                uids.push(uid);
             }
-            Ok((state, uids))
+            Ok((state, uids, first_unseen))
         })
         .await
     }

@@ -174,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
-        (literal.length > self.ctx.config.limits.max_message_size.0)
+        (literal.length > self.ctx.config.limits.max_append_size.0)
             .then_some(("NO", "[TOOBIG] Message too large"))
     }
 

@@ -212,7 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.untagged("OK [CLOSED] Previous mailbox closed").await?;
         }
         let account = self.account().to_string();
-        let (state, uids) = match self.ctx.store.mailbox_uids(&account, name).await {
+        let (state, uids, first_unseen) = match self.ctx.store.mailbox_view(&account, name).await {
             Ok(found) => found,
             Err(e) => {
                 self.store_no(tag, &e);
@@ -260,6 +260,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         } else {
             let recent = uids.len() - uids.partition_point(|&u| u < recent_from);
             self.untagged(&format!("{recent} RECENT")).await?;
+            // RFC 3501 §6.3.1: the sequence number of the first unseen message (IMAP4rev2
+            // dropped it; such clients ask with SEARCH UNSEEN).
+            if let Some(uid) = first_unseen
+                && let Ok(index) = uids.binary_search(&uid)
+            {
+                let line = format!("OK [UNSEEN {}] First unseen", index + 1);
+                self.untagged(&line).await?;
+            }
         }
         self.untagged(&format!(
             "OK [UIDVALIDITY {}] UIDs valid",
@@ -322,7 +330,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
         match kind {
-            CommandKind::Check => self.ok(tag, "CHECK completed"),
+            CommandKind::Check => {
+                // RFC 3501 §6.4.1: with no housekeeping to do, CHECK is a NOOP.
+                self.sync(true).await?;
+                self.ok(tag, "CHECK completed");
+            }
             CommandKind::Close | CommandKind::Unselect => {
                 if matches!(kind, CommandKind::Close)
                     && !read_only
