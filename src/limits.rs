@@ -34,9 +34,10 @@ pub const IMAP_MAX_ERRORS: u32 = 50;
 /// IMAP: mailboxes per account (CREATE beyond this gets NO [LIMIT]).
 pub const IMAP_MAX_MAILBOXES: usize = 1000;
 /// IMAP: keywords an account can define (RFC 9051 §2.3.2); a STORE or APPEND that would need
-/// one more gets NO [LIMIT], and PERMANENTFLAGS stops offering `\*`. Today each keyword is a
-/// bit of the `u32` of a message's flags beside the five system flags, so 27 fit.
-pub const IMAP_MAX_KEYWORDS: usize = 27;
+/// one more gets NO [LIMIT], and PERMANENTFLAGS stops offering `\*`. Apple Mail and
+/// Thunderbird together use about 20; mailboxes moved in from other servers bring more. Each
+/// keyword is a flag bit numbered in a `u8` after the five system flags, so 250 fit.
+pub const IMAP_MAX_KEYWORDS: usize = 250;
 /// IMAP: messages in one MULTIAPPEND (RFC 3502): each waits in its own spool file until the one
 /// commit that stores them all.
 pub const IMAP_MULTIAPPEND_MAX: usize = 100;

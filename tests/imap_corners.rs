@@ -14,25 +14,38 @@ fn keywords_past_the_limit_are_refused_not_dropped() {
         &script(
             r#"
 limit = int(sys.argv[1])
+def flag_set(data):
+    return set(re.search(rb"FLAGS \(([^)]*)\)", data).group(1).split()) - {b"\\Recent"}
 m = imap_login(mode="implicit")
 ok(m.select("INBOX"))
-for i in range(limit):
-    ok(m.store("1", "+FLAGS", f"(k{i})"))
-flags = ok(m.fetch("1", "(FLAGS)"))[0]
-assert all(f"k{i}".encode() in flags for i in range(limit)), flags
+for i in range(0, limit, 50):
+    ok(m.store("1", "+FLAGS", "(" + " ".join(f"k{j}" for j in range(i, min(i + 50, limit))) + ")"))
+everything = {f"k{i}".encode() for i in range(limit)}
+assert flag_set(ok(m.fetch("1", "(FLAGS)"))[0]) == everything
 # One keyword too many: refused, and nothing of the command is applied.
 typ, data = m.store("1", "+FLAGS", "(\\Flagged extra)")
 assert typ == "NO" and b"[LIMIT]" in data[0], (typ, data)
-flags = ok(m.fetch("1", "(FLAGS)"))[0]
+flags = flag_set(ok(m.fetch("1", "(FLAGS)"))[0])
 assert b"extra" not in flags and b"\\Flagged" not in flags, flags
 typ, data = m.append("INBOX", "(another)", None, b"Subject: x\r\n\r\nx\r\n")
 assert typ == "NO" and b"[LIMIT]" in data[0], (typ, data)
-ok(m.append("INBOX", "(k0)", None, b"Subject: x\r\n\r\nx\r\n"))
+ok(m.append("INBOX", f"(k0 k{limit - 1})", None, b"Subject: x\r\n\r\nx\r\n"))
 # A full account no longer offers \* in PERMANENTFLAGS.
 m.select("INBOX")
 permanent = [r for r in m.untagged_responses.get("OK", []) if b"PERMANENTFLAGS" in r][0]
 assert b"\\*" not in permanent and b"k0" in permanent, permanent
-assert ok(m.search(None, "KEYWORD", f"k{limit - 1}"))[0] == b"1"
+# Keywords past the first 27 are searched, removed, copied and seen by other sessions.
+assert ok(m.search(None, "KEYWORD", f"k{limit - 1}"))[0] == b"1 2"
+assert ok(m.search(None, "KEYWORD", "k100"))[0] == b"1"
+assert ok(m.search(None, "UNKEYWORD", "k100"))[0] == b"2"
+ok(m.store("1", "-FLAGS", "(k100 k5)"))
+assert ok(m.search(None, "UNKEYWORD", "k100"))[0] == b"1 2"
+ok(m.copy("1", "Archive"))
+other = imap_login(mode="implicit")
+ok(other.select("Archive"))
+assert flag_set(ok(other.fetch("1", "(FLAGS)"))[0]) == everything - {b"k100", b"k5"}
+ok(other.select("INBOX"))
+assert flag_set(ok(other.fetch("2", "(FLAGS)"))[0]) == {b"k0", f"k{limit - 1}".encode()}
 m.logout()
 "#,
         ),

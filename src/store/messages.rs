@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{MessageInfo, Store, StoreError, mailbox_not_found};
+use super::{Flags, MessageInfo, Store, StoreError, mailbox_not_found};
 use crate::imap::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
@@ -20,10 +20,10 @@ pub struct MailboxState {
 }
 
 /// A message whose flags are now `flags`, as of `modseq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagChange {
     pub uid: u32,
-    pub flags: u32,
+    pub flags: Flags,
     pub modseq: u64,
 }
 
@@ -67,12 +67,12 @@ fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
     }
 }
 
-fn info(uid: u32, row: MessageRow) -> MessageInfo {
-    let (blob, flags, internal_date, size, modseq) = row;
+fn info(uid: u32, row: MessageRow, more: Option<&[u8]>) -> MessageInfo {
+    let (blob, bits, internal_date, size, modseq) = row;
     MessageInfo {
         uid,
         blob,
-        flags,
+        flags: Flags::from_parts(bits, more.unwrap_or_default()),
         internal_date,
         size,
         modseq,
@@ -148,10 +148,12 @@ impl Store {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let messages = txn.open_table(MESSAGES)?;
+            let more_flags = txn.open_table(MORE_FLAGS)?;
             let mut found = Vec::with_capacity(uids.len());
             for uid in uids {
                 if let Some(row) = messages.get((mailbox, uid))? {
-                    found.push(info(uid, row.value()));
+                    let more = more_flags.get((mailbox, uid))?;
+                    found.push(info(uid, row.value(), more.as_ref().map(|m| m.value())));
                 }
             }
             Ok(found)
@@ -166,9 +168,10 @@ impl Store {
         name: &str,
         uids: Vec<u32>,
         op: FlagOp,
-        bits: u32,
+        flags: impl Into<Flags>,
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome, StoreError> {
+        let given: Flags = flags.into();
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
         let outcome = self
@@ -183,7 +186,7 @@ impl Store {
                     outcome.after = state.highest_modseq;
                     let mut messages = Messages::open(&txn)?;
                     for uid in uids {
-                        let Some((_, flags, _, _, message_modseq)) = messages.get(state.id, uid)?
+                        let Some((_, bits, _, _, message_modseq)) = messages.get(state.id, uid)?
                         else {
                             continue;
                         };
@@ -191,13 +194,14 @@ impl Store {
                             outcome.modified.push(uid);
                             continue;
                         }
+                        let flags = messages.flags(state.id, uid, bits)?;
                         let new = match op {
-                            FlagOp::Add => flags | bits,
-                            FlagOp::Remove => flags & !bits,
-                            FlagOp::Replace => bits,
+                            FlagOp::Add => flags.union(&given),
+                            FlagOp::Remove => flags.minus(&given),
+                            FlagOp::Replace => given.clone(),
                         };
                         if new != flags {
-                            messages.set_flags(state.id, uid, new, modseq)?;
+                            messages.set_flags(state.id, uid, &new, modseq)?;
                             outcome.changed.push(FlagChange {
                                 uid,
                                 flags: new,
@@ -263,14 +267,16 @@ impl Store {
                         if uid >= source.uidnext {
                             continue;
                         }
-                        let Some((blob, flags, date, size, _)) = messages.get(source.id, uid)?
+                        let Some((blob, bits, date, size, _)) = messages.get(source.id, uid)?
                         else {
                             continue;
                         };
+                        let flags = messages.flags(source.id, uid, bits)?;
                         messages.insert(
                             target.id,
                             next,
-                            (blob, flags, date, size, target_modseq),
+                            (blob, bits, date, size, target_modseq),
+                            flags.more(),
                         )?;
                         if moving {
                             messages.remove(source.id, uid, source_modseq)?;

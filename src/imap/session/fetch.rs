@@ -141,7 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if sets_seen {
                 let unseen: Vec<u32> = rows
                     .iter()
-                    .filter(|r| r.flags & flags::SEEN == 0)
+                    .filter(|r| r.flags.bits & flags::SEEN == 0)
                     .map(|r| r.uid)
                     .collect();
                 if !unseen.is_empty()
@@ -269,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match attr {
                 FetchAttr::Flags => {
                     flags_sent = true;
-                    let flags = self.message_flags(row.uid, row.flags);
+                    let flags = self.message_flags(row.uid, &row.flags);
                     self.conn
                         .output()
                         .extend_from_slice(format!("FLAGS ({flags})").as_bytes());
@@ -345,7 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if seen_now && !flags_sent {
             separator(self.conn.output());
-            let flags = self.message_flags(row.uid, row.flags);
+            let flags = self.message_flags(row.uid, &row.flags);
             self.conn
                 .output()
                 .extend_from_slice(format!("FLAGS ({flags})").as_bytes());

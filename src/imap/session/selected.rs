@@ -13,7 +13,7 @@ use crate::imap::proto::sequence::{SequenceSet, compact};
 use crate::imap::proto::{CommandKind, Qresync, StoreMode};
 use crate::net::Interrupted;
 use crate::store::schema::flags;
-use crate::store::{FlagOp, Keywords, StoreError};
+use crate::store::{FlagOp, Flags, Keywords, StoreError};
 
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -98,8 +98,8 @@ impl Selected {
     }
 }
 
-/// Flag bits as IMAP names: the system flags, then the account's keywords.
-pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
+/// Flags as IMAP names: the system flags, then the account's keywords.
+pub fn flag_names(flags: &Flags, keywords: &Keywords) -> String {
     let names = [
         (flags::ANSWERED, "\\Answered"),
         (flags::FLAGGED, "\\Flagged"),
@@ -109,31 +109,33 @@ pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
     ];
     names
         .iter()
-        .filter(|(bit, _)| bits & bit != 0)
+        .filter(|(bit, _)| flags.bits & bit != 0)
         .map(|(_, name)| *name)
-        .chain(keywords.names(bits))
+        .chain(keywords.names(flags))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// The bit of one system flag or keyword name.
-pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u32> {
-    Some(match name.to_ascii_lowercase().as_str() {
+/// The bit number (`Flags::has`) of one system flag or keyword name.
+pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u8> {
+    let mask = match name.to_ascii_lowercase().as_str() {
         "\\seen" => flags::SEEN,
         "\\answered" => flags::ANSWERED,
         "\\flagged" => flags::FLAGGED,
         "\\deleted" => flags::DELETED,
         "\\draft" => flags::DRAFT,
         _ => return keywords.bit(name),
-    })
+    };
+    Some(mask.trailing_zeros() as u8)
 }
 
-/// IMAP flag names as bits; names the account has no keyword for (yet) count for nothing.
-pub fn flag_bits(names: &[String], keywords: &Keywords) -> u32 {
-    names
-        .iter()
-        .filter_map(|name| flag_bit(name, keywords))
-        .fold(0, |bits, bit| bits | bit)
+/// IMAP flag names as flags; names the account has no keyword for (yet) count for nothing.
+pub fn flag_bits(names: &[String], keywords: &Keywords) -> Flags {
+    let mut flags = Flags::default();
+    for bit in names.iter().filter_map(|name| flag_bit(name, keywords)) {
+        flags.insert(bit);
+    }
+    flags
 }
 
 /// The FLAGS list of a selected mailbox.
@@ -163,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn resolve_flags(
         &mut self,
         names: &[String],
-    ) -> Result<Option<u32>, Interrupted> {
+    ) -> Result<Option<Flags>, Interrupted> {
         let unknown: Vec<String> = names
             .iter()
             .filter(|name| flag_bit(name, &self.keywords).is_none() && !name.starts_with('\\'))
@@ -546,7 +548,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if !silent {
                         items.push(format!(
                             "FLAGS ({})",
-                            self.message_flags(row.uid, row.flags)
+                            self.message_flags(row.uid, &row.flags)
                         ));
                     }
                     if uid {
