@@ -330,7 +330,12 @@ fn limit_key(name: &str) -> &'static str {
         "password_hash_concurrency",
         "login_throttle_entries",
     ];
-    const MORE: [&str; 3] = ["max_message_size", "argon2_memory", "auth_checks"];
+    const MORE: [&str; 4] = [
+        "max_message_size",
+        "max_append_size",
+        "argon2_memory",
+        "auth_checks",
+    ];
     KEYS.iter()
         .chain(MORE.iter())
         .find(|k| **k == name)
@@ -421,6 +426,7 @@ password = "secret"
 
 [limits]
 max_message_size = "10MiB"
+max_append_size = "100MiB"
 smtp_idle_timeout = "2m"
 "#;
         let config = Config::parse(text, "x.toml").expect("design example");
@@ -428,6 +434,7 @@ smtp_idle_timeout = "2m"
         assert!(config.listen.submission.is_empty());
         assert_eq!(config.listen.pop3.len(), 2);
         assert_eq!(config.limits.max_message_size.0, 10 * 1024 * 1024);
+        assert_eq!(config.limits.max_append_size.0, 100 * 1024 * 1024);
         assert_eq!(config.limits.smtp_idle_timeout.0, 120);
         assert_eq!(
             config.outbound.relay.as_ref().map(|r| r.tls),

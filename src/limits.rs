@@ -33,8 +33,11 @@ pub const IMAP_SASL_LINE: usize = 4096;
 pub const IMAP_MAX_ERRORS: u32 = 50;
 /// IMAP: mailboxes per account (CREATE beyond this gets NO [LIMIT]).
 pub const IMAP_MAX_MAILBOXES: usize = 1000;
-/// IMAP: keywords per mailbox (RFC 9051 §2.3.2; beyond this STORE/APPEND get NO [LIMIT]).
-pub const IMAP_MAX_KEYWORDS: usize = 26;
+/// IMAP: keywords an account can define (RFC 9051 §2.3.2); a STORE or APPEND that would need
+/// one more gets NO [LIMIT], and PERMANENTFLAGS stops offering `\*`. Apple Mail and
+/// Thunderbird together use about 20; mailboxes moved in from other servers bring more. Each
+/// keyword is a flag bit numbered in a `u8` after the five system flags, so 250 fit.
+pub const IMAP_MAX_KEYWORDS: usize = 250;
 /// IMAP: messages in one MULTIAPPEND (RFC 3502): each waits in its own spool file until the one
 /// commit that stores them all.
 pub const IMAP_MULTIAPPEND_MAX: usize = 100;
@@ -53,6 +56,11 @@ pub const MIME_MAX_DEPTH: usize = 32;
 pub struct Limits {
     /// Largest message accepted (SMTP SIZE, RFC 1870). Larger ones get 552 5.3.4.
     pub max_message_size: ByteSize,
+    /// Largest message IMAP APPEND accepts (RFC 7889 APPENDLIMIT); larger ones get
+    /// NO [TOOBIG]. Above `max_message_size` so that old mailboxes, whose messages other
+    /// servers took at 30-50 MB, can be moved in; the literal streams to a spool file, so
+    /// this bounds disk use, not memory.
+    pub max_append_size: ByteSize,
     /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
     /// Concurrent connections per service (SMTP, submission, POP3, ...). Further
@@ -99,6 +107,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_size: ByteSize(25 * 1024 * 1024),
+            max_append_size: ByteSize(64 * 1024 * 1024),
             max_recipients: 100,
             max_connections: 64,
             store_cache_size: ByteSize(16 * 1024 * 1024),
@@ -142,6 +151,9 @@ impl Limits {
         }
         if self.max_message_size.0 < 64 * 1024 {
             return Err("limits.max_message_size must be at least 64KiB".into());
+        }
+        if self.max_append_size.0 < 64 * 1024 {
+            return Err("limits.max_append_size must be at least 64KiB".into());
         }
         if self.argon2_memory.0 < 1024 * 1024 {
             return Err("limits.argon2_memory must be at least 1MiB".into());

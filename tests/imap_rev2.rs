@@ -239,7 +239,7 @@ print("recent ok")
 /// UTF8=ACCEPT, refused before. Spoken over a raw TLS socket: imaplib has neither.
 #[test]
 fn multiappend_is_all_or_nothing_and_utf8_append_needs_enable() {
-    let server = common::Server::start_with("max_message_size = \"100KiB\"");
+    let server = common::Server::start_with("max_append_size = \"100KiB\"");
     server.add_user("alice@home.test");
     let out = server.python_ok(
         &script(

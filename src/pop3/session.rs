@@ -494,15 +494,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.line(".").await?;
                 Flow::Ok
             }
-            Command::Retr(n) => match maildrop.get(n) {
-                Ok(&message) => {
+            Command::Retr(n) => match maildrop.get(n).cloned() {
+                Ok(message) => {
                     let header = format!("{} octets", message.size);
                     return self.send_message(n, &message, &header, None).await;
                 }
                 Err(missing) => self.err(None, &missing.to_string()),
             },
-            Command::Top { msg, lines } => match maildrop.get(msg) {
-                Ok(&message) => {
+            Command::Top { msg, lines } => match maildrop.get(msg).cloned() {
+                Ok(message) => {
                     let header = "top of message follows";
                     return self.send_message(msg, &message, header, Some(lines)).await;
                 }

@@ -7,7 +7,7 @@ use redb::{Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::messages::find_state;
 use super::schema::*;
-use super::{FlagChange, MailboxState, Store, StoreError, index};
+use super::{FlagChange, Flags, MailboxState, Store, StoreError, index};
 
 /// A mailbox's news since a MODSEQ, all from one read transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +36,16 @@ fn flag_changes(
 ) -> Result<Vec<FlagChange>, StoreError> {
     let changed = index::changed_after(&txn.open_table(MODSEQS)?, mailbox, modseq)?;
     let messages = txn.open_table(MESSAGES)?;
+    let more_flags = txn.open_table(MORE_FLAGS)?;
     let mut changes = Vec::with_capacity(changed.len());
     for (uid, modseq) in changed {
         // The index and the rows change together; a missing row would be a bug, not news.
         if let Some(row) = messages.get((mailbox, uid))? {
+            let more = more_flags.get((mailbox, uid))?;
+            let more = more.as_ref().map(|m| m.value()).unwrap_or_default();
             changes.push(FlagChange {
                 uid,
-                flags: row.value().1,
+                flags: Flags::from_parts(row.value().1, more),
                 modseq,
             });
         }

@@ -180,9 +180,9 @@ async fn copies_share_bodies_and_expunge_frees_them_last() {
 async fn append_files_into_a_named_mailbox_with_flags_all_or_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store_with_two_messages(dir.path()).await;
-    let item = |message, flags, internal_date| AppendItem {
+    let item = |message, flags: u32, internal_date| AppendItem {
         message,
-        flags,
+        flags: flags.into(),
         internal_date,
     };
     let items = vec![
@@ -201,7 +201,7 @@ async fn append_files_into_a_named_mailbox_with_flags_all_or_nothing() {
     let drafts = store.mailbox(ALICE, "Drafts").await.expect("drafts");
     assert_eq!(drafts.uidvalidity, validity);
     assert_eq!(drafts.messages.len(), 2);
-    assert_eq!(drafts.messages[0].flags, schema::flags::DRAFT);
+    assert_eq!(drafts.messages[0].flags, schema::flags::DRAFT.into());
     assert_eq!(drafts.messages[0].internal_date, 42);
     assert_eq!(drafts.messages[1].internal_date, 43);
     let items = vec![item(spooled(&store, b"x").await, 0, 0)];

@@ -359,9 +359,12 @@ fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), S
     let modseq = inbox_modseq + 1;
     let mut messages = Messages::open(txn)?;
     for uid in messages.uids(inbox)? {
-        if let Some(row) = messages.remove(inbox, uid, modseq)? {
-            messages.insert(target, uid, row)?;
-        }
+        let Some(row) = messages.get(inbox, uid)? else {
+            continue;
+        };
+        let flags = messages.flags(inbox, uid, row.1)?;
+        messages.remove(inbox, uid, modseq)?;
+        messages.insert(target, uid, row, flags.more())?;
     }
     mailboxes.insert((account, to), (target, validity, inbox_next, modseq))?;
     mailboxes.insert(

@@ -1,20 +1,21 @@
 //! The one way to change `MESSAGES`: every insert, flag change and removal of a message row goes
-//! through `Messages`, which keeps `MODSEQS` (each message under its current MODSEQ) and
-//! `EXPUNGED` (tombstones) in step with it in the same transaction, so the index cannot drift
-//! from the rows it indexes.
+//! through `Messages`, which keeps `MORE_FLAGS` (keywords past bit 31), `MODSEQS` (each message
+//! under its current MODSEQ) and `EXPUNGED` (tombstones) in step with it in the same
+//! transaction, so neither the index nor the flags can drift from the rows.
 //!
 //! The reads that use the index (changes since a MODSEQ, UIDs vanished since a MODSEQ) are here
 //! too; `\Recent` marks (`RECENT`) live beside them.
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::StoreError;
 use super::schema::*;
+use super::{Flags, StoreError};
 
 /// The message tables of one write transaction, opened together. While it is alive, no other
-/// code of the transaction can open `MESSAGES`, `MODSEQS` or `EXPUNGED`.
+/// code of the transaction can open `MESSAGES`, `MORE_FLAGS`, `MODSEQS` or `EXPUNGED`.
 pub(super) struct Messages<'txn> {
     rows: Table<'txn, MessageKey, MessageRow>,
+    more_flags: Table<'txn, MessageKey, &'static [u8]>,
     modseqs: Table<'txn, (u64, u64, u32), ()>,
     expunged: Table<'txn, (u64, u64, u32), ()>,
 }
@@ -23,6 +24,7 @@ impl<'txn> Messages<'txn> {
     pub fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Messages {
             rows: txn.open_table(MESSAGES)?,
+            more_flags: txn.open_table(MORE_FLAGS)?,
             modseqs: txn.open_table(MODSEQS)?,
             expunged: txn.open_table(EXPUNGED)?,
         })
@@ -30,6 +32,23 @@ impl<'txn> Messages<'txn> {
 
     pub fn get(&self, mailbox: u64, uid: u32) -> Result<Option<MessageRow>, StoreError> {
         Ok(self.rows.get((mailbox, uid))?.map(|v| v.value()))
+    }
+
+    /// A message's whole flags: `bits` from its row, and its `MORE_FLAGS`.
+    pub fn flags(&self, mailbox: u64, uid: u32, bits: u32) -> Result<Flags, StoreError> {
+        Ok(match self.more_flags.get((mailbox, uid))? {
+            Some(more) => Flags::from_parts(bits, more.value()),
+            None => Flags::from(bits),
+        })
+    }
+
+    fn set_more(&mut self, mailbox: u64, uid: u32, more: &[u8]) -> Result<(), StoreError> {
+        if more.is_empty() {
+            self.more_flags.remove((mailbox, uid))?;
+        } else {
+            self.more_flags.insert((mailbox, uid), more)?;
+        }
+        Ok(())
     }
 
     /// The UIDs of `mailbox`'s messages, ascending (4 octets per message).
@@ -41,9 +60,17 @@ impl<'txn> Messages<'txn> {
         Ok(uids)
     }
 
-    /// Files a message at `uid` with the MODSEQ in `row`. (A row already at that UID, which the
-    /// callers never have, would be replaced and its index entry with it.)
-    pub fn insert(&mut self, mailbox: u64, uid: u32, row: MessageRow) -> Result<(), StoreError> {
+    /// Files a message at `uid` with the MODSEQ in `row`; `more` is its `Flags::more`. (A row
+    /// already at that UID, which the callers never have, would be replaced and its index
+    /// entry with it.)
+    pub fn insert(
+        &mut self,
+        mailbox: u64,
+        uid: u32,
+        row: MessageRow,
+        more: &[u8],
+    ) -> Result<(), StoreError> {
+        self.set_more(mailbox, uid, more)?;
         let old = self.rows.insert((mailbox, uid), row)?.map(|v| v.value());
         if let Some(old) = old {
             self.modseqs.remove((mailbox, old.4, uid))?;
@@ -58,14 +85,15 @@ impl<'txn> Messages<'txn> {
         &mut self,
         mailbox: u64,
         uid: u32,
-        flags: u32,
+        flags: &Flags,
         modseq: u64,
     ) -> Result<bool, StoreError> {
         let Some((blob, _, date, size, old_modseq)) = self.get(mailbox, uid)? else {
             return Ok(false);
         };
+        self.set_more(mailbox, uid, flags.more())?;
         self.rows
-            .insert((mailbox, uid), (blob, flags, date, size, modseq))?;
+            .insert((mailbox, uid), (blob, flags.bits, date, size, modseq))?;
         self.modseqs.remove((mailbox, old_modseq, uid))?;
         self.modseqs.insert((mailbox, modseq, uid), ())?;
         Ok(true)
@@ -83,6 +111,7 @@ impl<'txn> Messages<'txn> {
         let Some(row) = self.rows.remove((mailbox, uid))?.map(|v| v.value()) else {
             return Ok(None);
         };
+        self.more_flags.remove((mailbox, uid))?;
         self.modseqs.remove((mailbox, row.4, uid))?;
         self.expunged.insert((mailbox, modseq, uid), ())?;
         Ok(Some(row))
@@ -99,6 +128,8 @@ impl<'txn> Messages<'txn> {
         {
             blobs.push(entry?.1.value().0);
         }
+        self.more_flags
+            .retain_in((mailbox, 0)..=(mailbox, u32::MAX), |_, _| false)?;
         let all = (mailbox, 0, 0)..=(mailbox, u64::MAX, u32::MAX);
         self.modseqs.retain_in(all.clone(), |_, _| false)?;
         self.expunged.retain_in(all, |_, _| false)?;

@@ -64,6 +64,23 @@ pub(super) fn assert_index_exact(store: &Store) {
         index.insert(entry.expect("entry").0.value());
     }
     assert_eq!(rows, index, "the MODSEQ index matches the message rows");
+    for entry in txn
+        .open_table(MORE_FLAGS)
+        .expect("more flags")
+        .iter()
+        .expect("iter")
+    {
+        let (key, more) = entry.expect("entry");
+        let (mailbox, uid) = key.value();
+        assert!(
+            rows.iter().any(|&(m, _, u)| (m, u) == (mailbox, uid)),
+            "MORE_FLAGS of a message that is gone: {mailbox}/{uid}"
+        );
+        assert!(
+            more.value().last().is_some_and(|&octet| octet != 0),
+            "an empty MORE_FLAGS row"
+        );
+    }
     let mut ids = BTreeSet::new();
     for entry in txn
         .open_table(MAILBOXES)
@@ -255,7 +272,7 @@ async fn changes_since_gives_only_what_is_newer() {
         recent.changed,
         [FlagChange {
             uid: 5,
-            flags: 0,
+            flags: Flags::default(),
             modseq: 8
         }]
     );
@@ -263,8 +280,8 @@ async fn changes_since_gives_only_what_is_newer() {
         .changes_since(ALICE, INBOX, start.id, 4)
         .await
         .expect("since 4");
-    assert_eq!(flagged.changed[1].flags, flags::FLAGGED);
-    assert_eq!(flagged.changed[0].flags, flags::DELETED);
+    assert_eq!(flagged.changed[1].flags, flags::FLAGGED.into());
+    assert_eq!(flagged.changed[0].flags, flags::DELETED.into());
     let none = store
         .changes_since(ALICE, INBOX, start.id, 8)
         .await
@@ -486,4 +503,85 @@ async fn renaming_keeps_the_index_and_inbox_rename_tombstones_inbox() {
         "the claims move with the messages"
     );
     assert_index_exact(&store);
+}
+
+#[tokio::test]
+async fn keywords_past_bit_31_are_kept_copied_moved_and_expunged_with_their_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = alice_with(dir.path(), 3).await;
+    let mut wide = Flags::from(flags::FLAGGED);
+    wide.insert(40);
+    wide.insert(254);
+    let outcome = store
+        .store_flags(ALICE, INBOX, vec![1, 2], FlagOp::Add, wide.clone(), None)
+        .await
+        .expect("store");
+    assert_eq!(
+        outcome.changed[0].flags, wide,
+        "the change carries all bits"
+    );
+    let mut only_40 = Flags::default();
+    only_40.insert(40);
+    // Removing the high bit shortens the stored octets; removing the rest drops the row.
+    let mut high = Flags::default();
+    high.insert(254);
+    store
+        .store_flags(ALICE, INBOX, vec![2], FlagOp::Remove, high, None)
+        .await
+        .expect("remove 254");
+    store
+        .store_flags(
+            ALICE,
+            INBOX,
+            vec![3],
+            FlagOp::Replace,
+            only_40.clone(),
+            None,
+        )
+        .await
+        .expect("replace");
+    let id = store.mailbox_state(ALICE, INBOX).await.expect("state").id;
+    let inbox = store.mailbox(ALICE, INBOX).await.expect("inbox");
+    let flags: Vec<&Flags> = inbox.messages.iter().map(|m| &m.flags).collect();
+    assert_eq!(flags[0], &wide);
+    assert_eq!(flags[1], &Flags::from(flags::FLAGGED).union(&only_40));
+    assert_eq!(flags[2], &only_40);
+    let rows = store.messages_by_uid(id, vec![3, 1]).await.expect("rows");
+    assert_eq!(
+        (rows[0].flags.clone(), rows[1].flags.clone()),
+        (only_40.clone(), wide.clone())
+    );
+    let changes = store
+        .changes_since(ALICE, INBOX, id, 3)
+        .await
+        .expect("changes");
+    assert_eq!(changes.changed[2].flags, only_40);
+    assert_index_exact(&store);
+
+    store.create_mailbox(ALICE, "Kept").await.expect("create");
+    store
+        .copy_messages(ALICE, INBOX, vec![1], "Kept", false)
+        .await
+        .expect("copy");
+    store
+        .copy_messages(ALICE, INBOX, vec![3], "Kept", true)
+        .await
+        .expect("move");
+    let kept = store.mailbox(ALICE, "Kept").await.expect("kept");
+    assert_eq!(kept.messages[0].flags, wide);
+    assert_eq!(kept.messages[1].flags, only_40);
+    store
+        .store_flags(ALICE, INBOX, vec![1], FlagOp::Add, flags::DELETED, None)
+        .await
+        .expect("delete");
+    store
+        .expunge_deleted(ALICE, INBOX, None)
+        .await
+        .expect("expunge");
+    store.delete_mailbox(ALICE, "Kept").await.expect("delete");
+    assert_index_exact(&store);
+    let db = store.inner.db.get().expect("db");
+    let txn = db.begin_read().expect("read");
+    let more = txn.open_table(MORE_FLAGS).expect("more flags");
+    assert_eq!(more.len().expect("len"), 1, "only message 2 still has one");
 }

@@ -1,35 +1,40 @@
 //! IMAP keywords (RFC 9051 §2.3.2: `$Junk`, `$label1`, `NonJunk`, ...). Each account names up
-//! to 27 of them; a keyword is one of bits 5 to 31 of a message's flags, beside the five system
-//! flags, so setting one costs nothing per message and COPY/MOVE carry it along.
+//! to `IMAP_MAX_KEYWORDS` of them; a keyword is a flag bit from 5 on (`flag_set::Flags`),
+//! beside the five system flags, so setting one costs little per message and COPY/MOVE carry
+//! it along. The first 27 share the `u32` of the message row.
 
 use redb::{ReadableDatabase, ReadableTable};
 
+use super::flag_set::Flags;
 use super::schema::{KEYWORDS, flags};
 use super::{Store, StoreError};
+use crate::limits::IMAP_MAX_KEYWORDS;
 
-/// Keywords an account can have at most (the free bits of a `u32` of flags).
-pub const MAX_KEYWORDS: usize = (32 - flags::FIRST_KEYWORD) as usize;
+/// Keywords an account can have at most.
+pub const MAX_KEYWORDS: usize = IMAP_MAX_KEYWORDS;
+// Each keyword needs a flag bit that a `u8` numbers.
+const _: () = assert!(flags::FIRST_KEYWORD as usize + MAX_KEYWORDS <= 256);
 
 /// An account's keywords: flag bit and spelling, in the order they were defined.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keywords {
-    defined: Vec<(u32, String)>,
+    defined: Vec<(u8, String)>,
 }
 
 impl Keywords {
     /// The bit of `name` (case-insensitive), if the account has that keyword.
-    pub fn bit(&self, name: &str) -> Option<u32> {
+    pub fn bit(&self, name: &str) -> Option<u8> {
         self.defined
             .iter()
             .find(|(_, known)| known.eq_ignore_ascii_case(name))
             .map(|(bit, _)| *bit)
     }
 
-    /// The keywords set in `bits`.
-    pub fn names(&self, bits: u32) -> impl Iterator<Item = &str> {
+    /// The keywords set in `flags`.
+    pub fn names<'a>(&'a self, flags: &'a Flags) -> impl Iterator<Item = &'a str> {
         self.defined
             .iter()
-            .filter(move |(bit, _)| bits & bit != 0)
+            .filter(move |(bit, _)| flags.has(*bit))
             .map(|(_, name)| name.as_str())
     }
 
@@ -44,6 +49,11 @@ impl Keywords {
     pub fn is_empty(&self) -> bool {
         self.defined.is_empty()
     }
+
+    /// True when no further keyword can be defined.
+    pub fn is_full(&self) -> bool {
+        self.defined.len() >= MAX_KEYWORDS
+    }
 }
 
 fn read(
@@ -57,7 +67,7 @@ fn read(
             break;
         }
         let (bit, name) = value.value();
-        defined.push((1u32 << bit, name.to_string()));
+        defined.push((bit, name.to_string()));
     }
     defined.sort_by_key(|(bit, _)| *bit);
     Ok(Keywords { defined })
@@ -74,7 +84,8 @@ impl Store {
     }
 
     /// Defines the keywords among `names` the account does not have yet (while bits are
-    /// free; further ones are not kept) and returns all of the account's keywords.
+    /// free; further ones are not defined, which the caller sees in what comes back) and
+    /// returns all of the account's keywords.
     pub async fn define_keywords(
         &self,
         account: &str,
@@ -90,12 +101,14 @@ impl Store {
                     if known.bit(&name).is_some() || known.len() >= MAX_KEYWORDS {
                         continue;
                     }
-                    let bit = (flags::FIRST_KEYWORD..32)
-                        .find(|bit| known.defined.iter().all(|(used, _)| *used != 1 << bit))
-                        .unwrap_or(31);
+                    let Some(bit) = (flags::FIRST_KEYWORD..=u8::MAX)
+                        .find(|bit| known.defined.iter().all(|(used, _)| used != bit))
+                    else {
+                        break;
+                    };
                     let lower = name.to_ascii_lowercase();
                     table.insert((account.as_str(), lower.as_str()), (bit, name.as_str()))?;
-                    known.defined.push((1u32 << bit, name));
+                    known.defined.push((bit, name));
                 }
                 known
             };
@@ -125,30 +138,29 @@ mod tests {
             .define_keywords("a@x", vec!["$Junk".into(), "$label1".into()])
             .await
             .expect("define");
-        assert_eq!(first.bit("$junk"), Some(1 << 5));
-        assert_eq!(first.bit("$LABEL1"), Some(1 << 6));
+        assert_eq!(first.bit("$junk"), Some(5));
+        assert_eq!(first.bit("$LABEL1"), Some(6));
         let again = store
             .define_keywords("A@x", vec!["$junk".into(), "NonJunk".into()])
             .await
             .expect("define again");
-        assert_eq!(
-            again.bit("$Junk"),
-            Some(1 << 5),
-            "kept, with its first spelling"
-        );
+        assert_eq!(again.bit("$Junk"), Some(5), "kept, with its first spelling");
         assert_eq!(
             again.all().collect::<Vec<_>>(),
             ["$Junk", "$label1", "NonJunk"]
         );
         assert_eq!(
             again
-                .names((1 << 5) | (1 << 7) | flags::SEEN)
+                .names(&Flags::from((1 << 5) | (1 << 7) | flags::SEEN))
                 .collect::<Vec<_>>(),
             ["$Junk", "NonJunk"]
         );
         assert!(store.keywords("b@x").await.expect("other").is_empty());
-        let many: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let many: Vec<String> = (0..MAX_KEYWORDS + 10).map(|i| format!("k{i}")).collect();
         let full = store.define_keywords("a@x", many).await.expect("many");
-        assert_eq!(full.len(), MAX_KEYWORDS, "no more than the free bits");
+        assert_eq!(full.len(), MAX_KEYWORDS, "no more than the limit");
+        assert_eq!(full.bit("k0"), Some(8), "after the three above");
+        assert_eq!(full.bit(&format!("k{}", MAX_KEYWORDS - 4)), Some(254));
+        assert!(full.is_full() && full.bit(&format!("k{}", MAX_KEYWORDS - 3)).is_none());
     }
 }

@@ -4,13 +4,13 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{Store, StoreError, mailbox_not_found};
+use super::{Flags, Store, StoreError, mailbox_not_found};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageInfo {
     pub uid: u32,
     pub blob: u64,
-    pub flags: u32,
+    pub flags: Flags,
     pub internal_date: i64,
     pub size: u64,
     pub modseq: u64,
@@ -44,11 +44,23 @@ impl Store {
                 messages.push(MessageInfo {
                     uid: key.value().1,
                     blob,
-                    flags,
+                    flags: Flags::from(flags),
                     internal_date,
                     size,
                     modseq,
                 });
+            }
+            // The few messages with keywords past bit 31, by UID like the rows.
+            for entry in txn
+                .open_table(MORE_FLAGS)?
+                .range((id, 0)..=(id, u32::MAX))?
+            {
+                let (key, more) = entry?;
+                let uid = key.value().1;
+                if let Ok(index) = messages.binary_search_by_key(&uid, |m| m.uid) {
+                    let bits = messages[index].flags.bits;
+                    messages[index].flags = Flags::from_parts(bits, more.value());
+                }
             }
             Ok(MailboxSnapshot {
                 uidvalidity,

@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{MessageInfo, Store, StoreError, mailbox_not_found};
+use super::{Flags, MessageInfo, Store, StoreError, mailbox_not_found};
 use crate::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
@@ -20,10 +20,10 @@ pub struct MailboxState {
 }
 
 /// A message whose flags are now `flags`, as of `modseq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagChange {
     pub uid: u32,
-    pub flags: u32,
+    pub flags: Flags,
     pub modseq: u64,
 }
 
@@ -67,12 +67,12 @@ fn state_of(row: (u64, u32, u32, u64)) -> MailboxState {
     }
 }
 
-pub(super) fn info(uid: u32, row: MessageRow) -> MessageInfo {
-    let (blob, flags, internal_date, size, modseq) = row;
+pub(super) fn info(uid: u32, row: MessageRow, more: Option<&[u8]>) -> MessageInfo {
+    let (blob, bits, internal_date, size, modseq) = row;
     MessageInfo {
         uid,
         blob,
-        flags,
+        flags: Flags::from_parts(bits, more.unwrap_or_default()),
         internal_date,
         size,
         modseq,
@@ -107,6 +107,17 @@ impl Store {
         account: &str,
         name: &str,
     ) -> Result<(MailboxState, Vec<u32>), StoreError> {
+        let (state, uids, _) = self.mailbox_view(account, name).await?;
+        Ok((state, uids))
+    }
+
+    /// `mailbox_uids` and the UID of the first message without `\Seen` (RFC 3501 §6.3.1
+    /// `[UNSEEN n]`), found in the same pass over the rows.
+    pub async fn mailbox_view(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<(MailboxState, Vec<u32>, Option<u32>), StoreError> {
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
         self.blocking(move |db| {
@@ -114,10 +125,16 @@ impl Store {
             let state = find_state(&txn.open_table(MAILBOXES)?, &account, &name)?;
             let messages = txn.open_table(MESSAGES)?;
             let mut uids = Vec::new();
+            let mut first_unseen = None;
             for entry in messages.range((state.id, 0)..=(state.id, u32::MAX))? {
-                uids.push(entry?.0.value().1);
+                let (key, row) = entry?;
+                let uid = key.value().1;
+                if first_unseen.is_none() && row.value().1 & flags::SEEN == 0 {
+                    first_unseen = Some(uid);
+                }
+                uids.push(uid);
             }
-            Ok((state, uids))
+            Ok((state, uids, first_unseen))
         })
         .await
     }
@@ -131,10 +148,12 @@ impl Store {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let messages = txn.open_table(MESSAGES)?;
+            let more_flags = txn.open_table(MORE_FLAGS)?;
             let mut found = Vec::with_capacity(uids.len());
             for uid in uids {
                 if let Some(row) = messages.get((mailbox, uid))? {
-                    found.push(info(uid, row.value()));
+                    let more = more_flags.get((mailbox, uid))?;
+                    found.push(info(uid, row.value(), more.as_ref().map(|m| m.value())));
                 }
             }
             Ok(found)
@@ -149,9 +168,10 @@ impl Store {
         name: &str,
         uids: Vec<u32>,
         op: FlagOp,
-        bits: u32,
+        flags: impl Into<Flags>,
         unchanged_since: Option<u64>,
     ) -> Result<StoreOutcome, StoreError> {
+        let given: Flags = flags.into();
         let account = account.to_ascii_lowercase();
         let name = name.to_string();
         let outcome = self
@@ -166,7 +186,7 @@ impl Store {
                     outcome.after = state.highest_modseq;
                     let mut messages = Messages::open(&txn)?;
                     for uid in uids {
-                        let Some((_, flags, _, _, message_modseq)) = messages.get(state.id, uid)?
+                        let Some((_, bits, _, _, message_modseq)) = messages.get(state.id, uid)?
                         else {
                             continue;
                         };
@@ -174,13 +194,14 @@ impl Store {
                             outcome.modified.push(uid);
                             continue;
                         }
+                        let flags = messages.flags(state.id, uid, bits)?;
                         let new = match op {
-                            FlagOp::Add => flags | bits,
-                            FlagOp::Remove => flags & !bits,
-                            FlagOp::Replace => bits,
+                            FlagOp::Add => flags.union(&given),
+                            FlagOp::Remove => flags.minus(&given),
+                            FlagOp::Replace => given.clone(),
                         };
                         if new != flags {
-                            messages.set_flags(state.id, uid, new, modseq)?;
+                            messages.set_flags(state.id, uid, &new, modseq)?;
                             outcome.changed.push(FlagChange {
                                 uid,
                                 flags: new,
@@ -246,14 +267,16 @@ impl Store {
                         if uid >= source.uidnext {
                             continue;
                         }
-                        let Some((blob, flags, date, size, _)) = messages.get(source.id, uid)?
+                        let Some((blob, bits, date, size, _)) = messages.get(source.id, uid)?
                         else {
                             continue;
                         };
+                        let flags = messages.flags(source.id, uid, bits)?;
                         messages.insert(
                             target.id,
                             next,
-                            (blob, flags, date, size, target_modseq),
+                            (blob, bits, date, size, target_modseq),
+                            flags.more(),
                         )?;
                         if moving {
                             messages.remove(source.id, uid, source_modseq)?;

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod changes;
+mod flag_set;
 mod folders;
 mod handle;
 mod index;
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
 pub use changes::MailboxChanges;
+pub use flag_set::Flags;
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
 pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
@@ -247,7 +249,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let item = AppendItem {
             message,
-            flags: 0,
+            flags: Flags::default(),
             internal_date,
         };
         self.write_messages(vec![item], accounts, INBOX.to_string())
@@ -370,6 +372,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
             });
         }
         Some(1) => upgrade_from_1(&txn)?,
+        // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
+        // have a flag past bit 31.
+        Some(2) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
@@ -383,6 +388,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_multimap_table(ALIASES)?;
     txn.open_table(MAILBOXES)?;
     txn.open_table(MESSAGES)?;
+    txn.open_table(MORE_FLAGS)?;
     txn.open_table(MODSEQS)?;
     txn.open_table(EXPUNGED)?;
     txn.open_table(RECENT)?;

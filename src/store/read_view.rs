@@ -53,10 +53,12 @@ impl ReadView {
     ) -> Result<Vec<MessageInfo>, StoreError> {
         self.read(move |txn| {
             let messages = txn.open_table(MESSAGES)?;
+            let more_flags = txn.open_table(MORE_FLAGS)?;
             let mut found = Vec::with_capacity(uids.len());
             for uid in uids {
                 if let Some(row) = messages.get((mailbox, uid))? {
-                    found.push(info(uid, row.value()));
+                    let more = more_flags.get((mailbox, uid))?;
+                    found.push(info(uid, row.value(), more.as_ref().map(|m| m.value())));
                 }
             }
             Ok(found)

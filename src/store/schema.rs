@@ -8,8 +8,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// Bump with every change to a table below, and add the upgrade step to `Store::migrate`.
 ///
 /// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
-/// `MAILBOXES` by the upgrade).
-pub const SCHEMA_VERSION: u64 = 2;
+/// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
+/// (created empty by the upgrade: no message could have one before).
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id".
@@ -30,6 +31,11 @@ pub type MessageKey = (u64, u32);
 /// (blob id, flags, internal date as Unix seconds, size, MODSEQ).
 pub type MessageRow = (u64, u32, i64, u64, u64);
 pub const MESSAGES: TableDefinition<MessageKey, MessageRow> = TableDefinition::new("messages");
+
+/// (mailbox id, UID) -> the message's flags from bit 32 on (keywords past the `u32` of its
+/// `MESSAGES` row), as `flag_set::Flags` keeps them. Only messages with such a keyword have a
+/// row. Written only through `index::Messages`, together with `MESSAGES`.
+pub const MORE_FLAGS: TableDefinition<MessageKey, &[u8]> = TableDefinition::new("more_flags");
 
 /// (mailbox id, MODSEQ, UID) -> (): every message of `MESSAGES` once, under its current MODSEQ,
 /// so the changes of a mailbox since a MODSEQ (RFC 7162 CHANGEDSINCE, and what a selected
@@ -64,7 +70,7 @@ pub const BLOB_META: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_me
 pub const SUBSCRIPTIONS: TableDefinition<(&str, &str), ()> = TableDefinition::new("subscriptions");
 
 /// IMAP keywords of an account: (account, keyword lowercased) -> (flag bit, spelling as first
-/// used). A keyword is bit `flags::FIRST_KEYWORD` or above of a message's flags.
+/// used). A keyword is bit `flags::FIRST_KEYWORD` (5) to 254 of a message's flags.
 pub const KEYWORDS: TableDefinition<(&str, &str), (u8, &str)> = TableDefinition::new("keywords");
 
 /// Outbound queue: id -> (envelope sender, blob id, time queued as Unix seconds, DKIM-Signature
@@ -87,4 +93,6 @@ pub mod flags {
     /// The system flags above; the bits from `FIRST_KEYWORD` on are the account's keywords.
     pub const SYSTEM: u32 = SEEN | ANSWERED | FLAGGED | DELETED | DRAFT;
     pub const FIRST_KEYWORD: u8 = 5;
+    /// Bits 0 to 31 are the `u32` of `MESSAGES`; the rest are in `MORE_FLAGS`.
+    pub const WORD_BITS: u8 = 32;
 }

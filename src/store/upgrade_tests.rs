@@ -1,6 +1,6 @@
-//! Upgrading a store written by schema 1: the tables are built here with raw redb, as schema 1
-//! had them (frozen below, so later schema changes cannot make this test write a newer
-//! layout), then opened by this build.
+//! Upgrading a store written by schema 1 or 2: the tables are built here with raw redb, as
+//! those schemas had them (frozen below, so later schema changes cannot make this test write a
+//! newer layout), then opened by this build.
 
 use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
@@ -36,6 +36,15 @@ mod v1 {
         TableDefinition::new("outbound_queue");
     pub const QUEUE_RECIPIENTS: TableDefinition<(u64, &str), (u32, i64, &str)> =
         TableDefinition::new("outbound_recipients");
+}
+
+/// What schema 2 added to schema 1, as released.
+mod v2 {
+    use super::*;
+
+    pub const MODSEQS: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("modseqs");
+    pub const EXPUNGED: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("expunged");
+    pub const RECENT: TableDefinition<u64, u32> = TableDefinition::new("recent");
 }
 
 const ALICE: &str = "alice@home.test";
@@ -124,7 +133,7 @@ async fn a_schema_1_store_is_upgraded_with_its_mail_intact() {
     write_v1_store(dir.path());
     let store = open(dir.path());
     assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_index_exact(&store);
     {
         let db = store.inner.db.get().expect("db");
@@ -164,7 +173,7 @@ async fn a_schema_1_store_is_upgraded_with_its_mail_intact() {
     let rows: Vec<(u32, u32, i64, u64)> = inbox
         .messages
         .iter()
-        .map(|m| (m.uid, m.flags, m.internal_date, m.modseq))
+        .map(|m| (m.uid, m.flags.bits, m.internal_date, m.modseq))
         .collect();
     assert_eq!(rows, [(1, flags::SEEN, 10, 2), (3, 0, 20, 5)]);
     assert_eq!(body(&store, inbox.messages[0].blob).await, FIRST);
@@ -259,4 +268,80 @@ async fn an_upgraded_store_reopens_and_keeps_working() {
 fn a_store_with_a_version_older_than_1_is_refused() {
     let error = super::tests::refusal_of_schema_version(0);
     assert!(matches!(error, StoreError::SchemaMissing), "{error}");
+}
+
+/// The schema-1 store as schema 2 left it, with its index and marks, and an account whose 27
+/// keywords fill the `u32` of flags (bits 5 to 31); INBOX's UID 1 has the last of them.
+fn write_v2_store(dir: &Path) {
+    write_v1_store(dir);
+    let db = Database::open(dir.join("letterbox.redb")).expect("open");
+    let txn = db.begin_write().expect("write");
+    {
+        txn.open_table(v1::META)
+            .expect("meta")
+            .insert("schema_version", 2)
+            .expect("version");
+        let mut modseqs = txn.open_table(v2::MODSEQS).expect("modseqs");
+        for key in [(1, 2, 1), (1, 5, 3), (2, 1, 1)] {
+            modseqs.insert(key, ()).expect("modseq");
+        }
+        txn.open_table(v2::EXPUNGED).expect("expunged");
+        let mut recent = txn.open_table(v2::RECENT).expect("recent");
+        recent.insert(1, 4).expect("inbox mark");
+        recent.insert(2, 2).expect("sent mark");
+        let mut keywords = txn.open_table(v1::KEYWORDS).expect("keywords");
+        for bit in flags::FIRST_KEYWORD..32 {
+            let name = format!("k{bit}");
+            keywords
+                .insert((ALICE, name.as_str()), (bit, name.as_str()))
+                .expect("keyword");
+        }
+        let first = FIRST.len() as u64;
+        txn.open_table(v1::MESSAGES)
+            .expect("messages")
+            .insert((1, 1), (1, flags::SEEN | 1 << 31, 10, first, 2))
+            .expect("1/1");
+    }
+    txn.commit().expect("commit");
+}
+
+#[tokio::test]
+async fn a_schema_2_store_is_upgraded_and_takes_keywords_past_bit_31() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_v2_store(dir.path());
+    let store = open(dir.path());
+    assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
+    assert_index_exact(&store);
+    let keywords = store.keywords(ALICE).await.expect("keywords");
+    assert_eq!((keywords.len(), keywords.bit("K31")), (27, Some(31)));
+    let inbox = store.mailbox(ALICE, INBOX).await.expect("inbox");
+    assert_eq!(inbox.messages[0].flags, Flags::from(flags::SEEN | 1 << 31));
+    assert_eq!(
+        keywords.names(&inbox.messages[0].flags).collect::<Vec<_>>(),
+        ["k31"]
+    );
+
+    // The 28th keyword takes bit 32, which schema 2 had no room for.
+    let keywords = store
+        .define_keywords(ALICE, vec!["$Forwarded".into()])
+        .await
+        .expect("define");
+    assert_eq!(keywords.bit("$forwarded"), Some(32));
+    let mut forwarded = Flags::default();
+    forwarded.insert(32);
+    store
+        .store_flags(ALICE, INBOX, vec![1], FlagOp::Add, forwarded.clone(), None)
+        .await
+        .expect("store");
+    drop(store);
+    let store = open(dir.path());
+    let inbox = store.mailbox(ALICE, INBOX).await.expect("inbox");
+    let expected = Flags::from(flags::SEEN | 1 << 31).union(&forwarded);
+    assert_eq!(inbox.messages[0].flags, expected, "kept across reopening");
+    assert_eq!(
+        keywords.names(&inbox.messages[0].flags).collect::<Vec<_>>(),
+        ["k31", "$Forwarded"]
+    );
+    assert_eq!(inbox.messages[1].flags, Flags::default());
+    assert_index_exact(&store);
 }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::handle::DbHandle;
 use super::index::Messages;
 use super::schema::*;
-use super::{SpoolFile, StoreError, next_id};
+use super::{Flags, SpoolFile, StoreError, next_id};
 use crate::limits::BODY_CHUNK;
 use crate::mime::Scanner;
 use crate::status::Storage;
@@ -21,7 +21,7 @@ use crate::status::Storage;
 /// One message to store, with the flags and internal date it gets.
 pub struct AppendItem {
     pub message: SpoolFile,
-    pub flags: u32,
+    pub flags: Flags,
     pub internal_date: i64,
 }
 
@@ -166,7 +166,8 @@ fn write_delivery(
             messages.insert(
                 mailbox_id,
                 uidnext,
-                (blob, item.flags, item.internal_date, size, modseq),
+                (blob, item.flags.bits, item.internal_date, size, modseq),
+                item.flags.more(),
             )?;
             *row = (mailbox_id, uidvalidity, uidnext + 1, modseq);
             if index == 0 {

@@ -99,6 +99,9 @@ pub enum CommandKind {
     Subscribe(String),
     Unsubscribe(String),
     List(ListCommand),
+    /// SELECT/EXAMINE of a name that cannot be decoded (bad modified UTF-7): NO, and no
+    /// mailbox stays selected (RFC 3501 §6.3.1).
+    SelectInvalidName,
     Status {
         mailbox: String,
         items: Vec<StatusItem>,
@@ -276,7 +279,9 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
     for (word, read_only) in [("SELECT", false), ("EXAMINE", true)] {
         if c.keyword(word) {
             c.sp()?;
-            let mailbox = mailbox(c)?;
+            // Bad modified UTF-7 is still an astring: the command is well formed and gets NO.
+            let raw = c.astring()?;
+            let mailbox = mailbox_name::from_wire(&raw, c.utf8_names());
             let mut condstore = false;
             let mut qresync = None;
             if c.eat(b' ') {
@@ -292,6 +297,9 @@ fn command_kind(c: &mut Cursor<'_>) -> Parsed<CommandKind> {
                     Ok(())
                 })?;
             }
+            let Ok(mailbox) = mailbox else {
+                return Ok(CommandKind::SelectInvalidName);
+            };
             return Ok(CommandKind::Select {
                 mailbox,
                 read_only,

@@ -43,8 +43,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let account = self.account().to_string();
         let mut items = Vec::with_capacity(messages.len());
         for (spool, message) in messages {
+            let Some(flags) = self.resolve_flags(&message.flags).await? else {
+                self.no(&tag, "[LIMIT] Too many keywords in this account");
+                return Ok(());
+            };
             items.push(AppendItem {
-                flags: self.resolve_flags(&message.flags).await?,
+                flags,
                 internal_date: message.date.unwrap_or_else(now_unix),
                 message: spool,
             });
@@ -163,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
-        (literal.length > self.ctx.config.limits.max_message_size.0)
+        (literal.length > self.ctx.config.limits.max_append_size.0)
             .then_some(("NO", "[TOOBIG] Message too large"))
     }
 

@@ -85,6 +85,21 @@ pub fn filter_header(block: &[u8], fields: &[String], not: bool) -> Vec<u8> {
     out
 }
 
+/// Bytes for an ordinary `{n}` literal, which may not hold NUL (RFC 9051 §4.3). A message
+/// APPENDed as literal8 (RFC 3516) may hold NUL octets, stored as sent: BINARY[] gives them
+/// back in a `~{n}` literal, and BODY[] / RFC822 send each NUL as 0x80 (as Dovecot does).
+/// Replacing octet for octet keeps every size and offset (RFC822.SIZE, partial fetches, the
+/// `{n}` announced before streaming) true without a pass over the message first; re-encoding
+/// such parts as base64 at APPEND would change the stored message and its sizes.
+fn without_nul(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if bytes.contains(&0) {
+        let replaced = bytes.iter().map(|&b| if b == 0 { 0x80 } else { b });
+        std::borrow::Cow::Owned(replaced.collect())
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
 fn trim(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
@@ -169,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if sets_seen {
                 let unseen: Vec<u32> = rows
                     .iter()
-                    .filter(|r| r.flags & flags::SEEN == 0)
+                    .filter(|r| r.flags.bits & flags::SEEN == 0)
                     .map(|r| r.uid)
                     .collect();
                 if !unseen.is_empty()
@@ -337,7 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             match attr {
                 FetchAttr::Flags => {
                     flags_sent = true;
-                    let flags = self.message_flags(row.uid, row.flags);
+                    let flags = self.message_flags(row.uid, &row.flags);
                     self.conn
                         .output()
                         .extend_from_slice(format!("FLAGS ({flags})").as_bytes());
@@ -421,7 +436,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if seen_now && !flags_sent {
             separator(self.conn.output());
-            let flags = self.message_flags(row.uid, row.flags);
+            let flags = self.message_flags(row.uid, &row.flags);
             self.conn
                 .output()
                 .extend_from_slice(format!("FLAGS ({flags})").as_bytes());
@@ -465,7 +480,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let (start, length) = clip(bytes.len() as u64);
                 let out = self.conn.output();
                 out.extend_from_slice(format!("{name} {{{length}}}\r\n").as_bytes());
-                out.extend_from_slice(&bytes[start as usize..(start + length) as usize]);
+                out.extend_from_slice(&without_nul(
+                    &bytes[start as usize..(start + length) as usize],
+                ));
             }
             Content::Range(begin, end) => {
                 let (start, length) = clip(end.saturating_sub(begin));
@@ -524,9 +541,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         })
     }
 
-    /// Sends a byte range of a body, one stored chunk at a time. The literal's length is
-    /// already promised: if the body cannot be read (an I/O error; the view keeps expunged
-    /// bodies), the connection ends rather than send made-up octets.
+    /// Sends a byte range of a body, one stored chunk at a time, NUL octets replaced (see
+    /// `without_nul`). The literal's length is already promised: if the body cannot be read
+    /// (an I/O error; the view keeps expunged bodies), the connection ends rather than send
+    /// made-up octets.
     async fn stream_range(
         &mut self,
         view: &ReadView,
@@ -550,7 +568,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let from = sent - chunk_start;
             let to = end.min(chunk_end) - chunk_start;
             if to > from {
-                self.conn.write(&data[from as usize..to as usize]).await?;
+                self.conn
+                    .write(&without_nul(&data[from as usize..to as usize]))
+                    .await?;
                 sent = chunk_start + to;
             }
             chunk_start = chunk_end;

@@ -59,6 +59,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
                 self.select(tag, &mailbox, read_only, qresync).await?;
             }
+            CommandKind::SelectInvalidName => {
+                if self.selected.take().is_some() {
+                    self.untagged("OK [CLOSED] Previous mailbox closed").await?;
+                }
+                self.no(tag, "[NONEXISTENT] Invalid modified UTF-7 in mailbox name");
+            }
             CommandKind::Create(name) => {
                 let name = name.trim_end_matches(DELIMITER).to_string();
                 if let Err(reason) = check_new(&name) {
@@ -144,6 +150,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .map(|p| mailbox_name::normalize_inbox(format!("{}{p}", list.reference)))
             .collect();
         let subscribed_only = list.lsub || list.select_subscribed;
+        let entries = if list.lsub || list.recursive_match {
+            with_parents(entries)
+        } else {
+            entries
+        };
         let mut lines = Vec::new();
         for entry in &entries {
             let MailboxEntry {
@@ -154,7 +165,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if !patterns.iter().any(|p| matches(p, name)) {
                 continue;
             }
-            if (subscribed_only && !subscribed) || (!subscribed_only && !exists) {
+            let prefix = format!("{name}/");
+            let subscribed_below = || {
+                entries
+                    .iter()
+                    .filter(|e| e.subscribed && e.name.starts_with(&prefix))
+            };
+            // RFC 5258 §3.5: with RECURSIVEMATCH a mailbox with a subscribed descendant is
+            // listed (subscribed or not) and says so in CHILDINFO.
+            let child_info = list.recursive_match && subscribed_below().next().is_some();
+            // RFC 3501 §6.3.9: LSUB lists an unsubscribed parent, `\Noselect`, in place of
+            // subscribed descendants the pattern does not reach (`%` with `a/b` gives `a`).
+            let stands_in = list.lsub
+                && !subscribed
+                && subscribed_below().any(|e| !patterns.iter().any(|p| matches(p, &e.name)));
+            if subscribed_only && !subscribed && !child_info && !stands_in {
+                continue;
+            }
+            if !subscribed_only && !exists {
                 continue;
             }
             let special = special_use(name);
@@ -162,7 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 continue;
             }
             let mut attributes: Vec<&str> = Vec::new();
-            if !exists {
+            if !exists || stands_in {
                 attributes.push(if list.lsub {
                     "\\Noselect"
                 } else {
@@ -170,7 +198,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 });
             }
             if !list.lsub {
-                let prefix = format!("{name}/");
                 let children = entries
                     .iter()
                     .any(|e| e.exists && e.name.starts_with(&prefix));
@@ -186,9 +213,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     attributes.push("\\Subscribed");
                 }
             }
+            let extended = if child_info {
+                " (\"CHILDINFO\" (\"SUBSCRIBED\"))"
+            } else {
+                ""
+            };
             lines.push((
                 format!(
-                    "{command} ({}) \"/\" {}",
+                    "{command} ({}) \"/\" {}{extended}",
                     attributes.join(" "),
                     self.wire_name(name)
                 ),
@@ -213,4 +245,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.ok(tag, &format!("{command} completed"));
         Ok(())
     }
+}
+
+/// The entries with the superior levels of subscribed names added (neither existing nor
+/// subscribed) where they are missing, in name order: LSUB and RECURSIVEMATCH may list them.
+fn with_parents(mut entries: Vec<MailboxEntry>) -> Vec<MailboxEntry> {
+    let known: std::collections::HashSet<String> = entries.iter().map(|e| e.name.clone()).collect();
+    let mut parents: std::collections::BTreeSet<String> = Default::default();
+    for entry in entries.iter().filter(|e| e.subscribed) {
+        for (at, _) in entry.name.match_indices(DELIMITER) {
+            let parent = &entry.name[..at];
+            if !known.contains(parent) {
+                parents.insert(parent.to_string());
+            }
+        }
+    }
+    entries.extend(parents.into_iter().map(|name| MailboxEntry {
+        name,
+        exists: false,
+        subscribed: false,
+    }));
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
 }

@@ -189,6 +189,8 @@ fn store_error_text(error: &StoreError) -> String {
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn capabilities(&self) -> String {
         let mut caps = CAPABILITIES.to_string();
+        let append_limit = self.ctx.config.limits.max_append_size.0;
+        caps.push_str(&format!(" APPENDLIMIT={append_limit}"));
         if self.account.is_none() {
             if !self.conn.is_tls() && self.ctx.tls.is_some() {
                 caps.push_str(" STARTTLS");

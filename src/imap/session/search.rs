@@ -76,10 +76,10 @@ fn matches(key: &SearchKey, m: &Subject<'_>) -> bool {
         And(keys) => keys.iter().all(|k| matches(k, m)),
         Or(a, b) => matches(a, m) || matches(b, m),
         Not(a) => !matches(a, m),
-        Flag(name) => flag_bit(name, m.keywords).is_some_and(|bit| m.row.flags & bit != 0),
-        NoFlag(name) => flag_bit(name, m.keywords).is_none_or(|bit| m.row.flags & bit == 0),
+        Flag(name) => flag_bit(name, m.keywords).is_some_and(|bit| m.row.flags.has(bit)),
+        NoFlag(name) => flag_bit(name, m.keywords).is_none_or(|bit| !m.row.flags.has(bit)),
         Recent => m.recent,
-        New => m.recent && m.row.flags & crate::store::schema::flags::SEEN == 0,
+        New => m.recent && m.row.flags.bits & crate::store::schema::flags::SEEN == 0,
         Old => !m.recent,
         Before(d) => day < *d,
         On(d) => day == *d,
@@ -354,6 +354,7 @@ fn esearch_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Flags;
 
     #[test]
     fn esearch_lines() {
@@ -407,7 +408,7 @@ mod tests {
         let row = MessageInfo {
             uid: 1,
             blob: 1,
-            flags: 0,
+            flags: Flags::default(),
             internal_date: 0,
             size: message.len() as u64,
             modseq: 1,

@@ -13,7 +13,7 @@ use crate::imap::proto::sequence::{SequenceSet, compact};
 use crate::imap::proto::{CommandKind, Qresync, StoreMode};
 use crate::net::Interrupted;
 use crate::store::schema::flags;
-use crate::store::{FlagOp, Keywords, StoreError};
+use crate::store::{FlagOp, Flags, Keywords, StoreError};
 
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -101,8 +101,8 @@ impl Selected {
     }
 }
 
-/// Flag bits as IMAP names: the system flags, then the account's keywords.
-pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
+/// Flags as IMAP names: the system flags, then the account's keywords.
+pub fn flag_names(flags: &Flags, keywords: &Keywords) -> String {
     let names = [
         (flags::ANSWERED, "\\Answered"),
         (flags::FLAGGED, "\\Flagged"),
@@ -112,31 +112,33 @@ pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
     ];
     names
         .iter()
-        .filter(|(bit, _)| bits & bit != 0)
+        .filter(|(bit, _)| flags.bits & bit != 0)
         .map(|(_, name)| *name)
-        .chain(keywords.names(bits))
+        .chain(keywords.names(flags))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// The bit of one system flag or keyword name.
-pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u32> {
-    Some(match name.to_ascii_lowercase().as_str() {
+/// The bit number (`Flags::has`) of one system flag or keyword name.
+pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u8> {
+    let mask = match name.to_ascii_lowercase().as_str() {
         "\\seen" => flags::SEEN,
         "\\answered" => flags::ANSWERED,
         "\\flagged" => flags::FLAGGED,
         "\\deleted" => flags::DELETED,
         "\\draft" => flags::DRAFT,
         _ => return keywords.bit(name),
-    })
+    };
+    Some(mask.trailing_zeros() as u8)
 }
 
-/// IMAP flag names as bits; names the account has no keyword for (yet) count for nothing.
-pub fn flag_bits(names: &[String], keywords: &Keywords) -> u32 {
-    names
-        .iter()
-        .filter_map(|name| flag_bit(name, keywords))
-        .fold(0, |bits, bit| bits | bit)
+/// IMAP flag names as flags; names the account has no keyword for (yet) count for nothing.
+pub fn flag_bits(names: &[String], keywords: &Keywords) -> Flags {
+    let mut flags = Flags::default();
+    for bit in names.iter().filter_map(|name| flag_bit(name, keywords)) {
+        flags.insert(bit);
+    }
+    flags
 }
 
 /// The FLAGS list of a selected mailbox.
@@ -147,10 +149,26 @@ fn all_flags(keywords: &Keywords) -> String {
         .join(" ")
 }
 
+/// The PERMANENTFLAGS list of a read-write mailbox: `\*` (clients may make new keywords) only
+/// while the account can still define one (RFC 9051 §7.1: a client learns it cannot).
+fn permanent_flags(keywords: &Keywords) -> String {
+    let flags = all_flags(keywords);
+    if keywords.is_full() {
+        flags
+    } else {
+        format!("{flags} \\*")
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Flag names as bits, defining the keywords among them that the account lacks; a
-    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5).
-    pub(super) async fn resolve_flags(&mut self, names: &[String]) -> Result<u32, Interrupted> {
+    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5). `None` when a keyword
+    /// cannot be defined (the account has `IMAP_MAX_KEYWORDS`): the caller refuses with
+    /// NO [LIMIT] rather than set the other flags and drop that one.
+    pub(super) async fn resolve_flags(
+        &mut self,
+        names: &[String],
+    ) -> Result<Option<Flags>, Interrupted> {
         let unknown: Vec<String> = names
             .iter()
             .filter(|name| flag_bit(name, &self.keywords).is_none() && !name.starts_with('\\'))
@@ -158,14 +176,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .collect();
         if !unknown.is_empty() {
             let account = self.account().to_string();
-            match self.ctx.store.define_keywords(&account, unknown).await {
+            match self
+                .ctx
+                .store
+                .define_keywords(&account, unknown.clone())
+                .await
+            {
                 Ok(keywords) if keywords != self.keywords => {
                     self.keywords = keywords;
                     if self.selected.is_some() {
                         let flags = all_flags(&self.keywords);
                         self.untagged(&format!("FLAGS ({flags})")).await?;
+                        let permanent = permanent_flags(&self.keywords);
                         self.untagged(&format!(
-                            "OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
+                            "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
                         ))
                         .await?;
                     }
@@ -173,8 +197,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "cannot define IMAP keywords"),
             }
+            if unknown.iter().any(|name| self.keywords.bit(name).is_none()) {
+                return Ok(None);
+            }
         }
-        Ok(flag_bits(names, &self.keywords))
+        Ok(Some(flag_bits(names, &self.keywords)))
     }
 
     pub(super) async fn select(
@@ -192,7 +219,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let account = self.account().to_string();
         // Commits after this point are told by the next sync; earlier ones are in the state.
         self.changes.borrow_and_update();
-        let (state, uids) = match self.ctx.store.mailbox_uids(&account, name).await {
+        let (state, uids, first_unseen) = match self.ctx.store.mailbox_view(&account, name).await {
             Ok(found) => found,
             Err(e) => {
                 self.store_no(tag, &e);
@@ -222,11 +249,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let flags = all_flags(&self.keywords);
         self.untagged(&format!("FLAGS ({flags})")).await?;
-        // `\*`: clients may make new keywords (up to the free flag bits).
         let permanent = if read_only {
             String::new()
         } else {
-            format!("{flags} \\*")
+            permanent_flags(&self.keywords)
         };
         self.untagged(&format!(
             "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
@@ -241,6 +267,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         } else {
             let recent = uids.len() - uids.partition_point(|&u| u < recent_from);
             self.untagged(&format!("{recent} RECENT")).await?;
+            // RFC 3501 §6.3.1: the sequence number of the first unseen message (IMAP4rev2
+            // dropped it; such clients ask with SEARCH UNSEEN).
+            if let Some(uid) = first_unseen
+                && let Ok(index) = uids.binary_search(&uid)
+            {
+                let line = format!("OK [UNSEEN {}] First unseen", index + 1);
+                self.untagged(&line).await?;
+            }
         }
         self.untagged(&format!(
             "OK [UIDVALIDITY {}] UIDs valid",
@@ -304,6 +338,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
         match kind {
+            // RFC 3501 §6.4.1: with no housekeeping to do, CHECK is a NOOP (its updates come
+            // from `complete`, as every command's do).
             CommandKind::Check => self.ok(tag, "CHECK completed"),
             CommandKind::Close | CommandKind::Unselect => {
                 if matches!(kind, CommandKind::Close)
@@ -476,7 +512,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             StoreMode::Remove => FlagOp::Remove,
             StoreMode::Replace => FlagOp::Replace,
         };
-        let bits = self.resolve_flags(names).await?;
+        let Some(bits) = self.resolve_flags(names).await? else {
+            self.no(tag, "[LIMIT] Too many keywords in this account");
+            return Ok(());
+        };
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
         let uids: Vec<u32> = pairs.iter().map(|&(_, u)| u).collect();
@@ -513,7 +552,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if !silent {
                         items.push(format!(
                             "FLAGS ({})",
-                            self.message_flags(row.uid, row.flags)
+                            self.message_flags(row.uid, &row.flags)
                         ));
                     }
                     // After CONDSTORE, every FETCH response carries UID and MODSEQ (RFC 7162

@@ -13,7 +13,7 @@ use crate::imap::proto::Qresync;
 use crate::imap::proto::sequence::compact;
 use crate::limits::IMAP_RECENT_RANGES;
 use crate::net::Interrupted;
-use crate::store::{FlagChange, StoreError};
+use crate::store::{FlagChange, Flags, StoreError};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// SELECT ... (QRESYNC ...) (RFC 7162 §3.2.5.1): what the client missed since the MODSEQ
@@ -61,8 +61,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// A message's flags as this client sees them: with `\Recent` where it is recent in
     /// this session, unless IMAP4rev2 (which has no `\Recent`) is on.
-    pub(super) fn message_flags(&self, uid: u32, bits: u32) -> String {
-        let names = flag_names(bits, &self.keywords);
+    pub(super) fn message_flags(&self, uid: u32, flags: &Flags) -> String {
+        let names = flag_names(flags, &self.keywords);
         let recent = !self.enabled.rev2 && self.selected.as_ref().is_some_and(|s| s.is_recent(uid));
         match (recent, names.is_empty()) {
             (false, _) => names,
@@ -75,7 +75,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn flags_line(&self, change: &FlagChange) -> Option<String> {
         let selected = self.selected.as_ref()?;
         let index = selected.uids.binary_search(&change.uid).ok()?;
-        let flags = self.message_flags(change.uid, change.flags);
+        let flags = self.message_flags(change.uid, &change.flags);
         let modseq = if self.enabled.condstore {
             format!(" MODSEQ ({})", change.modseq)
         } else {

@@ -34,6 +34,13 @@ fn table_of_commands() {
         CommandKind::Id
     ));
     assert!(matches!(kind("a ID NIL"), CommandKind::Id));
+    // Bad modified UTF-7 is a well-formed astring (NO, not BAD); the rest is still checked.
+    assert_eq!(kind("a SELECT &Jjo"), CommandKind::SelectInvalidName);
+    assert_eq!(
+        kind("a EXAMINE \"a&AOk\" (CONDSTORE)"),
+        CommandKind::SelectInvalidName
+    );
+    assert_eq!(bad("a SELECT &Jjo (FROB)").tag.as_deref(), Some("a"));
     assert!(
         matches!(kind("a ENABLE CONDSTORE UTF8=ACCEPT"), CommandKind::Enable(c) if c.len() == 2)
     );
