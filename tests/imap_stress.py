@@ -54,6 +54,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 
 MAILBOX = "INBOX"
 OTHER = "StressOther"
@@ -83,10 +84,12 @@ class World:
         self.messages = {}  # token -> Message
         self.uids = {}  # INBOX UID -> {"token", "size", "BODYSTRUCTURE", "ENVELOPE", ...}
         self.max_uid = 0
+        self.max_modseq = 0
         self.stop = threading.Event()
         self.violations = []  # (seconds, session, Violation, transcript tail)
         self.start = time.monotonic()
         self.ops = collections.Counter()
+        self.checks = collections.Counter()  # how many of each check ran: proof it is not vacuous
 
     def new_message(self, rng):
         with self.lock:
@@ -100,6 +103,10 @@ class World:
     def saw_uid(self, uid):
         with self.lock:
             self.max_uid = max(self.max_uid, uid)
+
+    def saw_modseq(self, modseq):
+        with self.lock:
+            self.max_modseq = max(self.max_modseq, modseq)
 
     def record(self, uid, key, value, describe):
         """Remembers what UID `uid` showed for `key`; a different value later is a violation."""
@@ -283,6 +290,8 @@ def tokens(data, pos=0):
 
 
 def seq_set(text):
+    if not re.fullmatch(r"[0-9]+(:[0-9]+)?(,[0-9]+(:[0-9]+)?)*", text):
+        return []
     out = []
     for part in text.split(","):
         if ":" in part:
@@ -365,6 +374,7 @@ class Session:
         self.modseq = {}
         self.highest = 0
         self.uidnext_floor = 0
+        self.modseq_floor = 0
         self.caps = ""
         self.run(f'LOGIN "{self.args.user}" "{self.args.password}"', "LOGIN")
         self.caps = self.run("CAPABILITY", "CAPABILITY").caps
@@ -517,6 +527,7 @@ class Session:
         elif what == b"RECENT":
             pass
         elif what == b"EXPUNGE":
+            self.world.checks["EXPUNGE responses"] += 1
             if self.qresync:
                 self.violation("expunge-with-qresync", f"{short(resp)!r}: QRESYNC is enabled, expunges must come as VANISHED (RFC 7162 §3.2.10)", soft=True)
             if cmd.by_seq:
@@ -541,7 +552,10 @@ class Session:
             value = int(rest.split()[0])
             if value < self.highest:
                 self.violation("highestmodseq-backwards", f"HIGHESTMODSEQ {value} after {self.highest}")
+            if value < self.modseq_floor:
+                self.violation("highestmodseq-backwards", f"HIGHESTMODSEQ {value}, but MODSEQ {self.modseq_floor} was seen before SELECT was sent")
             self.highest = value
+            self.world.saw_modseq(value)
         elif name == "UIDNEXT":
             value = int(rest.split()[0])
             if value <= self.uidnext_floor:
@@ -550,6 +564,7 @@ class Session:
             self.violation("nomodseq", "the mailbox has no MODSEQs although CONDSTORE is advertised")
 
     def vanished(self, resp, cmd):
+        self.world.checks["VANISHED responses"] += 1
         m = re.match(rb"\* VANISHED (\(EARLIER\) )?([0-9:,]+)", resp, re.I)
         if not m:
             self.violation("garbage", short(resp))
@@ -578,6 +593,7 @@ class Session:
         return low, high
 
     def fetch(self, n, items, cmd):
+        self.world.checks["FETCH responses"] += 1
         if not 1 <= n <= len(self.map):
             self.violation("fetch-seq-out-of-range", f"FETCH {n} but this session knows {len(self.map)} messages")
         known = self.map[n - 1]
@@ -611,19 +627,22 @@ class Session:
             if value < self.modseq.get(uid, 0):
                 self.violation("modseq-backwards", f"UID {uid} MODSEQ {value} after {self.modseq[uid]}")
             self.modseq[uid] = value
+            self.world.saw_modseq(value)
         if "FLAGS" in items and uid is not None:
             flags = tuple(str(f).lower() for f in (items["FLAGS"] or []))
             has = self.kw.lower() in flags
             if cmd.name == "STORE" and cmd.kw_store:
                 cmd.fetched[uid] = has
-            elif uid in self.kwstate and self.kwstate[uid] != has:
-                self.violation(
-                    "own-flag-changed",
-                    f"UID {uid} FLAGS {flags}: {self.kw} is {'set' if has else 'not set'}, but "
-                    f"only this session stores it and it left it {'set' if self.kwstate[uid] else 'not set'}",
-                )
+            elif uid not in self.kwstate:
+                self.kwstate[uid] = has
             else:
-                self.kwstate.setdefault(uid, has)
+                self.world.checks["own keyword states"] += 1
+                if self.kwstate[uid] != has:
+                    self.violation(
+                        "own-flag-changed",
+                        f"UID {uid} FLAGS {flags}: {self.kw} is {'set' if has else 'not set'}, but "
+                        f"only this session stores it and it left it {'set' if self.kwstate[uid] else 'not set'}",
+                    )
         if cmd.tagged is None:
             self.content(uid, items, cmd)
         else:
@@ -690,6 +709,7 @@ class Session:
         if uid is None:
             return
         if token is not None:
+            w.checks["message contents"] += 1
             w.record(uid, "token", token, str)
         token = token or w.uids.get(uid, {}).get("token")
         msg = w.messages.get(token) if token else None
@@ -758,24 +778,25 @@ class Session:
         self.readonly = self.mode != "qresync" and self.rng.random() < 0.15
         verb = "EXAMINE" if self.readonly else "SELECT"
         self.uidnext_floor = self.world.max_uid
+        self.modseq_floor = self.world.max_modseq
         self.map = []
-        self.highest = 0
         extra = " (CONDSTORE)" if self.mode == "rev1" and self.rng.random() < 0.3 else ""
         if extra:
             self.condstore = True
         cmd = self.run(f"{verb} {MAILBOX}{extra}", "SELECT")
         if not cmd.tagged.split()[1].upper() == b"OK":
             self.violation("select-failed", short(cmd.tagged))
-        self.uidnext_floor = 0
+        self.uidnext_floor = self.modseq_floor = 0
         self.selected = MAILBOX
         self.run("UID FETCH 1:* (UID FLAGS)", "FETCH", uid=True, items=("UID", "FLAGS"))
 
     def op_fetch(self, by_uid):
         items = ["UID"] if by_uid or self.rng.random() < 0.7 else []
         choices = ["FLAGS", "ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE", "BODY.PEEK[]", "BODY.PEEK[HEADER]", "BODY.PEEK[1]", "INTERNALDATE"]
-        if self.condstore:
-            choices.append("MODSEQ")
         items += self.rng.sample(choices, self.rng.randrange(1, 4))
+        # Asking for MODSEQ turns CONDSTORE on in a session that had not (RFC 7162 §3.1).
+        if self.condstore or self.rng.random() < 0.03:
+            items.append("MODSEQ")
         keys = tuple(i.replace(".PEEK", "") for i in items)
         if by_uid:
             uids = self.pick_uids()
@@ -785,6 +806,8 @@ class Session:
             self.run(f"UID FETCH {what} ({' '.join(items)})", "FETCH", uid=True, items=keys)
         else:
             self.run(f"FETCH {compact(self.pick_seqs())} ({' '.join(items)})", "FETCH", by_seq=True, items=keys)
+        if "MODSEQ" in items:
+            self.condstore = True
 
     def op_store(self, by_uid):
         flag = self.rng.choice([self.kw, self.kw, "\\Flagged", "\\Seen"])
@@ -808,7 +831,8 @@ class Session:
         if not by_uid:
             # No expunge may come during a STORE by sequence number, so the numbers still name
             # the same messages; the STORE's own FETCHes may have told some of their UIDs.
-            targets = [self.map[s - 1] for s in seqs if self.map[s - 1] is not None]
+            # (With --keep-going an expunge may have come anyway: only what is still there.)
+            targets = [self.map[s - 1] for s in seqs if s <= len(self.map) and self.map[s - 1] is not None]
         status = cmd.tagged.split()[1].upper()
         modified = set()
         for name, rest in cmd.codes:
@@ -833,6 +857,7 @@ class Session:
                     self.kwstate.pop(uid, None)
                 continue
             want = sign == "+"
+            self.world.checks["own STOREs"] += 1
             if not silent and uid in cmd.fetched and cmd.fetched[uid] != want:
                 self.violation("store-result-wrong", f"{cmd.text!r}: the FETCH for UID {uid} shows {self.kw} {'set' if cmd.fetched[uid] else 'not set'}")
             self.kwstate[uid] = want
@@ -851,6 +876,7 @@ class Session:
     def removed(self, cmd, uids):
         if cmd.tagged.split()[1].upper() != b"OK":
             return
+        self.world.checks["own expunges and moves"] += 1
         left = [u for u in uids if u in self.map]
         if left:
             self.violation("own-expunge-not-reported", f"{cmd.text!r} answered OK but UIDs {left} are still in this session's view: their EXPUNGE/VANISHED did not come before the tagged reply", soft=True)
@@ -869,6 +895,11 @@ class Session:
             uids = [self.map[s - 1] for s in seqs if self.map[s - 1] is not None]
             cmd = self.run(f"{verb} {compact(seqs)} {target}", verb)
         for name, rest in cmd.codes:
+            if name == "COPYUID":
+                parts = rest.split()
+                if len(parts) != 3 or len(seq_set(parts[1])) != len(seq_set(parts[2])):
+                    self.violation("bad-copyuid", f"[COPYUID {rest}] is not 'uidvalidity source-uids dest-uids' (RFC 4315 §3)", soft=True)
+                    continue
             if name == "COPYUID" and target == MAILBOX:
                 _, src, dst = rest.split()[:3]
                 for s, d in zip(seq_set(src), seq_set(dst)):
@@ -945,11 +976,13 @@ class Session:
                 if self.conn is None:
                     self.connect()
                 self.step()
-            except (Violation, Closed, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - anything unexpected must fail the run, too
+                if isinstance(e, (Closed, OSError)):
+                    e = Violation("connection", f"{type(e).__name__}: {e}")
+                elif not isinstance(e, Violation):
+                    e = Violation("script-error", traceback.format_exc())
                 if self.full_log:
                     self.full_log.write(f"VIOLATION {e}\n")
-                if not isinstance(e, Violation):
-                    e = Violation("connection", f"{type(e).__name__}: {e}")
                 with w.lock:
                     w.violations.append((time.monotonic() - w.start, self.name, e, list(self.transcript)))
                 if not self.args.keep_going:
@@ -1052,6 +1085,10 @@ def main():
     elapsed = time.monotonic() - world.start
     print(f"imap_stress: {sum(world.ops.values())} operations in {elapsed:.1f} s: "
           + ", ".join(f"{k} {v}" for k, v in sorted(world.ops.items())), flush=True)
+    print("imap_stress: checked " + ", ".join(f"{v} {k}" for k, v in sorted(world.checks.items())), flush=True)
+    if not world.violations and (sum(world.ops.values()) < 100 or world.checks["message contents"] == 0):
+        print("imap_stress: FAILED: too little load to show anything; is the server working?", flush=True)
+        return 1
     if not world.violations:
         print("imap_stress: no violation", flush=True)
         return 0
