@@ -323,8 +323,21 @@ def code_of(resp):
     return name.upper(), rest
 
 
-def short(data, limit=300):
-    text = data.decode("latin-1").rstrip("\r\n")
+def short(data, limit=400):
+    """One line for the transcript: literals cut to their first octets, so that what follows
+    them (the rest of a FETCH) stays visible."""
+    out = bytearray()
+    pos = 0
+    for m in re.finditer(rb"\{(\d+)\+?\}\r\n", data):
+        if m.start() < pos:
+            continue
+        end = m.end() + int(m.group(1))
+        literal = data[m.end() : end]
+        out += data[pos : m.start()] + b"{%d}" % len(literal) + repr(literal[:40]).encode()
+        out += b"..." if len(literal) > 40 else b""
+        pos = end
+    out += data[pos:]
+    text = out.decode("latin-1").rstrip("\r\n")
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
@@ -375,6 +388,7 @@ class Session:
         self.highest = 0
         self.uidnext_floor = 0
         self.modseq_floor = 0
+        self.uidvalidity = 0
         self.caps = ""
         self.run(f'LOGIN "{self.args.user}" "{self.args.password}"', "LOGIN")
         self.caps = self.run("CAPABILITY", "CAPABILITY").caps
@@ -560,6 +574,8 @@ class Session:
             value = int(rest.split()[0])
             if value <= self.uidnext_floor:
                 self.violation("uidnext-too-low", f"UIDNEXT {value}, but UID {self.uidnext_floor} was seen before SELECT was sent")
+        elif name == "UIDVALIDITY":
+            self.uidvalidity = int(rest.split()[0])
         elif name == "NOMODSEQ":
             self.violation("nomodseq", "the mailbox has no MODSEQs although CONDSTORE is advertised")
 
@@ -780,9 +796,14 @@ class Session:
         self.uidnext_floor = self.world.max_uid
         self.modseq_floor = self.world.max_modseq
         self.map = []
-        extra = " (CONDSTORE)" if self.mode == "rev1" and self.rng.random() < 0.3 else ""
-        if extra:
+        extra = ""
+        if self.mode == "rev1" and self.rng.random() < 0.3:
+            extra = " (CONDSTORE)"
             self.condstore = True
+        elif self.qresync and self.uidvalidity and self.highest and self.rng.random() < 0.5:
+            # Quick resynchronisation (RFC 7162 §3.2.5): VANISHED (EARLIER) and FETCHes of what
+            # changed since, all within the SELECT; the rebuilt view is checked like any other.
+            extra = f" (QRESYNC ({self.uidvalidity} {max(1, self.highest - self.rng.randrange(0, 20))}))"
         cmd = self.run(f"{verb} {MAILBOX}{extra}", "SELECT")
         if not cmd.tagged.split()[1].upper() == b"OK":
             self.violation("select-failed", short(cmd.tagged))
