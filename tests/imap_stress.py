@@ -34,7 +34,7 @@ What each session knows, and what is checked on every response (RFC 9051 §7.5.1
     OK [EXPUNGEISSUED] (RFC 5530);
   - the session's own keyword ($StressN, which only that session stores) on a UID changes only
     by its own STOREs, and a non-silent STORE's FETCH shows the change;
-  - own EXPUNGE / UID EXPUNGE / MOVE: the messages it removed are reported before its tagged OK;
+  - own MOVE: the messages it moved (COPYUID) are reported expunged before its tagged OK;
   - CONDSTORE: MODSEQ per UID and HIGHESTMODSEQ never go back; FETCHes caused by STORE or sent
     unsolicited carry MODSEQ (RFC 7162 §3.1.4); with QRESYNC they also carry UID (§3.2.4 as
     issue #10 reads it) and expunges come as VANISHED, never EXPUNGE (§3.2.10);
@@ -389,6 +389,7 @@ class Session:
         self.uidnext_floor = 0
         self.modseq_floor = 0
         self.uidvalidity = 0
+        self.selecting = False
         self.caps = ""
         self.run(f'LOGIN "{self.args.user}" "{self.args.password}"', "LOGIN")
         self.caps = self.run("CAPABILITY", "CAPABILITY").caps
@@ -410,6 +411,10 @@ class Session:
     def run(self, text, name, by_seq=False, uid=False, items=(), literal=None, kw_store=False):
         """Sends one command, checks every response up to its tagged reply; returns Command."""
         self.between_commands()
+        if name == "SELECT":
+            # The view is reset at [CLOSED] or at the first response about the new mailbox:
+            # what comes before belongs to the old one (RFC 9051 §7.1, RFC 7162 §3.2.11).
+            self.selecting = True
         self.tags += 1
         tag = f"{self.idx}.{self.tags}"
         cmd = Command(text, name, by_seq, uid, items)
@@ -502,6 +507,13 @@ class Session:
         if len(words) < 2 or words[0] != b"*":
             self.violation("garbage", f"not a response: {short(resp)!r}")
         first = words[1].upper()
+        if self.selecting and (
+            first == b"FLAGS"
+            or (len(words) > 2 and words[2].upper() in (b"EXISTS", b"RECENT"))
+            or code_of(resp)[0] in ("CLOSED", "UIDVALIDITY", "UIDNEXT", "PERMANENTFLAGS", "HIGHESTMODSEQ", "UNSEEN")
+        ):
+            self.selecting = False
+            self.map = []
         if first in (b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH"):
             if first == b"BYE":
                 self.violation("bye", short(resp))
@@ -756,7 +768,7 @@ class Session:
         return found or token
 
     def finish(self, cmd, status):
-        """Checks that need the whole command: NIL data, own STOREs, own expunges."""
+        """Checks that need the tagged reply: FETCH data of messages that may be gone."""
         expunge_issued = status == b"NO" or "EXPUNGEISSUED" in {c[0] for c in cmd.codes}
         for n, uid, items in cmd.contents:
             if expunge_issued and self.placeholder(items):
@@ -795,7 +807,6 @@ class Session:
         verb = "EXAMINE" if self.readonly else "SELECT"
         self.uidnext_floor = self.world.max_uid
         self.modseq_floor = self.world.max_modseq
-        self.map = []
         extra = ""
         if self.mode == "rev1" and self.rng.random() < 0.3:
             extra = " (CONDSTORE)"
@@ -805,6 +816,9 @@ class Session:
             # changed since, all within the SELECT; the rebuilt view is checked like any other.
             extra = f" (QRESYNC ({self.uidvalidity} {max(1, self.highest - self.rng.randrange(0, 20))}))"
         cmd = self.run(f"{verb} {MAILBOX}{extra}", "SELECT")
+        if self.selecting:
+            self.selecting = False
+            self.map = []
         if not cmd.tagged.split()[1].upper() == b"OK":
             self.violation("select-failed", short(cmd.tagged))
         self.uidnext_floor = self.modseq_floor = 0
@@ -870,7 +884,7 @@ class Session:
         for uid in targets:
             if uid in self.gone:
                 continue
-            if status != b"OK" or uid in modified:
+            if status != b"OK" or uid in modified or "EXPUNGEISSUED" in {c[0] for c in cmd.codes}:
                 # Not stored (or not known to be): what the next FETCH shows is the truth.
                 if uid in cmd.fetched:
                     self.kwstate[uid] = cmd.fetched[uid]
@@ -888,19 +902,22 @@ class Session:
         if not uids:
             return
         self.run(f"UID STORE {compact(uids)} +FLAGS.SILENT (\\Deleted)", "STORE", uid=True)
+        # Whether these were removed by this EXPUNGE or, a moment before, by another session's
+        # cannot be told, and only the former must be reported before the tagged reply: no
+        # check here beyond the general ones. MOVE says which it moved (COPYUID): see op_copy.
         if self.rng.random() < 0.5 and "UIDPLUS" in self.caps.upper():
-            cmd = self.run(f"UID EXPUNGE {compact(uids)}", "EXPUNGE", uid=True)
+            self.run(f"UID EXPUNGE {compact(uids)}", "EXPUNGE", uid=True)
         else:
-            cmd = self.run("EXPUNGE", "EXPUNGE")
-        self.removed(cmd, uids)
+            self.run("EXPUNGE", "EXPUNGE")
 
-    def removed(self, cmd, uids):
+    def moved(self, cmd, uids):
+        """RFC 6851 §3.3: the messages a MOVE moved are expunged before its tagged OK."""
         if cmd.tagged.split()[1].upper() != b"OK":
             return
-        self.world.checks["own expunges and moves"] += 1
+        self.world.checks["own moves"] += 1
         left = [u for u in uids if u in self.map]
         if left:
-            self.violation("own-expunge-not-reported", f"{cmd.text!r} answered OK but UIDs {left} are still in this session's view: their EXPUNGE/VANISHED did not come before the tagged reply", soft=True)
+            self.violation("own-move-not-expunged", f"{cmd.text!r} answered OK and moved UIDs {left}, but they are still in this session's view: their EXPUNGE/VANISHED did not come before the tagged reply", soft=True)
 
     def op_copy(self, move):
         by_uid = self.rng.random() < 0.5
@@ -916,20 +933,21 @@ class Session:
             uids = [self.map[s - 1] for s in seqs if self.map[s - 1] is not None]
             cmd = self.run(f"{verb} {compact(seqs)} {target}", verb)
         for name, rest in cmd.codes:
-            if name == "COPYUID":
-                parts = rest.split()
-                if len(parts) != 3 or len(seq_set(parts[1])) != len(seq_set(parts[2])):
-                    self.violation("bad-copyuid", f"[COPYUID {rest}] is not 'uidvalidity source-uids dest-uids' (RFC 4315 §3)", soft=True)
-                    continue
-            if name == "COPYUID" and target == MAILBOX:
-                _, src, dst = rest.split()[:3]
-                for s, d in zip(seq_set(src), seq_set(dst)):
+            if name != "COPYUID":
+                continue
+            parts = rest.split()
+            if len(parts) != 3 or len(seq_set(parts[1])) != len(seq_set(parts[2])):
+                self.violation("bad-copyuid", f"[COPYUID {rest}] is not 'uidvalidity source-uids dest-uids' (RFC 4315 §3)", soft=True)
+                continue
+            sources = seq_set(parts[1])
+            if move:
+                self.moved(cmd, [u for u in sources if u in uids])
+            if target == MAILBOX:
+                for s, d in zip(sources, seq_set(parts[2])):
                     token = self.world.uids.get(s, {}).get("token")
                     if token:
                         self.world.record(d, "token", token, str)
                     self.world.saw_uid(d)
-        if move:
-            self.removed(cmd, uids)
 
     def op_append(self):
         msg = self.world.new_message(self.rng)
