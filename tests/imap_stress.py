@@ -10,35 +10,56 @@ Run by `cargo test --test imap_stress` against a fresh Letterbox, or by hand aga
 
 Environment (the Rust test passes these through; flags win over them):
     IMAP_STRESS_SECONDS   seconds of load (default 40)
-    IMAP_STRESS_SEED      the random seed (default: random; always printed)
-    IMAP_STRESS_SESSIONS  concurrent IMAP sessions (default 5)
-    IMAP_STRESS_KEEP_GOING=1  do not stop at the first violation: reconnect the session that
-                          saw it, go on, and print a count of every kind of violation at the end
+    IMAP_STRESS_SEED      the random seed (default: random; always printed). Each session's
+                          choices follow from it; the interleaving of sessions does not.
+    IMAP_STRESS_SESSIONS  concurrent IMAP sessions (default 5: IMAP4rev1, CONDSTORE, QRESYNC,
+                          IMAP4rev2, QRESYNC, then round again)
+    IMAP_STRESS_KEEP_GOING=1  do not stop at the first violation: count it and go on (after a
+                          violation that leaves the model unsure, that session reconnects), and
+                          print every kind of violation seen with when it was first seen
+    IMAP_STRESS_LOG_DIR   write each session's whole transcript there
     IMAPS_PORT, CERT, PASSWORD, SMTP_PORT  as the Letterbox test harness sets them
 
-Exit status 0 only if no violation was seen; on a violation it prints the seed, the session,
-the rule broken and the tail of that session's transcript.
+Exit status 0 only if no violation was seen (and the run did enough to mean something); on a
+violation it prints the seed, the session, the rule broken and the tail of that session's
+transcript.
+
+Load: each session SELECTs or EXAMINEs INBOX and does random FETCHes (FLAGS, UID, ENVELOPE,
+BODYSTRUCTURE, RFC822.SIZE, BODY.PEEK[], BODY.PEEK[HEADER], BODY.PEEK[1], MODSEQ) by sequence
+number and by UID, STOREs (+/-FLAGS, .SILENT, UNCHANGEDSINCE), COPY/MOVE (to another mailbox
+and to INBOX itself), STORE \Deleted + EXPUNGE/UID EXPUNGE, APPEND, SEARCH, NOOP/CHECK, IDLE,
+reselects (QRESYNC sessions sometimes with SELECT ... (QRESYNC (uidvalidity modseq))); another
+thread delivers by SMTP (or, without --smtp-port, APPENDs from its own connection).
 
 What each session knows, and what is checked on every response (RFC 9051 §7.5.1 / RFC 3501
-§7.4.1 and §6.4.8, RFC 7162, RFC 6851, RFC 4315):
+§7.4.1 and §6.4.8, RFC 7162, RFC 6851, RFC 4315, RFC 5530):
   - its sequence number -> UID map changes only by the EXISTS, EXPUNGE and VANISHED responses it
     reads; EXPUNGE/VANISHED never arrive while no command is in progress (so never after the
     tagged reply of the command that reported them), nor during FETCH, STORE or SEARCH by
-    sequence number; EXISTS never decreases;
-  - a FETCH's sequence number agrees with the UID the session knows for it; UIDs stay in
-    ascending order; an expunged UID never shows up again in that session;
+    sequence number; EXISTS never decreases; what comes during a SELECT before [CLOSED] (or
+    before the first response about the new mailbox) belongs to the old view;
+  - a FETCH's sequence number is within the view and agrees with the UID the session knows for
+    it; UIDs stay in ascending order; an expunged UID never shows up again in that session;
+    SEARCH by sequence number returns numbers within the view; UID FETCH answers carry UID;
   - a UID never changes meaning: every message this test writes carries a token, and what a
     FETCH returns (ENVELOPE, BODYSTRUCTURE, BODY[HEADER], BODY[], BODY[1], RFC822.SIZE) must be
-    that token's message, exactly; no invented data (empty header, all-NIL envelope, zero-size
-    body structure, BODY[] of the wrong size or of spaces); NIL data only with a NO or an
-    OK [EXPUNGEISSUED] (RFC 5530);
+    that token's message, exactly, and the same for a UID every time any session asks; no
+    invented data: an empty header, an all-NIL envelope, a zero-size body structure, NIL or
+    RFC822.SIZE 0 are what a server may send for a message that is gone only together with a
+    NO or an OK [EXPUNGEISSUED] (as Dovecot does), and BODY[] of spaces never;
   - the session's own keyword ($StressN, which only that session stores) on a UID changes only
     by its own STOREs, and a non-silent STORE's FETCH shows the change;
   - own MOVE: the messages it moved (COPYUID) are reported expunged before its tagged OK;
-  - CONDSTORE: MODSEQ per UID and HIGHESTMODSEQ never go back; FETCHes caused by STORE or sent
-    unsolicited carry MODSEQ (RFC 7162 §3.1.4); with QRESYNC they also carry UID (§3.2.4 as
-    issue #10 reads it) and expunges come as VANISHED, never EXPUNGE (§3.2.10);
+    COPYUID is well-formed;
+  - CONDSTORE (by ENABLE, SELECT (CONDSTORE) or FETCH MODSEQ): MODSEQ per UID never goes back,
+    HIGHESTMODSEQ never goes back and at SELECT is at least every MODSEQ any session saw
+    before; FETCHes caused by STORE or sent unsolicited carry MODSEQ (RFC 7162 §3.1, §3.1.3);
+    with QRESYNC they also carry UID (§3.2.4 as issue #10 reads it) and expunges come as
+    VANISHED, never EXPUNGE (§3.2.10);
   - UIDNEXT at SELECT is above every UID any session has seen.
+Not checked on purpose: that an EXPUNGE reports, before its tagged OK, messages another session
+removed a moment earlier (only what the command itself removed must be; which is which cannot
+be told from outside).
 """
 
 import argparse
