@@ -77,6 +77,9 @@ assert b"NO [EXPUNGEISSUED]" in done, done
 assert len(untagged) == 2, untagged
 assert b"UID 1 " in untagged[0] and b"Subject: one" in untagged[0], untagged
 assert b"UID 3 " in untagged[1] and b"Subject: three" in untagged[1], untagged
+# COPY of it copies nothing: no COPYUID with empty sets (RFC 4315 grammar), a NO that says why.
+untagged, done = a.command("COPY 2 INBOX")
+assert b"NO [EXPUNGEISSUED]" in done and b"COPYUID" not in done, done
 assert a.ok("NOOP") == [b"* 2 EXPUNGE\r\n"]
 
 # Bodies of several chunks, expunged by B while A is still reading them: A gets every

@@ -454,6 +454,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     .copy_messages(&account, &name, uids, &mailbox, moving)
                     .await
                 {
+                    // Every message the client named was expunged meanwhile by another
+                    // session: nothing to report in COPYUID (its sets cannot be empty).
+                    Ok((_, copied)) if copied.is_empty() => {
+                        if uid {
+                            self.ok(tag, "Nothing to copy");
+                        } else {
+                            self.no(
+                                tag,
+                                "[EXPUNGEISSUED] Some of the requested messages no longer exist",
+                            );
+                        }
+                    }
                     Ok((validity, copied)) => {
                         let source: Vec<u32> = copied.iter().map(|&(s, _)| s).collect();
                         let target: Vec<u32> = copied.iter().map(|&(_, t)| t).collect();
