@@ -51,6 +51,11 @@ impl LineReader {
         let used = piece.len() + usize::from(complete);
         if !self.too_long && self.line.len() + piece.len() > self.max {
             self.too_long = true;
+            // What was kept so far ends where this piece begins: its last octets start the
+            // tail (a literal marker may straddle the two), its first ones stay the head.
+            let from = self.line.len().saturating_sub(KEPT_OF_LONG_LINE);
+            self.tail.extend_from_slice(&self.line[from..]);
+            self.line.truncate(KEPT_OF_LONG_LINE);
         }
         if self.too_long {
             self.tail.extend_from_slice(piece);
@@ -470,6 +475,18 @@ mod tests {
         };
         assert_eq!(head.len(), KEPT_OF_LONG_LINE);
         assert!(tail.ends_with(b"{5+}"));
+        // A marker split across the piece that crosses the limit is still seen whole.
+        for split in 95..104 {
+            let mut reader = LineReader::new(100);
+            let line = [&[b'x'; 98][..], b" {5+}\r\n"].concat();
+            let (first, _) = reader.feed(&line[..split]);
+            let (_, end) = reader.feed(&line[first..]);
+            let Some(Line::TooLong { head, tail }) = end else {
+                panic!("{end:?}");
+            };
+            assert_eq!(head, vec![b'x'; KEPT_OF_LONG_LINE], "split at {split}");
+            assert!(tail.ends_with(b" {5+}"), "split at {split}: {tail:?}");
+        }
     }
 
     #[test]
