@@ -60,8 +60,8 @@ fn nul_octets_are_sent_only_in_literal8() {
         &script(
             r#"
 part = b"\0\1\2 binary\0\r\n"
-raw = (b"Subject: raw\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
-       b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+raw = (b"Subject: raw\0nul\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+       b"--b\r\nContent-Type: text/plain; name=\"a\0b\"\r\n\r\nhello\r\n"
        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
        + part + b"\r\n--b--\r\n")
 # APPEND with literal8 (RFC 3516 §4.4); imaplib cannot send one.
@@ -75,7 +75,7 @@ assert f.readline().startswith(b"a2 OK"), "append"
 s.sendall(b"a3 SELECT INBOX\r\n")
 while not f.readline().startswith(b"a3 "):
     pass
-s.sendall(b"a4 FETCH 1 (BODY.PEEK[] BODY.PEEK[2] RFC822.TEXT BINARY.PEEK[2])\r\n")
+s.sendall(b"a4 FETCH 1 (BODY.PEEK[] BODY.PEEK[2] RFC822.TEXT BINARY.PEEK[2] ENVELOPE BODYSTRUCTURE)\r\n")
 literals = []
 while True:
     line = f.readline()
@@ -90,8 +90,9 @@ while True:
         data = f.read(int(found.group(2)))
         literals.append((found.group(1) == b"~", data))
         line = f.readline()
-assert len(literals) == 4, literals
-for binary, data in literals[:3]:
+assert len(literals) >= 6, literals
+# The NUL in the Subject and in a parameter go as literals too (in ENVELOPE, BODYSTRUCTURE).
+for binary, data in literals[:3] + literals[4:]:
     assert not binary and b"\0" not in data, (binary, data)
 assert literals[0][1] == raw.replace(b"\0", b"\x80"), literals[0]
 assert literals[1][1] == part.replace(b"\0", b"\x80"), literals[1]

@@ -120,6 +120,8 @@ impl Store {
             Ok(())
         })
         .await?;
+        // Its sessions learn that their mailboxes are gone.
+        self.changed();
         self.publish_totals_async().await
     }
 

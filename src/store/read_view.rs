@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use super::mailbox::MessageInfo;
 use super::messages::info;
@@ -20,15 +20,34 @@ use crate::mime::{Part, Scanner};
 pub struct ReadView {
     store: Store,
     txn: Arc<ReadTransaction>,
+    /// Held while the view lives, so that a reopen after an I/O error waits for it rather
+    /// than open the file a second time under it.
+    _db: Arc<Database>,
 }
 
 impl Store {
     /// A view of the store as it is now.
     pub async fn read_view(&self) -> Result<ReadView, StoreError> {
-        let txn = self.blocking(|db| Ok(db.begin_read()?)).await?;
+        let handle = self.inner.db.clone();
+        let (db, txn) = tokio::task::spawn_blocking(move || {
+            let db = handle.get()?;
+            let txn = db.begin_read();
+            match txn {
+                Ok(txn) => Ok((db, txn)),
+                Err(error) => {
+                    drop(db);
+                    let error = StoreError::from(error);
+                    handle.after_error(&error);
+                    Err(error)
+                }
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
         Ok(ReadView {
             store: self.clone(),
             txn: Arc::new(txn),
+            _db: db,
         })
     }
 }

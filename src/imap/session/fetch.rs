@@ -371,7 +371,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
                     match structure.as_ref().and_then(|s| s.envelope.as_ref()) {
-                        Some(envelope) => out.extend_from_slice(envelope),
+                        // A header with NUL in it is sent in literals: the NUL goes as 0x80.
+                        Some(envelope) => out.extend_from_slice(&without_nul(envelope)),
                         None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
                     }
                 }
@@ -383,7 +384,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         b"BODY "
                     });
                     match &structure {
-                        Some(part) => structure::write(out, part, extended),
+                        Some(part) => {
+                            let from = out.len();
+                            structure::write(out, part, extended);
+                            // Parameters with NUL are sent in literals: the NUL goes as 0x80.
+                            out[from..]
+                                .iter_mut()
+                                .filter(|b| **b == 0)
+                                .for_each(|b| *b = 0x80);
+                        }
                         None => out.extend_from_slice(
                             format!("(\"text\" \"plain\" NIL NIL NIL \"7bit\" {} 0)", row.size)
                                 .as_bytes(),
