@@ -155,3 +155,29 @@ assert re.fullmatch(rb"\* 1 FETCH \(FLAGS \(.*\) UID 1 MODSEQ \(\d+\)\)\r\n", un
         &[],
     );
 }
+
+/// A keyword one device makes is named on the others too: their FLAGS list is sent again
+/// before any response that uses it (RFC 9051 §7.3.5), so no client drops it unknowingly.
+#[test]
+fn keywords_made_by_another_session_are_named() {
+    let server = server_with_mail(&["one", "two"]);
+    server.python_ok(
+        &script(
+            r#"
+a, b = RawImap(), RawImap()
+a.ok("SELECT INBOX")
+b.ok("SELECT INBOX")
+b.ok("STORE 1 +FLAGS.SILENT ($Forwarded)")
+untagged = a.ok("NOOP")
+assert untagged[0].startswith(b"* FLAGS (") and b"$Forwarded" in untagged[0], untagged
+assert b"PERMANENTFLAGS" in untagged[1] and b"$Forwarded" in untagged[1], untagged
+assert re.fullmatch(rb"\* 1 FETCH \(UID 1 FLAGS \(\$Forwarded( \\Recent)?\)\)\r\n", untagged[2]), untagged
+b.ok("STORE 2 +FLAGS.SILENT (Family)")
+untagged = a.ok("FETCH 2 (FLAGS)")
+assert untagged[0].startswith(b"* FLAGS (") and b"Family" in untagged[0], untagged
+assert b"FLAGS (Family" in untagged[-1], untagged
+"#,
+        ),
+        &[],
+    );
+}

@@ -87,6 +87,16 @@ impl Flags {
         .trimmed()
     }
 
+    /// Whether every bit set here is set in `other` too (no allocation: it runs per message).
+    pub fn is_subset_of(&self, other: &Flags) -> bool {
+        self.bits & !other.bits == 0
+            && self
+                .more
+                .iter()
+                .enumerate()
+                .all(|(i, octet)| octet & !other.more.get(i).copied().unwrap_or(0) == 0)
+    }
+
     fn trimmed(mut self) -> Self {
         while self.more.last() == Some(&0) {
             self.more.pop();

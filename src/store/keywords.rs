@@ -16,9 +16,25 @@ pub const MAX_KEYWORDS: usize = IMAP_MAX_KEYWORDS;
 const _: () = assert!(flags::FIRST_KEYWORD as usize + MAX_KEYWORDS <= 256);
 
 /// An account's keywords: flag bit and spelling, in the order they were defined.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keywords {
     defined: Vec<(u8, String)>,
+    /// The system flags' bits and the defined keywords' bits.
+    known: Flags,
+}
+
+/// The bits of the system flags, which every list knows.
+fn system_flags() -> Flags {
+    Flags::from((1u32 << flags::FIRST_KEYWORD) - 1)
+}
+
+impl Default for Keywords {
+    fn default() -> Self {
+        Keywords {
+            defined: Vec::new(),
+            known: system_flags(),
+        }
+    }
 }
 
 impl Keywords {
@@ -50,6 +66,12 @@ impl Keywords {
         self.defined.is_empty()
     }
 
+    /// Whether every flag in `flags` has a name here: a keyword another session defined since
+    /// this list was read does not.
+    pub fn covers(&self, flags: &Flags) -> bool {
+        flags.is_subset_of(&self.known)
+    }
+
     /// True when no further keyword can be defined.
     pub fn is_full(&self) -> bool {
         self.defined.len() >= MAX_KEYWORDS
@@ -70,7 +92,11 @@ fn read(
         defined.push((bit, name.to_string()));
     }
     defined.sort_by_key(|(bit, _)| *bit);
-    Ok(Keywords { defined })
+    let mut known = system_flags();
+    for (bit, _) in &defined {
+        known.insert(*bit);
+    }
+    Ok(Keywords { defined, known })
 }
 
 impl Store {

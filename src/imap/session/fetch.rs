@@ -172,6 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             };
             gone |= rows.len() < batch.len();
+            self.learn_keywords(rows.iter().map(|r| &r.flags)).await?;
             // A BINARY item that will be refused must not mark anything \Seen first.
             if sets_seen && !self.binary_decodable(&view, &rows, attrs).await {
                 self.no(

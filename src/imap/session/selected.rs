@@ -184,15 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             {
                 Ok(keywords) if keywords != self.keywords => {
                     self.keywords = keywords;
-                    if self.selected.is_some() {
-                        let flags = all_flags(&self.keywords);
-                        self.untagged(&format!("FLAGS ({flags})")).await?;
-                        let permanent = permanent_flags(&self.keywords);
-                        self.untagged(&format!(
-                            "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
-                        ))
-                        .await?;
-                    }
+                    self.tell_flags().await?;
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "cannot define IMAP keywords"),
@@ -202,6 +194,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
         Ok(Some(flag_bits(names, &self.keywords)))
+    }
+
+    /// A selected client's FLAGS and PERMANENTFLAGS, after the keywords changed (RFC 9051
+    /// §7.3.5: before any response that uses a new one).
+    async fn tell_flags(&mut self) -> Result<(), Interrupted> {
+        let Some(selected) = &self.selected else {
+            return Ok(());
+        };
+        let permanent = if selected.read_only {
+            String::new()
+        } else {
+            permanent_flags(&self.keywords)
+        };
+        let flags = all_flags(&self.keywords);
+        self.untagged(&format!("FLAGS ({flags})")).await?;
+        self.untagged(&format!(
+            "OK [PERMANENTFLAGS ({permanent})] Flags permitted"
+        ))
+        .await
+    }
+
+    /// Before flags are shown: a keyword another session defined since this one read the
+    /// list has no name here yet, so the list is read again and the client told.
+    pub(super) async fn learn_keywords<'a>(
+        &mut self,
+        flags: impl IntoIterator<Item = &'a Flags>,
+    ) -> Result<(), Interrupted> {
+        if flags.into_iter().all(|f| self.keywords.covers(f)) {
+            return Ok(());
+        }
+        let account = self.account().to_string();
+        match self.ctx.store.keywords(&account).await {
+            Ok(keywords) if keywords != self.keywords => {
+                self.keywords = keywords;
+                self.tell_flags().await
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read IMAP keywords");
+                Ok(())
+            }
+        }
     }
 
     pub(super) async fn select(
@@ -551,6 +585,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let Ok(rows) = store.messages_by_uid(id, batch_uids).await else {
                     break;
                 };
+                self.learn_keywords(rows.iter().map(|r| &r.flags)).await?;
                 for row in rows {
                     // Pairs ascend by sequence number, so by UID too.
                     let Ok(position) = batch.binary_search_by_key(&row.uid, |&(_, u)| u) else {

@@ -122,6 +122,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Ok(());
             }
         };
+        self.learn_keywords(changes.changed.iter().map(|c| &c.flags))
+            .await?;
         let state = changes.state;
         let Some(selected) = &self.selected else {
             return Ok(());
