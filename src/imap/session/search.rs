@@ -15,7 +15,7 @@ use crate::imap::proto::sequence::{compact, runs};
 use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
 use crate::mime::{Finder, MessageText, Part, Source, field_values, sent_day};
 use crate::net::Interrupted;
-use crate::store::{Keywords, MessageInfo};
+use crate::store::{Keywords, MessageInfo, ReadView};
 
 const SEARCH_BATCH: usize = 256;
 
@@ -152,8 +152,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut found: Vec<(u32, u32)> = Vec::new();
         let mut highest = 0u64;
         for (batch_index, batch) in uids.chunks(SEARCH_BATCH).enumerate() {
-            let rows = match store.messages_by_uid(id, batch.to_vec()).await {
-                Ok(rows) => rows,
+            // One view per batch, as for FETCH: a message another session expunges meanwhile
+            // is searched whole or not at all (never as an empty header or body).
+            let rows = match store.read_view().await {
+                Ok(view) => view
+                    .messages_by_uid(id, batch.to_vec())
+                    .await
+                    .map(|rows| (view, rows)),
+                Err(e) => Err(e),
+            };
+            let (view, rows) = match rows {
+                Ok(found) => found,
                 Err(e) => {
                     self.store_no(tag, &e);
                     return Ok(());
@@ -165,17 +174,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 };
                 let seq = (batch_index * SEARCH_BATCH + position + 1) as u32;
                 let structure = if needs_structure || !needles.is_empty() {
-                    store.message_structure(row.blob).await.ok()
+                    view.structure(row.blob).await.ok()
                 } else {
                     None
                 };
                 let mut header = Vec::new();
                 if needs_header_block && let Some(s) = &structure {
                     let end = s.body_start.min(MIME_HEADER_MAX as u64);
-                    header = self.read_prefix(row.blob, end).await;
+                    header = read_prefix(&view, row.blob, end).await;
                 }
                 let texts = match &structure {
-                    Some(s) if !needles.is_empty() => self.find_texts(row.blob, s, &needles).await,
+                    Some(s) if !needles.is_empty() => {
+                        find_texts(&view, row.blob, s, &needles).await
+                    }
                     _ => HashMap::new(),
                 };
                 let subject = Subject {
@@ -250,64 +261,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             selected.saved = runs(&uids);
         }
     }
+}
 
-    async fn read_prefix(&mut self, blob: u64, end: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut reader = self.ctx.store.body(blob);
-        while (out.len() as u64) < end {
-            match reader.next_chunk().await {
-                Ok(Some(chunk)) => {
-                    let take = ((end - out.len() as u64) as usize).min(chunk.len());
-                    out.extend_from_slice(&chunk[..take]);
-                }
-                _ => break,
+async fn read_prefix(view: &ReadView, blob: u64, end: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut reader = view.body_from(blob, 0);
+    while (out.len() as u64) < end {
+        match reader.next_chunk().await {
+            Ok(Some(chunk)) => {
+                let take = ((end - out.len() as u64) as usize).min(chunk.len());
+                out.extend_from_slice(&chunk[..take]);
             }
+            _ => break,
         }
-        out
     }
+    out
+}
 
-    /// Reads a message's text once for all BODY (`false`) and TEXT (`true`) needles:
-    /// (whole message?, needle) -> found. Parts that are not text are skipped unread, and
-    /// reading stops once every needle is found.
-    async fn find_texts(
-        &mut self,
-        blob: u64,
-        structure: &Part,
-        needles: &[(bool, String)],
-    ) -> HashMap<(bool, String), bool> {
-        let mut finders: Vec<(bool, Finder)> = needles
-            .iter()
-            .map(|(whole, needle)| (*whole, Finder::new(needle)))
-            .collect();
-        let mut text = MessageText::new(structure);
-        let chunk = BODY_CHUNK as u64;
-        let mut reader = self.ctx.store.body(blob);
-        // The index of the chunk `reader` gives next.
-        let mut next = 0u64;
-        while let Some(wanted) = text.wanted() {
-            if finders.iter().all(|(_, finder)| finder.found()) {
-                break;
-            }
-            let index = wanted / chunk;
-            if index > next {
-                reader = self.ctx.store.body_from(blob, index as u32);
-                next = index;
-            }
-            let Ok(Some(data)) = reader.next_chunk().await else {
-                break;
-            };
-            text.feed(next * chunk, &data, &mut |source, piece| {
-                feed_finders(&mut finders, source, piece)
-            });
-            next += 1;
+/// Reads a message's text once for all BODY (`false`) and TEXT (`true`) needles:
+/// (whole message?, needle) -> found. Parts that are not text are skipped unread, and
+/// reading stops once every needle is found.
+async fn find_texts(
+    view: &ReadView,
+    blob: u64,
+    structure: &Part,
+    needles: &[(bool, String)],
+) -> HashMap<(bool, String), bool> {
+    let mut finders: Vec<(bool, Finder)> = needles
+        .iter()
+        .map(|(whole, needle)| (*whole, Finder::new(needle)))
+        .collect();
+    let mut text = MessageText::new(structure);
+    let chunk = BODY_CHUNK as u64;
+    let mut reader = view.body_from(blob, 0);
+    // The index of the chunk `reader` gives next.
+    let mut next = 0u64;
+    while let Some(wanted) = text.wanted() {
+        if finders.iter().all(|(_, finder)| finder.found()) {
+            break;
         }
-        text.finish(&mut |source, piece| feed_finders(&mut finders, source, piece));
-        needles
-            .iter()
-            .cloned()
-            .zip(finders.iter().map(|(_, finder)| finder.found()))
-            .collect()
+        let index = wanted / chunk;
+        if index > next {
+            reader = view.body_from(blob, index as u32);
+            next = index;
+        }
+        let Ok(Some(data)) = reader.next_chunk().await else {
+            break;
+        };
+        text.feed(next * chunk, &data, &mut |source, piece| {
+            feed_finders(&mut finders, source, piece)
+        });
+        next += 1;
     }
+    text.finish(&mut |source, piece| feed_finders(&mut finders, source, piece));
+    needles
+        .iter()
+        .cloned()
+        .zip(finders.iter().map(|(_, finder)| finder.found()))
+        .collect()
 }
 
 /// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set] [MODSEQ n]` (RFC 4731 §3.1);
