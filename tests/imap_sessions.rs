@@ -49,6 +49,20 @@ untagged = a.ok("NOOP")
 assert untagged == [b"* 2 EXPUNGE\r\n"], untagged
 untagged = a.ok("UID SEARCH ALL")
 assert untagged == [b"* SEARCH 1 4\r\n"], untagged
+
+# DELETE of the selected mailbox: refused while it has children (still selected), then done
+# (the client hears [CLOSED] before the OK).
+a.ok("CREATE Old/Child")
+a.ok("SELECT Old")
+untagged, done = a.command("DELETE Old")
+if b" NO " in done:
+    a.ok("NOOP")
+    a.ok("DELETE Old/Child")
+    untagged = a.ok("DELETE Old")
+assert untagged == [b"* OK [CLOSED] The mailbox was deleted or renamed\r\n"], untagged
+_, done = a.command("NOOP")
+_, done = a.command("FETCH 1 (FLAGS)")
+assert b" BAD " in done, done
 "#,
         ),
         &[],

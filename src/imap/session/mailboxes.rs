@@ -78,15 +78,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     }
                 }
             }
-            CommandKind::Delete(name) => {
-                if self.selected.as_ref().is_some_and(|s| s.name == name) {
-                    self.selected = None;
-                }
-                match store.delete_mailbox(&account, &name).await {
-                    Ok(()) => self.ok(tag, "DELETE completed"),
-                    Err(e) => self.store_no(tag, &e),
-                }
-            }
+            // Deleting the selected mailbox leaves it through the sync that follows the
+            // command (OK [CLOSED]); a refused DELETE leaves it selected.
+            CommandKind::Delete(name) => match store.delete_mailbox(&account, &name).await {
+                Ok(()) => self.ok(tag, "DELETE completed"),
+                Err(e) => self.store_no(tag, &e),
+            },
             CommandKind::Rename { from, to } => {
                 if let Err(reason) = check_new(&to) {
                     self.no(tag, &format!("[CANNOT] {reason}"));
