@@ -39,10 +39,11 @@ fn a_completely_full_disk_gets_452_and_recovers() {
     fill_up("min_free_space = 0");
 }
 
-fn fill_up(limits: &str) {
+/// A small tmpfs as the data directory of a new temporary directory, or `None` without root.
+fn small_data_device() -> Option<(tempfile::TempDir, std::path::PathBuf, Mount)> {
     if !is_root() {
         eprintln!("full_disk: not root, cannot mount a small tmpfs; nothing checked");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -53,7 +54,47 @@ fn fill_up(limits: &str) {
         .status()
         .expect("mount");
     assert!(mounted.success(), "mount tmpfs as root");
-    let _mount = Mount(data.clone());
+    Some((dir, data.clone(), Mount(data)))
+}
+
+/// One MULTIAPPEND of many large messages cannot fill the device: each message is checked
+/// against the free space left beside the spool files already written, the command is
+/// refused with NO [OVERQUOTA], nothing of it is stored, and the session goes on.
+#[test]
+fn a_multiappend_larger_than_the_free_space_is_refused_whole() {
+    let Some((dir, _data, _mount)) = small_data_device() else {
+        return;
+    };
+    let server = Server::start_on(dir, "min_free_space = \"1MiB\"");
+    server.add_user("alice@home.test");
+    let script = format!(
+        "{PY_PRELUDE}{}",
+        r#"
+import re
+s = tls().wrap_socket(socket.create_connection(("localhost", int(os.environ["IMAPS_PORT"]))), server_hostname="localhost")
+f = s.makefile("rb")
+assert f.readline().startswith(b"* OK")
+s.sendall(b'a LOGIN alice@home.test "' + PASSWORD.encode() + b'"\r\n')
+assert f.readline().startswith(b"a OK")
+message = b"Subject: big\r\n\r\n" + b"x" * (1536 * 1024) + b"\r\n"
+command = b"b APPEND INBOX"
+for _ in range(5):
+    command += b" {%d+}\r\n" % len(message) + message
+s.sendall(command + b"\r\n")
+line = f.readline()
+assert line.startswith(b"b NO [OVERQUOTA]"), line
+s.sendall(b"c STATUS INBOX (MESSAGES)\r\n")
+assert b"MESSAGES 0" in f.readline()
+assert f.readline().startswith(b"c OK")
+"#
+    );
+    server.python_ok(&script, &[]);
+}
+
+fn fill_up(limits: &str) {
+    let Some((dir, data, _mount)) = small_data_device() else {
+        return;
+    };
 
     let mut server = Server::start_on(dir, limits);
     server.add_user("alice@home.test");

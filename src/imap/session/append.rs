@@ -12,6 +12,7 @@ use crate::imap::proto::sequence::compact;
 use crate::imap::proto::{AppendMessage, AppendPrefix, parse_append_next};
 use crate::limits::{IMAP_COMMAND_LINE, IMAP_MULTIAPPEND_MAX};
 use crate::net::Interrupted;
+use crate::status::Storage;
 use crate::store::{AppendItem, SpoolFile, SpoolWriter, now_unix};
 
 /// How one APPEND command ended before anything was stored.
@@ -166,9 +167,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// A message over the APPEND limit, or one the data device has no room for beside the
+    /// spool files this command already wrote (checked before each message, so a MULTIAPPEND
+    /// of many large messages cannot fill the card before its commit is refused).
     fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
-        (literal.length > self.ctx.config.limits.max_append_size.0)
-            .then_some(("NO", "[TOOBIG] Message too large"))
+        let limits = &self.ctx.config.limits;
+        if literal.length > limits.max_append_size.0 {
+            return Some(("NO", "[TOOBIG] Message too large"));
+        }
+        let needed = literal.length.saturating_add(limits.min_free_space.0);
+        Storage::of(&self.ctx.config.data_dir)
+            .is_some_and(|storage| storage.free_bytes < needed)
+            .then_some(("NO", "[OVERQUOTA] Not enough storage for the message"))
     }
 
     /// Why an APPEND cannot take its first message, before the literal is read.
