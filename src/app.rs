@@ -173,14 +173,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
     });
 
     let tracker = TaskTracker::new();
+    // A box with no account yet has not been set up: it starts in setup mode.
+    let first_start = store.accounts().await?.is_empty();
+    let control = crate::control::spawn(status.clone(), first_start, shutdown.clone(), &tracker);
     // The panel and button come first: they show the start, and never stop it.
-    let panel = crate::panel::spawn(config.clone(), status.clone(), shutdown.clone(), &tracker);
+    let panel = crate::panel::spawn(
+        config.clone(),
+        status.clone(),
+        control.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
     let admin = Admin {
         config: config.clone(),
         store: store.clone(),
         auth: auth.clone(),
         status: status.clone(),
         panel: Some(panel),
+        control: Some(control),
     };
     let control = admin::socket_path(&config.data_dir);
     // We hold the store's lock, so a socket file left behind is stale.

@@ -50,6 +50,11 @@ enum Command {
         #[arg(value_parser = ["short", "long", "verylong"])]
         press: String,
     },
+    /// Enter setup mode on the running daemon (or leave it with --off).
+    Setup {
+        #[arg(long)]
+        off: bool,
+    },
     /// Write what the OLED shows now as a PNG picture.
     Panel {
         #[arg(long)]
@@ -207,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let press = serde_json::from_value(Value::String(press))?;
             (Request::Button { press }, false)
         }
+        Command::Setup { off } => (Request::Setup { on: !off }, false),
         Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
     };
     let response = execute(&config, &request).await?;
@@ -238,6 +244,7 @@ async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response>
         auth,
         status,
         panel: None,
+        control: None,
     };
     Ok(admin.execute(request.clone()).await)
 }
@@ -311,6 +318,12 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         }
         Request::Button { .. } => println!("pressed {}", data["press"].as_str().unwrap_or("")),
         Request::Panel => println!("{data}"),
+        Request::Setup { .. } => match data["mode"].as_str() {
+            Some("setup") => println!("setup mode on"),
+            Some("normal") => println!("setup mode off"),
+            Some(other) => println!("mode: {other}"),
+            None => println!("{data}"),
+        },
         Request::QueueList => print_queue(data),
         Request::QueueFlush => println!(
             "{} recipients will be tried now",
