@@ -37,6 +37,7 @@ pub mod outbound;
 pub mod panel;
 pub mod pop3;
 pub mod secret;
+pub mod settings;
 pub mod smtp;
 pub mod status;
 pub mod store;

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use letterbox::admin::{self, Admin, Request, Response};
 use letterbox::config::Config;
+use letterbox::settings::Layered;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +56,9 @@ enum Command {
         #[arg(long)]
         off: bool,
     },
+    /// The configuration in effect.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write what the OLED shows now as a PNG picture.
     Panel {
         #[arg(long)]
@@ -63,6 +67,12 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Every value in effect and where it came from: default, config file or settings file.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -165,15 +175,10 @@ fn limit_malloc_arenas() {
 #[cfg(not(target_env = "gnu"))]
 fn limit_malloc_arenas() {}
 
-fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
-    Ok(match path {
-        Some(path) => Config::load(path)?,
-        None => Config::development(),
-    })
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(cli.config.as_ref())?;
+    // The config file with the settings the setup page wrote laid over it.
+    let layered = Layered::load(cli.config.as_deref())?;
+    let config = layered.config.clone();
     let (request, json) = match cli.command {
         Command::Run => return serve(config, cli.config.is_none()).await,
         Command::User(UserCommand::Add { address, .. }) => (
@@ -213,6 +218,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             (Request::Button { press }, false)
         }
         Command::Setup { off } => (Request::Setup { on: !off }, false),
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", layered.show());
+            return Ok(());
+        }
         Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
     };
     let response = execute(&config, &request).await?;
