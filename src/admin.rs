@@ -246,6 +246,7 @@ fn checked_password(password: String) -> Result<Secret<String>, AdminError> {
 pub async fn serve(
     listener: UnixListener,
     admin: Admin,
+    configs: watch::Receiver<Arc<Config>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -261,7 +262,11 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => return,
         };
-        let admin = admin.clone();
+        // Each request sees the config in effect now (the settings may have changed).
+        let admin = Admin {
+            config: configs.borrow().clone(),
+            ..admin.clone()
+        };
         tracker.spawn(async move {
             let _ = answer(stream, &admin).await;
         });

@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let layered = Layered::load(cli.config.as_deref())?;
     let config = layered.config.clone();
     let (request, json) = match cli.command {
-        Command::Run => return serve(config, cli.config.is_none()).await,
+        Command::Run => return serve(config, cli.config).await,
         Command::User(UserCommand::Add { address, .. }) => (
             Request::UserAdd {
                 address,
@@ -393,8 +393,8 @@ fn join(list: &Value) -> String {
         .join(", ")
 }
 
-async fn serve(config: Config, development: bool) -> anyhow::Result<()> {
-    if development {
+async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    if path.is_none() {
         println!(
             "letterbox: no config file, using development defaults (data in {}, domain {}, hostname {})",
             config.data_dir.display(),
@@ -408,8 +408,30 @@ async fn serve(config: Config, development: bool) -> anyhow::Result<()> {
         wait_for_signal().await;
         signals.cancel();
     });
-    letterbox::app::run(config, shutdown).await?;
+    let (reloads, changes) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(reload_on_hangup(path, reloads));
+    letterbox::app::run(config, shutdown, changes).await?;
     Ok(())
+}
+
+/// SIGHUP: read the config file and the settings file again and hand the result to the
+/// running services; a file with an error is reported and the running config stays.
+async fn reload_on_hangup(path: Option<PathBuf>, reloads: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: settings apply at the next start");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match Layered::load(path.as_deref()) {
+            Ok(layered) => {
+                if reloads.send(layered.config).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::error!(%error, "SIGHUP: the running config stays"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{BIN, Raw, Server, text};
+use std::time::{Duration, Instant};
+
+use common::{BIN, PY_PRELUDE, Raw, Server, text};
 
 const SETTINGS: &str = r#"hostname = "mail.settings.test"
 [outbound.relay]
@@ -90,4 +92,78 @@ fn a_bad_settings_file_is_refused_with_file_and_line() {
         "{stderr}"
     );
     assert!(stderr.contains("listen"), "{stderr}");
+}
+
+fn status(server: &Server) -> serde_json::Value {
+    let out = server.cli(&["status", "--json"], None);
+    assert!(out.status.success(), "status: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn a_changed_settings_file_applies_on_sighup_without_losing_mail() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    server.python_ok(
+        &format!(
+            "{PY_PRELUDE}\ns = smtplib.SMTP('127.0.0.1', SMTP_PORT, timeout=30)\n\
+             s.sendmail('x@elsewhere.test', ['alice@home.test'], 'Subject: kept\\r\\n\\r\\nbody\\r\\n')\n\
+             s.quit()\n"
+        ),
+        &[],
+    );
+    assert_eq!(status(&server)["messages_stored"], 1);
+
+    std::fs::write(
+        server.data_dir().join("settings.toml"),
+        "hostname = \"mail.reloaded.test\"\n",
+    )
+    .expect("settings");
+    server.signal("HUP");
+    let start = Instant::now();
+    let status = loop {
+        let status = status(&server);
+        if status["hostname"] == "mail.reloaded.test" {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not reloaded; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["running"], true);
+    assert_eq!(
+        status["messages_stored"], 1,
+        "the stored message is still there"
+    );
+    // The listeners were bound again (the test config asks for any free port).
+    let smtp: std::net::SocketAddr = status["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["service"] == "smtp" && l["up"] == true)
+        .and_then(|l| l["address"].as_str())
+        .expect("smtp up")
+        .parse()
+        .expect("address");
+    let mut client = Raw::connect(smtp);
+    let banner = client.line();
+    assert!(banner.starts_with("220 mail.reloaded.test "), "{banner}");
+
+    // A settings file with an error leaves the running config as it was.
+    std::fs::write(server.data_dir().join("settings.toml"), "bogus = 1\n").expect("settings");
+    server.signal("HUP");
+    let start = Instant::now();
+    while !server.log().contains("SIGHUP: the running config stays") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut client = Raw::connect(smtp);
+    assert!(client.line().starts_with("220 mail.reloaded.test "));
 }
