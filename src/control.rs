@@ -49,6 +49,8 @@ enum Cause {
     FirstStart,
     Command(Command),
     Idle,
+    /// The daemon's token was cancelled (SIGTERM, or a command before).
+    Stopping,
 }
 
 struct Envelope {
@@ -138,7 +140,7 @@ async fn run(
         }
     }
     // However the daemon stops (a press, SIGTERM), the status says so while it drains.
-    owner.set(Mode::ShuttingDown, Cause::Command(Command::Shutdown));
+    owner.set(Mode::ShuttingDown, Cause::Stopping);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -202,6 +204,7 @@ impl Owner {
             match cause {
                 Cause::FirstStart => tracing::info!(?mode, "no account yet: setup mode"),
                 Cause::Command(command) => tracing::info!(?mode, ?command, "mode changed"),
+                Cause::Stopping => tracing::info!(?mode, "the daemon is stopping"),
                 Cause::Idle => tracing::info!(
                     ?mode,
                     minutes = self.idle_timeout.as_secs() / 60,
