@@ -62,6 +62,10 @@ pub enum Request {
     },
     /// What the panel shows now: `{size, bits}` (rows of 16 bytes, base64).
     Panel,
+    /// Enter (`on`) or leave setup mode; answers `{mode}` once the mode is published.
+    Setup {
+        on: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +100,8 @@ pub struct Admin {
     pub status: watch::Sender<Status>,
     /// The running daemon's panel; `None` offline.
     pub panel: Option<crate::panel::Handle>,
+    /// The running daemon's mode owner; `None` offline.
+    pub control: Option<crate::control::Control>,
 }
 
 impl Admin {
@@ -177,6 +183,18 @@ impl Admin {
                     .map_err(AdminError::Invalid)?;
                 Ok(json!({ "press": press }))
             }
+            Request::Setup { on } => {
+                let control = self.control.as_ref().ok_or_else(|| {
+                    AdminError::Invalid(
+                        "the daemon is not running (start it with `letterbox run`)".into(),
+                    )
+                })?;
+                let mode = control
+                    .ask(crate::control::Command::Setup(on))
+                    .await
+                    .map_err(|error| AdminError::Invalid(error.to_string()))?;
+                Ok(json!({ "mode": mode }))
+            }
             Request::Panel => Ok(crate::panel::picture(
                 self.panel.as_ref(),
                 &self.config,
@@ -228,6 +246,7 @@ fn checked_password(password: String) -> Result<Secret<String>, AdminError> {
 pub async fn serve(
     listener: UnixListener,
     admin: Admin,
+    configs: watch::Receiver<Arc<Config>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -243,7 +262,11 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => return,
         };
-        let admin = admin.clone();
+        // Each request sees the config in effect now (the settings may have changed).
+        let admin = Admin {
+            config: configs.borrow().clone(),
+            ..admin.clone()
+        };
         tracker.spawn(async move {
             let _ = answer(stream, &admin).await;
         });

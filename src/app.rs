@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -163,97 +163,212 @@ pub fn open(config: &Config) -> Result<(Store, Authenticator, watch::Sender<Stat
 
 /// Runs every service until `shutdown` is cancelled. Prints one line per listener
 /// (`listening SERVICE ADDRESS`) and then `ready`, which scripts and tests wait for.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppError> {
-    let config = Arc::new(config);
+///
+/// Each config that arrives on `reloads` (the settings changed) replaces the running one
+/// inside the process: the new TLS certificate and DKIM key are loaded first (on failure the
+/// old services go on), then the mail services and the outbound worker drain and start again
+/// on the new config, printing their `listening` lines and `ready` again. The store, the
+/// panel, the control loop and the control socket stay up throughout, so no stored message
+/// or acknowledged delivery is touched; sessions open at that moment are closed as at
+/// shutdown. The data directory and the account layer stay as they were at start.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    mut reloads: mpsc::Receiver<Config>,
+) -> Result<(), AppError> {
+    let mut config = Arc::new(config);
     let (store, auth, status) = open(&config)?;
-    let tls = crate::tls::acceptor(&config)?;
     status.send_modify(|s| {
         s.running = true;
         s.started_at = Some(now_unix());
     });
 
     let tracker = TaskTracker::new();
+    // A box with no account yet has not been set up: it starts in setup mode.
+    let first_start = store.accounts().await?.is_empty();
+    let control = crate::control::spawn(status.clone(), first_start, shutdown.clone(), &tracker);
     // The panel and button come first: they show the start, and never stop it.
-    let panel = crate::panel::spawn(config.clone(), status.clone(), shutdown.clone(), &tracker);
+    let panel = crate::panel::spawn(
+        config.clone(),
+        status.clone(),
+        control.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
     let admin = Admin {
         config: config.clone(),
         store: store.clone(),
         auth: auth.clone(),
         status: status.clone(),
         panel: Some(panel),
+        control: Some(control),
     };
-    let control = admin::socket_path(&config.data_dir);
+    let (configs, _) = watch::channel(config.clone());
+    let control_path = admin::socket_path(&config.data_dir);
     // We hold the store's lock, so a socket file left behind is stale.
-    let _ = std::fs::remove_file(&control);
-    let control_listener = UnixListener::bind(&control).map_err(|source| AppError::Control {
-        path: control.display().to_string(),
-        source,
-    })?;
-    restrict_to_owner(&control);
+    let _ = std::fs::remove_file(&control_path);
+    let control_listener =
+        UnixListener::bind(&control_path).map_err(|source| AppError::Control {
+            path: control_path.display().to_string(),
+            source,
+        })?;
+    restrict_to_owner(&control_path);
     tracker.spawn(admin::serve(
         control_listener,
         admin,
+        configs.subscribe(),
         shutdown.clone(),
         tracker.clone(),
     ));
+    tracker.spawn(refresh_storage(
+        config.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
 
-    let smtp = SmtpContext {
-        config: config.clone(),
-        store: store.clone(),
-        tls: Some(tls.clone()),
-        status: status.clone(),
-        role: Role::Mx,
-        auth: None,
-        dkim: None,
-        inbound_auth: if config.auth.check_inbound {
-            // Without a resolver (no CA bundle, no resolv.conf) mail is still received,
-            // only unchecked.
-            match crate::smtp::verify::InboundAuth::new(&config) {
-                Ok(checker) => Some(Arc::new(checker)),
+    let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
+    loop {
+        let generation = shutdown.child_token();
+        let sessions = TaskTracker::new();
+        start(&config, prepared, &store, &status, &generation, &sessions).await;
+        println!("ready");
+        let next = loop {
+            let next = tokio::select! {
+                next = reloads.recv() => next,
+                () = shutdown.cancelled() => None,
+            };
+            let Some(next) = next else { break None };
+            if next.data_dir != config.data_dir {
+                tracing::error!("a new data_dir needs a restart; the settings change is ignored");
+                continue;
+            }
+            match Prepared::new(&next, &store, &auth, &status) {
+                Ok(ready) => break Some((next, ready)),
                 Err(error) => {
-                    tracing::error!(%error, "SPF/DKIM/DMARC checks are off: no DNS resolver");
-                    None
+                    tracing::error!(%error, "the new settings cannot be used; the services go on as they were");
                 }
             }
-        } else {
-            None
-        },
-    };
-    let services = Services {
-        submission: SmtpContext {
-            role: Role::Submission,
-            auth: Some(auth.clone()),
-            inbound_auth: None,
-            dkim: if config.outbound.dkim {
-                Some(Arc::new(crate::outbound::dkim::Dkim::load_or_create(
-                    &config,
-                )?))
+        };
+        generation.cancel();
+        drain(sessions).await;
+        let Some((next, ready)) = next else { break };
+        tracing::info!(hostname = %next.hostname, "the settings changed: services started again");
+        config = Arc::new(next);
+        configs.send_replace(config.clone());
+        status.send_modify(|s| s.hostname = config.hostname.clone());
+        prepared = ready;
+    }
+
+    // Shutting down: the services have drained; now everything else.
+    tracing::info!("shutting down");
+    drain(tracker).await;
+    status.send_modify(|s| {
+        s.running = false;
+        for listener in &mut s.listeners {
+            listener.up = false;
+        }
+    });
+    let _ = std::fs::remove_file(&control_path);
+    // Every acknowledged message is already durable; dropping the store ends its writer.
+    drop(store);
+    Ok(())
+}
+
+async fn drain(tracker: TaskTracker) {
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions still open after the drain timeout; closing them");
+    }
+}
+
+/// What a config needs loaded before its services start; made before the old services stop,
+/// so a bad certificate or key leaves them running.
+struct Prepared {
+    services: Services,
+}
+
+impl Prepared {
+    fn new(
+        config: &Config,
+        store: &Store,
+        auth: &Authenticator,
+        status: &watch::Sender<Status>,
+    ) -> Result<Prepared, AppError> {
+        let config = Arc::new(config.clone());
+        let tls = crate::tls::acceptor(&config)?;
+        let smtp = SmtpContext {
+            config: config.clone(),
+            store: store.clone(),
+            tls: Some(tls.clone()),
+            status: status.clone(),
+            role: Role::Mx,
+            auth: None,
+            dkim: None,
+            inbound_auth: if config.auth.check_inbound {
+                // Without a resolver (no CA bundle, no resolv.conf) mail is still received,
+                // only unchecked.
+                match crate::smtp::verify::InboundAuth::new(&config) {
+                    Ok(checker) => Some(Arc::new(checker)),
+                    Err(error) => {
+                        tracing::error!(%error, "SPF/DKIM/DMARC checks are off: no DNS resolver");
+                        None
+                    }
+                }
             } else {
                 None
             },
-            ..smtp.clone()
-        },
-        smtp,
-        pop3: Pop3Context {
-            config: config.clone(),
-            store: store.clone(),
-            auth: auth.clone(),
-            tls: Some(tls.clone()),
-            locks: MaildropLocks::default(),
-        },
-        imap: ImapContext {
-            config: config.clone(),
-            store: store.clone(),
-            auth: auth.clone(),
-            tls: Some(tls.clone()),
-        },
-        tls,
-    };
+        };
+        let services = Services {
+            submission: SmtpContext {
+                role: Role::Submission,
+                auth: Some(auth.clone()),
+                inbound_auth: None,
+                dkim: if config.outbound.dkim {
+                    Some(Arc::new(crate::outbound::dkim::Dkim::load_or_create(
+                        &config,
+                    )?))
+                } else {
+                    None
+                },
+                ..smtp.clone()
+            },
+            smtp,
+            pop3: Pop3Context {
+                config: config.clone(),
+                store: store.clone(),
+                auth: auth.clone(),
+                tls: Some(tls.clone()),
+                locks: MaildropLocks::default(),
+            },
+            imap: ImapContext {
+                config: config.clone(),
+                store: store.clone(),
+                auth: auth.clone(),
+                tls: Some(tls.clone()),
+            },
+            tls,
+        };
+        Ok(Prepared { services })
+    }
+}
 
+/// Binds every listener and starts the outbound worker, all under `generation`.
+async fn start(
+    config: &Arc<Config>,
+    prepared: Prepared,
+    store: &Store,
+    status: &watch::Sender<Status>,
+    generation: &CancellationToken,
+    sessions: &TaskTracker,
+) {
+    let services = prepared.services;
     let mut listeners = Vec::new();
     for service in Service::ALL {
         let connections = Arc::new(Semaphore::new(config.limits.max_connections));
-        for address in service.addresses(&config) {
+        for address in service.addresses(config) {
             let mut entry = ListenerStatus {
                 service: service.name().into(),
                 address: address.to_string(),
@@ -267,13 +382,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
                         entry.address = local.to_string();
                         entry.up = true;
                         println!("listening {} {local}", service.name());
-                        tracker.spawn(accept_loop(
+                        sessions.spawn(accept_loop(
                             service,
                             listener,
                             services.clone(),
                             connections.clone(),
-                            shutdown.clone(),
-                            tracker.clone(),
+                            generation.clone(),
+                            sessions.clone(),
                         ));
                     }
                     Err(error) => {
@@ -291,39 +406,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
     // waits in the queue until the cause (usually the resolver) is fixed and the daemon restarts.
     match crate::outbound::Outbound::new(config.clone(), store.clone()) {
         Ok(outbound) => {
-            tracker.spawn(outbound.run(shutdown.clone(), tracker.clone()));
+            sessions.spawn(outbound.run(generation.clone(), sessions.clone()));
         }
         Err(error) => {
             tracing::error!(%error, "outbound delivery is off; outgoing mail stays queued");
         }
     }
-    tracker.spawn(refresh_storage(
-        config.clone(),
-        status.clone(),
-        shutdown.clone(),
-    ));
-    println!("ready");
-
-    shutdown.cancelled().await;
-    tracing::info!("shutting down");
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("sessions still open after the drain timeout; closing them");
-    }
-    status.send_modify(|s| {
-        s.running = false;
-        for listener in &mut s.listeners {
-            listener.up = false;
-        }
-    });
-    let _ = std::fs::remove_file(&control);
-    // Every acknowledged message is already durable; dropping the store ends its writer.
-    drop(services);
-    drop(store);
-    Ok(())
 }
 
 fn restrict_to_owner(path: &std::path::Path) {

@@ -78,12 +78,21 @@ pub struct Wiring {
 }
 
 /// Panel rotation: the SSD1306 can flip the picture; a panel mounted upside down uses 180.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u16")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(try_from = "u16", into = "u16")]
 pub enum Rotation {
     #[default]
     Normal,
     UpsideDown,
+}
+
+impl From<Rotation> for u16 {
+    fn from(rotation: Rotation) -> u16 {
+        match rotation {
+            Rotation::Normal => 0,
+            Rotation::UpsideDown => 180,
+        }
+    }
 }
 
 impl TryFrom<u16> for Rotation {
@@ -101,7 +110,7 @@ impl TryFrom<u16> for Rotation {
 }
 
 /// `[panel]` in the config: overrides of the board's panel facts, and the burn-in care.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PanelSettings {
     pub i2c: Option<PathBuf>,
@@ -131,7 +140,7 @@ impl Default for PanelSettings {
 }
 
 /// `[button]` in the config: overrides of the board's button facts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ButtonSettings {
     pub chip: Option<String>,

@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
+use crate::secret::Secret;
 use crate::units::Seconds;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Banner / EHLO name and the name the self-signed certificate is made for.
@@ -63,7 +64,7 @@ fn default_board() -> String {
 }
 
 /// Each service listens on a list of addresses; an empty list turns it off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     pub smtp: Vec<SocketAddr>,
@@ -116,14 +117,14 @@ impl Listen {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dns {
     /// Resolvers to use instead of the system's.
@@ -131,7 +132,7 @@ pub struct Dns {
     pub nameservers: Vec<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Outbound {
     /// Port used for MX delivery (tests point it elsewhere).
@@ -163,7 +164,7 @@ impl Default for Outbound {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Relay {
     pub host: String,
@@ -172,7 +173,9 @@ pub struct Relay {
     #[serde(default)]
     pub tls: RelayTls,
     pub username: Option<String>,
-    pub password: Option<String>,
+    /// Shown as "(set)" wherever the config is printed.
+    #[serde(serialize_with = "crate::secret::shown_as_set")]
+    pub password: Option<Secret<String>>,
     /// Extra CA certificates (PEM) to trust for the relay, besides the Mozilla roots.
     pub ca_file: Option<PathBuf>,
 }
@@ -181,7 +184,7 @@ fn default_relay_port() -> u16 {
     587
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RelayTls {
     #[default]
@@ -190,7 +193,7 @@ pub enum RelayTls {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthPolicy {
     /// Allow passwords over unencrypted POP3/IMAP connections. Off by default; only for a
@@ -273,7 +276,7 @@ impl Config {
     }
 
     /// Checks what the types cannot; returns the offending key and a reason.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if !is_hostname(&self.hostname) {
             return Err((
                 "hostname",
@@ -343,7 +346,7 @@ fn limit_key(name: &str) -> &'static str {
         .unwrap_or("limits")
 }
 
-fn is_hostname(name: &str) -> bool {
+pub(crate) fn is_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -357,7 +360,7 @@ fn is_hostname(name: &str) -> bool {
         })
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
     text.get(..offset.min(text.len()))
         .map(|head| head.matches('\n').count() + 1)
         .unwrap_or(1)
@@ -365,7 +368,7 @@ fn line_at(text: &str, offset: usize) -> usize {
 
 /// The line where `key = ...` is set, for errors found after parsing; 1 if the key is absent
 /// (the default was wrong, which only a bad combination of other keys can cause).
-fn line_of_key(text: &str, key: &str) -> usize {
+pub(crate) fn line_of_key(text: &str, key: &str) -> usize {
     text.lines()
         .position(|line| {
             let line = line.trim_start();

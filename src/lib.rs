@@ -14,6 +14,8 @@
 //!   the streaming decoders that read a part's content.
 //! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
+//! - `control`: the one owner of the appliance's mode (normal, setup, shutting down).
+//! - `settings`: what the setup page changes, in `<data_dir>/settings.toml` over the config.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
 //! - `panel`: the OLED's pages (pure rendering), the SSD1306 driver, the PNG simulator.
 //! - `button`: debounce and short/long/very-long presses; the GPIO line.
@@ -26,6 +28,7 @@ pub mod auth;
 pub mod board;
 pub mod button;
 pub mod config;
+pub mod control;
 pub mod imap;
 pub mod limits;
 pub mod mime;
@@ -34,6 +37,7 @@ pub mod outbound;
 pub mod panel;
 pub mod pop3;
 pub mod secret;
+pub mod settings;
 pub mod smtp;
 pub mod status;
 pub mod store;

@@ -50,8 +50,11 @@ pub const MIME_HEADER_MAX: usize = 64 * 1024;
 /// into their parent's body.
 pub const MIME_MAX_PARTS: usize = 500;
 pub const MIME_MAX_DEPTH: usize = 32;
+/// Setup mode ends by itself after this long without a request from the setup page (issue
+/// #11): a box left in setup mode should not stay open to whoever walks by.
+pub const SETUP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest message accepted (SMTP SIZE, RFC 1870). Larger ones get 552 5.3.4.

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use letterbox::admin::{self, Admin, Request, Response};
 use letterbox::config::Config;
+use letterbox::settings::Layered;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +51,14 @@ enum Command {
         #[arg(value_parser = ["short", "long", "verylong"])]
         press: String,
     },
+    /// Enter setup mode on the running daemon (or leave it with --off).
+    Setup {
+        #[arg(long)]
+        off: bool,
+    },
+    /// The configuration in effect.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write what the OLED shows now as a PNG picture.
     Panel {
         #[arg(long)]
@@ -58,6 +67,12 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Every value in effect and where it came from: default, config file or settings file.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -160,17 +175,12 @@ fn limit_malloc_arenas() {
 #[cfg(not(target_env = "gnu"))]
 fn limit_malloc_arenas() {}
 
-fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
-    Ok(match path {
-        Some(path) => Config::load(path)?,
-        None => Config::development(),
-    })
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(cli.config.as_ref())?;
+    // The config file with the settings the setup page wrote laid over it.
+    let layered = Layered::load(cli.config.as_deref())?;
+    let config = layered.config.clone();
     let (request, json) = match cli.command {
-        Command::Run => return serve(config, cli.config.is_none()).await,
+        Command::Run => return serve(config, cli.config).await,
         Command::User(UserCommand::Add { address, .. }) => (
             Request::UserAdd {
                 address,
@@ -207,6 +217,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let press = serde_json::from_value(Value::String(press))?;
             (Request::Button { press }, false)
         }
+        Command::Setup { off } => (Request::Setup { on: !off }, false),
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", layered.show());
+            return Ok(());
+        }
         Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
     };
     let response = execute(&config, &request).await?;
@@ -238,6 +253,7 @@ async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response>
         auth,
         status,
         panel: None,
+        control: None,
     };
     Ok(admin.execute(request.clone()).await)
 }
@@ -311,6 +327,12 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         }
         Request::Button { .. } => println!("pressed {}", data["press"].as_str().unwrap_or("")),
         Request::Panel => println!("{data}"),
+        Request::Setup { .. } => match data["mode"].as_str() {
+            Some("setup") => println!("setup mode on"),
+            Some("normal") => println!("setup mode off"),
+            Some(other) => println!("mode: {other}"),
+            None => println!("{data}"),
+        },
         Request::QueueList => print_queue(data),
         Request::QueueFlush => println!(
             "{} recipients will be tried now",
@@ -371,8 +393,8 @@ fn join(list: &Value) -> String {
         .join(", ")
 }
 
-async fn serve(config: Config, development: bool) -> anyhow::Result<()> {
-    if development {
+async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    if path.is_none() {
         println!(
             "letterbox: no config file, using development defaults (data in {}, domain {}, hostname {})",
             config.data_dir.display(),
@@ -386,8 +408,30 @@ async fn serve(config: Config, development: bool) -> anyhow::Result<()> {
         wait_for_signal().await;
         signals.cancel();
     });
-    letterbox::app::run(config, shutdown).await?;
+    let (reloads, changes) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(reload_on_hangup(path, reloads));
+    letterbox::app::run(config, shutdown, changes).await?;
     Ok(())
+}
+
+/// SIGHUP: read the config file and the settings file again and hand the result to the
+/// running services; a file with an error is reported and the running config stays.
+async fn reload_on_hangup(path: Option<PathBuf>, reloads: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: settings apply at the next start");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match Layered::load(path.as_deref()) {
+            Ok(layered) => {
+                if reloads.send(layered.config).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::error!(%error, "SIGHUP: the running config stays"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

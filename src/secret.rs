@@ -22,6 +22,25 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+/// Secrets come from the config and settings files like any other string.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret)
+    }
+}
+
+/// For `#[serde(serialize_with)]` on a secret shown to people (`letterbox config show`):
+/// only whether it is set, never the value.
+pub fn shown_as_set<T, S: serde::Serializer>(
+    secret: &Option<Secret<T>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("(set)"),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

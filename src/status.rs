@@ -17,6 +17,10 @@ pub struct Status {
     /// When the last message was stored (Unix seconds).
     pub last_delivery: Option<i64>,
     pub storage: Option<Storage>,
+    /// Normal, setup or shutting down, as the control loop (`control`) decided it.
+    #[serde(default)]
+    pub mode: Mode,
+    /// `mode == Mode::Setup`, kept for scripts that read `letterbox status --json`.
     pub setup_mode: bool,
     /// When the daemon started (Unix seconds).
     pub started_at: Option<i64>,
@@ -38,6 +42,18 @@ pub struct Status {
     /// What to show while in setup mode: the hotspot to join and the page to open.
     #[serde(default)]
     pub setup: Option<SetupInfo>,
+}
+
+/// What the appliance is doing as a whole; only the control loop changes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Normal,
+    /// Waiting to be set up: the setup page answers and the panel shows how to reach it.
+    Setup,
+    /// Draining connections before the process ends.
+    ShuttingDown,
 }
 
 /// Something wrong that the panel puts in front of everything else.
@@ -162,8 +178,10 @@ impl Status {
                 human_bytes(storage.total_bytes)
             ));
         }
-        if self.setup_mode {
-            out.push_str("setup mode    on\n");
+        match self.mode {
+            Mode::Normal => {}
+            Mode::Setup => out.push_str("setup mode    on\n"),
+            Mode::ShuttingDown => out.push_str("shutting down\n"),
         }
         if !self.addresses.is_empty() {
             out.push_str(&format!("addresses     {}\n", self.addresses.join(", ")));

@@ -87,6 +87,8 @@ fn missing_panel_and_button_hardware_does_not_stop_mail() {
 #[test]
 fn simulated_panel_and_virtual_button() {
     let mut server = Server::start();
+    // With an account the box is set up, so it starts in normal mode.
+    server.add_user("alice@home.test");
     relaunch(&mut server, r#"board = "simulated""#, "");
     let png = server.data_dir().join("panel.png");
     wait_for("panel.png", || png.exists());
@@ -108,7 +110,7 @@ fn simulated_panel_and_virtual_button() {
     wait_for("a clean exit", || !control.exists());
     // Already gone by itself; its exit status says whether it ended cleanly.
     assert!(server.stop().success(), "log:\n{}", server.log());
-    assert!(server.log().contains("very long press"));
+    assert!(server.log().contains("Press(VeryLong)"));
     // The picture is dark at the end.
     let last = Frame::from_png(&std::fs::read(&png).expect("png"), 1).expect("decode");
     assert!(last.is_blank());

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use letterbox::panel::{Frame, Page, PanelSize, Screen, render};
-use letterbox::status::{Alert, ListenerStatus, SetupInfo, Status, Storage};
+use letterbox::status::{Alert, ListenerStatus, Mode, SetupInfo, Status, Storage};
 
 /// The pictures are stored at this scale so that they are readable in the README.
 const SCALE: u32 = 3;
@@ -51,6 +51,7 @@ fn status() -> Status {
             total_bytes: 29 << 30,
             free_bytes: 12 << 30,
         }),
+        mode: Mode::Setup,
         setup_mode: true,
         started_at: Some(NOW - 3 * 86400 - 4 * 3600),
         addresses: vec!["192.168.1.23".into(), "fd00::23".into()],

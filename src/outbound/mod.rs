@@ -254,7 +254,7 @@ impl Outbound {
             RelayTls::None => Tls::Off,
         };
         let credentials = match (&relay.username, &relay.password) {
-            (Some(user), Some(password)) => Some((user.clone(), Secret::new(password.clone()))),
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
             _ => None,
         };
         let addresses = match dns::addresses(&self.resolver, &relay.host).await {

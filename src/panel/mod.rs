@@ -29,7 +29,8 @@ use tokio_util::task::TaskTracker;
 use crate::board::{Hardware, PanelSettings};
 use crate::button::{self, ButtonEvent, Press};
 use crate::config::Config;
-use crate::status::Status;
+use crate::control::{Command, Control};
+use crate::status::{Mode, Status};
 pub use frame::{Frame, PanelSize};
 pub use pages::{Page, Screen, render};
 
@@ -138,8 +139,8 @@ impl Timing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     None,
-    EnterSetup,
-    Shutdown,
+    /// A press that may change the mode: the control loop decides (`control`).
+    Control(Press),
 }
 
 /// The panel's state: the page, acknowledged alerts, the hold countdown, idle time.
@@ -148,7 +149,6 @@ pub struct PanelState {
     page: Page,
     acknowledged: Vec<&'static str>,
     hold: Option<u64>,
-    shutting_down: bool,
     last_activity: Instant,
     started: Instant,
     timing: Timing,
@@ -160,7 +160,6 @@ impl PanelState {
             page: Page::Ports,
             acknowledged: Vec::new(),
             hold: None,
-            shutting_down: false,
             last_activity: now,
             started: now,
             timing,
@@ -170,7 +169,7 @@ impl PanelState {
     /// The screen for this status: shutdown, then the hold countdown, then alerts not yet
     /// acknowledged, then the current page.
     pub fn screen(&self, status: &Status) -> Screen {
-        if self.shutting_down {
+        if status.mode == Mode::ShuttingDown {
             return Screen::ShuttingDown;
         }
         if let Some(seconds) = self.hold {
@@ -198,7 +197,8 @@ impl PanelState {
     pub fn light(&self, status: &Status, now: Instant) -> Light {
         let idle = now.saturating_duration_since(self.last_activity);
         let alert_open = matches!(self.screen(status), Screen::Alert { .. });
-        if self.shutting_down || self.hold.is_some() || idle < self.timing.dim_after {
+        if status.mode == Mode::ShuttingDown || self.hold.is_some() || idle < self.timing.dim_after
+        {
             Light::Full
         } else if idle < self.timing.off_after || alert_open || status.setup_mode {
             // An open alert or setup mode keeps the panel readable (dimmed), never dark.
@@ -256,15 +256,11 @@ impl PanelState {
                 }
                 Action::None
             }
-            ButtonEvent::Press(Press::Long) => {
+            // Setup mode and shutdown are the control loop's to decide; the panel follows
+            // the mode it publishes (`on_status`).
+            ButtonEvent::Press(press @ (Press::Long | Press::VeryLong)) => {
                 self.hold = None;
-                self.page = Page::Setup;
-                Action::EnterSetup
-            }
-            ButtonEvent::Press(Press::VeryLong) => {
-                self.hold = None;
-                self.shutting_down = true;
-                Action::Shutdown
+                Action::Control(press)
             }
         }
     }
@@ -282,6 +278,7 @@ pub struct Handle {
 pub fn spawn(
     config: Arc<Config>,
     status: watch::Sender<Status>,
+    control: Control,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Handle {
@@ -331,9 +328,9 @@ pub fn spawn(
     ));
     tracker.spawn(run(
         display,
-        size,
         Timing::from_settings(&config.panel),
-        status,
+        status.subscribe(),
+        control,
         events_rx,
         screen_tx,
         shutdown,
@@ -347,14 +344,15 @@ pub fn spawn(
 /// The panel loop: renders on every status change, button event and second, until shutdown.
 pub async fn run(
     display: Box<dyn Display>,
-    size: PanelSize,
     timing: Timing,
-    status: watch::Sender<Status>,
+    mut status_rx: watch::Receiver<Status>,
+    control: Control,
     mut events: mpsc::Receiver<ButtonEvent>,
     screen: watch::Sender<Frame>,
     shutdown: CancellationToken,
 ) {
-    let mut status_rx = status.subscribe();
+    // The size the screen channel was made with is the panel's.
+    let size = screen.borrow().size();
     let mut state = PanelState::new(timing, Instant::now());
     let mut seen = status_rx.borrow_and_update().clone();
     let mut display = Some(display);
@@ -376,13 +374,11 @@ pub async fn run(
                 let Some(event) = event else { break };
                 match state.on_button(event, &seen, Instant::now()) {
                     Action::None => {}
-                    Action::EnterSetup => {
-                        tracing::info!("long press: setup mode");
-                        status.send_modify(|s| s.setup_mode = true);
-                    }
-                    Action::Shutdown => {
-                        tracing::info!("very long press: shutting down");
-                        shutdown.cancel();
+                    Action::Control(press) => {
+                        tracing::info!(?press, "button press for the control loop");
+                        if control.tell(Command::Press(press)).is_err() {
+                            tracing::warn!(?press, "the control loop is busy or stopped; press ignored");
+                        }
                     }
                 }
             }
@@ -556,7 +552,7 @@ mod tests {
     }
 
     #[test]
-    fn long_and_very_long_presses_ask_for_setup_and_shutdown() {
+    fn long_and_very_long_presses_go_to_the_control_loop_and_the_panel_follows_the_mode() {
         let start = Instant::now();
         let mut state = PanelState::new(timing(), start);
         let status = Status::default();
@@ -567,18 +563,26 @@ mod tests {
         assert_eq!(state.screen(&status), Screen::Hold { seconds: 4 });
         assert_eq!(
             state.on_button(ButtonEvent::Press(Press::Long), &status, start),
-            Action::EnterSetup
+            Action::Control(Press::Long)
         );
+        // The press alone changes nothing; the published mode does.
+        assert_eq!(state.screen(&status), Screen::Page(Page::Ports));
         let setup = Status {
+            mode: Mode::Setup,
             setup_mode: true,
             ..Status::default()
         };
+        state.on_status(&status, &setup, start);
         assert_eq!(state.screen(&setup), Screen::Page(Page::Setup));
         assert_eq!(
-            state.on_button(ButtonEvent::Press(Press::VeryLong), &status, start),
-            Action::Shutdown
+            state.on_button(ButtonEvent::Press(Press::VeryLong), &setup, start),
+            Action::Control(Press::VeryLong)
         );
-        assert_eq!(state.screen(&status), Screen::ShuttingDown);
+        let stopping = Status {
+            mode: Mode::ShuttingDown,
+            ..Status::default()
+        };
+        assert_eq!(state.screen(&stopping), Screen::ShuttingDown);
     }
 
     #[test]

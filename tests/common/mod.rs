@@ -170,6 +170,16 @@ impl Server {
         child.wait().expect("wait")
     }
 
+    /// Sends a signal (`HUP`, `TERM`, ...) to the running daemon.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{name} {pid}");
+    }
+
     /// Runs the CLI against this server's config.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         // LETTERBOX_TEST_BIN runs the tests against another build (an older commit, to see a

@@ -1,0 +1,340 @@
+//! The one owner of the appliance's mode: normal, setup or shutting down.
+//!
+//! The button (through the panel, which still turns short presses into "wake" and "next
+//! page"), the CLI over the control socket, first start and later the setup page send
+//! commands to one loop; it alone decides and publishes the mode in the status value. Nothing
+//! else writes `Status::mode` or `Status::setup_mode`, so two sources can never disagree.
+//!
+//! Setup mode starts on first start with no account, on a long press or with `letterbox
+//! setup`; it ends with `letterbox setup --off`, on a long press while in it, or after
+//! `SETUP_IDLE_TIMEOUT` without a request (`Command::Touch`). A very long press or a shutdown
+//! command publishes "shutting down" and cancels the daemon's token; the process then exits
+//! with status 0, which the image's init takes as "power off".
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::button::Press;
+use crate::status::{Mode, Status};
+
+/// Commands waiting for the loop; senders wait when it is full (the loop never blocks long).
+const QUEUE: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// A press of the button (real or `letterbox button`): long toggles setup mode, very
+    /// long shuts down, short changes nothing here.
+    Press(Press),
+    /// `letterbox setup` (true) and `letterbox setup --off` (false); the wizard's end later.
+    Setup(bool),
+    /// A request reached the setup page: setup mode stays on for another full timeout.
+    Touch,
+    /// Stop the daemon cleanly.
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the daemon is shutting down")]
+    Stopped,
+}
+
+/// Why the mode changed, for the log.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    FirstStart,
+    Command(Command),
+    Idle,
+    /// The daemon's token was cancelled (SIGTERM, or a command before).
+    Stopping,
+}
+
+struct Envelope {
+    command: Command,
+    reply: Option<oneshot::Sender<Mode>>,
+}
+
+/// The way to send the loop commands; cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    commands: mpsc::Sender<Envelope>,
+}
+
+impl Control {
+    /// Sends `command` and waits until its effect is published; returns the mode then.
+    pub async fn ask(&self, command: Command) -> Result<Mode, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Envelope {
+                command,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)
+    }
+
+    /// Sends `command` without waiting for its effect (the panel's loop must not wait on us).
+    pub fn tell(&self, command: Command) -> Result<(), ControlError> {
+        self.commands
+            .try_send(Envelope {
+                command,
+                reply: None,
+            })
+            .map_err(|_| ControlError::Stopped)
+    }
+}
+
+/// Starts the loop under `tracker`. `first_start` is true when the store has no account yet:
+/// the box starts in setup mode.
+pub fn spawn(
+    status: watch::Sender<Status>,
+    first_start: bool,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> Control {
+    let (commands, receiver) = mpsc::channel(QUEUE);
+    tracker.spawn(run(
+        status,
+        receiver,
+        first_start,
+        crate::limits::SETUP_IDLE_TIMEOUT,
+        shutdown,
+    ));
+    Control { commands }
+}
+
+/// The loop: one command at a time, the setup timer, and the daemon's shutdown token.
+async fn run(
+    status: watch::Sender<Status>,
+    mut commands: mpsc::Receiver<Envelope>,
+    first_start: bool,
+    idle_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut owner = Owner {
+        status,
+        idle_timeout,
+        setup_until: None,
+        shutdown: shutdown.clone(),
+    };
+    if first_start {
+        owner.set(Mode::Setup, Cause::FirstStart);
+    }
+    loop {
+        let deadline = owner.setup_until;
+        tokio::select! {
+            envelope = commands.recv() => {
+                let Some(Envelope { command, reply }) = envelope else { break };
+                let mode = owner.handle(command);
+                if let Some(reply) = reply {
+                    let _ = reply.send(mode);
+                }
+            }
+            () = sleep_until(deadline) => owner.set(Mode::Normal, Cause::Idle),
+            () = shutdown.cancelled() => break,
+        }
+    }
+    // However the daemon stops (a press, SIGTERM), the status says so while it drains.
+    owner.set(Mode::ShuttingDown, Cause::Stopping);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Owner {
+    status: watch::Sender<Status>,
+    idle_timeout: Duration,
+    /// While in setup mode: when it ends unless a request comes first.
+    setup_until: Option<Instant>,
+    shutdown: CancellationToken,
+}
+
+impl Owner {
+    fn mode(&self) -> Mode {
+        self.status.borrow().mode
+    }
+
+    fn handle(&mut self, command: Command) -> Mode {
+        let cause = Cause::Command(command);
+        match (command, self.mode()) {
+            // Once shutting down, nothing brings the box back.
+            (_, Mode::ShuttingDown) => {}
+            (Command::Press(Press::Short), _) => {}
+            (Command::Press(Press::Long), Mode::Normal) | (Command::Setup(true), _) => {
+                self.set(Mode::Setup, cause)
+            }
+            (Command::Press(Press::Long), Mode::Setup) | (Command::Setup(false), _) => {
+                self.set(Mode::Normal, cause)
+            }
+            (Command::Touch, Mode::Setup) => {
+                self.setup_until = Some(Instant::now() + self.idle_timeout);
+            }
+            (Command::Touch, Mode::Normal) => {}
+            (Command::Press(Press::VeryLong) | Command::Shutdown, _) => {
+                self.set(Mode::ShuttingDown, cause);
+                self.shutdown.cancel();
+            }
+        }
+        self.mode()
+    }
+
+    /// Publishes `mode` (only when it changes) and arms or clears the setup timer.
+    fn set(&mut self, mode: Mode, cause: Cause) {
+        self.setup_until = match mode {
+            // Entering setup mode again (`letterbox setup` while in it) restarts the timer.
+            Mode::Setup => Some(Instant::now() + self.idle_timeout),
+            Mode::Normal | Mode::ShuttingDown => None,
+        };
+        let changed = self.status.send_if_modified(|s| {
+            let changed = s.mode != mode;
+            s.mode = mode;
+            s.setup_mode = mode == Mode::Setup;
+            changed
+        });
+        if changed {
+            match cause {
+                Cause::FirstStart => tracing::info!(?mode, "no account yet: setup mode"),
+                Cause::Command(command) => tracing::info!(?mode, ?command, "mode changed"),
+                Cause::Stopping => tracing::info!(?mode, "the daemon is stopping"),
+                Cause::Idle => tracing::info!(
+                    ?mode,
+                    minutes = self.idle_timeout.as_secs() / 60,
+                    "setup mode ended: no request from the setup page"
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = crate::limits::SETUP_IDLE_TIMEOUT;
+
+    struct Harness {
+        control: Control,
+        status: watch::Receiver<Status>,
+        shutdown: CancellationToken,
+    }
+
+    fn start(first_start: bool) -> Harness {
+        let (status, receiver) = watch::channel(Status::default());
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let control = spawn(status, first_start, shutdown.clone(), &tracker);
+        Harness {
+            control,
+            status: receiver,
+            shutdown,
+        }
+    }
+
+    impl Harness {
+        async fn ask(&self, command: Command) -> Mode {
+            self.control.ask(command).await.expect("loop runs")
+        }
+
+        fn mode(&self) -> Mode {
+            let status = self.status.borrow();
+            assert_eq!(status.setup_mode, status.mode == Mode::Setup);
+            status.mode
+        }
+    }
+
+    /// Lets the loop run until it waits again (time is paused, so no timer fires by itself).
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_start_without_accounts_is_setup_mode() {
+        let fresh = start(true);
+        settle().await;
+        assert_eq!(fresh.mode(), Mode::Setup);
+        let set_up = start(false);
+        settle().await;
+        assert_eq!(set_up.mode(), Mode::Normal);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_press_toggles_setup_mode_and_a_short_one_does_not() {
+        let h = start(false);
+        assert_eq!(h.ask(Command::Press(Press::Short)).await, Mode::Normal);
+        assert_eq!(h.ask(Command::Press(Press::Long)).await, Mode::Setup);
+        assert_eq!(h.mode(), Mode::Setup);
+        assert_eq!(h.ask(Command::Press(Press::Short)).await, Mode::Setup);
+        assert_eq!(h.ask(Command::Press(Press::Long)).await, Mode::Normal);
+        assert_eq!(h.ask(Command::Setup(true)).await, Mode::Setup);
+        assert_eq!(h.ask(Command::Setup(true)).await, Mode::Setup);
+        assert_eq!(h.ask(Command::Setup(false)).await, Mode::Normal);
+        assert_eq!(h.ask(Command::Setup(false)).await, Mode::Normal);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn setup_mode_ends_after_fifteen_quiet_minutes() {
+        let h = start(true);
+        settle().await;
+        tokio::time::sleep(TIMEOUT - Duration::from_secs(1)).await;
+        settle().await;
+        assert_eq!(h.mode(), Mode::Setup);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(h.mode(), Mode::Normal);
+        // A request outside setup mode does not bring it back.
+        assert_eq!(h.ask(Command::Touch).await, Mode::Normal);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_extends_setup_mode() {
+        let h = start(false);
+        assert_eq!(h.ask(Command::Setup(true)).await, Mode::Setup);
+        tokio::time::sleep(TIMEOUT - Duration::from_secs(60)).await;
+        assert_eq!(h.ask(Command::Touch).await, Mode::Setup);
+        // Past the first deadline, within the one the request set.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        settle().await;
+        assert_eq!(h.mode(), Mode::Setup);
+        tokio::time::sleep(TIMEOUT).await;
+        settle().await;
+        assert_eq!(h.mode(), Mode::Normal);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_very_long_press_publishes_shutting_down_and_stops_the_daemon() {
+        let h = start(true);
+        assert_eq!(
+            h.ask(Command::Press(Press::VeryLong)).await,
+            Mode::ShuttingDown
+        );
+        assert!(h.shutdown.is_cancelled());
+        assert_eq!(h.mode(), Mode::ShuttingDown);
+        // The loop has ended: later commands are refused, not lost silently.
+        settle().await;
+        assert!(h.control.ask(Command::Setup(true)).await.is_err());
+        assert_eq!(h.mode(), Mode::ShuttingDown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_from_outside_is_published_too() {
+        let h = start(false);
+        settle().await;
+        h.shutdown.cancel();
+        settle().await;
+        assert_eq!(h.mode(), Mode::ShuttingDown);
+        let h = start(false);
+        assert_eq!(h.ask(Command::Shutdown).await, Mode::ShuttingDown);
+        assert!(h.shutdown.is_cancelled());
+    }
+}
