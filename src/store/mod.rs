@@ -11,6 +11,7 @@
 //! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
 
 mod accounts;
+mod batch;
 mod changes;
 mod folders;
 mod handle;
@@ -30,6 +31,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
+pub use batch::Detail;
 pub use changes::MailboxChanges;
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
 pub use keywords::Keywords;

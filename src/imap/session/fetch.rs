@@ -3,10 +3,13 @@
 //! come from the structure stored with the body, so no message is parsed here. BINARY
 //! decodes as it streams (`binary`).
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use super::binary::check_binary;
+use super::read_ahead::needs_structure;
 use crate::imap::mime::Part;
 use crate::imap::proto::encode;
 use crate::imap::proto::sequence::SequenceSet;
@@ -105,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let sets_seen = !read_only && attrs.iter().any(FetchAttr::sets_seen);
         let store = self.ctx.store.clone();
         let account = self.account().to_string();
+        self.read_ahead.clear();
         for batch in pairs.chunks(FETCH_BATCH) {
             let uids: Vec<u32> = batch.iter().map(|&(_, u)| u).collect();
             let mut rows = match store.messages_by_uid(id, uids).await {
@@ -146,9 +150,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     newly_seen.sort_unstable();
                 }
             }
-            for row in rows {
+            for (index, row) in rows.iter().enumerate() {
                 if changed_since.is_some_and(|since| row.modseq <= since) {
                     continue;
+                }
+                if !self.read_ahead.covers(row.uid) {
+                    self.read_ahead.load(&store, &rows[index..], attrs).await;
                 }
                 let Ok(position) = batch.binary_search_by_key(&row.uid, |&(_, u)| u) else {
                     continue;
@@ -156,9 +163,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 let seq = batch[position].0;
                 let seen_now = newly_seen.binary_search(&row.uid).is_ok();
                 let sent = self
-                    .fetch_one(seq, &row, attrs, uid, seen_now, changed_since.is_some())
+                    .fetch_one(seq, row, attrs, uid, seen_now, changed_since.is_some())
                     .await?;
                 if !sent {
+                    self.read_ahead.clear();
                     self.no(
                         tag,
                         "[UNKNOWN-CTE] Cannot decode the part's transfer encoding",
@@ -167,6 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             }
         }
+        self.read_ahead.clear();
         self.ok(
             tag,
             &format!("{}FETCH completed", if uid { "UID " } else { "" }),
@@ -183,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         for row in rows {
             let structure = self.structure_for(row, attrs).await;
-            if check_binary(row, structure.as_ref(), attrs).is_err() {
+            if check_binary(row, structure.as_deref(), attrs).is_err() {
                 return false;
             }
         }
@@ -191,21 +200,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// The message's stored structure, if any item of `attrs` needs it.
-    async fn structure_for(&self, row: &MessageInfo, attrs: &[FetchAttr]) -> Option<Part> {
-        let needs_structure = attrs.iter().any(|a| match a {
-            FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure => true,
-            FetchAttr::Section { section, .. } => {
-                !section.part.is_empty() || section.text.is_some()
-            }
-            FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => true,
-            FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => !part.is_empty(),
-            _ => false,
-        });
-        if !needs_structure {
+    async fn structure_for(&self, row: &MessageInfo, attrs: &[FetchAttr]) -> Option<Arc<Part>> {
+        if !needs_structure(attrs) {
             return None;
         }
+        if let Some(part) = self.read_ahead.structure(row.blob) {
+            return Some(part);
+        }
         match self.ctx.store.message_structure(row.blob).await {
-            Ok(part) => Some(part),
+            Ok(part) => Some(Arc::new(part)),
             Err(error) => {
                 tracing::warn!(blob = row.blob, %error, "imap: no structure for a message");
                 None
@@ -225,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         with_modseq: bool,
     ) -> Result<bool, Interrupted> {
         let structure = self.structure_for(row, attrs).await;
-        if check_binary(row, structure.as_ref(), attrs).is_err() {
+        if check_binary(row, structure.as_deref(), attrs).is_err() {
             return Ok(false);
         }
         let mut items: Vec<String> = Vec::new();
@@ -293,8 +296,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     }
                 }
                 FetchAttr::Rfc822 => {
-                    self.send_section(row, structure.as_ref(), &Section::default(), None, "RFC822")
-                        .await?;
+                    self.send_section(
+                        row,
+                        structure.as_deref(),
+                        &Section::default(),
+                        None,
+                        "RFC822",
+                    )
+                    .await?;
                 }
                 FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
                     let (text, name) = if matches!(attr, FetchAttr::Rfc822Header) {
@@ -306,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         part: Vec::new(),
                         text: Some(text),
                     };
-                    self.send_section(row, structure.as_ref(), &section, None, name)
+                    self.send_section(row, structure.as_deref(), &section, None, name)
                         .await?;
                 }
                 FetchAttr::Section {
@@ -316,15 +325,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     if let Some((start, _)) = partial {
                         name.push_str(&format!("<{start}>"));
                     }
-                    self.send_section(row, structure.as_ref(), section, *partial, &name)
+                    self.send_section(row, structure.as_deref(), section, *partial, &name)
                         .await?;
                 }
                 FetchAttr::Binary { part, partial, .. } => {
-                    self.send_binary(row, structure.as_ref(), part, *partial)
+                    self.send_binary(row, structure.as_deref(), part, *partial)
                         .await?;
                 }
                 FetchAttr::BinarySize { part } => {
-                    self.send_binary_size(row, structure.as_ref(), part).await?;
+                    self.send_binary_size(row, structure.as_deref(), part)
+                        .await?;
                 }
             }
         }
@@ -438,6 +448,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         start: u64,
         end: u64,
     ) -> Result<Vec<u8>, Interrupted> {
+        if let Some(bytes) = self.read_ahead.bytes(blob, start, end) {
+            return Ok(bytes.to_vec());
+        }
         let mut out = Vec::with_capacity((end - start) as usize);
         let chunk = BODY_CHUNK as u64;
         let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
@@ -460,6 +473,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Sends a byte range of a body, one stored chunk at a time. The literal's length is
     /// already promised: if the body vanished meanwhile, the rest is sent as spaces.
     async fn stream_range(&mut self, blob: u64, start: u64, end: u64) -> Result<(), Interrupted> {
+        if let Some(bytes) = self.read_ahead.bytes(blob, start, end) {
+            return self.conn.write(bytes).await;
+        }
         let chunk = BODY_CHUNK as u64;
         let mut reader = self.ctx.store.body_from(blob, (start / chunk) as u32);
         let mut chunk_start = start / chunk * chunk;

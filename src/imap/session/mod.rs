@@ -21,6 +21,7 @@ mod binary;
 mod fetch;
 mod mailboxes;
 mod quota;
+mod read_ahead;
 mod search;
 mod selected;
 mod sync;
@@ -43,6 +44,7 @@ use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX, IMAP_MAX_ERRORS, IMAP_S
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
 use crate::store::{Keywords, Store, StoreError};
+use read_ahead::ReadAhead;
 use selected::Selected;
 
 /// What a listener hands each IMAP session.
@@ -111,6 +113,8 @@ struct Session<S> {
     keywords: Keywords,
     enabled: Enabled,
     changes: watch::Receiver<u64>,
+    /// What FETCH read from the store ahead of the messages it is sending.
+    read_ahead: ReadAhead,
 }
 
 /// Runs one IMAP session to its end. Never fails: every problem becomes a response or a close.
@@ -133,6 +137,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         keywords: Keywords::default(),
         enabled: Enabled::default(),
         changes,
+        read_ahead: ReadAhead::default(),
     };
     let greeting = format!(
         "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",
