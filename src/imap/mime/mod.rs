@@ -9,6 +9,7 @@
 //! transfer encoding as it streams (`decode`).
 
 mod decode;
+mod envelope_json;
 mod headers;
 mod scanner;
 
@@ -51,6 +52,7 @@ pub struct Part {
     pub location: Option<String>,
     pub children: Vec<Part>,
     /// For a message (the root, or the child of a message/rfc822 part): ENVELOPE, encoded.
+    #[serde(with = "envelope_json")]
     pub envelope: Option<Vec<u8>>,
     pub search: Option<SearchFields>,
 }
