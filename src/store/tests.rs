@@ -366,3 +366,42 @@ async fn batch_reads_answer_a_prefix_within_the_budget() {
         .expect("heads");
     assert_eq!(heads, vec![Some(large[..cut as usize].to_vec()), None]);
 }
+
+#[tokio::test]
+async fn rows_by_uid_in_a_range_or_one_by_one_answer_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    for _ in 0..6 {
+        let message = spooled(&store, b"Subject: x\r\n\r\nhi\r\n").await;
+        store
+            .deliver(message, vec!["alice@home.test".into()], 7)
+            .await
+            .expect("deliver");
+    }
+    store
+        .expunge("alice@home.test", INBOX, vec![3])
+        .await
+        .expect("expunge");
+    let id = store
+        .mailbox_state("alice@home.test", INBOX)
+        .await
+        .expect("inbox")
+        .id;
+    let uids = |asked: Vec<u32>| {
+        let store = store.clone();
+        async move {
+            let rows = store.messages_by_uid(id, asked).await.expect("rows");
+            rows.iter().map(|r| r.uid).collect::<Vec<_>>()
+        }
+    };
+    // A dense ascending set is read as a range; an expunged or unknown UID is left out.
+    assert_eq!(uids(vec![1, 2, 3, 4, 5, 6, 7]).await, vec![1, 2, 4, 5, 6]);
+    assert_eq!(uids(vec![2, 3, 4]).await, vec![2, 4]);
+    // Sparse, or not ascending: one lookup each, in the order asked.
+    assert_eq!(uids(vec![1, 6, 1000]).await, vec![1, 6]);
+    assert_eq!(uids(vec![5, 1, 3]).await, vec![5, 1]);
+}

@@ -28,29 +28,38 @@ enum Content {
     Bytes(Vec<u8>),
 }
 
+/// Built into one buffer: it is sent once per message.
 fn section_name(section: &Section) -> String {
-    let mut name: Vec<String> = section.part.iter().map(u32::to_string).collect();
-    match &section.text {
-        None => {}
-        Some(SectionText::Header) => name.push("HEADER".into()),
-        Some(SectionText::Text) => name.push("TEXT".into()),
-        Some(SectionText::Mime) => name.push("MIME".into()),
-        Some(SectionText::HeaderFields { not, fields }) => {
-            let mut list = Vec::new();
-            for field in fields {
-                let mut out = Vec::new();
-                encode::astring(&mut out, field);
-                list.push(String::from_utf8_lossy(&out).into_owned());
-            }
-            let kind = if *not {
-                "HEADER.FIELDS.NOT"
-            } else {
-                "HEADER.FIELDS"
-            };
-            name.push(format!("{kind} ({})", list.join(" ")));
+    let mut name = Vec::new();
+    for (i, part) in section.part.iter().enumerate() {
+        if i > 0 {
+            name.push(b'.');
         }
+        name.extend_from_slice(part.to_string().as_bytes());
     }
-    name.join(".")
+    let text: &[u8] = match &section.text {
+        None => b"",
+        Some(SectionText::Header) => b"HEADER",
+        Some(SectionText::Text) => b"TEXT",
+        Some(SectionText::Mime) => b"MIME",
+        Some(SectionText::HeaderFields { not: true, .. }) => b"HEADER.FIELDS.NOT",
+        Some(SectionText::HeaderFields { not: false, .. }) => b"HEADER.FIELDS",
+    };
+    if !text.is_empty() && !name.is_empty() {
+        name.push(b'.');
+    }
+    name.extend_from_slice(text);
+    if let Some(SectionText::HeaderFields { fields, .. }) = &section.text {
+        name.extend_from_slice(b" (");
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                name.push(b' ');
+            }
+            encode::astring(&mut name, field);
+        }
+        name.push(b')');
+    }
+    String::from_utf8_lossy(&name).into_owned()
 }
 
 /// Keeps (or, with `not`, drops) the named fields of a header block; ends with the blank line.
@@ -433,6 +442,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(SectionText::HeaderFields { not, fields }) => match message {
                 Some(m) => {
                     let end = m.body_start.min(m.header_start + MIME_HEADER_MAX as u64);
+                    if let Some(block) = self.read_ahead.bytes(row.blob, m.header_start, end) {
+                        return Ok(Content::Bytes(filter_header(block, fields, *not)));
+                    }
                     let block = self.collect_range(row.blob, m.header_start, end).await?;
                     Content::Bytes(filter_header(&block, fields, *not))
                 }
@@ -505,7 +517,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::filter_header;
+    use super::{filter_header, section_name};
+    use crate::imap::proto::{Section, SectionText};
+
+    #[test]
+    fn section_names_as_the_response_repeats_them() {
+        let name = |part: Vec<u32>, text| section_name(&Section { part, text });
+        assert_eq!(name(vec![], None), "");
+        assert_eq!(name(vec![1, 2], None), "1.2");
+        assert_eq!(name(vec![], Some(SectionText::Header)), "HEADER");
+        assert_eq!(name(vec![3], Some(SectionText::Mime)), "3.MIME");
+        let fields = vec!["From".to_string(), "X Y".to_string()];
+        assert_eq!(
+            name(
+                vec![],
+                Some(SectionText::HeaderFields {
+                    not: false,
+                    fields: fields.clone()
+                })
+            ),
+            "HEADER.FIELDS (From \"X Y\")"
+        );
+        assert_eq!(
+            name(
+                vec![2],
+                Some(SectionText::HeaderFields { not: true, fields })
+            ),
+            "2.HEADER.FIELDS.NOT (From \"X Y\")"
+        );
+    }
 
     #[test]
     fn header_fields_keep_continuations() {

@@ -4,7 +4,6 @@
 //! cost more than the work itself. Bounded by `FETCH_PREFETCH_MAX`; whatever is not read
 //! ahead (a large body, a structure not stored yet) is read on its own as before.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::imap::mime::Part;
@@ -84,9 +83,10 @@ fn bytes_needed(attrs: &[FetchAttr]) -> Bytes {
 pub(super) struct ReadAhead {
     /// The first and last UID of the rows read ahead for (rows come in ascending UID order).
     covered: Option<(u32, u32)>,
-    structures: HashMap<u64, Arc<Part>>,
-    /// By blob: the body's first octets.
-    heads: HashMap<u64, Vec<u8>>,
+    /// By blob, sorted (a window holds a few hundred; looked up twice per message).
+    structures: Vec<(u64, Arc<Part>)>,
+    /// By blob, sorted: the body's first octets.
+    heads: Vec<(u64, Vec<u8>)>,
 }
 
 impl ReadAhead {
@@ -124,9 +124,10 @@ impl ReadAhead {
             rows = &rows[..parts.len().max(1)];
             for (row, part) in rows.iter().zip(parts) {
                 if let Some(part) = part {
-                    self.structures.insert(row.blob, Arc::new(part));
+                    self.structures.push((row.blob, Arc::new(part)));
                 }
             }
+            self.structures.sort_unstable_by_key(|&(blob, _)| blob);
         }
         if bytes != Bytes::None {
             let heads: Vec<(u64, u64)> = rows
@@ -134,7 +135,7 @@ impl ReadAhead {
                 .map(|row| {
                     let length = match bytes {
                         Bytes::Whole => row.size,
-                        _ => self.structures.get(&row.blob).map_or(0, |p| p.body_start),
+                        _ => self.structure(row.blob).map_or(0, |p| p.body_start),
                     };
                     (row.blob, length)
                 })
@@ -143,21 +144,27 @@ impl ReadAhead {
             rows = &rows[..read.len().max(1)];
             for (row, head) in rows.iter().zip(read) {
                 if let Some(head) = head {
-                    self.heads.insert(row.blob, head);
+                    self.heads.push((row.blob, head));
                 }
             }
+            self.heads.sort_unstable_by_key(|&(blob, _)| blob);
         }
         let last = rows.last().map_or(first.uid, |r| r.uid);
         self.covered = Some((first.uid, last));
     }
 
     pub fn structure(&self, blob: u64) -> Option<Arc<Part>> {
-        self.structures.get(&blob).cloned()
+        let index = self
+            .structures
+            .binary_search_by_key(&blob, |&(b, _)| b)
+            .ok()?;
+        Some(self.structures[index].1.clone())
     }
 
     /// Octets `start..end` of a body, if they were read ahead.
     pub fn bytes(&self, blob: u64, start: u64, end: u64) -> Option<&[u8]> {
-        let head = self.heads.get(&blob)?;
+        let index = self.heads.binary_search_by_key(&blob, |&(b, _)| b).ok()?;
+        let head = &self.heads[index].1;
         let range = usize::try_from(start).ok()?..usize::try_from(end).ok()?;
         head.get(range)
     }

@@ -118,14 +118,21 @@ pub fn flag_names(bits: u32, keywords: &Keywords) -> String {
 
 /// The bit of one system flag or keyword name.
 pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u32> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "\\seen" => flags::SEEN,
-        "\\answered" => flags::ANSWERED,
-        "\\flagged" => flags::FLAGGED,
-        "\\deleted" => flags::DELETED,
-        "\\draft" => flags::DRAFT,
-        _ => return keywords.bit(name),
-    })
+    // Compared in place: SEARCH asks once per message.
+    const SYSTEM: [(&str, u32); 5] = [
+        ("\\seen", flags::SEEN),
+        ("\\answered", flags::ANSWERED),
+        ("\\flagged", flags::FLAGGED),
+        ("\\deleted", flags::DELETED),
+        ("\\draft", flags::DRAFT),
+    ];
+    match SYSTEM
+        .iter()
+        .find(|(system, _)| system.eq_ignore_ascii_case(name))
+    {
+        Some(&(_, bit)) => Some(bit),
+        None => keywords.bit(name),
+    }
 }
 
 /// IMAP flag names as bits; names the account has no keyword for (yet) count for nothing.
