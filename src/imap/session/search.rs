@@ -16,7 +16,10 @@ use crate::limits::MIME_HEADER_MAX;
 use crate::net::Interrupted;
 use crate::store::{Keywords, MessageInfo};
 
-const SEARCH_BATCH: usize = 256;
+/// Rows read from the store at once (about 40 octets each). Each read is a trip to the
+/// blocking pool, whose thread switches cost more than checking a few hundred flags: a
+/// flag search over a large mailbox takes few trips.
+const SEARCH_BATCH: usize = 2048;
 
 struct Subject<'a> {
     seq: u32,
