@@ -43,6 +43,13 @@ pub const IMAP_MAX_KEYWORDS: usize = 250;
 pub const IMAP_MULTIAPPEND_MAX: usize = 100;
 /// IMAP: UID ranges a session keeps of the messages that are `\Recent` for it.
 pub const IMAP_RECENT_RANGES: usize = 256;
+/// IMAP FETCH: octets of stored structures, and of message bytes, read ahead for the next
+/// messages of a FETCH in one store transaction (beyond this, the rest waits for the next
+/// read-ahead, and a larger message is streamed chunk by chunk on its own). Held per session
+/// while its FETCH runs (structures parsed, which takes somewhat more than their stored
+/// JSON). 128 KiB is 30-60 messages of a few KiB: one trip to the blocking pool per window
+/// costs little next to the messages themselves.
+pub const FETCH_PREFETCH_MAX: usize = 128 * 1024;
 /// MIME: the header block of one part kept for parsing at delivery (longer headers are cut
 /// here for ENVELOPE/BODYSTRUCTURE; the message itself is stored whole).
 pub const MIME_HEADER_MAX: usize = 64 * 1024;

@@ -14,6 +14,7 @@
 //! `imap::proto::structure`. The one exception is the ENVELOPE, see [`Part::envelope`].
 
 mod decode;
+mod envelope_json;
 mod headers;
 mod html;
 mod scanner;
@@ -59,8 +60,9 @@ pub struct Part {
     pub children: Vec<Part>,
     /// For a message (the root, or the child of a message/rfc822 part): its IMAP ENVELOPE
     /// (RFC 9051 §7.5.2), already in IMAP syntax. It is computed at delivery and stored in
-    /// this form (JSON of `Part` in the store), so it stays IMAP syntax here: storing it any
-    /// other way would be a schema change.
+    /// this form (JSON of `Part` in the store: a JSON string, `envelope_json`), so it stays
+    /// IMAP syntax here: storing it any other way would be a schema change.
+    #[serde(with = "envelope_json")]
     pub envelope: Option<Vec<u8>>,
     pub search: Option<SearchFields>,
 }

@@ -3,7 +3,7 @@
 //! Every change commits durably, bumps the mailbox's HIGHESTMODSEQ and wakes the sessions
 //! that watch for changes.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
@@ -79,6 +79,44 @@ pub(super) fn info(uid: u32, row: MessageRow, more: Option<&[u8]>) -> MessageInf
     }
 }
 
+/// The rows of `uids` in `mailbox` that exist in `txn`, in the order asked, with their
+/// keywords past bit 31. Ascending UIDs that lie close together (a batch of `1:*`) are read as
+/// one range, which costs a fraction of a B-tree lookup per UID.
+pub(super) fn rows_by_uid(
+    txn: &ReadTransaction,
+    mailbox: u64,
+    uids: &[u32],
+) -> Result<Vec<MessageInfo>, StoreError> {
+    let messages = txn.open_table(MESSAGES)?;
+    let more_flags = txn.open_table(MORE_FLAGS)?;
+    let with_more = |uid: u32, row: MessageRow| -> Result<MessageInfo, StoreError> {
+        let more = more_flags.get((mailbox, uid))?;
+        Ok(info(uid, row, more.as_ref().map(|m| m.value())))
+    };
+    let mut found = Vec::with_capacity(uids.len());
+    let ascending = uids.windows(2).all(|w| w[0] < w[1]);
+    if let (true, Some(&first), Some(&last)) = (ascending, uids.first(), uids.last())
+        && (last - first) as usize / 2 < uids.len()
+    {
+        let mut wanted = uids.iter().peekable();
+        for entry in messages.range((mailbox, first)..=(mailbox, last))? {
+            let (key, row) = entry?;
+            let uid = key.value().1;
+            while wanted.next_if(|&&w| w < uid).is_some() {}
+            if wanted.next_if_eq(&&uid).is_some() {
+                found.push(with_more(uid, row.value())?);
+            }
+        }
+        return Ok(found);
+    }
+    for &uid in uids {
+        if let Some(row) = messages.get((mailbox, uid))? {
+            found.push(with_more(uid, row.value())?);
+        }
+    }
+    Ok(found)
+}
+
 pub(super) fn put_meta(txn: &WriteTransaction, blob: u64, part: &Part) -> Result<(), StoreError> {
     let json = serde_json::to_vec(part).map_err(|e| StoreError::Invalid(e.to_string()))?;
     txn.open_table(BLOB_META)?.insert(blob, json.as_slice())?;
@@ -145,20 +183,8 @@ impl Store {
         mailbox: u64,
         uids: Vec<u32>,
     ) -> Result<Vec<MessageInfo>, StoreError> {
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let messages = txn.open_table(MESSAGES)?;
-            let more_flags = txn.open_table(MORE_FLAGS)?;
-            let mut found = Vec::with_capacity(uids.len());
-            for uid in uids {
-                if let Some(row) = messages.get((mailbox, uid))? {
-                    let more = more_flags.get((mailbox, uid))?;
-                    found.push(info(uid, row.value(), more.as_ref().map(|m| m.value())));
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.blocking(move |db| rows_by_uid(&db.begin_read()?, mailbox, &uids))
+            .await
     }
 
     /// STORE: changes the flags of `uids`; one new MODSEQ for all changed messages.

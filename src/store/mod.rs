@@ -11,6 +11,7 @@
 //! - Everything else runs redb on tokio's blocking pool; redb itself serializes writers.
 
 mod accounts;
+mod batch;
 mod changes;
 mod flag_set;
 mod folders;
@@ -32,6 +33,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use accounts::{AccountSummary, Recipient};
+pub use batch::Detail;
 pub use changes::MailboxChanges;
 pub use flag_set::Flags;
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};

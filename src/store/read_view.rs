@@ -11,7 +11,7 @@ use std::sync::Arc;
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use super::mailbox::MessageInfo;
-use super::messages::info;
+use super::messages::rows_by_uid;
 use super::schema::*;
 use super::{Store, StoreError};
 use crate::mime::{Part, Scanner};
@@ -53,7 +53,7 @@ impl Store {
 }
 
 impl ReadView {
-    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
@@ -70,19 +70,7 @@ impl ReadView {
         mailbox: u64,
         uids: Vec<u32>,
     ) -> Result<Vec<MessageInfo>, StoreError> {
-        self.read(move |txn| {
-            let messages = txn.open_table(MESSAGES)?;
-            let more_flags = txn.open_table(MORE_FLAGS)?;
-            let mut found = Vec::with_capacity(uids.len());
-            for uid in uids {
-                if let Some(row) = messages.get((mailbox, uid))? {
-                    let more = more_flags.get((mailbox, uid))?;
-                    found.push(info(uid, row.value(), more.as_ref().map(|m| m.value())));
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.read(move |txn| rows_by_uid(txn, mailbox, &uids)).await
     }
 
     /// The structure stored with a body; scanned from the body (and stored) for a body kept

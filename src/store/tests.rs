@@ -313,3 +313,96 @@ fn a_second_process_cannot_open_the_store() {
     );
     assert!(second.is_err());
 }
+
+#[tokio::test]
+async fn batch_reads_answer_a_prefix_within_the_budget() {
+    use crate::limits::FETCH_PREFETCH_MAX;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    let small = b"Subject: hi\r\n\r\nhello\r\n".to_vec();
+    let large: Vec<u8> = (0..FETCH_PREFETCH_MAX + 3 * BODY_CHUNK / 2)
+        .map(|i| b"Subject: big\r\n\r\n0123456789\r\n"[i % 28])
+        .collect();
+    for body in [&small, &large, &small] {
+        let message = spooled(&store, body).await;
+        store
+            .deliver(message, vec!["alice@home.test".into()], 7)
+            .await
+            .expect("deliver");
+    }
+    let rows = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox")
+        .messages;
+    let blobs: Vec<u64> = rows.iter().map(|r| r.blob).collect();
+    let view = store.read_view().await.expect("view");
+
+    let parts = view
+        .structures(blobs.clone(), Detail::Whole)
+        .await
+        .expect("structures");
+    assert_eq!(parts.len(), 3, "structures are small: all fit");
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.as_ref().is_some_and(|p| p.body_start > 0))
+    );
+
+    // Whole bodies: the small one, then the large one alone does not fit and stops the read.
+    let whole = |from: usize| rows[from..].iter().map(|r| (r.blob, r.size)).collect();
+    let heads = view.body_heads(whole(0)).await.expect("heads");
+    assert_eq!(heads, vec![Some(small.clone())]);
+    // Asked first, the large one is answered (None: past the budget), and nothing after it.
+    assert_eq!(view.body_heads(whole(1)).await.expect("heads"), vec![None]);
+    // Prefixes across chunk boundaries, and a body shorter than asked.
+    let cut = BODY_CHUNK as u64 + 5;
+    let heads = view
+        .body_heads(vec![(blobs[1], cut), (blobs[2], small.len() as u64 + 1)])
+        .await
+        .expect("heads");
+    assert_eq!(heads, vec![Some(large[..cut as usize].to_vec()), None]);
+}
+
+#[tokio::test]
+async fn rows_by_uid_in_a_range_or_one_by_one_answer_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    for _ in 0..6 {
+        let message = spooled(&store, b"Subject: x\r\n\r\nhi\r\n").await;
+        store
+            .deliver(message, vec!["alice@home.test".into()], 7)
+            .await
+            .expect("deliver");
+    }
+    store
+        .expunge("alice@home.test", INBOX, vec![3])
+        .await
+        .expect("expunge");
+    let id = store
+        .mailbox_state("alice@home.test", INBOX)
+        .await
+        .expect("inbox")
+        .id;
+    let uids = |asked: Vec<u32>| {
+        let store = store.clone();
+        async move {
+            let rows = store.messages_by_uid(id, asked).await.expect("rows");
+            rows.iter().map(|r| r.uid).collect::<Vec<_>>()
+        }
+    };
+    // A dense ascending set is read as a range; an expunged or unknown UID is left out.
+    assert_eq!(uids(vec![1, 2, 3, 4, 5, 6, 7]).await, vec![1, 2, 4, 5, 6]);
+    assert_eq!(uids(vec![2, 3, 4]).await, vec![2, 4]);
+    // Sparse, or not ascending: one lookup each, in the order asked.
+    assert_eq!(uids(vec![1, 6, 1000]).await, vec![1, 6]);
+    assert_eq!(uids(vec![5, 1, 3]).await, vec![5, 1]);
+}

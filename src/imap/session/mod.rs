@@ -23,6 +23,7 @@ mod binary;
 mod fetch;
 mod mailboxes;
 mod quota;
+mod read_ahead;
 mod search;
 mod selected;
 mod sync;
@@ -43,6 +44,7 @@ use crate::limits::{IMAP_MAX_ERRORS, IMAP_SASL_LINE};
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
 use crate::store::{Keywords, Store, StoreError};
+use read_ahead::ReadAhead;
 use selected::Selected;
 
 /// What a listener hands each IMAP session.
@@ -129,6 +131,8 @@ struct Session<S> {
     /// The tagged reply of the command being run. It is written only after the updates the
     /// command may carry, so that no untagged response ever follows its command's completion.
     completion: Option<Vec<u8>>,
+    /// What FETCH read from the store ahead of the messages it is sending.
+    read_ahead: ReadAhead,
 }
 
 /// Runs one IMAP session to its end. Never fails: every problem becomes a response or a close.
@@ -152,6 +156,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         enabled: Enabled::default(),
         changes,
         completion: None,
+        read_ahead: ReadAhead::default(),
     };
     let greeting = format!(
         "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",

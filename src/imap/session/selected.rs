@@ -121,15 +121,21 @@ pub fn flag_names(flags: &Flags, keywords: &Keywords) -> String {
 
 /// The bit number (`Flags::has`) of one system flag or keyword name.
 pub fn flag_bit(name: &str, keywords: &Keywords) -> Option<u8> {
-    let mask = match name.to_ascii_lowercase().as_str() {
-        "\\seen" => flags::SEEN,
-        "\\answered" => flags::ANSWERED,
-        "\\flagged" => flags::FLAGGED,
-        "\\deleted" => flags::DELETED,
-        "\\draft" => flags::DRAFT,
-        _ => return keywords.bit(name),
-    };
-    Some(mask.trailing_zeros() as u8)
+    // Compared in place: SEARCH asks once per message.
+    const SYSTEM: [(&str, u32); 5] = [
+        ("\\seen", flags::SEEN),
+        ("\\answered", flags::ANSWERED),
+        ("\\flagged", flags::FLAGGED),
+        ("\\deleted", flags::DELETED),
+        ("\\draft", flags::DRAFT),
+    ];
+    match SYSTEM
+        .iter()
+        .find(|(system, _)| system.eq_ignore_ascii_case(name))
+    {
+        Some(&(_, mask)) => Some(mask.trailing_zeros() as u8),
+        None => keywords.bit(name),
+    }
 }
 
 /// IMAP flag names as flags; names the account has no keyword for (yet) count for nothing.
