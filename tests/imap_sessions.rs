@@ -195,3 +195,42 @@ assert b"FLAGS (Family" in untagged[-1], untagged
         &[],
     );
 }
+
+/// Issue #16, defect 2: a sequence set that repeats `1:*` thousands of times names each message
+/// once; FETCH, STORE and COPY with it cost what the mailbox holds, not what the line repeats
+/// (before: 8,000 × 3,000 pairs, about 200 MB, for one FETCH).
+#[test]
+fn a_repeated_sequence_set_costs_what_the_mailbox_holds() {
+    let server = common::Server::start();
+    server.add_user("alice@home.test");
+    let pid = server.pid().to_string();
+    server.python_ok(
+        &script(
+            r#"
+def peak():
+    with open(f"/proc/{sys.argv[1]}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+a = RawImap()
+message = b"Subject: m\r\n\r\nx\r\n"
+for _ in range(30):
+    command = b"APPEND INBOX" + (b" {%d+}\r\n" % len(message) + message) * 100
+    a.ok(command)
+a.ok("CREATE Other")
+a.ok("SELECT INBOX")
+before = peak()
+repeated = ",".join(["1:*"] * 8000)
+untagged = a.ok("FETCH " + repeated + " (FLAGS)")
+assert len([l for l in untagged if b" FETCH " in l]) == 3000, len(untagged)
+a.ok("STORE " + repeated + " +FLAGS.SILENT (\\Seen)")
+a.ok("UID STORE " + repeated + " -FLAGS.SILENT (\\Seen)")
+a.ok("COPY " + repeated + " Other")
+grown = peak() - before
+print("peak grew by", grown, "MiB")
+assert grown < 40, grown
+"#,
+        ),
+        &[&pid],
+    );
+}

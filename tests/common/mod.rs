@@ -125,6 +125,11 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn port(&self, service: &str) -> u16 {
         self.ports
             .get(service)

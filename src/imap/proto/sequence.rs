@@ -45,15 +45,31 @@ impl SequenceSet {
 
     /// The ranges with `*` replaced by `largest`, each ordered low..=high. With nothing in
     /// use (`largest` 0) a `*` still means 0, which matches nothing.
-    pub fn ranges(&self, largest: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.0.iter().map(move |&(a, b)| {
-            let resolve = |bound| match bound {
-                Bound::Number(n) => n,
-                Bound::Star => largest,
-            };
-            let (a, b) = (resolve(a), resolve(b));
-            (a.min(b), a.max(b))
-        })
+    /// The ranges named, with `*` as `largest`: sorted, and overlapping or adjacent ones
+    /// merged, so that a set repeating `1:*` thousands of times (a 64 KiB line can) names each
+    /// number once and whatever expands it stays within the mailbox's size.
+    pub fn ranges(&self, largest: u32) -> impl Iterator<Item = (u32, u32)> + use<> {
+        let mut ranges: Vec<(u32, u32)> = self
+            .0
+            .iter()
+            .map(|&(a, b)| {
+                let resolve = |bound| match bound {
+                    Bound::Number(n) => n,
+                    Bound::Star => largest,
+                };
+                let (a, b) = (resolve(a), resolve(b));
+                (a.min(b), a.max(b))
+            })
+            .collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (low, high) in ranges {
+            match merged.last_mut() {
+                Some((_, last)) if low <= last.saturating_add(1) => *last = (*last).max(high),
+                _ => merged.push((low, high)),
+            }
+        }
+        merged.into_iter()
     }
 
     pub fn contains(&self, value: u32, largest: u32) -> bool {
@@ -116,6 +132,17 @@ pub fn compact(numbers: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_are_sorted_and_merged() {
+        let set = |text: &str| parse(text).expect("set");
+        let ranges = |text: &str, largest| set(text).ranges(largest).collect::<Vec<_>>();
+        assert_eq!(ranges("5,3,4,1:2,10:8", 20), vec![(1, 5), (8, 10)]);
+        assert_eq!(ranges("*:7,2", 9), vec![(2, 2), (7, 9)]);
+        let repeated = vec!["1:*"; 16_000].join(",");
+        assert_eq!(ranges(&repeated, 10_000), vec![(1, 10_000)]);
+        assert_eq!(ranges("4294967295,1:4294967295", 3), vec![(1, u32::MAX)]);
+    }
 
     fn parse(text: &str) -> Parsed<SequenceSet> {
         SequenceSet::parse(&mut Cursor::new(text.as_bytes()))
