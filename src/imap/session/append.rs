@@ -44,9 +44,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let account = self.account().to_string();
         let mut items = Vec::with_capacity(messages.len());
         for (spool, message) in messages {
-            let Some(flags) = self.resolve_flags(&message.flags).await? else {
-                self.no(&tag, "[LIMIT] Too many keywords in this account");
-                return Ok(());
+            let flags = match self.resolve_flags(&message.flags).await? {
+                Ok(flags) => flags,
+                Err(refusal) => {
+                    self.no(&tag, refusal);
+                    return Ok(());
+                }
             };
             items.push(AppendItem {
                 flags,

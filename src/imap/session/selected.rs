@@ -168,13 +168,13 @@ fn permanent_flags(keywords: &Keywords) -> String {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Flag names as bits, defining the keywords among them that the account lacks; a
-    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5). `None` when a keyword
-    /// cannot be defined (the account has `IMAP_MAX_KEYWORDS`): the caller refuses with
-    /// NO [LIMIT] rather than set the other flags and drop that one.
+    /// selected session is told the new FLAGS list (RFC 9051 §7.3.5). When a keyword cannot be
+    /// defined (the account has `IMAP_MAX_KEYWORDS`, or the store failed), the text of the NO
+    /// the caller refuses with, rather than set the other flags and drop that one.
     pub(super) async fn resolve_flags(
         &mut self,
         names: &[String],
-    ) -> Result<Option<Flags>, Interrupted> {
+    ) -> Result<Result<Flags, &'static str>, Interrupted> {
         let unknown: Vec<String> = names
             .iter()
             .filter(|name| flag_bit(name, &self.keywords).is_none() && !name.starts_with('\\'))
@@ -193,13 +193,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.tell_flags().await?;
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "cannot define IMAP keywords"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot define IMAP keywords");
+                    return Ok(Err(
+                        "[UNAVAILABLE] Cannot store new keywords now, try again later",
+                    ));
+                }
             }
             if unknown.iter().any(|name| self.keywords.bit(name).is_none()) {
-                return Ok(None);
+                return Ok(Err("[LIMIT] Too many keywords in this account"));
             }
         }
-        Ok(Some(flag_bits(names, &self.keywords)))
+        Ok(Ok(flag_bits(names, &self.keywords)))
     }
 
     /// A selected client's FLAGS and PERMANENTFLAGS, after the keywords changed (RFC 9051
@@ -564,9 +569,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             StoreMode::Remove => FlagOp::Remove,
             StoreMode::Replace => FlagOp::Replace,
         };
-        let Some(bits) = self.resolve_flags(names).await? else {
-            self.no(tag, "[LIMIT] Too many keywords in this account");
-            return Ok(());
+        let bits = match self.resolve_flags(names).await? {
+            Ok(bits) => bits,
+            Err(refusal) => {
+                self.no(tag, refusal);
+                return Ok(());
+            }
         };
         let account = self.account().to_string();
         let store = self.ctx.store.clone();
