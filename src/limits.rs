@@ -43,6 +43,10 @@ pub const IMAP_MAX_KEYWORDS: usize = 250;
 pub const IMAP_MULTIAPPEND_MAX: usize = 100;
 /// IMAP: UID ranges a session keeps of the messages that are `\Recent` for it.
 pub const IMAP_RECENT_RANGES: usize = 256;
+/// IMAP FETCH: how long one redb read view may serve a FETCH. A view keeps redb from reusing
+/// the pages it sees (the store file grows while it lives), so a slow client reading a large
+/// batch gets a new view between messages after this long.
+pub const IMAP_READ_VIEW_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 /// IMAP FETCH: octets of stored structures, and of message bytes, read ahead for the next
 /// messages of a FETCH in one store transaction (beyond this, the rest waits for the next
 /// read-ahead, and a larger message is streamed chunk by chunk on its own). Held per session

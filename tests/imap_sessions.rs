@@ -234,3 +234,39 @@ assert grown < 40, grown
         &[&pid],
     );
 }
+
+/// A client reading a large FETCH slowly does not hold one store snapshot throughout: after
+/// `IMAP_READ_VIEW_MAX_AGE` (5 s) the rest of the batch moves to a new view between messages,
+/// so a message another session expunged meanwhile is left out (NO [EXPUNGEISSUED]) and the
+/// ones sent are whole.
+#[test]
+fn a_slow_reader_gets_a_new_view_between_messages() {
+    let server = server_with_mail(&[]);
+    server.python_ok(
+        &script(
+            r#"
+a, b = RawImap(rcvbuf=32768), RawImap()
+bodies = []
+for i in range(4):
+    body = (b"Subject: big %d\r\n\r\n" % i) + bytes([65 + i]) * (3 * 1024 * 1024) + b"\r\n"
+    bodies.append(body)
+    b.ok(b"APPEND INBOX {%d+}\r\n" % len(body) + body)
+a.ok("SELECT INBOX")
+b.ok("SELECT INBOX")
+a.s.sendall(b"slow FETCH 1:4 (BODY.PEEK[])\r\n")
+got, line = [], a.f.readline()
+time.sleep(6)
+b.ok("STORE 4 +FLAGS.SILENT (\\Deleted)")
+b.ok("EXPUNGE")
+while not line.startswith(b"slow "):
+    found = re.search(rb"\{(\d+)\}\r\n$", line)
+    if found:
+        got.append(a.f.read(int(found.group(1))))
+    line = a.f.readline()
+assert line.startswith(b"slow NO [EXPUNGEISSUED]"), line
+assert got == bodies[:3], [len(g) for g in got]
+"#,
+        ),
+        &[],
+    );
+}

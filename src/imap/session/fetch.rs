@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
 use super::Session;
 use super::binary::check_binary;
@@ -13,7 +14,7 @@ use super::read_ahead::needs_structure;
 use crate::imap::proto::sequence::SequenceSet;
 use crate::imap::proto::{FetchAttr, Section, SectionText};
 use crate::imap::proto::{encode, structure};
-use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
+use crate::limits::{BODY_CHUNK, IMAP_READ_VIEW_MAX_AGE, MIME_HEADER_MAX};
 use crate::mime::Part;
 use crate::net::Interrupted;
 use crate::store::schema::flags;
@@ -181,13 +182,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     .map(|rows| (view, rows)),
                 Err(e) => Err(e),
             };
-            let (view, mut rows) = match rows {
+            let (mut view, mut rows) = match rows {
                 Ok(found) => found,
                 Err(e) => {
                     self.store_no(tag, &e);
                     return Ok(());
                 }
             };
+            let mut view_taken = Instant::now();
             gone |= rows.len() < batch.len();
             // What was read ahead came from the previous batch's view.
             self.read_ahead.clear();
@@ -224,12 +226,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     newly_seen.sort_unstable();
                 }
             }
-            for (index, row) in rows.iter().enumerate() {
+            let mut index = 0;
+            while index < rows.len() {
+                // A view keeps redb from reusing the pages it sees; a slow client must not
+                // hold one for long. Between messages, the rest of the batch moves to a new
+                // view (messages expunged meanwhile drop out, as from any batch).
+                if view_taken.elapsed() > IMAP_READ_VIEW_MAX_AGE {
+                    let rest: Vec<u32> = rows[index..].iter().map(|r| r.uid).collect();
+                    let fresh = match store.read_view().await {
+                        Ok(fresh) => fresh,
+                        Err(e) => {
+                            self.store_no(tag, &e);
+                            return Ok(());
+                        }
+                    };
+                    let mut still = match fresh.messages_by_uid(id, rest.clone()).await {
+                        Ok(still) => still,
+                        Err(e) => {
+                            self.store_no(tag, &e);
+                            return Ok(());
+                        }
+                    };
+                    gone |= still.len() < rest.len();
+                    // Flags as this command already told or set them.
+                    for row in &mut still {
+                        if let Ok(at) = rows[index..].binary_search_by_key(&row.uid, |r| r.uid) {
+                            row.flags = rows[index + at].flags.clone();
+                            row.modseq = rows[index + at].modseq;
+                        }
+                    }
+                    (view, rows, index) = (fresh, still, 0);
+                    view_taken = Instant::now();
+                    self.read_ahead.clear();
+                    continue;
+                }
+                let row = &rows[index];
+                index += 1;
                 if changed_since.is_some_and(|since| row.modseq <= since) {
                     continue;
                 }
                 if !self.read_ahead.covers(row.uid) {
-                    self.read_ahead.load(&view, &rows[index..], attrs).await;
+                    self.read_ahead.load(&view, &rows[index - 1..], attrs).await;
                 }
                 let Ok(position) = batch.binary_search_by_key(&row.uid, |&(_, u)| u) else {
                     continue;
