@@ -15,7 +15,7 @@
 //! failures alone reach the limit. So at most `limit` wrong passwords per address and per
 //! account are ever verified per lockout period, however many arrive at once.
 //!
-//! Two tables. Addresses: bounded by `login_throttle_entries`, the entry idle longest forgotten
+//! Two tables. Addresses (an IPv6 address counts as its /64): bounded by `login_throttle_entries`, the entry idle longest forgotten
 //! when full (never one with an attempt in flight). Accounts: only names that exist in the
 //! store get an entry (unknown names count against their address only), so the table is
 //! bounded by the accounts there are, and a flood of addresses cannot push an account's
@@ -193,6 +193,7 @@ impl Throttle {
     /// exists), waiting while attempts in flight could still fill the allowance. `None` means
     /// locked out: refuse without verifying the password.
     pub async fn begin(&self, peer: IpAddr, account: Option<&str>) -> Option<Attempt<'_>> {
+        let peer = address_key(peer);
         loop {
             // Registered before looking, so a settlement in between is not missed.
             let settled = self.settled.notified();
@@ -317,6 +318,20 @@ impl Throttle {
             .base_delay
             .saturating_mul(1u32 << doublings)
             .min(MAX_DELAY)
+    }
+}
+
+/// What counts as one address: an IPv6 /64, the smallest block a site or a mobile phone is
+/// given (RFC 6177), so that an attacker cannot take a fresh address from its block for every
+/// ten guesses, and a phone whose privacy address changes daily (RFC 8981) stays known. An
+/// IPv4 address mapped into IPv6 is the IPv4 address.
+fn address_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((v6.to_bits() & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 

@@ -239,3 +239,21 @@ async fn a_success_from_a_new_address_clears_the_account_failures() {
     guess(&throttle, other(5), Some("a@x")).await;
     assert!(allowed(&throttle, other(6), Some("a@x")).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ipv6_block_counts_as_one_address() {
+    let throttle = Throttle::new(&limits());
+    for i in 0..3 {
+        let peer: IpAddr = format!("2001:db8:1:2::{i}").parse().expect("ip");
+        guess(&throttle, peer, None).await;
+    }
+    let same_block: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+    assert!(!allowed(&throttle, same_block, None).await);
+    let next_block: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+    assert!(allowed(&throttle, next_block, None).await);
+    let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+    for _ in 0..3 {
+        guess(&throttle, mapped, None).await;
+    }
+    assert!(!allowed(&throttle, other(1), None).await);
+}
