@@ -61,6 +61,21 @@ pub const MIME_HEADER_MAX: usize = 64 * 1024;
 /// into their parent's body.
 pub const MIME_MAX_PARTS: usize = 500;
 pub const MIME_MAX_DEPTH: usize = 32;
+/// Login: password verifications in progress at once for one peer address, and for one account
+/// from addresses it does not know. Further attempts wait for these to settle, so each sees
+/// their failures before it is let through (issue #16: 300 guesses sent at once all passed the
+/// lockout check). Two keep a mail client that opens several connections at once moving;
+/// `password_hash_concurrency` bounds the argon2 work of all accounts together.
+pub const LOGIN_VERIFICATIONS_PER_ADDRESS: u32 = 2;
+pub const LOGIN_VERIFICATIONS_PER_ACCOUNT: u32 = 2;
+/// Login: an address that logged in to an account is "known" to it for this long after its last
+/// successful login; failures against the account from other addresses do not lock it out.
+/// Thirty days covers a phone that syncs only when its owner is home.
+pub const LOGIN_KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Login: known addresses remembered per account (the least recently used is forgotten): a
+/// household's devices at home, at work and on mobile networks.
+pub const LOGIN_KNOWN_ADDRESSES: usize = 16;
+
 /// Setup mode ends by itself after this long without a request from the setup page (issue
 /// #11): a box left in setup mode should not stay open to whoever walks by.
 pub const SETUP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -110,10 +125,13 @@ pub struct Limits {
     /// First delay after a failed login; it doubles with each further failure.
     pub login_failure_delay: Seconds,
     /// Failures from one address or against one account after which logins are refused
-    /// outright until `login_lockout` has passed.
+    /// outright until `login_lockout` has passed since the last one. An account's lockout does
+    /// not apply to the addresses it knows (see `auth::throttle`).
     pub login_failures_before_lockout: u32,
     pub login_lockout: Seconds,
-    /// Addresses and accounts remembered by the login throttle at once (oldest forgotten first).
+    /// Peer addresses remembered by the login throttle at once (the one idle longest is forgotten
+    /// first). Accounts are counted in a table of their own, which a flood of addresses cannot
+    /// empty: it holds only accounts that exist.
     pub login_throttle_entries: usize,
 }
 

@@ -99,7 +99,9 @@ impl Authenticator {
 
     /// Checks a login. Failures are delayed and counted per peer address and per account; past
     /// the limit, logins are refused without checking the password until the lockout ends.
-    /// Returns the account name on success.
+    /// The attempt is reserved in the throttle before the password is verified, so attempts
+    /// sent at once cannot all pass the check (see `throttle`). Returns the account name on
+    /// success.
     pub async fn login(
         &self,
         login: &str,
@@ -107,18 +109,26 @@ impl Authenticator {
         peer: IpAddr,
     ) -> Result<String, AuthError> {
         let account = self.account_name(login);
-        let throttle = &self.inner.throttle;
-        if throttle.is_locked(peer, &account) {
-            return Err(AuthError::Throttled);
-        }
         let stored = self.inner.store.password_hash(&account).await?;
         let known = stored.is_some();
+        // Unknown names are counted against the address only: the account table holds only
+        // accounts that exist, so made-up names cannot flood it.
+        let Some(attempt) = self
+            .inner
+            .throttle
+            .begin(peer, known.then_some(account.as_str()))
+            .await
+        else {
+            return Err(AuthError::Throttled);
+        };
         let hash = stored.unwrap_or_else(|| self.inner.decoy.clone());
+        // An error here drops the attempt, which counts it as a failure: a check that could not
+        // be made must not be a free guess.
         if self.verify(&hash, password).await? && known {
-            throttle.succeeded(peer, &account);
+            attempt.succeeded();
             return Ok(account);
         }
-        let delay = throttle.failed(peer, &account);
+        let delay = attempt.failed();
         tokio::time::sleep(delay).await;
         Err(AuthError::Failed)
     }
