@@ -16,13 +16,9 @@ use tokio::io::AsyncReadExt;
 
 use super::proto::Reply;
 use crate::limits::BODY_CHUNK;
+pub use crate::limits::HEADER_SCAN;
 use crate::secret::Secret;
 use crate::store::{Recipient, SpoolFile, Store, StoreError, now_unix};
-
-/// The header section is read whole up to this size to check From: and Sender:; a longer
-/// one is refused (a field beyond what was read would go out unchecked). Postfix refuses
-/// past 100 KiB (`header_size_limit`), so no real mail client comes near it.
-pub const HEADER_SCAN: usize = 256 * 1024;
 
 /// Why a SASL exchange did not produce credentials.
 #[derive(Debug, PartialEq, Eq)]
