@@ -54,6 +54,11 @@ pub const IMAP_READ_VIEW_MAX_AGE: std::time::Duration = std::time::Duration::fro
 /// JSON). 128 KiB is 30-60 messages of a few KiB: one trip to the blocking pool per window
 /// costs little next to the messages themselves.
 pub const FETCH_PREFETCH_MAX: usize = 128 * 1024;
+/// SMTP: octets of a message's header section read whole, for the submission From:/Sender:
+/// check (RFC 6409 §8, RFC 5322 §3.6) and the inbound authentication checks. A submission
+/// whose header section is longer is refused with 552 5.3.4 rather than passed unchecked;
+/// Postfix stops at 100 KiB (`header_size_limit`), so no mail client comes near it.
+pub const HEADER_SCAN: usize = 256 * 1024;
 /// MIME: the header block of one part kept for parsing at delivery (longer headers are cut
 /// here for ENVELOPE/BODYSTRUCTURE; the message itself is stored whole).
 pub const MIME_HEADER_MAX: usize = 64 * 1024;

@@ -154,6 +154,50 @@ fn submitted_mail_reaches_the_mx_signed_with_dkim() {
     });
 }
 
+/// Issue #16 defect 4: a message without From: goes out with the account's address added,
+/// and the DKIM signature covers that From:.
+#[test]
+fn a_missing_from_is_added_and_signed() {
+    let peers = Peers::start(ZONE);
+    let server = start(&peers, "");
+    let records = server.cli(&["dns-records"], None);
+    assert!(records.status.success(), "{}", text(&records.stderr));
+    let records = text(&records.stdout);
+    let dkim_line = records
+        .lines()
+        .find(|l| l.starts_with("letterbox._domainkey.home.test."))
+        .expect("DKIM record");
+    let value = dkim_line.split('\t').next_back().expect("value");
+    peers.add_records(&format!(
+        "letterbox._domainkey.home.test. 60 IN TXT {value}\n"
+    ));
+    let script = format!(
+        r#"{PY_PRELUDE}
+s = smtplib.SMTP("localhost", int(os.environ["SUBMISSION_PORT"]), timeout=30)
+s.starttls(context=tls())
+s.login("alice@home.test", PASSWORD)
+s.sendmail("alice@home.test", ["bob@remote.test"], "To: bob@remote.test\r\nSubject: from a script\r\n\r\nDisk is full.\r\n")
+s.quit()
+"#
+    );
+    server.python_ok(&script, &[]);
+    let received = peers.wait_for(1, &server);
+    let (info, eml) = &received[0];
+    assert_eq!(info["dkim"], true, "dkimpy verifies: {info}\n{eml}");
+    assert!(eml.contains("\nFrom: <alice@home.test>"), "{eml}");
+    assert_eq!(eml.matches("\nFrom:").count(), 1, "{eml}");
+    let signature = eml
+        .split("DKIM-Signature:")
+        .nth(1)
+        .expect("signed")
+        .to_ascii_lowercase();
+    let signed = signature.split("h=").nth(1).expect("h=");
+    assert!(
+        signed.split(';').next().expect("h").contains("from"),
+        "{eml}"
+    );
+}
+
 #[test]
 fn a_451_is_retried_after_queue_flush_and_a_550_bounces_to_the_inbox() {
     let peers = Peers::start(ZONE);

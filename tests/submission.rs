@@ -193,6 +193,47 @@ print(attempt("ALICE@home.test", "alice@HOME.test"))
     assert_eq!(mail.matches("Subject: as").count(), 2, "{mail}");
 }
 
+/// Issue #16 defect 4: a second From: (or Sender:), or one past what the check reads, used
+/// to go through unchecked; a message with no From: went out without one.
+#[test]
+fn from_and_sender_are_checked_in_the_whole_header_and_a_missing_from_is_added() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    server.add_user("bob@home.test");
+    let result = server.python_ok(
+        &script(
+            r#"
+def attempt(headers):
+    msg = headers + "\r\nHi.\r\n"
+    try:
+        submit("alice@home.test", "alice@home.test", ["bob@home.test"], msg)
+        return "ok"
+    except smtplib.SMTPDataError as e:
+        return f"data {e.smtp_code} {e.smtp_error.decode()}"
+pad = "".join(f"X-Pad-{i}: {'a' * 70}\r\n" for i in range(4000))
+print(attempt("From: bob@home.test\r\nFrom: alice@home.test\r\nSubject: two from\r\n"))
+print(attempt("From: alice@home.test\r\nSender: alice@home.test\r\nSender: alice@home.test\r\nSubject: two sender\r\n"))
+print(attempt("From: alice@home.test\r\n" + pad + "From: bob@home.test\r\nSubject: deep from\r\n"))
+print(attempt(pad + "From: bob@home.test\r\nSubject: only deep from\r\n"))
+print(attempt("To: bob@home.test\r\nSubject: no from\r\n"))
+print(attempt("From: alice@home.test\r\nSender: Bob <bob@home.test>\r\nSubject: bob's sender\r\n"))
+"#,
+        ),
+        &[],
+    );
+    let lines: Vec<&str> = result.lines().collect();
+    assert!(lines[0].starts_with("data 550 5.7.1"), "{result}");
+    assert!(lines[1].starts_with("data 550 5.7.1"), "{result}");
+    assert!(lines[2].starts_with("data 552 5.3.4"), "{result}");
+    assert!(lines[3].starts_with("data 552 5.3.4"), "{result}");
+    assert_eq!(lines[4], "ok", "{result}");
+    assert!(lines[5].starts_with("data 550 5.7.1"), "{result}");
+    let mail = pop3_retrieve_all(&server, "bob@home.test");
+    assert_eq!(mail.matches("Subject: ").count(), 1, "{mail}");
+    assert!(mail.contains("Subject: no from"), "{mail}");
+    assert!(mail.contains("\nFrom: <alice@home.test>"), "{mail}");
+}
+
 #[test]
 fn wrong_passwords_are_throttled_then_locked_out() {
     let server = Server::start_with("login_failures_before_lockout = 3");

@@ -5,7 +5,8 @@
 //!
 //! The body is hashed as it streams into the spool (relaxed/relaxed canonicalization); only
 //! the header section is held in memory, and only up to `submission::HEADER_SCAN`: a message
-//! whose header section is longer is sent unsigned.
+//! whose header section is longer is refused at submission, so what is signed always has the
+//! one From: that was checked.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,10 @@
 //! - SASL PLAIN (RFC 4616) and LOGIN payloads, decoded here (the proto layer does not).
 //! - Sender rules: an authenticated account may use its own address and the aliases that
 //!   deliver to it, in MAIL FROM and in the From: header.
-//! - Message fix-ups (RFC 6409 §8): Date and Message-ID are added when missing.
+//!   The header section must hold at most one From: and one Sender: (RFC 5322 §3.6) and is
+//!   read whole, up to `HEADER_SCAN`; a longer one is refused rather than left unchecked.
+//! - Message fix-ups (RFC 6409 §8): Date, Message-ID and From: (the account's address, §8.1)
+//!   are added when missing.
 //! - The end of a message: remote recipients go to the outbound queue (DKIM-signed), local
 //!   ones are delivered at once. Both are durable before the client hears 250.
 
@@ -13,12 +16,9 @@ use tokio::io::AsyncReadExt;
 
 use super::proto::Reply;
 use crate::limits::BODY_CHUNK;
+pub use crate::limits::HEADER_SCAN;
 use crate::secret::Secret;
 use crate::store::{Recipient, SpoolFile, Store, StoreError, now_unix};
-
-/// The header section is looked at up to this size; a longer one is sent as it is (a
-/// header field beyond it is not seen, at worst a Date or Message-ID is added twice).
-pub const HEADER_SCAN: usize = 256 * 1024;
 
 /// Why a SASL exchange did not produce credentials.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,8 +94,40 @@ pub struct HeaderFacts {
     pub has_message_id: bool,
     /// Addresses in From:, lowercased.
     pub from: Vec<String>,
-    /// The end of the header section was found within `HEADER_SCAN`.
-    pub complete: bool,
+    /// Addresses in Sender:, lowercased (checked like From:: "bob on behalf of alice" would
+    /// speak for bob just as well).
+    pub sender: Vec<String>,
+    /// How many From: and Sender: fields there are (RFC 5322 §3.6: at most one each).
+    pub from_fields: usize,
+    pub sender_fields: usize,
+    /// The end of the header section was not found within `HEADER_SCAN`: what lies beyond
+    /// was not read.
+    pub truncated: bool,
+}
+
+impl HeaderFacts {
+    /// Why the header section cannot be sent by `account` as it is, before asking the store
+    /// whether each From: address is the account's (`may_send_as`).
+    pub fn refusal(&self) -> Option<Reply> {
+        if self.truncated {
+            return Some(Reply::new(
+                552,
+                "5.3.4",
+                format!("Header section is longer than {HEADER_SCAN} octets"),
+            ));
+        }
+        if self.from_fields > 1 || self.sender_fields > 1 {
+            return Some(Reply::new(
+                550,
+                "5.7.1",
+                "More than one From: or Sender: header field (RFC 5322 section 3.6)",
+            ));
+        }
+        if self.from_fields == 1 && self.from.is_empty() {
+            return Some(Reply::new(550, "5.7.1", "From: holds no address"));
+        }
+        None
+    }
 }
 
 /// Reads the start of a spooled message and parses its header section.
@@ -112,44 +144,100 @@ pub async fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> 
         }
         let scan_from = head.len().saturating_sub(3);
         head.extend_from_slice(&chunk[..n]);
+        if head.starts_with(b"\r\n") {
+            // An empty header section: everything is body.
+            return Ok(HeaderFacts::default());
+        }
         if let Some(end) = find(&head[scan_from..], b"\r\n\r\n") {
             head.truncate(scan_from + end + 4);
-            return Ok(HeaderFacts {
-                complete: true,
-                ..parse_header_facts(&head)
-            });
+            return Ok(parse_header_facts(&head));
         }
         if head.len() >= HEADER_SCAN {
             head.truncate(HEADER_SCAN);
             break;
         }
     }
-    // No body at all counts as complete too: the whole message is headers within the bound.
+    // No body at all is fine too: the whole message is headers within the bound.
     Ok(HeaderFacts {
-        complete: head.len() < HEADER_SCAN,
+        truncated: head.len() >= HEADER_SCAN,
         ..parse_header_facts(&head)
     })
 }
 
 pub fn parse_header_facts(head: &[u8]) -> HeaderFacts {
-    let Some(message) = mail_parser::MessageParser::new().parse_headers(head) else {
-        return HeaderFacts::default();
-    };
-    let from = message
-        .from()
-        .map(|from| {
-            from.iter()
-                .filter_map(|addr| addr.address())
-                .map(str::to_ascii_lowercase)
-                .collect()
-        })
-        .unwrap_or_default();
-    HeaderFacts {
-        has_date: message.date().is_some(),
-        has_message_id: message.message_id().is_some(),
-        from,
-        complete: false,
+    let mut facts = HeaderFacts::default();
+    // From: and Sender: are counted field by field: a parser of the whole section keeps
+    // one From: of several, which would let a second one through unchecked.
+    for field in fields(head) {
+        let Some(colon) = field.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = field[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"From") {
+            facts.from_fields += 1;
+            facts.from.extend(addresses(field, Field::From));
+        } else if name.eq_ignore_ascii_case(b"Sender") {
+            facts.sender_fields += 1;
+            facts.sender.extend(addresses(field, Field::Sender));
+        }
     }
+    if let Some(message) = mail_parser::MessageParser::new().parse_headers(head) {
+        facts.has_date = message.date().is_some();
+        facts.has_message_id = message.message_id().is_some();
+    }
+    facts
+}
+
+/// The fields of a header section (each with its folded lines and line endings), up to the
+/// blank line. DATA has already refused bare CR and LF, so lines end in CRLF.
+fn fields(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = head;
+    std::iter::from_fn(move || {
+        if rest.is_empty() || rest.starts_with(b"\r\n") {
+            return None;
+        }
+        let mut end = 0;
+        loop {
+            end += match rest[end..].windows(2).position(|w| w == b"\r\n") {
+                Some(at) => at + 2,
+                None => rest.len() - end,
+            };
+            if !matches!(rest.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        let (field, tail) = rest.split_at(end);
+        rest = tail;
+        Some(field)
+    })
+}
+
+enum Field {
+    From,
+    Sender,
+}
+
+/// The addresses of one From: or Sender: field, lowercased.
+fn addresses(field: &[u8], which: Field) -> Vec<String> {
+    let mut alone = field.to_vec();
+    if !alone.ends_with(b"\r\n") {
+        alone.extend_from_slice(b"\r\n");
+    }
+    alone.extend_from_slice(b"\r\n");
+    let Some(message) = mail_parser::MessageParser::new().parse_headers(&alone[..]) else {
+        return Vec::new();
+    };
+    let list = match which {
+        Field::From => message.from(),
+        Field::Sender => message.sender(),
+    };
+    list.map(|from| {
+        from.iter()
+            .filter_map(|addr| addr.address())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -183,9 +271,13 @@ pub async fn rewrite(
     writer.finish().await
 }
 
-/// The header fields RFC 6409 §8.2 and §8.3 let a submission server add.
-pub fn missing_headers(facts: &HeaderFacts, hostname: &str, unique: &str) -> String {
+/// The header fields RFC 6409 §8.1, §8.2 and §8.3 let a submission server add; a missing
+/// From: becomes the authenticated account's address.
+pub fn missing_headers(facts: &HeaderFacts, account: &str, hostname: &str, unique: &str) -> String {
     let mut added = String::new();
+    if facts.from_fields == 0 {
+        added.push_str(&format!("From: <{account}>\r\n"));
+    }
     if !facts.has_date {
         let date = mail_parser::DateTime::from_timestamp(now_unix()).to_rfc822();
         added.push_str(&format!("Date: {date}\r\n"));
@@ -228,11 +320,65 @@ mod tests {
         assert_eq!(facts.from, vec!["alice@home.test"]);
         assert!(facts.has_date);
         assert!(!facts.has_message_id);
-        let added = missing_headers(&facts, "mail.home.test", "123.abc");
+        let added = missing_headers(&facts, "alice@home.test", "mail.home.test", "123.abc");
         assert_eq!(added, "Message-ID: <123.abc@mail.home.test>\r\n");
         let bare = parse_header_facts(b"Subject: no from\r\n\r\n");
         assert!(bare.from.is_empty());
-        let added = missing_headers(&bare, "h", "u");
-        assert!(added.starts_with("Date: ") && added.contains("Message-ID: <u@h>"));
+        assert_eq!(bare.refusal(), None);
+        let added = missing_headers(&bare, "alice@home.test", "h", "u");
+        assert!(
+            added.starts_with("From: <alice@home.test>\r\nDate: "),
+            "{added}"
+        );
+        assert!(added.contains("Message-ID: <u@h>"));
+    }
+
+    fn refused(head: &str) -> Option<u16> {
+        parse_header_facts(head.as_bytes())
+            .refusal()
+            .map(|reply| reply.code)
+    }
+
+    #[test]
+    fn every_from_and_sender_field_is_counted() {
+        let two_from = "From: bob@home.test\r\nSubject: x\r\nFrom: alice@home.test\r\n\r\nbody\r\n";
+        let facts = parse_header_facts(two_from.as_bytes());
+        assert_eq!(facts.from_fields, 2);
+        assert_eq!(facts.from, vec!["bob@home.test", "alice@home.test"]);
+        assert_eq!(refused(two_from), Some(550));
+        // Any case, space before the colon (RFC 5322 §4.5.4), folded values.
+        assert_eq!(refused("from: a@x\r\nFROM : b@x\r\n\r\n"), Some(550));
+        assert_eq!(
+            refused("Sender: a@x\r\nSubject: s\r\n\tmore\r\nsender: b@x\r\n\r\n"),
+            Some(550)
+        );
+        let folded = parse_header_facts(b"From:\r\n Bob\r\n <bob@x>\r\nSubject: y\r\n\r\n");
+        assert_eq!(
+            (folded.from_fields, folded.from),
+            (1, vec!["bob@x".to_string()])
+        );
+        // A From: in the body or a continuation line is no field.
+        assert_eq!(
+            refused("From: a@x\r\nSubject: y\r\n From: b@x\r\n\r\nFrom: c@x\r\n"),
+            None
+        );
+        let one_each = parse_header_facts(b"From: a@x\r\nSender: B <B@x>\r\n\r\n");
+        assert_eq!(one_each.refusal(), None);
+        assert_eq!(
+            (one_each.from, one_each.sender),
+            (vec!["a@x".to_string()], vec!["b@x".to_string()])
+        );
+        assert_eq!(refused("From: undisclosed\r\n\r\n"), Some(550));
+        let no_body = parse_header_facts(b"Subject: s\r\nFrom: a@x\r\n");
+        assert_eq!(no_body.from, vec!["a@x"]);
+    }
+
+    #[test]
+    fn a_header_section_read_only_in_part_is_refused() {
+        let facts = HeaderFacts {
+            truncated: true,
+            ..parse_header_facts(b"From: alice@home.test\r\n")
+        };
+        assert_eq!(facts.refusal().map(|r| r.code), Some(552));
     }
 }

@@ -121,9 +121,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         })
     }
 
-    /// The end of a submitted message: trace and missing header fields in front, the From:
-    /// header checked against the account, then queued (remote recipients) and delivered
-    /// (local ones), each durably.
+    /// The end of a submitted message: the header section checked (one From: and Sender: at
+    /// most, each of their addresses the account's), trace and missing header fields (From:
+    /// too) in front, then queued (remote recipients) and delivered (local ones), each durably.
     pub(super) async fn submit(
         &mut self,
         transaction: &Transaction,
@@ -138,7 +138,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let store = self.ctx.store.clone();
         let facts = submission::header_facts(&message).await.map_err(failed)?;
-        for from in &facts.from {
+        if let Some(refusal) = facts.refusal() {
+            return Err(refusal);
+        }
+        for from in facts.from.iter().chain(&facts.sender) {
             if !submission::may_send_as(&store, &user, from)
                 .await
                 .map_err(failed)?
@@ -146,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Err(Reply::new(
                     550,
                     "5.7.1",
-                    format!("From: <{from}> is not one of your addresses"),
+                    format!("<{from}> in From: or Sender: is not one of your addresses"),
                 ));
             }
         }
@@ -159,16 +162,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let prefix = format!(
             "{}{}",
             self.trace_headers(transaction),
-            submission::missing_headers(&facts, &self.ctx.config.hostname, &unique)
+            submission::missing_headers(&facts, &user, &self.ctx.config.hostname, &unique)
         );
         let sender = transaction
             .reverse_path
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        // Sign what leaves, when the header section was small enough to be seen whole.
+        // Sign what leaves: the header section was read whole and its one From: (or the one
+        // added above) checked; `refusal` has turned away every other message.
         let mut signing = match &self.ctx.dkim {
-            Some(dkim) if !transaction.remote.is_empty() && facts.complete => dkim.start(&sender),
+            Some(dkim) if !transaction.remote.is_empty() && !facts.truncated => dkim.start(&sender),
             _ => None,
         };
         let message = submission::rewrite(&store, &prefix, message, |bytes| {
