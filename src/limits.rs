@@ -77,9 +77,15 @@ pub struct Limits {
     pub max_append_size: ByteSize,
     /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
-    /// Concurrent connections per service (SMTP, submission, POP3, ...). Further
-    /// connections wait in the kernel backlog until a slot frees.
+    /// Concurrent connections per service (SMTP, submission, POP3, ...; a service's plain
+    /// and TLS ports share them). Further connections get the protocol's busy reply (SMTP
+    /// 421, POP3 -ERR [SYS/TEMP], IMAP * BYE [UNAVAILABLE]) and are closed at once.
     pub max_connections: usize,
+    /// Of those, connections one client address may hold (an IPv6 /64 counts as one
+    /// address). 16 is a quarter of the default 64: a household's devices behind one NAT
+    /// address hold a few each (a mail client opens up to 5 IMAP connections per account),
+    /// and one address alone can never take the whole service.
+    pub max_connections_per_address: usize,
     /// redb page cache.
     pub store_cache_size: ByteSize,
     /// Largest received message whose DKIM signatures are checked (mail-auth verifies from
@@ -103,6 +109,11 @@ pub struct Limits {
     pub imap_idle_timeout: Seconds,
     /// Any session before login (shorter: an unauthenticated peer holds a slot for less).
     pub preauth_idle_timeout: Seconds,
+    /// IMAP, POP3 and submission: total time from connect to login, however the peer paces
+    /// its bytes (a timer that restarts on every byte let one byte every 10 s hold a slot
+    /// for ever). A client logs in within a second or two; 60 s leaves room for a slow link
+    /// and a STARTTLS handshake.
+    pub preauth_timeout: Seconds,
     /// Concurrent argon2 computations; each holds `argon2_memory` of RAM.
     pub password_hash_concurrency: usize,
     /// argon2id memory cost per hash.
@@ -124,6 +135,7 @@ impl Default for Limits {
             max_append_size: ByteSize(64 * 1024 * 1024),
             max_recipients: 100,
             max_connections: 64,
+            max_connections_per_address: 16,
             store_cache_size: ByteSize(16 * 1024 * 1024),
             auth_check_max_size: ByteSize(4 * 1024 * 1024),
             auth_checks: 2,
@@ -134,6 +146,7 @@ impl Default for Limits {
             pop3_idle_timeout: Seconds(600),
             imap_idle_timeout: Seconds(30 * 60),
             preauth_idle_timeout: Seconds(60),
+            preauth_timeout: Seconds(60),
             password_hash_concurrency: 2,
             argon2_memory: ByteSize(19 * 1024 * 1024),
             login_failure_delay: Seconds(1),
@@ -149,6 +162,10 @@ impl Limits {
         let positive = [
             ("max_recipients", self.max_recipients),
             ("max_connections", self.max_connections),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
             ("auth_checks", self.auth_checks),
             ("delivery_backlog", self.delivery_backlog),
             ("group_commit_max", self.group_commit_max),
@@ -185,6 +202,10 @@ impl Limits {
 
     pub fn imap_idle(&self) -> Duration {
         self.imap_idle_timeout.duration()
+    }
+
+    pub fn preauth_total(&self) -> Duration {
+        self.preauth_timeout.duration()
     }
 
     pub fn preauth_idle(&self) -> Duration {

@@ -104,6 +104,9 @@ pub struct Connection<S> {
     end: usize,
     output: Vec<u8>,
     idle: Duration,
+    /// When set, reads give up at this instant however the peer paces its bytes (the total
+    /// time allowed before login).
+    deadline: Option<tokio::time::Instant>,
     shutdown: CancellationToken,
 }
 
@@ -116,6 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             end: 0,
             output: Vec::with_capacity(1024),
             idle,
+            deadline: None,
             shutdown,
         }
     }
@@ -126,6 +130,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn set_idle_timeout(&mut self, idle: Duration) {
         self.idle = idle;
+    }
+
+    /// Bounds the total time of all further reads (`None`: only the idle timeout applies).
+    /// Reaching it reads as `Interrupted::IdleTimeout`.
+    pub fn set_deadline(&mut self, within: Option<Duration>) {
+        self.deadline = within.map(|d| tokio::time::Instant::now() + d);
     }
 
     /// Bytes to send; sent before the next wait for input, or by `flush`.
@@ -170,7 +180,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.end -= self.start;
             self.start = 0;
         }
-        let idle = self.idle;
+        let idle = match self.deadline {
+            Some(deadline) => self
+                .idle
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            None => self.idle,
+        };
         let read = tokio::select! {
             read = tokio::time::timeout(idle, self.stream.read(&mut self.input[self.end..])) => read,
             () = self.shutdown.cancelled() => return Err(Interrupted::Shutdown),
@@ -327,6 +342,31 @@ mod tests {
         let line = Box::leak(format!("{}\r\n", "B".repeat(511)).into_boxed_str());
         let mut conn = connection_with(line.as_bytes()).await;
         assert_eq!(conn.read_line(512).await.ok(), Some(Line::TooLong));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_bounds_the_total_however_bytes_are_paced() {
+        let (mut client, server) = duplex(64);
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if client.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut conn = Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(60),
+            CancellationToken::new(),
+        );
+        conn.set_deadline(Some(Duration::from_secs(60)));
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            conn.read_line(4096).await,
+            Err(Interrupted::IdleTimeout)
+        ));
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]

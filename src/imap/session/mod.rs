@@ -158,6 +158,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         completion: None,
         read_ahead: ReadAhead::default(),
     };
+    // Login within a total time, not per byte (issue #16 defect 3); cleared at login.
+    let preauth = session.ctx.config.limits.preauth_total();
+    session.conn.set_deadline(Some(preauth));
     let greeting = format!(
         "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",
         session.capabilities(),
@@ -498,6 +501,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.account = Some(account);
                 self.conn
                     .set_idle_timeout(self.ctx.config.limits.imap_idle());
+                self.conn.set_deadline(None);
                 let caps = self.capabilities();
                 self.ok(tag, &format!("[CAPABILITY {caps}] Logged in"));
             }

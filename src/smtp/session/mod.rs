@@ -116,6 +116,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         delivered: 0,
         id,
     };
+    if session.ctx.role == Role::Submission {
+        // Login within a total time, not per byte (issue #16 defect 3); cleared at login.
+        let preauth = session.ctx.config.limits.preauth_total();
+        session.conn.set_deadline(Some(preauth));
+    }
     let greeting = Reply::plain(
         220,
         format!("{} ESMTP Letterbox", session.ctx.config.hostname),
