@@ -27,6 +27,10 @@ pub const IMAP_COMMAND_LINE: usize = 64 * 1024;
 /// IMAP: a whole command with its literals (other than an APPEND message, which streams to a
 /// spool file). A literal that would pass this is refused before anything is read into memory.
 pub const IMAP_COMMAND_MAX: usize = 256 * 1024;
+/// IMAP before login: a whole command with its literals. LOGIN's user name and password fit
+/// many times over; anything larger is refused unread (a LITERAL+ over it ends the connection,
+/// RFC 7888 §4), so an unauthenticated peer cannot make the server read gigabytes.
+pub const IMAP_PREAUTH_COMMAND_MAX: usize = 8 * 1024;
 /// IMAP: an AUTHENTICATE response line (base64 of a name and a password).
 pub const IMAP_SASL_LINE: usize = 4096;
 /// IMAP: BAD replies in one session after which the peer is disconnected.

@@ -112,3 +112,31 @@ fn dribbling_bytes_before_login_is_cut_after_the_total_bound() {
     let out = server.python_ok(DRIBBLE, &[]);
     print!("{out}");
 }
+
+/// Before login, `LOGIN {4000000000+}` is answered BAD and the connection closed at once,
+/// without the server reading (and discarding) the 4 GB.
+const HUGE_LITERAL: &str = r#"
+import os, socket, time
+s = socket.create_connection(("127.0.0.1", int(os.environ["IMAP_PORT"])), timeout=5)
+f = s.makefile("rb")
+assert f.readline().startswith(b"* OK")
+started = time.monotonic()
+s.sendall(b"a LOGIN {4000000000+}\r\n")
+line = f.readline()
+assert line.startswith(b"a BAD"), line
+try:
+    rest = f.read()
+except ConnectionResetError:
+    rest = b""
+assert rest == b"", rest
+waited = time.monotonic() - started
+assert waited < 2, waited
+print("BAD and closed in", round(waited, 3), "s")
+"#;
+
+#[test]
+fn a_huge_literal_before_login_is_refused_and_the_connection_closed() {
+    let server = Server::start();
+    let out = server.python_ok(HUGE_LITERAL, &[]);
+    print!("{out}");
+}

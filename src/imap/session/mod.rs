@@ -287,6 +287,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.bad(tag.as_deref(), reason);
                     (false, Updates::None)
                 }
+                Frame::Abandoned { tag, reason } => {
+                    self.bad(tag.as_deref(), reason);
+                    self.complete(Updates::None).await?;
+                    return Ok(());
+                }
                 Frame::Append { prefix, literal } => {
                     self.append(prefix, literal).await?;
                     (false, Updates::After)
@@ -346,7 +351,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Reads the next command through the sans-I/O framer, saying "+" when it asks.
     async fn read_command(&mut self) -> Result<Frame, Interrupted> {
-        let mut framer = Framer::new(self.enabled.utf8);
+        let mut framer = if self.account.is_some() {
+            Framer::new(self.enabled.utf8)
+        } else {
+            Framer::before_login(self.enabled.utf8)
+        };
         loop {
             let (used, step) = framer.feed(self.conn.buffered());
             self.conn.consume(used);
