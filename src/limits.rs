@@ -14,6 +14,12 @@ pub const SMTP_COMMAND_LINE: usize = 512;
 pub const SMTP_TEXT_LINE: usize = 1000;
 /// RFC 2449 §4: a POP3 command line is at most 255 octets including CRLF.
 pub const POP3_COMMAND_LINE: usize = 255;
+/// A command line (and an IMAP command with its literals, other than an APPEND message) must
+/// arrive whole within this long of its first octet: the idle timeouts restart on every
+/// byte, so without it one byte every few seconds held a connection for ever (issue #16).
+/// A real client sends a command in one packet; 60 s leaves a 256 KiB IMAP command room on a
+/// 5 KB/s link.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Threads tokio may start for blocking work (redb reads and writes, argon2, file I/O). Each
 /// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
 pub const BLOCKING_THREADS: usize = 16;

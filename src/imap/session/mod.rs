@@ -40,7 +40,7 @@ use super::proto::framing::{Frame, Framer, Line, LineReader, Step};
 use super::proto::{Command, CommandKind, parse_command_in};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
-use crate::limits::{IMAP_MAX_ERRORS, IMAP_SASL_LINE};
+use crate::limits::{COMMAND_TIMEOUT, IMAP_MAX_ERRORS, IMAP_SASL_LINE};
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
 use crate::store::{Keywords, Store, StoreError};
@@ -356,11 +356,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         } else {
             Framer::before_login(self.enabled.utf8)
         };
+        // Once the command has begun, it must arrive whole within COMMAND_TIMEOUT.
+        let mut by = None;
         loop {
             let (used, step) = framer.feed(self.conn.buffered());
             self.conn.consume(used);
+            if used > 0 {
+                by = by.or_else(|| Some(tokio::time::Instant::now() + COMMAND_TIMEOUT));
+            }
             match step {
-                Step::NeedInput => self.conn.read_more().await?,
+                Step::NeedInput => self.conn.read_more_by(by).await?,
                 Step::SendContinuation => {
                     self.conn.write(b"+ Ready for literal data\r\n").await?;
                     self.conn.flush().await?;
