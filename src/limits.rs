@@ -20,6 +20,22 @@ pub const POP3_COMMAND_LINE: usize = 255;
 /// A real client sends a command in one packet; 60 s leaves a 256 KiB IMAP command room on a
 /// 5 KB/s link.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// SMTP DATA/BDAT: the slowest transfer allowed on average (octets per second). A message
+/// must arrive within `COMMAND_TIMEOUT` plus its size (up to `max_message_size`) at this
+/// rate: 25 MiB may take 1 h 47 min, slower than any phone link (32 kbit/s), yet a peer that
+/// dribbles bytes cannot hold a slot for ever.
+pub const DATA_MIN_RATE: u64 = 4096;
+
+/// When a transfer of `received` octets so far, begun `COMMAND_TIMEOUT` ago at `started`,
+/// must end: its time grows with what arrived, up to `max` octets' worth.
+pub fn transfer_deadline(
+    started: tokio::time::Instant,
+    received: u64,
+    max: u64,
+) -> tokio::time::Instant {
+    started + COMMAND_TIMEOUT + Duration::from_secs(received.min(max) / DATA_MIN_RATE)
+}
+
 /// Threads tokio may start for blocking work (redb reads and writes, argon2, file I/O). Each
 /// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
 pub const BLOCKING_THREADS: usize = 16;
@@ -220,5 +236,24 @@ impl Limits {
 
     pub fn preauth_idle(&self) -> Duration {
         self.preauth_idle_timeout.duration()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_gets_time_by_what_arrived_up_to_the_largest_message() {
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            transfer_deadline(start, 0, 1 << 20),
+            start + COMMAND_TIMEOUT
+        );
+        let max = 25 * 1024 * 1024;
+        let whole = transfer_deadline(start, max, max) - start;
+        assert_eq!(whole, COMMAND_TIMEOUT + Duration::from_secs(6400));
+        // Bytes beyond the largest message buy no more time.
+        assert_eq!(transfer_deadline(start, 10 * max, max) - start, whole);
     }
 }
