@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::imap::session::ImapContext;
 use crate::net::{Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
+use crate::slots::Slots;
 use crate::smtp::session::{Role, SmtpContext};
 use crate::status::{ListenerStatus, Status, Storage};
 use crate::store::{Store, StoreError, now_unix};
@@ -367,7 +368,10 @@ async fn start(
     let services = prepared.services;
     let mut listeners = Vec::new();
     for service in Service::ALL {
-        let connections = Arc::new(Semaphore::new(config.limits.max_connections));
+        let connections = Slots::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_address,
+        );
         for address in service.addresses(config) {
             let mut entry = ListenerStatus {
                 service: service.name().into(),
@@ -445,19 +449,12 @@ async fn accept_loop(
     service: Service,
     listener: TcpListener,
     services: Services,
-    connections: Arc<Semaphore>,
+    connections: Slots,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = shutdown.cancelled() => return,
-        };
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
@@ -474,13 +471,36 @@ async fn accept_loop(
             },
             () = shutdown.cancelled() => return,
         };
+        let Some(slot) = connections.take(peer.ip()) else {
+            refuse_busy(service, &socket);
+            continue;
+        };
         let services = services.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             handle(service, socket, peer, services, shutdown).await;
-            drop(permit);
+            drop(slot);
         });
     }
+}
+
+/// Answers a connection that got no slot with the protocol's busy reply and closes it. The
+/// reply is one short line into an empty socket buffer, so it is written without waiting (if
+/// it does not fit, the peer just sees the close). On the TLS ports the connection is closed
+/// without a reply: a handshake would cost the CPU the limit is there to save.
+fn refuse_busy(service: Service, socket: &TcpStream) {
+    let reply: &[u8] = match service {
+        Service::Smtp | Service::Submission => {
+            b"421 4.3.2 Too many connections, try again later\r\n"
+        }
+        Service::Pop3 => b"-ERR [SYS/TEMP] Too many connections\r\n",
+        Service::Imap => b"* BYE [UNAVAILABLE] Too many connections\r\n",
+        _ => b"",
+    };
+    if !reply.is_empty() {
+        let _ = socket.try_write(reply);
+    }
+    tracing::debug!(service = service.name(), "connection refused: no slot free");
 }
 
 async fn handle(

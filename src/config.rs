@@ -333,7 +333,8 @@ fn limit_key(name: &str) -> &'static str {
         "password_hash_concurrency",
         "login_throttle_entries",
     ];
-    const MORE: [&str; 4] = [
+    const MORE: [&str; 5] = [
+        "max_connections_per_address",
         "max_message_size",
         "max_append_size",
         "argon2_memory",

@@ -38,6 +38,7 @@ pub mod panel;
 pub mod pop3;
 pub mod secret;
 pub mod settings;
+pub mod slots;
 pub mod smtp;
 pub mod status;
 pub mod store;

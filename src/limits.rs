@@ -14,6 +14,28 @@ pub const SMTP_COMMAND_LINE: usize = 512;
 pub const SMTP_TEXT_LINE: usize = 1000;
 /// RFC 2449 §4: a POP3 command line is at most 255 octets including CRLF.
 pub const POP3_COMMAND_LINE: usize = 255;
+/// A command line (and an IMAP command with its literals, other than an APPEND message) must
+/// arrive whole within this long of its first octet: the idle timeouts restart on every
+/// byte, so without it one byte every few seconds held a connection for ever (issue #16).
+/// A real client sends a command in one packet; 60 s leaves a 256 KiB IMAP command room on a
+/// 5 KB/s link.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// SMTP DATA/BDAT: the slowest transfer allowed on average (octets per second). A message
+/// must arrive within `COMMAND_TIMEOUT` plus its size (up to `max_message_size`) at this
+/// rate: 25 MiB may take 1 h 47 min, slower than any phone link (32 kbit/s), yet a peer that
+/// dribbles bytes cannot hold a slot for ever.
+pub const DATA_MIN_RATE: u64 = 4096;
+
+/// When a transfer of `received` octets so far, begun `COMMAND_TIMEOUT` ago at `started`,
+/// must end: its time grows with what arrived, up to `max` octets' worth.
+pub fn transfer_deadline(
+    started: tokio::time::Instant,
+    received: u64,
+    max: u64,
+) -> tokio::time::Instant {
+    started + COMMAND_TIMEOUT + Duration::from_secs(received.min(max) / DATA_MIN_RATE)
+}
+
 /// Threads tokio may start for blocking work (redb reads and writes, argon2, file I/O). Each
 /// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
 pub const BLOCKING_THREADS: usize = 16;
@@ -27,6 +49,10 @@ pub const IMAP_COMMAND_LINE: usize = 64 * 1024;
 /// IMAP: a whole command with its literals (other than an APPEND message, which streams to a
 /// spool file). A literal that would pass this is refused before anything is read into memory.
 pub const IMAP_COMMAND_MAX: usize = 256 * 1024;
+/// IMAP before login: a whole command with its literals. LOGIN's user name and password fit
+/// many times over; anything larger is refused unread (a LITERAL+ over it ends the connection,
+/// RFC 7888 §4), so an unauthenticated peer cannot make the server read gigabytes.
+pub const IMAP_PREAUTH_COMMAND_MAX: usize = 8 * 1024;
 /// IMAP: an AUTHENTICATE response line (base64 of a name and a password).
 pub const IMAP_SASL_LINE: usize = 4096;
 /// IMAP: BAD replies in one session after which the peer is disconnected.
@@ -97,9 +123,15 @@ pub struct Limits {
     pub max_append_size: ByteSize,
     /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
-    /// Concurrent connections per service (SMTP, submission, POP3, ...). Further
-    /// connections wait in the kernel backlog until a slot frees.
+    /// Concurrent connections per service (SMTP, submission, POP3, ...; a service's plain
+    /// and TLS ports share them). Further connections get the protocol's busy reply (SMTP
+    /// 421, POP3 -ERR [SYS/TEMP], IMAP * BYE [UNAVAILABLE]) and are closed at once.
     pub max_connections: usize,
+    /// Of those, connections one client address may hold (an IPv6 /64 counts as one
+    /// address). 16 is a quarter of the default 64: a household's devices behind one NAT
+    /// address hold a few each (a mail client opens up to 5 IMAP connections per account),
+    /// and one address alone can never take the whole service.
+    pub max_connections_per_address: usize,
     /// redb page cache.
     pub store_cache_size: ByteSize,
     /// Largest received message whose DKIM signatures are checked (mail-auth verifies from
@@ -123,6 +155,11 @@ pub struct Limits {
     pub imap_idle_timeout: Seconds,
     /// Any session before login (shorter: an unauthenticated peer holds a slot for less).
     pub preauth_idle_timeout: Seconds,
+    /// IMAP, POP3 and submission: total time from connect to login, however the peer paces
+    /// its bytes (a timer that restarts on every byte let one byte every 10 s hold a slot
+    /// for ever). A client logs in within a second or two; 60 s leaves room for a slow link
+    /// and a STARTTLS handshake.
+    pub preauth_timeout: Seconds,
     /// Concurrent argon2 computations; each holds `argon2_memory` of RAM.
     pub password_hash_concurrency: usize,
     /// argon2id memory cost per hash.
@@ -147,6 +184,7 @@ impl Default for Limits {
             max_append_size: ByteSize(64 * 1024 * 1024),
             max_recipients: 100,
             max_connections: 64,
+            max_connections_per_address: 16,
             store_cache_size: ByteSize(16 * 1024 * 1024),
             auth_check_max_size: ByteSize(4 * 1024 * 1024),
             auth_checks: 2,
@@ -157,6 +195,7 @@ impl Default for Limits {
             pop3_idle_timeout: Seconds(600),
             imap_idle_timeout: Seconds(30 * 60),
             preauth_idle_timeout: Seconds(60),
+            preauth_timeout: Seconds(60),
             password_hash_concurrency: 2,
             argon2_memory: ByteSize(19 * 1024 * 1024),
             login_failure_delay: Seconds(1),
@@ -172,6 +211,10 @@ impl Limits {
         let positive = [
             ("max_recipients", self.max_recipients),
             ("max_connections", self.max_connections),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
             ("auth_checks", self.auth_checks),
             ("delivery_backlog", self.delivery_backlog),
             ("group_commit_max", self.group_commit_max),
@@ -210,7 +253,30 @@ impl Limits {
         self.imap_idle_timeout.duration()
     }
 
+    pub fn preauth_total(&self) -> Duration {
+        self.preauth_timeout.duration()
+    }
+
     pub fn preauth_idle(&self) -> Duration {
         self.preauth_idle_timeout.duration()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_gets_time_by_what_arrived_up_to_the_largest_message() {
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            transfer_deadline(start, 0, 1 << 20),
+            start + COMMAND_TIMEOUT
+        );
+        let max = 25 * 1024 * 1024;
+        let whole = transfer_deadline(start, max, max) - start;
+        assert_eq!(whole, COMMAND_TIMEOUT + Duration::from_secs(6400));
+        // Bytes beyond the largest message buy no more time.
+        assert_eq!(transfer_deadline(start, 10 * max, max) - start, whole);
     }
 }

@@ -12,6 +12,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::COMMAND_TIMEOUT;
+
 /// Input buffered per connection. Command lines are far shorter; DATA streams through it.
 const READ_BUFFER: usize = 16 * 1024;
 /// Replies buffered before they must be sent.
@@ -104,6 +106,9 @@ pub struct Connection<S> {
     end: usize,
     output: Vec<u8>,
     idle: Duration,
+    /// When set, reads give up at this instant however the peer paces its bytes (the total
+    /// time allowed before login).
+    deadline: Option<tokio::time::Instant>,
     shutdown: CancellationToken,
 }
 
@@ -116,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             end: 0,
             output: Vec::with_capacity(1024),
             idle,
+            deadline: None,
             shutdown,
         }
     }
@@ -126,6 +132,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub fn set_idle_timeout(&mut self, idle: Duration) {
         self.idle = idle;
+    }
+
+    /// Bounds the total time of all further reads (`None`: only the idle timeout applies).
+    /// Reaching it reads as `Interrupted::IdleTimeout`.
+    pub fn set_deadline(&mut self, within: Option<Duration>) {
+        self.deadline = within.map(|d| tokio::time::Instant::now() + d);
     }
 
     /// Bytes to send; sent before the next wait for input, or by `flush`.
@@ -160,7 +172,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads more input into the buffer. Pending output is sent first: that is what makes
     /// pipelining work (replies go out when the server would otherwise wait).
-    async fn fill(&mut self) -> Result<(), Interrupted> {
+    /// Gives up at `by` too (the end of the time allowed for one command), if given.
+    async fn fill_by(&mut self, by: Option<tokio::time::Instant>) -> Result<(), Interrupted> {
         self.flush().await?;
         if self.start == self.end {
             self.start = 0;
@@ -170,7 +183,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.end -= self.start;
             self.start = 0;
         }
-        let idle = self.idle;
+        let deadline = match (self.deadline, by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let idle = match deadline {
+            Some(deadline) => self
+                .idle
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            None => self.idle,
+        };
         let read = tokio::select! {
             read = tokio::time::timeout(idle, self.stream.read(&mut self.input[self.end..])) => read,
             () = self.shutdown.cancelled() => return Err(Interrupted::Shutdown),
@@ -186,9 +208,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Reads one line of at most `max` octets including its line ending. A longer line is
-    /// consumed to its end and reported as `TooLong`, so the stream stays in sync.
+    /// consumed to its end and reported as `TooLong`, so the stream stays in sync. Once its
+    /// first octet has arrived, the whole line must within `COMMAND_TIMEOUT` (or the read
+    /// ends as `IdleTimeout`): the idle timer alone restarts on every byte.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, Interrupted> {
         let mut too_long = false;
+        let mut by = None;
         loop {
             let buffered = &self.input[self.start..self.end];
             if let Some(position) = buffered.iter().position(|&b| b == b'\n') {
@@ -207,11 +232,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.start = line_end + 1;
                 return Ok(line);
             }
+            if !buffered.is_empty() || too_long {
+                by = by.or_else(|| Some(tokio::time::Instant::now() + COMMAND_TIMEOUT));
+            }
             if buffered.len() >= max {
                 too_long = true;
                 self.start = self.end;
             }
-            self.fill().await?;
+            self.fill_by(by).await?;
         }
     }
 
@@ -227,8 +255,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Waits until some input is buffered.
     pub async fn read_more(&mut self) -> Result<(), Interrupted> {
+        self.read_more_by(None).await
+    }
+
+    /// `read_more`, giving up at `by` too (the end of the time allowed for one command).
+    pub async fn read_more_by(
+        &mut self,
+        by: Option<tokio::time::Instant>,
+    ) -> Result<(), Interrupted> {
         if self.start == self.end {
-            self.fill().await?;
+            self.fill_by(by).await?;
         }
         Ok(())
     }
@@ -327,6 +363,56 @@ mod tests {
         let line = Box::leak(format!("{}\r\n", "B".repeat(511)).into_boxed_str());
         let mut conn = connection_with(line.as_bytes()).await;
         assert_eq!(conn.read_line(512).await.ok(), Some(Line::TooLong));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_bounds_the_total_however_bytes_are_paced() {
+        let (mut client, server) = duplex(64);
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if client.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut conn = Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(60),
+            CancellationToken::new(),
+        );
+        conn.set_deadline(Some(Duration::from_secs(60)));
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            conn.read_line(4096).await,
+            Err(Interrupted::IdleTimeout)
+        ));
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_must_arrive_within_the_command_timeout() {
+        let (mut client, server) = duplex(64);
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if client.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut conn = Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(300),
+            CancellationToken::new(),
+        );
+        let started = tokio::time::Instant::now();
+        assert!(matches!(
+            conn.read_line(4096).await,
+            Err(Interrupted::IdleTimeout)
+        ));
+        // 10 s of silence before the first octet, then COMMAND_TIMEOUT for the line.
+        assert_eq!(started.elapsed(), Duration::from_secs(10) + COMMAND_TIMEOUT);
     }
 
     #[tokio::test(start_paused = true)]

@@ -93,13 +93,6 @@ fn literals_are_checked_before_anything_is_read() {
     // A synchronizing literal that is too large: refused at once, no "+".
     imap.send(b"a1 LOGIN {4000000000}\r\n");
     assert!(imap.line().starts_with("a1 BAD"), "huge literal");
-    // LITERAL+ that is too large: its bytes are skipped, the stream stays in sync.
-    let mut big = b"a2 LOGIN {300000+}\r\n".to_vec();
-    big.extend(std::iter::repeat_n(b'x', 300_000));
-    big.extend_from_slice(b" pass\r\na3 NOOP\r\n");
-    imap.send(&big);
-    assert!(imap.line().starts_with("a2 BAD"));
-    assert_eq!(imap.line(), "a3 OK NOOP completed");
     // APPEND before login with LITERAL+: skipped, answered, and the session goes on.
     imap.send(b"a4 APPEND INBOX {5+}\r\nhello\r\na5 NOOP\r\n");
     assert!(imap.line().starts_with("a4 BAD"));
@@ -124,6 +117,13 @@ fn literals_are_checked_before_anything_is_read() {
     imap.send(b"b4 LOGOUT\r\n");
     assert!(imap.line().starts_with("* BYE"));
     assert!(imap.line().starts_with("b4 OK"));
+    assert!(imap.closed_within(Duration::from_secs(5)));
+    // Before login, a LITERAL+ over 8 KiB is not read at all: BAD, and the connection closes
+    // (after login, such a literal is skipped and the session goes on: the framer's tests).
+    let mut imap = Raw::connect(server.addr("imap"));
+    assert!(imap.line().starts_with("* OK"));
+    imap.send(b"a2 LOGIN {300000+}\r\n");
+    assert!(imap.line().starts_with("a2 BAD"));
     assert!(imap.closed_within(Duration::from_secs(5)));
 }
 

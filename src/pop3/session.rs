@@ -233,6 +233,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         shutdown,
         errors: 0,
     };
+    // Login within a total time, not per byte (issue #16 defect 3); cleared at login.
+    let preauth = session.ctx.config.limits.preauth_total();
+    session.conn.set_deadline(Some(preauth));
     let greeting = format!("{} POP3 Letterbox ready", session.ctx.config.hostname);
     proto::ok(&greeting, session.conn.output());
     let ended = match session.conn.write(&[]).await {
@@ -301,6 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     state = State::Transaction(maildrop);
                     self.conn
                         .set_idle_timeout(self.ctx.config.limits.pop3_idle());
+                    self.conn.set_deadline(None);
                 }
                 Flow::End => return Ok(()),
             }

@@ -8,7 +8,7 @@
 //! the lines between APPEND's messages).
 
 use super::append::{AppendPrefix, is_append, parse_append_prefix};
-use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX};
+use crate::limits::{IMAP_COMMAND_LINE, IMAP_COMMAND_MAX, IMAP_PREAUTH_COMMAND_MAX};
 
 /// Octets of an over-long line kept from its start (for the tag) and its end (for a literal
 /// marker).
@@ -97,6 +97,13 @@ pub enum Frame {
         tag: Option<String>,
         reason: &'static str,
     },
+    /// Before login, a LITERAL+ over the bound: its data was not read, and reading it is
+    /// what the bound is there to spare (`LOGIN {4000000000+}`), so the session answers BAD
+    /// to `tag` and closes the connection (as RFC 7888 §4 allows).
+    Abandoned {
+        tag: Option<String>,
+        reason: &'static str,
+    },
     /// An APPEND whose message literal comes next; the session checks it and streams it.
     Append {
         prefix: AppendPrefix,
@@ -133,9 +140,15 @@ pub struct Framer {
     /// The command's tag, once its first line was read.
     tag: Option<String>,
     refused: Option<&'static str>,
+    /// A whole command with its literals, at most.
+    max_command: usize,
+    /// Before login: no APPEND frames (the whole command is bounded like any other), and a
+    /// LITERAL+ over the bound abandons the connection rather than being skipped.
+    before_login: bool,
 }
 
 impl Framer {
+    /// The framer of a logged-in session.
     pub fn new(utf8: bool) -> Framer {
         Framer {
             utf8,
@@ -143,6 +156,17 @@ impl Framer {
             command: Vec::new(),
             tag: None,
             refused: None,
+            max_command: IMAP_COMMAND_MAX,
+            before_login: false,
+        }
+    }
+
+    /// The framer before login: commands of at most `IMAP_PREAUTH_COMMAND_MAX` octets.
+    pub fn before_login(utf8: bool) -> Framer {
+        Framer {
+            max_command: IMAP_PREAUTH_COMMAND_MAX,
+            before_login: true,
+            ..Framer::new(utf8)
         }
     }
 
@@ -222,7 +246,7 @@ impl Framer {
                 &mut self.command,
             ))));
         };
-        if is_append(&self.command) {
+        if !self.before_login && is_append(&self.command) {
             let open = self.command.iter().rposition(|&b| b == b'{').unwrap_or(0);
             // The message may be a literal8 (RFC 3516 §4.4): the prefix stops before its `~`.
             let open = open.saturating_sub(usize::from(marker.binary));
@@ -236,7 +260,15 @@ impl Framer {
             }
         }
         let total = (self.command.len() as u64).saturating_add(marker.length);
-        if total > IMAP_COMMAND_MAX as u64 {
+        if total > self.max_command as u64 {
+            if marker.non_sync && self.before_login {
+                self.command.clear();
+                self.state = State::Line(LineReader::new(IMAP_COMMAND_LINE));
+                return Some(Step::Done(Frame::Abandoned {
+                    tag: self.tag.take(),
+                    reason: "Literal too large before login",
+                }));
+            }
             if marker.non_sync {
                 self.refused = Some("Literal too large");
                 self.state = State::Skip(marker.length);
@@ -244,7 +276,11 @@ impl Framer {
                 return None;
             }
             // The client waits for "+" that never comes: the command ends here.
-            return Some(self.finish_refused("Literal too large"));
+            return Some(self.finish_refused(if self.before_login {
+                "Literal too large before login"
+            } else {
+                "Literal too large"
+            }));
         }
         self.command.extend_from_slice(b"\r\n");
         self.state = State::Literal(marker.length);
@@ -395,6 +431,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn before_login_a_large_literal_is_refused_unread() {
+        let mut framer = Framer::before_login(false);
+        let input = b"a LOGIN {4000000000+}\r\nxxxxxxxx";
+        let (used, step) = framer.feed(input);
+        assert_eq!(used, input.len() - 8, "the literal's data is not taken");
+        assert_eq!(
+            step,
+            Step::Done(Frame::Abandoned {
+                tag: Some("a".into()),
+                reason: "Literal too large before login",
+            })
+        );
+        // A synchronizing one is refused without "+"; the stream stays in step.
+        let mut framer = Framer::before_login(false);
+        let input = b"b LOGIN {9000}\r\nc NOOP\r\n";
+        let (used, step) = framer.feed(input);
+        assert_eq!(step, refused("b", "Literal too large before login"));
+        let (_, step) = framer.feed(&input[used..]);
+        assert_eq!(step, command(b"c NOOP"));
+        // LOGIN's name and password fit, and APPEND is bounded like any other command.
+        let mut framer = Framer::before_login(false);
+        let (_, step) = framer.feed(b"d LOGIN {5+}\r\nalice {3+}\r\npw!\r\n");
+        assert_eq!(step, command(b"d LOGIN {5+}\r\nalice {3+}\r\npw!"));
+        let mut framer = Framer::before_login(false);
+        let (_, step) = framer.feed(b"e APPEND INBOX {100000+}\r\n");
+        assert!(matches!(step, Step::Done(Frame::Abandoned { .. })));
     }
 
     #[test]

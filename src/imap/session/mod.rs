@@ -40,7 +40,7 @@ use super::proto::framing::{Frame, Framer, Line, LineReader, Step};
 use super::proto::{Command, CommandKind, parse_command_in};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
-use crate::limits::{IMAP_MAX_ERRORS, IMAP_SASL_LINE};
+use crate::limits::{COMMAND_TIMEOUT, IMAP_MAX_ERRORS, IMAP_SASL_LINE};
 use crate::net::{Connection, Interrupted, Stream};
 use crate::secret::Secret;
 use crate::store::{Keywords, Store, StoreError};
@@ -158,6 +158,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         completion: None,
         read_ahead: ReadAhead::default(),
     };
+    // Login within a total time, not per byte (issue #16 defect 3); cleared at login.
+    let preauth = session.ctx.config.limits.preauth_total();
+    session.conn.set_deadline(Some(preauth));
     let greeting = format!(
         "* OK [CAPABILITY {}] {} IMAP Letterbox ready\r\n",
         session.capabilities(),
@@ -284,6 +287,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     self.bad(tag.as_deref(), reason);
                     (false, Updates::None)
                 }
+                Frame::Abandoned { tag, reason } => {
+                    self.bad(tag.as_deref(), reason);
+                    self.complete(Updates::None).await?;
+                    return Ok(());
+                }
                 Frame::Append { prefix, literal } => {
                     self.append(prefix, literal).await?;
                     (false, Updates::After)
@@ -343,12 +351,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Reads the next command through the sans-I/O framer, saying "+" when it asks.
     async fn read_command(&mut self) -> Result<Frame, Interrupted> {
-        let mut framer = Framer::new(self.enabled.utf8);
+        let mut framer = if self.account.is_some() {
+            Framer::new(self.enabled.utf8)
+        } else {
+            Framer::before_login(self.enabled.utf8)
+        };
+        // Once the command has begun, it must arrive whole within COMMAND_TIMEOUT.
+        let mut by = None;
         loop {
             let (used, step) = framer.feed(self.conn.buffered());
             self.conn.consume(used);
+            if used > 0 {
+                by = by.or_else(|| Some(tokio::time::Instant::now() + COMMAND_TIMEOUT));
+            }
             match step {
-                Step::NeedInput => self.conn.read_more().await?,
+                Step::NeedInput => self.conn.read_more_by(by).await?,
                 Step::SendContinuation => {
                     self.conn.write(b"+ Ready for literal data\r\n").await?;
                     self.conn.flush().await?;
@@ -498,6 +515,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.account = Some(account);
                 self.conn
                     .set_idle_timeout(self.ctx.config.limits.imap_idle());
+                self.conn.set_deadline(None);
                 let caps = self.capabilities();
                 self.ok(tag, &format!("[CAPABILITY {caps}] Logged in"));
             }

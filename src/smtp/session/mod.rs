@@ -116,6 +116,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         delivered: 0,
         id,
     };
+    if session.ctx.role == Role::Submission {
+        // Login within a total time, not per byte (issue #16 defect 3); cleared at login.
+        let preauth = session.ctx.config.limits.preauth_total();
+        session.conn.set_deadline(Some(preauth));
+    }
     let greeting = Reply::plain(
         220,
         format!("{} ESMTP Letterbox", session.ctx.config.hostname),
@@ -467,10 +472,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let limits = &self.ctx.config.limits;
         let mut receiver = DataReceiver::new(limits.max_message_size.0, SMTP_TEXT_LINE);
         let mut chunk = Vec::with_capacity(crate::limits::BODY_CHUNK);
+        // A minimum rate, not a timer per byte (issue #16 defect 3): see DATA_MIN_RATE.
+        let max = limits.max_message_size.0;
+        let started = tokio::time::Instant::now();
+        let mut received = 0u64;
         loop {
-            self.conn.read_more().await?;
+            let by = crate::limits::transfer_deadline(started, received, max);
+            self.conn.read_more_by(Some(by)).await?;
             let (consumed, finished) = receiver.ingest(self.conn.buffered(), &mut chunk);
             self.conn.consume(consumed);
+            received += consumed as u64;
             if let Some(writer) = &mut spool
                 && !chunk.is_empty()
                 && writer.write(&chunk).await.is_err()
@@ -509,8 +520,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let mut remaining = size;
         let mut write_failed = None;
+        let max = self.ctx.config.limits.max_message_size.0;
+        let started = tokio::time::Instant::now();
         while remaining > 0 {
-            self.conn.read_more().await?;
+            let by = crate::limits::transfer_deadline(started, size - remaining, max);
+            self.conn.read_more_by(Some(by)).await?;
             let buffered = self.conn.buffered();
             let take = buffered
                 .len()

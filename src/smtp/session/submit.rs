@@ -84,6 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Ok(account) => {
                     tracing::info!(peer = %self.peer, %account, "smtp login");
                     self.user = Some(account);
+                    self.conn.set_deadline(None);
                     Reply::new(235, "2.7.0", "Authentication successful")
                 }
                 Err(AuthError::Failed) => {
