@@ -70,7 +70,10 @@ fn run(server: &Server, body: &str) -> Vec<String> {
 
 #[test]
 fn guesses_sent_at_once_are_checked_no_more_than_the_limit() {
-    let server = Server::start_with("login_failures_before_lockout = 10");
+    // All 60 connections come from one address: its share of connection slots is raised so
+    // that every guess reaches the login check (the share is tested in tests/slots.rs).
+    let server =
+        Server::start_with("login_failures_before_lockout = 10\nmax_connections_per_address = 64");
     server.add_user("alice@home.test");
     let lines = run(
         &server,
