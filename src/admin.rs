@@ -124,13 +124,19 @@ impl Admin {
         match request {
             Request::UserAdd { address, password } => {
                 let address = self.local_address(&address)?;
-                let hash = self.auth.hash(&checked_password(password)?).await?;
+                let hash = self
+                    .auth
+                    .hash(&checked_password(password, &address)?)
+                    .await?;
                 self.store.create_account(&address, &hash).await?;
                 Ok(json!({ "address": address }))
             }
             Request::UserPasswd { address, password } => {
                 let address = self.local_address(&address)?;
-                let hash = self.auth.hash(&checked_password(password)?).await?;
+                let hash = self
+                    .auth
+                    .hash(&checked_password(password, &address)?)
+                    .await?;
                 self.store.set_password(&address, &hash).await?;
                 Ok(json!({ "address": address }))
             }
@@ -232,13 +238,12 @@ impl Admin {
     }
 }
 
-fn checked_password(password: String) -> Result<Secret<String>, AdminError> {
+/// The password as given (without the line end `--password-stdin` reads), if it passes the
+/// strength check for this account; the refusal says why in one line.
+fn checked_password(password: String, address: &str) -> Result<Secret<String>, AdminError> {
     let password = password.trim_end_matches(['\r', '\n']).to_string();
-    if password.chars().count() < 8 {
-        return Err(AdminError::Invalid(
-            "the password must have at least 8 characters".into(),
-        ));
-    }
+    crate::auth::strength::check(&password, &[address])
+        .map_err(|weakness| AdminError::Invalid(weakness.to_string()))?;
     Ok(Secret::new(password))
 }
 

@@ -49,7 +49,7 @@ fn accounts_work_offline_and_through_the_running_daemon() {
 #[test]
 fn bad_requests_fail_with_one_clear_line() {
     let server = Server::start();
-    let cases: [(&[&str], Option<&str>, &str); 5] = [
+    let cases: [(&[&str], Option<&str>, &str); 7] = [
         (
             &["user", "add", "x@elsewhere.example", "--password-stdin"],
             Some("long enough pw\n"),
@@ -58,7 +58,17 @@ fn bad_requests_fail_with_one_clear_line() {
         (
             &["user", "add", "carol@home.test", "--password-stdin"],
             Some("short\n"),
-            "at least 8",
+            "at least 10 characters",
+        ),
+        (
+            &["user", "add", "carol@home.test", "--password-stdin"],
+            Some("Password123!\n"),
+            "one of the most common ones",
+        ),
+        (
+            &["user", "add", "carol@home.test", "--password-stdin"],
+            Some("carol is great\n"),
+            "the account's name",
         ),
         (
             &["user", "delete", "nobody@home.test"],

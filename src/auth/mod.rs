@@ -1,6 +1,7 @@
 //! Accounts' passwords: argon2id hashing with bounded concurrency, verification, and the
 //! failed-login throttle shared by every protocol.
 
+pub mod strength;
 mod throttle;
 
 use std::net::IpAddr;
