@@ -1,5 +1,12 @@
 //! TLS: rustls with the ring provider. Either the configured PEM files, or a self-signed
-//! certificate for `hostname`, made at first start and kept in `<data_dir>/tls/`.
+//! certificate for `hostname`, made at first start and kept in `<data_dir>/tls/` (made again
+//! when the host name changes).
+//!
+//! - `upload`: a certificate and key from the setup page, checked and installed.
+//! - `validity`: a certificate's notBefore and notAfter, read from its DER.
+
+mod upload;
+mod validity;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -12,6 +19,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+pub use upload::{CertificateProblem, CertificateSummary, check_upload, install_upload};
+pub use validity::{Validity, validity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -41,10 +50,12 @@ pub fn cert_paths(config: &Config) -> (PathBuf, PathBuf) {
     }
 }
 
-/// Loads the configured certificate, or makes (once) and loads the self-signed one.
+/// Loads the configured certificate, or the self-signed one, made at first start and again
+/// whenever it does not name the host name (the setup page changes it, and the daemon reloads
+/// through here). A configured or uploaded certificate is never replaced.
 pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     let (cert, key) = cert_paths(config);
-    if config.tls.is_none() && !(cert.exists() && key.exists()) {
+    if config.tls.is_none() && !(key.exists() && self_signed_fits(&cert, &config.hostname)) {
         generate_self_signed(&config.hostname, &cert, &key)?;
     }
     let chain = CertificateDer::pem_file_iter(&cert)
@@ -61,6 +72,19 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
         .with_no_client_auth()
         .with_single_cert(chain, key_der)?;
     Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Whether the self-signed certificate at `path` is there and valid for `hostname`; one that
+/// cannot be read is ours to replace too.
+fn self_signed_fits(path: &Path, hostname: &str) -> bool {
+    let Ok(der) = CertificateDer::from_pem_file(path) else {
+        return false;
+    };
+    let Ok(name) = rustls::pki_types::ServerName::try_from(hostname) else {
+        return false;
+    };
+    webpki::EndEntityCert::try_from(&der)
+        .is_ok_and(|leaf| leaf.verify_is_valid_for_subject_name(&name).is_ok())
 }
 
 fn generate_self_signed(hostname: &str, cert_path: &Path, key: &Path) -> Result<(), TlsError> {
@@ -97,7 +121,12 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
     file.write_all(contents)
         .and_then(|()| file.sync_all())
         .map_err(|e| file_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))
+    std::fs::rename(&temporary, path).map_err(|e| file_error(path, e))?;
+    // The rename itself is durable only once the directory is.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| file_error(dir, e))
 }
 
 #[cfg(test)]
@@ -120,6 +149,49 @@ mod tests {
             std::fs::read(&cert).expect("cert"),
             first,
             "kept, not remade"
+        );
+    }
+
+    #[test]
+    fn self_signed_is_made_again_for_a_new_hostname_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::development();
+        config.data_dir = dir.path().to_path_buf();
+        config.hostname = "mail.smith.example".into();
+        acceptor(&config).expect("first start");
+        let (cert, key) = cert_paths(&config);
+        let first = std::fs::read(&cert).expect("cert");
+        assert!(self_signed_fits(&cert, "mail.smith.example"));
+
+        config.hostname = "box.jones.example".into();
+        acceptor(&config).expect("reload with the new name");
+        let second = std::fs::read(&cert).expect("cert");
+        assert_ne!(second, first, "remade for the new name");
+        assert!(self_signed_fits(&cert, "box.jones.example"));
+        assert!(!self_signed_fits(&cert, "mail.smith.example"));
+        acceptor(&config).expect("again");
+        assert_eq!(
+            std::fs::read(&cert).expect("cert"),
+            second,
+            "kept while it fits"
+        );
+
+        // An uploaded certificate for another name is left alone (and still loads).
+        let files = crate::config::TlsFiles {
+            cert: dir.path().join("other-cert.pem"),
+            key: dir.path().join("other-key.pem"),
+        };
+        std::fs::copy(&cert, &files.cert).expect("copy cert");
+        std::fs::copy(&key, &files.key).expect("copy key");
+        let uploaded = std::fs::read(&files.cert).expect("cert");
+        config.hostname = "third.example".into();
+        config.tls = Some(files.clone());
+        acceptor(&config).expect("configured files load whatever the name");
+        assert_eq!(std::fs::read(&files.cert).expect("cert"), uploaded);
+        assert_eq!(
+            std::fs::read(&cert).expect("cert"),
+            second,
+            "self-signed untouched"
         );
     }
 

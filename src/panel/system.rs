@@ -189,74 +189,7 @@ pub fn certificate_not_after(pem: &[u8]) -> Option<i64> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)
         .ok()?;
-    not_after(&der)
-}
-
-/// One DER element: (tag, content, what follows).
-fn element(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (length, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let length = rest[..count]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (length, &rest[count..])
-    };
-    if rest.len() < length {
-        return None;
-    }
-    Some((tag, &rest[..length], &rest[length..]))
-}
-
-/// Certificate → TBSCertificate → [version] serial signature issuer validity → notAfter.
-fn not_after(der: &[u8]) -> Option<i64> {
-    let (0x30, certificate, _) = element(der)? else {
-        return None;
-    };
-    let (0x30, tbs, _) = element(certificate)? else {
-        return None;
-    };
-    let (tag, _, mut rest) = element(tbs)?;
-    if tag == 0xA0 {
-        rest = element(rest)?.2; // the version was explicit; skip the serial too
-    }
-    let rest = element(rest)?.2; // signature algorithm
-    let rest = element(rest)?.2; // issuer
-    let (0x30, validity, _) = element(rest)? else {
-        return None;
-    };
-    let after = element(validity)?.2;
-    let (tag, time, _) = element(after)?;
-    let time = std::str::from_utf8(time).ok()?;
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy: i64 = time.get(..2)?.parse().ok()?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, time.get(2..)?)
-        }
-        0x18 => (time.get(..4)?.parse().ok()?, time.get(4..)?),
-        _ => return None,
-    };
-    let field = |at: usize| -> Option<i64> { rest.get(at..at + 2)?.parse().ok() };
-    let (month, day, hour, minute, second) =
-        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    Some(days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    crate::tls::validity(&der).map(|validity| validity.not_after)
 }
 
 #[cfg(test)]
@@ -274,8 +207,6 @@ mod tests {
         let expires = certificate_not_after(cert.pem().as_bytes()).expect("notAfter");
         assert_eq!(expires, 1_940_889_600); // 2031-07-04T00:00:00Z
         assert_eq!(certificate_not_after(b"not a certificate"), None);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]
