@@ -57,6 +57,9 @@ pub struct Config {
     /// Overrides of the board's button facts.
     #[serde(default)]
     pub button: crate::board::ButtonSettings,
+    /// Which network backend the setup wizard uses (Wi-Fi scan and join, the hotspot).
+    #[serde(default)]
+    pub network: crate::network::NetworkSettings,
 }
 
 fn default_board() -> String {
@@ -245,6 +248,7 @@ impl Config {
             board: "simulated".into(),
             panel: crate::board::PanelSettings::default(),
             button: crate::board::ButtonSettings::default(),
+            network: crate::network::NetworkSettings::default(),
         }
     }
 
@@ -308,6 +312,7 @@ impl Config {
                 "outbound.relay needs both username and password, or neither".into(),
             ));
         }
+        self.network.validate()?;
         self.limits.validate().map_err(|reason| {
             let key = reason
                 .strip_prefix("limits.")

@@ -19,6 +19,8 @@
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
 //! - `panel`: the OLED's pages (pure rendering), the SSD1306 driver, the PNG simulator.
 //! - `button`: debounce and short/long/very-long presses; the GPIO line.
+//! - `network`: the network seam the setup wizard uses (Wi-Fi scan and join, the hotspot's
+//!   address; wired and simulated backends) and the captive DNS responder.
 //! - `board`: the boards' facts (`board/*.toml`, built in) and their detection.
 //! - `secret`: values that never show in logs.
 
@@ -33,6 +35,7 @@ pub mod imap;
 pub mod limits;
 pub mod mime;
 pub mod net;
+pub mod network;
 pub mod outbound;
 pub mod panel;
 pub mod pop3;

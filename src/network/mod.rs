@@ -1,0 +1,223 @@
+//! The network seam (issue #11): what the setup wizard needs from the box's networking —
+//! whether it has Wi-Fi, which networks are in range, joining one, and the address of the
+//! setup hotspot — behind one trait, so the wizard never knows which backend it talks to.
+//!
+//! Backends here: [`Wired`] (no radio: the wizard skips its Wi-Fi step and guards setup with
+//! a one-time code) and [`Simulated`] (a fixed list of networks from `[network]` in the
+//! config, for development and tests). The real ones (wpa_supplicant on the SD image,
+//! NetworkManager on the .deb) come with the Wi-Fi issue and plug in behind the same trait.
+//!
+//! Not here: raising and lowering the hotspot, DHCP, the link state — the Wi-Fi issue adds
+//! them to the trait when a backend can do them.
+
+mod simulated;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::secret::Secret;
+
+pub use simulated::{JOINED_FILE, Simulated};
+
+/// A boxed future that may move between threads; the trait returns these so that it stays
+/// object-safe (`Arc<dyn Network>`) without a crate for async traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// IEEE 802.11-2020 §9.4.2.2: an SSID is 0 to 32 octets; an empty one is a hidden network,
+/// which cannot be picked from a list.
+pub const SSID_MAX: usize = 32;
+/// IEEE 802.11-2020 Annex J.4.1: a WPA2-PSK passphrase is 8 to 63 printable ASCII characters
+/// (codes 32 to 126).
+pub const PASSPHRASE_MIN: usize = 8;
+pub const PASSPHRASE_MAX: usize = 63;
+
+/// A network in range, as the wizard lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WifiNetwork {
+    pub ssid: String,
+    /// 0 (barely heard) to 100 (next to the box).
+    pub signal_percent: u8,
+    /// Asks for a passphrase (WPA2/WPA3-Personal); false for an open network.
+    pub secured: bool,
+}
+
+/// Why a network operation failed; each message is one line a person can act on.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum NetworkError {
+    #[error("this box has no Wi-Fi")]
+    NoWifi,
+    #[error("a network name must be 1 to {SSID_MAX} bytes long")]
+    BadSsid,
+    #[error("no network named {0:?} is in range")]
+    NotInRange(String),
+    #[error("the passphrase must be {PASSPHRASE_MIN} to {PASSPHRASE_MAX} characters long")]
+    PassphraseLength,
+    #[error(
+        "the passphrase may hold only letters, digits, spaces and punctuation \
+         (printable ASCII characters)"
+    )]
+    PassphraseCharacters,
+    /// The backend itself failed (a service that does not answer, a file that cannot be
+    /// written); the text says what.
+    #[error("the Wi-Fi service failed: {0}")]
+    Backend(String),
+}
+
+/// The box's networking as the setup wizard sees it.
+pub trait Network: Send + Sync + 'static {
+    /// False on a wired box: the wizard skips its Wi-Fi step.
+    fn has_wifi(&self) -> bool;
+
+    /// Networks in range, strongest first, each SSID once (see [`strongest_first`]).
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<WifiNetwork>, NetworkError>>;
+
+    /// Remembers and joins `ssid`. The SSID and the passphrase (WPA2-PSK: 8 to 63 printable
+    /// ASCII characters) are checked here, with [`check_ssid`] and [`check_passphrase`], so
+    /// every backend refuses the same things with the same words.
+    fn join<'a>(
+        &'a self,
+        ssid: &'a str,
+        passphrase: &'a Secret<String>,
+    ) -> BoxFuture<'a, Result<(), NetworkError>>;
+
+    /// The box's own address on the setup hotspot while it is raised. Connections that
+    /// arrive on it come over the hotspot, whose WPA2 passphrase is the guard; any other
+    /// connection to the setup page must give the one-time code.
+    fn hotspot_address(&self) -> Option<IpAddr>;
+}
+
+/// The backend `[network] backend` names.
+pub fn from_config(config: &Config) -> Arc<dyn Network> {
+    match config.network.backend {
+        Backend::Wired => Arc::new(Wired),
+        Backend::Simulated => Arc::new(Simulated::new(
+            &config.network.simulated_networks,
+            config.network.simulated_hotspot,
+            &config.data_dir,
+        )),
+    }
+}
+
+/// A box without Wi-Fi: nothing to scan or join, no hotspot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wired;
+
+impl Network for Wired {
+    fn has_wifi(&self) -> bool {
+        false
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<WifiNetwork>, NetworkError>> {
+        Box::pin(async { Err(NetworkError::NoWifi) })
+    }
+
+    fn join<'a>(
+        &'a self,
+        _ssid: &'a str,
+        _passphrase: &'a Secret<String>,
+    ) -> BoxFuture<'a, Result<(), NetworkError>> {
+        Box::pin(async { Err(NetworkError::NoWifi) })
+    }
+
+    fn hotspot_address(&self) -> Option<IpAddr> {
+        None
+    }
+}
+
+/// A name the wizard may offer or join: 1 to 32 bytes.
+pub fn check_ssid(ssid: &str) -> Result<(), NetworkError> {
+    if ssid.is_empty() || ssid.len() > SSID_MAX {
+        return Err(NetworkError::BadSsid);
+    }
+    Ok(())
+}
+
+/// A WPA2-PSK passphrase: 8 to 63 printable ASCII characters. (A raw 64-hex-digit PSK is
+/// not offered: nobody types one on a phone.)
+pub fn check_passphrase(passphrase: &Secret<String>) -> Result<(), NetworkError> {
+    let passphrase = passphrase.expose();
+    if !passphrase.bytes().all(|b| (32..=126).contains(&b)) {
+        return Err(NetworkError::PassphraseCharacters);
+    }
+    if !(PASSPHRASE_MIN..=PASSPHRASE_MAX).contains(&passphrase.len()) {
+        return Err(NetworkError::PassphraseLength);
+    }
+    Ok(())
+}
+
+/// A scan's raw results as the wizard lists them: one entry per SSID (an SSID heard from
+/// several access points keeps its strongest signal, and is secured if any of them is, so a
+/// look-alike open access point cannot make a home network look open), strongest first,
+/// hidden networks left out.
+pub fn strongest_first(heard: impl IntoIterator<Item = WifiNetwork>) -> Vec<WifiNetwork> {
+    let mut networks: Vec<WifiNetwork> = Vec::new();
+    for network in heard {
+        if check_ssid(&network.ssid).is_err() {
+            continue;
+        }
+        match networks.iter_mut().find(|n| n.ssid == network.ssid) {
+            Some(known) => {
+                known.signal_percent = known.signal_percent.max(network.signal_percent);
+                known.secured |= network.secured;
+            }
+            None => networks.push(network),
+        }
+    }
+    // Stable: equally strong networks keep the order they were heard in.
+    networks.sort_by_key(|n| std::cmp::Reverse(n.signal_percent));
+    networks
+}
+
+/// `[network]` in the config.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    pub backend: Backend,
+    /// The networks the simulated backend hears, strongest first (all WPA2-secured).
+    pub simulated_networks: Vec<String>,
+    /// An address of this machine that the simulated backend calls its hotspot address
+    /// (e.g. 127.0.0.2, so a test can reach the setup page "over the hotspot" there and
+    /// over the "wired LAN" at 127.0.0.1). Unset: no hotspot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulated_hotspot: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Wired,
+    Simulated,
+}
+
+impl NetworkSettings {
+    /// Checks what the types cannot; returns the offending key and a reason.
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (index, ssid) in self.simulated_networks.iter().enumerate() {
+            if check_ssid(ssid).is_err() {
+                let reason = format!("{ssid:?}: a network name is 1 to {SSID_MAX} bytes long");
+                return Err(("simulated_networks", reason));
+            }
+            if self.simulated_networks[..index].contains(ssid) {
+                return Err(("simulated_networks", format!("{ssid:?} is listed twice")));
+            }
+        }
+        if let Some(address) = self.simulated_hotspot
+            && address.is_unspecified()
+        {
+            return Err((
+                "simulated_hotspot",
+                format!("{address} is not an address a connection can arrive on"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
