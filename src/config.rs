@@ -141,6 +141,9 @@ pub struct Outbound {
     /// Port used for MX delivery (tests point it elsewhere).
     pub mx_port: u16,
     pub relay: Option<Relay>,
+    /// Extra CA certificates (PEM) trusted for whichever relay is in effect, the config file's
+    /// or the settings file's (which has no `ca_file`: the setup page sets the relay).
+    pub relay_ca_file: Option<PathBuf>,
     /// How long a message may wait in the queue before it is returned to the sender.
     pub max_queue_time: Seconds,
     /// The sender is told once that delivery is delayed after this long.
@@ -158,6 +161,7 @@ impl Default for Outbound {
         Outbound {
             mx_port: 25,
             relay: None,
+            relay_ca_file: None,
             max_queue_time: Seconds(5 * 86400),
             delay_warning: Seconds(4 * 3600),
             retry_initial: Seconds(5 * 60),

@@ -111,6 +111,15 @@ pub const LOGIN_KNOWN_ADDRESSES: usize = 16;
 /// #11): a box left in setup mode should not stay open to whoever walks by.
 pub const SETUP_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
+/// DNS over UDP without EDNS: a message is at most 512 octets (RFC 1035 §4.2.1). The captive
+/// DNS responder refuses a longer query that does not announce EDNS (FORMERR).
+pub const DNS_UDP_PLAIN_MAX: usize = 512;
+/// Captive DNS: the largest query read (a longer datagram is cut here and answered FORMERR),
+/// and the UDP payload size the responder announces with EDNS (RFC 6891 §6.2.5). 1232 octets
+/// is what DNS Flag Day 2020 settled on: it crosses any IPv6 path unfragmented. A captive
+/// answer (the question and one A record) needs less than 300.
+pub const CAPTIVE_DNS_PACKET_MAX: usize = 1232;
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {

@@ -384,3 +384,35 @@ fn sigkill_while_delivering_loses_nothing_and_a_clean_restart_duplicates_nothing
     let received = peers.received();
     assert_eq!(received.len(), after_kill + 1, "{received:?}");
 }
+
+/// The setup page puts the relay in the settings file, which has no `ca_file`: the config
+/// file's `[outbound] relay_ca_file` is what makes a private relay's certificate trusted.
+#[test]
+fn a_relay_from_the_settings_file_is_trusted_through_relay_ca_file() {
+    let peers = Peers::start(ZONE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(
+        data.join("settings.toml"),
+        format!(
+            "[outbound.relay]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\n\
+             username = \"relay-user\"\npassword = \"relay secret\"\n",
+            peers.smtp_port
+        ),
+    )
+    .expect("settings");
+    let mut text = config_text(&data, "");
+    text.push_str(&format!(
+        "\n[dns]\nnameservers = [\"127.0.0.1:{}\"]\n\n[outbound]\nrelay_ca_file = \"{}\"\n",
+        peers.dns_port,
+        peers.cert().display()
+    ));
+    let server = Server::start_config(dir, &text);
+    server.add_user("alice@home.test");
+    submit(&server, &["someone@nowhere.example"], "settings relay");
+    let received = peers.wait_for(1, &server);
+    let (info, _) = &received[0];
+    assert_eq!(info["auth"], "relay-user", "{info}");
+    assert_eq!(info["tls"], true, "{info}");
+}

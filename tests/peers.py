@@ -114,7 +114,9 @@ class Handler:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == b"relay-user" and auth_data.password == b"relay secret"
-    return AuthResult(success=ok, auth_data=auth_data.login)
+    # handled=False: aiosmtpd then answers a failure with 535 itself (with the default,
+    # handled=True, it answers nothing and the client waits for a reply).
+    return AuthResult(success=ok, handled=False, auth_data=auth_data.login)
 
 
 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

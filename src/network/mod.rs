@@ -7,9 +7,13 @@
 //! config, for development and tests). The real ones (wpa_supplicant on the SD image,
 //! NetworkManager on the .deb) come with the Wi-Fi issue and plug in behind the same trait.
 //!
+//! Beside it, [`captive_dns`]: the DNS responder that answers every name with the box's
+//! setup address while setup mode is on.
+//!
 //! Not here: raising and lowering the hotspot, DHCP, the link state — the Wi-Fi issue adds
 //! them to the trait when a backend can do them.
 
+pub mod captive_dns;
 mod simulated;
 
 use std::future::Future;

@@ -180,6 +180,23 @@ impl Client {
         matches!(self.stream, Stream::Tls(_))
     }
 
+    /// The negotiated TLS version, for people to read ("none" on a plaintext connection).
+    pub fn tls_version(&self) -> &'static str {
+        let Stream::Tls(tls) = &self.stream else {
+            return "none";
+        };
+        match tls.get_ref().1.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
+            _ => "TLS",
+        }
+    }
+
+    /// The text of the last reply (all its lines, joined with a space), without the code.
+    pub fn last_reply_text(&self) -> String {
+        self.last_lines.join(" ")
+    }
+
     pub async fn ehlo(&mut self, name: &str) -> Result<(), ClientError> {
         let reply = self
             .command(&format!("EHLO {name}"), COMMAND_TIMEOUT, "EHLO")
@@ -225,12 +242,12 @@ impl Client {
         }
     }
 
-    /// AUTH PLAIN, or LOGIN if that is all the server offers.
+    /// AUTH PLAIN, or LOGIN if that is all the server offers; returns the server's 235.
     pub async fn authenticate(
         &mut self,
         user: &str,
         password: &Secret<String>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Reply, ClientError> {
         let reply = if self.extensions.auth_plain || !self.extensions.auth_login {
             let token = STANDARD.encode(format!("\0{user}\0{}", password.expose()));
             self.command_secret(&format!("AUTH PLAIN {token}"), "AUTH")
@@ -250,7 +267,7 @@ impl Client {
         if reply.code != 235 {
             return Err(ClientError::Reply(reply));
         }
-        Ok(())
+        Ok(reply)
     }
 
     /// One transaction: MAIL, RCPT for each recipient, DATA with the body. Returns the

@@ -6,30 +6,36 @@
 //!
 //! - `dkim`: the signing key made at first start, signing at submission, and the DNS records
 //!   to publish.
+//! - `connect`: connect, EHLO, STARTTLS, AUTH — shared with `relay_check`, the setup page's
+//!   "test connection" for a smarthost.
 //!
 //! What this does not do: MTA-STS, DANE, DSNs requested with the DSN extension (RET/NOTIFY),
 //! or checking SPF/DKIM/DMARC of received mail.
 
 pub mod client;
+pub mod connect;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
+pub mod relay_check;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use hickory_resolver::TokioResolver;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, RelayTls};
+use crate::config::Config;
 use crate::secret::Secret;
 use crate::store::{QueuedMessage, RecipientUpdate, Store, now_unix, queue_flags};
-use client::{Client, ClientError, RecipientResult};
+use client::{ClientError, RecipientResult};
+use connect::{Connectors, Hop, Tls};
 use dsn::{Action, RecipientStatus};
 
 /// Messages being delivered at once.
@@ -47,6 +53,30 @@ pub enum OutboundError {
     Tls(#[from] rustls::Error),
 }
 
+/// The extra CA certificates trusted for the relay in effect: `[outbound] relay_ca_file`
+/// (which also covers a relay set in the settings file) and `[outbound.relay] ca_file`.
+pub fn relay_extra_ca(config: &Config) -> Result<Vec<CertificateDer<'static>>, OutboundError> {
+    let files = [
+        config.outbound.relay_ca_file.as_ref(),
+        config
+            .outbound
+            .relay
+            .as_ref()
+            .and_then(|r| r.ca_file.as_ref()),
+    ];
+    let mut extra = Vec::new();
+    for path in files.into_iter().flatten() {
+        let error = |reason: String| OutboundError::RelayCa {
+            path: path.display().to_string(),
+            reason,
+        };
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
+            extra.push(cert.map_err(|e| error(e.to_string()))?);
+        }
+    }
+    Ok(extra)
+}
+
 /// What the worker and its delivery tasks share.
 #[derive(Clone)]
 pub struct Outbound {
@@ -60,23 +90,7 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(config: Arc<Config>, store: Store) -> Result<Self, OutboundError> {
         let resolver = dns::resolver(&config)?;
-        let mut extra = Vec::new();
-        if let Some(path) = config
-            .outbound
-            .relay
-            .as_ref()
-            .and_then(|r| r.ca_file.as_ref())
-        {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let error = |reason: String| OutboundError::RelayCa {
-                path: path.display().to_string(),
-                reason,
-            };
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
-                extra.push(cert.map_err(|e| error(e.to_string()))?);
-            }
-        }
+        let extra = relay_extra_ca(&config)?;
         Ok(Outbound {
             relay_tls: client::verified_tls(&extra)?,
             opportunistic: client::opportunistic_tls(),
@@ -248,11 +262,7 @@ impl Outbound {
                 None,
             ));
         };
-        let tls = match relay.tls {
-            RelayTls::Starttls => Tls::Required,
-            RelayTls::Tls => Tls::Implicit,
-            RelayTls::None => Tls::Off,
-        };
+        let tls = Tls::from(relay.tls);
         let credentials = match (&relay.username, &relay.password) {
             (Some(user), Some(password)) => Some((user.clone(), password.clone())),
             _ => None,
@@ -304,39 +314,19 @@ impl Outbound {
         message: &QueuedMessage,
         recipients: &[String],
     ) -> Result<Vec<(String, Outcome)>, ClientError> {
-        let server_name = ServerName::try_from(name.to_string())
-            .unwrap_or_else(|_| ServerName::IpAddress(peer.ip().into()));
-        let hostname = &self.config.hostname;
-        let mut client = match tls {
-            Tls::Implicit => {
-                Client::connect_tls(peer, &self.relay_tls, server_name.clone()).await?
-            }
-            _ => Client::connect(peer).await?,
+        let hop = Hop {
+            peer,
+            name,
+            tls,
+            credentials: credentials.map(|(user, password)| (user.as_str(), password)),
         };
-        client.ehlo(hostname).await?;
-        match tls {
-            Tls::Required => {
-                if !client.extensions.starttls {
-                    return Err(ClientError::Protocol(
-                        "the relay does not offer STARTTLS".into(),
-                    ));
-                }
-                client.starttls(&self.relay_tls, server_name).await?;
-                client.ehlo(hostname).await?;
-            }
-            Tls::Opportunistic if client.extensions.starttls => {
-                if let Err(error) = client.starttls(&self.opportunistic, server_name).await {
-                    // RFC 7435: a failed opportunistic handshake falls back to plaintext.
-                    tracing::info!(%peer, %error, "STARTTLS failed; retrying without TLS");
-                    client = Client::connect(peer).await?;
-                }
-                client.ehlo(hostname).await?;
-            }
-            _ => {}
-        }
-        if let Some((user, password)) = credentials {
-            client.authenticate(user, password).await?;
-        }
+        let connectors = Connectors {
+            verified: &self.relay_tls,
+            opportunistic: &self.opportunistic,
+        };
+        let mut client = connect::open(&hop, &connectors, &self.config.hostname, &mut Vec::new())
+            .await
+            .map_err(|failed| failed.error)?;
         let remote = Some(name.to_string());
         let sent = client
             .send(
@@ -490,17 +480,6 @@ impl Outbound {
             tracing::error!(%error, id = message.id, "cannot record delivery results");
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Tls {
-    /// STARTTLS when offered, certificate not checked (MX delivery).
-    Opportunistic,
-    /// STARTTLS required, certificate checked (relay).
-    Required,
-    /// TLS from the first byte, certificate checked (relay on 465).
-    Implicit,
-    Off,
 }
 
 #[derive(Debug, Clone)]
