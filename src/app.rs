@@ -17,11 +17,13 @@ use crate::config::Config;
 use crate::imap::session::ImapContext;
 use crate::net::{Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
+use crate::settings::Reloader;
 use crate::slots::Slots;
 use crate::smtp::session::{Role, SmtpContext};
-use crate::status::{ListenerStatus, Status, Storage};
+use crate::status::{ListenerStatus, Mode, Status, Storage};
 use crate::store::{Store, StoreError, now_unix};
 use crate::tls::TlsError;
+use crate::web::Web;
 
 /// How long sessions get to finish after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,6 +59,7 @@ pub enum Service {
     Imap,
     Imaps,
     Web,
+    WebTls,
 }
 
 impl Service {
@@ -70,21 +73,14 @@ impl Service {
             Service::Imap => "imap",
             Service::Imaps => "imaps",
             Service::Web => "web",
+            Service::WebTls => "web_tls",
         }
     }
 
-    /// Services this build does not have yet are shown as down with this reason.
-    fn unavailable(self) -> Option<&'static str> {
-        match self {
-            Service::Smtp
-            | Service::Submission
-            | Service::Submissions
-            | Service::Pop3
-            | Service::Pop3s
-            | Service::Imap
-            | Service::Imaps => None,
-            _ => Some("not available in this version"),
-        }
+    /// The web service lives for the daemon's whole life; the mail services restart with
+    /// each settings change.
+    fn is_web(self) -> bool {
+        matches!(self, Service::Web | Service::WebTls)
     }
 
     fn addresses(self, config: &Config) -> &[SocketAddr] {
@@ -98,10 +94,11 @@ impl Service {
             Service::Imap => &listen.imap,
             Service::Imaps => &listen.imaps,
             Service::Web => &listen.web,
+            Service::WebTls => &listen.web_tls,
         }
     }
 
-    const ALL: [Service; 8] = [
+    const ALL: [Service; 9] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -110,6 +107,7 @@ impl Service {
         Service::Imap,
         Service::Imaps,
         Service::Web,
+        Service::WebTls,
     ];
 }
 
@@ -175,6 +173,7 @@ pub fn open(config: &Config) -> Result<(Store, Authenticator, watch::Sender<Stat
 pub async fn run(
     config: Config,
     shutdown: CancellationToken,
+    reloader: Reloader,
     mut reloads: mpsc::Receiver<Config>,
 ) -> Result<(), AppError> {
     let mut config = Arc::new(config);
@@ -187,7 +186,13 @@ pub async fn run(
     let tracker = TaskTracker::new();
     // A box with no account yet has not been set up: it starts in setup mode.
     let first_start = store.accounts().await?.is_empty();
-    let control = crate::control::spawn(status.clone(), first_start, shutdown.clone(), &tracker);
+    let control = crate::control::spawn(
+        status.clone(),
+        first_start,
+        config.listen.web.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
     // The panel and button come first: they show the start, and never stop it.
     let panel = crate::panel::spawn(
         config.clone(),
@@ -202,7 +207,7 @@ pub async fn run(
         auth: auth.clone(),
         status: status.clone(),
         panel: Some(panel),
-        control: Some(control),
+        control: Some(control.clone()),
     };
     let (configs, _) = watch::channel(config.clone());
     let control_path = admin::socket_path(&config.data_dir);
@@ -228,10 +233,38 @@ pub async fn run(
     ));
 
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
+    let (certificate, _) = watch::channel(prepared.services.tls.clone());
+    let network = crate::network::from_config(&config);
+    let web = Web::new(
+        configs.subscribe(),
+        status.clone(),
+        control.clone(),
+        store.clone(),
+        auth.clone(),
+        network.clone(),
+        reloader,
+    );
+    let web_listeners = start_web(&config, web, &certificate, &shutdown, &tracker).await;
+    tracker.spawn(captive_dns_in_setup_mode(
+        config.listen.captive_dns.clone(),
+        network,
+        status.subscribe(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
     loop {
         let generation = shutdown.child_token();
         let sessions = TaskTracker::new();
-        start(&config, prepared, &store, &status, &generation, &sessions).await;
+        start(
+            &config,
+            prepared,
+            &store,
+            &status,
+            &web_listeners,
+            &generation,
+            &sessions,
+        )
+        .await;
         println!("ready");
         let next = loop {
             let next = tokio::select! {
@@ -257,6 +290,7 @@ pub async fn run(
         config = Arc::new(next);
         configs.send_replace(config.clone());
         status.send_modify(|s| s.hostname = config.hostname.clone());
+        certificate.send_replace(ready.services.tls.clone());
         prepared = ready;
     }
 
@@ -356,55 +390,157 @@ impl Prepared {
     }
 }
 
-/// Binds every listener and starts the outbound worker, all under `generation`.
+/// Runs the captive DNS responder on `addresses` while the box is in setup mode: bound when
+/// setup mode starts, closed when it ends, so a box in normal use answers no DNS at all.
+async fn captive_dns_in_setup_mode(
+    addresses: Vec<SocketAddr>,
+    network: Arc<dyn crate::network::Network>,
+    mut status: watch::Receiver<Status>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    if addresses.is_empty() {
+        return;
+    }
+    loop {
+        // Wait for setup mode.
+        let entered = tokio::select! {
+            entered = status.wait_for(|s| s.mode == Mode::Setup) => entered.is_ok(),
+            () = shutdown.cancelled() => false,
+        };
+        if !entered {
+            return;
+        }
+        let responders = shutdown.child_token();
+        for address in &addresses {
+            // The answer is the hotspot's address, or the one this socket listens on.
+            let answer = match (network.hotspot_address(), address.ip()) {
+                (Some(std::net::IpAddr::V4(hotspot)), _) => hotspot,
+                (_, std::net::IpAddr::V4(own)) if !own.is_unspecified() => own,
+                _ => {
+                    tracing::warn!(%address, "captive DNS: no IPv4 setup address to answer with");
+                    continue;
+                }
+            };
+            match tokio::net::UdpSocket::bind(address).await {
+                Ok(socket) => {
+                    tracing::info!(%address, %answer, "captive DNS answering for setup mode");
+                    tracker.spawn(crate::network::captive_dns::serve(
+                        socket,
+                        answer,
+                        responders.clone(),
+                    ));
+                }
+                Err(error) => tracing::error!(%address, %error, "captive DNS cannot listen"),
+            }
+        }
+        let left = tokio::select! {
+            left = status.wait_for(|s| s.mode != Mode::Setup) => left.is_ok(),
+            () = shutdown.cancelled() => false,
+        };
+        responders.cancel();
+        if !left {
+            return;
+        }
+    }
+}
+
+/// Binds the web listeners (HTTP and HTTPS) for the daemon's whole life; returns their
+/// entries for the status value.
+async fn start_web(
+    config: &Config,
+    web: Arc<Web>,
+    certificate: &watch::Sender<TlsAcceptor>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Vec<ListenerStatus> {
+    let router = crate::web::router(web);
+    let max_header = usize::try_from(config.limits.web_max_header.0).unwrap_or(usize::MAX);
+    // HTTP and HTTPS share the slots, as a mail service's plain and TLS ports do.
+    let slots = Slots::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_address,
+    );
+    let mut entries = Vec::new();
+    for service in [Service::Web, Service::WebTls] {
+        for address in service.addresses(config) {
+            let (entry, listener) = bind(service, *address).await;
+            if let Some(listener) = listener {
+                let tls = (service == Service::WebTls).then(|| certificate.subscribe());
+                tracker.spawn(crate::web::serve(
+                    listener,
+                    tls,
+                    router.clone(),
+                    slots.clone(),
+                    max_header,
+                    shutdown.clone(),
+                    tracker.clone(),
+                ));
+            }
+            entries.push(entry);
+        }
+    }
+    entries
+}
+
+/// Binds one listener, printing `listening SERVICE ADDRESS` (or `failed ...`).
+async fn bind(service: Service, address: SocketAddr) -> (ListenerStatus, Option<TcpListener>) {
+    let mut entry = ListenerStatus {
+        service: service.name().into(),
+        address: address.to_string(),
+        up: false,
+        error: None,
+    };
+    match TcpListener::bind(address).await {
+        Ok(listener) => {
+            let local = listener.local_addr().unwrap_or(address);
+            entry.address = local.to_string();
+            entry.up = true;
+            println!("listening {} {local}", service.name());
+            (entry, Some(listener))
+        }
+        Err(error) => {
+            tracing::error!(service = service.name(), %address, %error, "cannot listen");
+            println!("failed {} {address}: {error}", service.name());
+            entry.error = Some(error.to_string());
+            (entry, None)
+        }
+    }
+}
+
+/// Binds every mail listener and starts the outbound worker, all under `generation`.
 async fn start(
     config: &Arc<Config>,
     prepared: Prepared,
     store: &Store,
     status: &watch::Sender<Status>,
+    web_listeners: &[ListenerStatus],
     generation: &CancellationToken,
     sessions: &TaskTracker,
 ) {
     let services = prepared.services;
     let mut listeners = Vec::new();
-    for service in Service::ALL {
+    for service in Service::ALL.into_iter().filter(|s| !s.is_web()) {
         let connections = Slots::new(
             config.limits.max_connections,
             config.limits.max_connections_per_address,
         );
         for address in service.addresses(config) {
-            let mut entry = ListenerStatus {
-                service: service.name().into(),
-                address: address.to_string(),
-                up: false,
-                error: service.unavailable().map(str::to_string),
-            };
-            if entry.error.is_none() {
-                match TcpListener::bind(address).await {
-                    Ok(listener) => {
-                        let local = listener.local_addr().unwrap_or(*address);
-                        entry.address = local.to_string();
-                        entry.up = true;
-                        println!("listening {} {local}", service.name());
-                        sessions.spawn(accept_loop(
-                            service,
-                            listener,
-                            services.clone(),
-                            connections.clone(),
-                            generation.clone(),
-                            sessions.clone(),
-                        ));
-                    }
-                    Err(error) => {
-                        tracing::error!(service = service.name(), %address, %error, "cannot listen");
-                        println!("failed {} {address}: {error}", service.name());
-                        entry.error = Some(error.to_string());
-                    }
-                }
+            let (entry, listener) = bind(service, *address).await;
+            if let Some(listener) = listener {
+                sessions.spawn(accept_loop(
+                    service,
+                    listener,
+                    services.clone(),
+                    connections.clone(),
+                    generation.clone(),
+                    sessions.clone(),
+                ));
             }
             listeners.push(entry);
         }
     }
+    listeners.extend_from_slice(web_listeners);
     status.send_modify(|s| s.listeners = listeners);
     // Local mail does not depend on outbound delivery: without it, mail for other domains
     // waits in the queue until the cause (usually the resolver) is fixed and the daemon restarts.

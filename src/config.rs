@@ -34,6 +34,10 @@ pub struct Config {
     /// Local domains: mail for these is delivered here.
     #[serde(default = "default_domains")]
     pub domains: Vec<String>,
+    /// The account that looks after the box (the setup wizard's first account; the admin
+    /// page's user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator: Option<String>,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -78,6 +82,12 @@ pub struct Listen {
     pub imap: Vec<SocketAddr>,
     pub imaps: Vec<SocketAddr>,
     pub web: Vec<SocketAddr>,
+    /// The same pages over HTTPS, with the mail services' certificate.
+    pub web_tls: Vec<SocketAddr>,
+    /// UDP: the captive DNS responder, only in setup mode, answering every name with the
+    /// setup address (the hotspot's, or this address when it is not 0.0.0.0). Off by
+    /// default: the hotspot (the Wi-Fi issue) names its own address here.
+    pub captive_dns: Vec<SocketAddr>,
 }
 
 fn any(port: u16) -> Vec<SocketAddr> {
@@ -100,6 +110,8 @@ impl Default for Listen {
             imap: any(143),
             imaps: any(993),
             web: any(80),
+            web_tls: any(443),
+            captive_dns: Vec::new(),
         }
     }
 }
@@ -116,6 +128,8 @@ impl Listen {
             imap: loopback(2143),
             imaps: loopback(2993),
             web: loopback(8080),
+            web_tls: loopback(8443),
+            captive_dns: Vec::new(),
         }
     }
 }
@@ -242,6 +256,7 @@ impl Config {
         Config {
             hostname: default_hostname(),
             domains: default_domains(),
+            administrator: None,
             data_dir: PathBuf::from("letterbox-data"),
             listen: Listen::development(),
             tls: None,

@@ -10,7 +10,13 @@
 //! `SETUP_IDLE_TIMEOUT` without a request (`Command::Touch`). A very long press or a shutdown
 //! command publishes "shutting down" and cancels the daemon's token; the process then exits
 //! with status 0, which the image's init takes as "power off".
+//!
+//! Each time setup mode starts the loop makes a new one-time code for the setup page (asked
+//! for over a wired network, where no Wi-Fi passphrase guards the page) and publishes it with
+//! the page's address in `Status::setup`, for the panel and `letterbox status`; leaving setup
+//! mode withdraws both.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -19,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::button::Press;
-use crate::status::{Mode, Status};
+use crate::status::{Mode, SetupInfo, Status};
 
 /// Commands waiting for the loop; senders wait when it is full (the loop never blocks long).
 const QUEUE: usize = 16;
@@ -90,38 +96,30 @@ impl Control {
 }
 
 /// Starts the loop under `tracker`. `first_start` is true when the store has no account yet:
-/// the box starts in setup mode.
+/// the box starts in setup mode. `web` is where the setup page listens (for the address the
+/// panel shows).
 pub fn spawn(
     status: watch::Sender<Status>,
     first_start: bool,
+    web: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Control {
     let (commands, receiver) = mpsc::channel(QUEUE);
-    tracker.spawn(run(
+    let owner = Owner {
         status,
-        receiver,
-        first_start,
-        crate::limits::SETUP_IDLE_TIMEOUT,
+        idle_timeout: crate::limits::SETUP_IDLE_TIMEOUT,
+        setup_until: None,
+        web,
         shutdown,
-    ));
+    };
+    tracker.spawn(run(owner, receiver, first_start));
     Control { commands }
 }
 
 /// The loop: one command at a time, the setup timer, and the daemon's shutdown token.
-async fn run(
-    status: watch::Sender<Status>,
-    mut commands: mpsc::Receiver<Envelope>,
-    first_start: bool,
-    idle_timeout: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut owner = Owner {
-        status,
-        idle_timeout,
-        setup_until: None,
-        shutdown: shutdown.clone(),
-    };
+async fn run(mut owner: Owner, mut commands: mpsc::Receiver<Envelope>, first_start: bool) {
+    let shutdown = owner.shutdown.clone();
     if first_start {
         owner.set(Mode::Setup, Cause::FirstStart);
     }
@@ -155,6 +153,7 @@ struct Owner {
     idle_timeout: Duration,
     /// While in setup mode: when it ends unless a request comes first.
     setup_until: Option<Instant>,
+    web: Vec<SocketAddr>,
     shutdown: CancellationToken,
 }
 
@@ -194,10 +193,17 @@ impl Owner {
             Mode::Setup => Some(Instant::now() + self.idle_timeout),
             Mode::Normal | Mode::ShuttingDown => None,
         };
+        let entering = mode == Mode::Setup && self.mode() != Mode::Setup;
+        let setup = entering.then(|| self.setup_info());
         let changed = self.status.send_if_modified(|s| {
             let changed = s.mode != mode;
             s.mode = mode;
             s.setup_mode = mode == Mode::Setup;
+            if let Some(setup) = setup {
+                s.setup = setup;
+            } else if mode != Mode::Setup {
+                s.setup = None;
+            }
             changed
         });
         if changed {
@@ -213,6 +219,45 @@ impl Owner {
             }
         }
     }
+
+    /// What the panel shows for a new setup mode: where the page is and a new one-time code.
+    /// Without a random source there is no code, and the setup page lets nobody in over a
+    /// wired network (it says why).
+    fn setup_info(&self) -> Option<SetupInfo> {
+        let code = match one_time_code() {
+            Ok(code) => Some(code),
+            Err(error) => {
+                tracing::error!(%error, "no one-time code for the setup page");
+                None
+            }
+        };
+        Some(SetupInfo {
+            network: None,
+            passphrase: None,
+            url: crate::web::setup_url(&self.web, &crate::panel::system::addresses()),
+            code,
+        })
+    }
+}
+
+/// Letters and digits a person cannot confuse on a small display (no 0/O, 1/I/L, 5/S, 8/B).
+const CODE_ALPHABET: &[u8] = b"2345679ACDEFGHJKMNPQRTUVWXYZ";
+
+/// A one-time code of `limits::SETUP_CODE_LENGTH` characters from `CODE_ALPHABET`
+/// (8 characters: 28^8, about 38 bits, against a throttle of a few guesses a minute).
+fn one_time_code() -> Result<String, crate::secret::RandomError> {
+    let alphabet = CODE_ALPHABET.len();
+    let mut code = String::with_capacity(crate::limits::SETUP_CODE_LENGTH);
+    while code.len() < crate::limits::SETUP_CODE_LENGTH {
+        for byte in crate::secret::random_bytes::<16>()? {
+            // Rejection sampling keeps every character equally likely.
+            let byte = usize::from(byte);
+            if byte < 256 - 256 % alphabet && code.len() < crate::limits::SETUP_CODE_LENGTH {
+                code.push(char::from(CODE_ALPHABET[byte % alphabet]));
+            }
+        }
+    }
+    Ok(code)
 }
 
 #[cfg(test)]
@@ -231,7 +276,8 @@ mod tests {
         let (status, receiver) = watch::channel(Status::default());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let control = spawn(status, first_start, shutdown.clone(), &tracker);
+        let web = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
+        let control = spawn(status, first_start, web, shutdown.clone(), &tracker);
         Harness {
             control,
             status: receiver,
@@ -256,6 +302,25 @@ mod tests {
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_setup_mode_has_its_own_code_and_leaving_withdraws_it() {
+        let h = start(false);
+        assert_eq!(h.ask(Command::Setup(true)).await, Mode::Setup);
+        let first = h.status.borrow().setup.clone().expect("setup info");
+        let code = first.code.clone().expect("a code");
+        assert_eq!(code.len(), crate::limits::SETUP_CODE_LENGTH);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert_eq!(first.url, "http://127.0.0.1:8080/setup");
+        // `letterbox setup` again keeps the code the panel already shows.
+        h.ask(Command::Setup(true)).await;
+        assert_eq!(h.status.borrow().setup.as_ref(), Some(&first));
+        h.ask(Command::Setup(false)).await;
+        assert_eq!(h.status.borrow().setup, None);
+        h.ask(Command::Setup(true)).await;
+        let second = h.status.borrow().setup.clone().expect("setup info");
+        assert_ne!(second.code, first.code);
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,6 +22,8 @@
 //! - `network`: the network seam the setup wizard uses (Wi-Fi scan and join, the hotspot's
 //!   address; wired and simulated backends) and the captive DNS responder.
 //! - `board`: the boards' facts (`board/*.toml`, built in) and their detection.
+//! - `web`: the web service: the setup wizard, the captive portal's probes.
+//! - `network`: the network seam (Wi-Fi, hotspot) and the captive DNS responder.
 //! - `secret`: values that never show in logs.
 
 pub mod admin;
@@ -47,3 +49,4 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod units;
+pub mod web;

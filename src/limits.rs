@@ -120,6 +120,25 @@ pub const DNS_UDP_PLAIN_MAX: usize = 512;
 /// answer (the question and one A record) needs less than 300.
 pub const CAPTIVE_DNS_PACKET_MAX: usize = 1232;
 
+/// The setup page's one-time code (shown on the panel and by `letterbox status`): 8 of 28
+/// characters, about 38 bits.
+pub const SETUP_CODE_LENGTH: usize = 8;
+/// Wrong one-time codes allowed before each further guess must wait; the wait starts at
+/// `SETUP_CODE_FIRST_WAIT` and doubles with each wrong code, up to `SETUP_CODE_LONGEST_WAIT`.
+/// The count is for the whole box, not per address, so guessing from many addresses at once
+/// gains nothing: at most a few hundred guesses a day against 28^8 codes.
+pub const SETUP_CODE_FREE_GUESSES: u32 = 3;
+pub const SETUP_CODE_FIRST_WAIT: Duration = Duration::from_secs(10);
+pub const SETUP_CODE_LONGEST_WAIT: Duration = Duration::from_secs(5 * 60);
+/// Browser sessions of the setup page kept at once (the household's phone or two, and
+/// whoever fetched the code page); a new one pushes out the oldest that has not given the code.
+pub const WEB_SETUP_SESSIONS: usize = 32;
+/// A web connection is closed after this long, however busy: a browser opens a new one, and a
+/// slow client cannot hold a slot for ever. Long enough for a relay's "test connection".
+pub const WEB_CONNECTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// Time for a request's head (request line and headers) to arrive whole.
+pub const WEB_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -184,6 +203,12 @@ pub struct Limits {
     /// first). Accounts are counted in a table of their own, which a flood of addresses cannot
     /// empty: it holds only accounts that exist.
     pub login_throttle_entries: usize,
+    /// Largest request body the web service reads (a form, or a certificate chain and key
+    /// uploaded in setup); larger ones get 413.
+    pub web_max_body: ByteSize,
+    /// Largest request head (request line and headers) the web service buffers; larger ones
+    /// get 431. hyper needs at least 8 KiB.
+    pub web_max_header: ByteSize,
 }
 
 impl Default for Limits {
@@ -211,6 +236,8 @@ impl Default for Limits {
             login_failures_before_lockout: 10,
             login_lockout: Seconds(15 * 60),
             login_throttle_entries: 4096,
+            web_max_body: ByteSize(64 * 1024),
+            web_max_header: ByteSize(16 * 1024),
         }
     }
 }
@@ -243,6 +270,12 @@ impl Limits {
         }
         if self.max_append_size.0 < 64 * 1024 {
             return Err("limits.max_append_size must be at least 64KiB".into());
+        }
+        if self.web_max_header.0 < 8192 {
+            return Err("limits.web_max_header must be at least 8KiB".into());
+        }
+        if self.web_max_body.0 < 16 * 1024 {
+            return Err("limits.web_max_body must be at least 16KiB".into());
         }
         if self.argon2_memory.0 < 1024 * 1024 {
             return Err("limits.argon2_memory must be at least 1MiB".into());

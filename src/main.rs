@@ -408,27 +408,25 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         wait_for_signal().await;
         signals.cancel();
     });
-    let (reloads, changes) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(reload_on_hangup(path, reloads));
-    letterbox::app::run(config, shutdown, changes).await?;
+    let (reloader, changes) = letterbox::settings::Reloader::new(path);
+    tokio::spawn(reload_on_hangup(reloader.clone()));
+    letterbox::app::run(config, shutdown, reloader, changes).await?;
     Ok(())
 }
 
 /// SIGHUP: read the config file and the settings file again and hand the result to the
 /// running services; a file with an error is reported and the running config stays.
-async fn reload_on_hangup(path: Option<PathBuf>, reloads: tokio::sync::mpsc::Sender<Config>) {
+async fn reload_on_hangup(reloader: letterbox::settings::Reloader) {
+    use letterbox::settings::ReloadError;
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("no SIGHUP handler: settings apply at the next start");
         return;
     };
     while hangups.recv().await.is_some() {
-        match Layered::load(path.as_deref()) {
-            Ok(layered) => {
-                if reloads.send(layered.config).await.is_err() {
-                    return;
-                }
-            }
+        match reloader.reload().await {
+            Ok(()) => {}
+            Err(ReloadError::Stopped) => return,
             Err(error) => tracing::error!(%error, "SIGHUP: the running config stays"),
         }
     }

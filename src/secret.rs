@@ -41,6 +41,27 @@ pub fn shown_as_set<T, S: serde::Serializer>(
     }
 }
 
+/// The system's random source failed (no entropy yet is the only known cause).
+#[derive(Debug, thiserror::Error)]
+#[error("the system's random number source failed")]
+pub struct RandomError;
+
+/// `N` bytes from the operating system's secure random source (ring's, through rustls, which
+/// is linked anyway), for session identifiers, CSRF tokens and one-time codes.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut bytes = [0u8; N];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| RandomError)?;
+    Ok(bytes)
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +71,15 @@ mod tests {
         let s = Secret::new("hunter2".to_string());
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn random_bytes_differ_and_compare() {
+        let a = random_bytes::<16>().expect("random");
+        let b = random_bytes::<16>().expect("random");
+        assert_ne!(a, b);
+        assert!(same_bytes(&a, &a));
+        assert!(!same_bytes(&a, &b));
+        assert!(!same_bytes(&a, &a[..15]));
     }
 }

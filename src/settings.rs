@@ -2,8 +2,8 @@
 //! `<data_dir>/settings.toml`, layered over the config file, which stays read-only to the
 //! daemon (on the image `/etc` is read-only; the data directory is not).
 //!
-//! The file holds only the keys the wizard sets: `hostname`, `domains`, `[outbound.relay]`
-//! and `[tls]`. A key set here wins over the config file, which wins over the defaults;
+//! The file holds only the keys the wizard sets: `hostname`, `domains`, `administrator`,
+//! `[outbound.relay]` and `[tls]`. A key set here wins over the config file, which wins over the defaults;
 //! `[outbound.relay]` is replaced as a whole (a relay's host with another relay's password
 //! would be nobody's relay). Unknown keys and bad values are refused with file and line,
 //! like the config file's. It is written atomically: a temporary file in the same directory,
@@ -27,6 +27,8 @@ pub struct Settings {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub administrator: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<OutboundSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,6 +176,9 @@ impl Settings {
         if let Some(domains) = &self.domains {
             config.domains = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
         }
+        if let Some(administrator) = &self.administrator {
+            config.administrator = Some(administrator.to_ascii_lowercase());
+        }
         if let Some(relay) = self.outbound.as_ref().and_then(|o| o.relay.as_ref()) {
             config.outbound.relay = Some(Relay {
                 host: relay.host.clone(),
@@ -222,6 +227,47 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     written
+}
+
+/// Applies the settings file to the running daemon: loads the config file and the settings
+/// file again and hands the result to the services (`app::run` restarts them in-process).
+/// SIGHUP and the setup page both use it.
+#[derive(Clone)]
+pub struct Reloader {
+    config_file: Option<PathBuf>,
+    sender: tokio::sync::mpsc::Sender<Config>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the daemon is shutting down")]
+    Stopped,
+}
+
+impl Reloader {
+    /// The reloader and the receiving end for `app::run`.
+    pub fn new(config_file: Option<PathBuf>) -> (Reloader, tokio::sync::mpsc::Receiver<Config>) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        (
+            Reloader {
+                config_file,
+                sender,
+            },
+            receiver,
+        )
+    }
+
+    /// Reads both files and queues the result; a file with an error leaves the running
+    /// config as it is and is returned.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let layered = Layered::load(self.config_file.as_deref())?;
+        self.sender
+            .send(layered.config)
+            .await
+            .map_err(|_| ReloadError::Stopped)
+    }
 }
 
 impl Layered {
@@ -435,6 +481,7 @@ mod tests {
         let settings = Settings {
             hostname: Some("mail.example".into()),
             domains: Some(vec!["example".into()]),
+            administrator: Some("anna@example".into()),
             outbound: Some(OutboundSettings {
                 relay: Some(RelaySettings {
                     host: "smtp.example".into(),

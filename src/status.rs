@@ -82,13 +82,17 @@ impl Alert {
     }
 }
 
-/// Setup mode's hotspot: its name, how to join it and the address to open.
+/// How to reach the setup page: the hotspot to join (when the box raises one), the address
+/// to open, and the one-time code the page asks for over a wired network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupInfo {
-    pub network: String,
-    /// The Wi-Fi passphrase, or a one-time code for the setup page.
+    /// The hotspot's name; `None` while no hotspot is up (a wired box).
+    pub network: Option<String>,
+    /// The hotspot's WPA2 passphrase.
     pub passphrase: Option<String>,
     pub url: String,
+    /// New each time setup mode starts; `None` only if the random source failed.
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,11 +67,23 @@ fn status() -> Status {
             },
         ],
         setup: Some(SetupInfo {
-            network: "Letterbox-7F3A".into(),
+            network: Some("Letterbox-7F3A".into()),
             passphrase: Some("otter-maple-42".into()),
             url: "http://10.42.0.1/".into(),
+            code: Some("K7MQ4XRT".into()),
         }),
     }
+}
+
+fn wired(status: &Status) -> Status {
+    let mut wired = status.clone();
+    wired.setup = Some(SetupInfo {
+        network: None,
+        passphrase: None,
+        url: "http://192.168.1.20/setup".into(),
+        code: Some("K7MQ4XRT".into()),
+    });
+    wired
 }
 
 /// Every screen the panel can show, by file name.
@@ -82,6 +94,8 @@ fn screens() -> Vec<(&'static str, Screen)> {
         ("mail", Screen::Page(Page::Mail)),
         ("system", Screen::Page(Page::System)),
         ("setup", Screen::Page(Page::Setup)),
+        // A wired box: no hotspot, the page's address and the one-time code.
+        ("setup-wired", Screen::Page(Page::Setup)),
         (
             "alert-storage",
             Screen::Alert {
@@ -135,7 +149,13 @@ fn every_screen_matches_its_golden_image_at_both_sizes() {
     let mut failures = Vec::new();
     for size in [PanelSize::W128H64, PanelSize::W128H32] {
         for (name, screen) in screens() {
-            let frame = render(&screen, &status, NOW, size);
+            let wired = wired(&status);
+            let status = if name == "setup-wired" {
+                &wired
+            } else {
+                &status
+            };
+            let frame = render(&screen, status, NOW, size);
             let path = golden_dir().join(format!("{name}-{size}.png"));
             if update {
                 frame.write_png(&path, SCALE).expect("write golden image");

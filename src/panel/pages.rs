@@ -348,18 +348,42 @@ impl Canvas<'_> {
             }
             return;
         };
+        let Some(network) = &setup.network else {
+            // A wired box: open the page from any device on the network, type the code.
+            let code = setup
+                .code
+                .as_deref()
+                .map_or_else(|| "(none)".into(), spaced_code);
+            // Browsers add the scheme themselves; without it the address fits the line.
+            let url = setup.url.strip_prefix("http://").unwrap_or(&setup.url);
+            if self.tall {
+                self.title("SETUP MODE", "");
+                self.text(1, self.row(0), "On this network");
+                self.text(1, self.row(1), "open:");
+                self.text(7, self.row(2), url);
+                self.text(1, self.row(3), "Code:");
+                self.text(7, self.row(4), &code);
+                return;
+            }
+            self.text(1, 1, "SETUP: open");
+            self.icon(1, 12, &icons::GLOBE);
+            self.text(12, 11, url);
+            self.icon(1, 22, &icons::KEY);
+            self.text(12, 21, &code);
+            return;
+        };
         let passphrase = setup.passphrase.as_deref().unwrap_or("(open network)");
         if self.tall {
             self.title("SETUP MODE", "");
             self.text(1, self.row(0), "Join Wi-Fi:");
-            self.text(7, self.row(1), &setup.network);
+            self.text(7, self.row(1), network);
             self.text(1, self.row(2), &format!("Key {passphrase}"));
             self.text(1, self.row(3), "Then open:");
             self.text(7, self.row(4), &setup.url);
             return;
         }
         self.icon(1, 2, &icons::WIFI);
-        self.text(12, 1, &setup.network);
+        self.text(12, 1, network);
         self.icon(1, 12, &icons::KEY);
         self.text(12, 11, passphrase);
         self.icon(1, 22, &icons::GLOBE);
@@ -544,6 +568,16 @@ fn is_failure(listener: &ListenerStatus) -> bool {
             .error
             .as_deref()
             .is_some_and(|e| !e.contains("not available"))
+}
+
+/// The one-time code in two halves, easier to read off a small display ("ABCD-EFGH"); the
+/// setup page ignores the dash.
+fn spaced_code(code: &str) -> String {
+    let half = code.len() / 2;
+    match (code.get(..half), code.get(half..)) {
+        (Some(first), Some(second)) if code.len() >= 8 => format!("{first}-{second}"),
+        _ => code.to_string(),
+    }
 }
 
 /// A title (at most 16 characters) and a detail line for an alert.

@@ -40,6 +40,7 @@ pop3s = ["127.0.0.1:0"]
 imap = ["127.0.0.1:0"]
 imaps = ["127.0.0.1:0"]
 web = []
+web_tls = []
 
 [auth]
 # Tests that need SPF/DKIM/DMARC checks of received mail turn this on with their own DNS.

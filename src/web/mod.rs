@@ -1,0 +1,323 @@
+//! The web service: the setup wizard (only in setup mode), the operating systems' captive
+//! portal probes, and later the admin page and client autoconfig.
+//!
+//! HTTP on `[listen] web` and HTTPS with the mail services' certificate on `[listen] web_tls`.
+//! Routes are grouped by who may use them: `probes` (anyone), `wizard` (setup mode only, behind
+//! `guard`). The web service runs for the daemon's whole life, beside the control socket: a
+//! settings change restarts the mail services, not the page that made it.
+//!
+//! Every response carries the security headers (`security_headers`); request heads and bodies
+//! are bounded by `Limits::web_max_header` and `web_max_body`; every connection holds a slot
+//! (per service and per client address, as the mail services do) and lives at most
+//! `WEB_CONNECTION_LIFETIME`.
+
+mod draft;
+mod finish;
+mod guard;
+mod pages;
+mod probes;
+mod wizard;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::control::Control;
+use crate::limits::{WEB_CONNECTION_LIFETIME, WEB_HEADER_TIMEOUT};
+use crate::network::Network;
+use crate::settings::Reloader;
+use crate::slots::Slots;
+use crate::status::{Mode, Status};
+use crate::store::Store;
+
+/// What the pages share; one per daemon.
+pub struct Web {
+    /// The config in effect; replaced when the settings change.
+    pub config: watch::Receiver<Arc<Config>>,
+    pub status: watch::Sender<Status>,
+    pub control: Control,
+    pub store: Store,
+    pub auth: Authenticator,
+    pub network: Arc<dyn Network>,
+    pub reloader: Reloader,
+    /// The setup wizard's sessions, code guard and draft; never held across an await.
+    setup: Mutex<guard::SetupState>,
+}
+
+impl Web {
+    pub fn new(
+        config: watch::Receiver<Arc<Config>>,
+        status: watch::Sender<Status>,
+        control: Control,
+        store: Store,
+        auth: Authenticator,
+        network: Arc<dyn Network>,
+        reloader: Reloader,
+    ) -> Arc<Web> {
+        Arc::new(Web {
+            config,
+            status,
+            control,
+            store,
+            auth,
+            network,
+            reloader,
+            setup: Mutex::new(guard::SetupState::default()),
+        })
+    }
+
+    fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    fn in_setup_mode(&self) -> bool {
+        self.status.borrow().mode == Mode::Setup
+    }
+}
+
+/// The connection a request came on, put into every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+}
+
+/// The setup page's address as the panel shows it: `http://HOST[:PORT]/setup`, where HOST is
+/// the first web listener's address, or the machine's first address when that listener is
+/// on every interface (0.0.0.0 or ::).
+pub fn setup_url(web: &[SocketAddr], machine: &[String]) -> String {
+    let Some(listen) = web.first() else {
+        return "(the web service is off)".into();
+    };
+    let host = if listen.ip().is_unspecified() {
+        machine
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "this box's address".into())
+    } else {
+        listen.ip().to_string()
+    };
+    let host = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host,
+    };
+    match listen.port() {
+        80 => format!("http://{host}/setup"),
+        port => format!("http://{host}:{port}/setup"),
+    }
+}
+
+/// Every route, with the layers that apply to all of them.
+pub fn router(web: Arc<Web>) -> Router {
+    let max_body = usize::try_from(web.config().limits.web_max_body.0).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/style.css", axum::routing::get(style))
+        .route("/", axum::routing::get(home))
+        .merge(probes::routes())
+        .nest("/setup", wizard::routes(web.clone()))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            web.clone(),
+            probes::captive_redirect,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(web)
+}
+
+const STYLE: &str = include_str!("style.css");
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+/// `/`: the wizard while in setup mode; otherwise a page that says what this is.
+async fn home(State(web): State<Arc<Web>>) -> Response {
+    if web.in_setup_mode() {
+        return axum::response::Redirect::to("/setup").into_response();
+    }
+    let config = web.config();
+    pages::message(
+        &config.hostname,
+        "Letterbox",
+        vec![
+            format!("This is the household mail box {}.", config.hostname),
+            "To set it up again, hold its button for a few seconds, or run `letterbox setup` on it."
+                .into(),
+        ],
+        None,
+    )
+}
+
+async fn not_found(State(web): State<Arc<Web>>) -> Response {
+    pages::not_found(&web.config().hostname)
+}
+
+/// The headers every response carries: no script at all, no framing, no referrer, no
+/// sniffing; pages are never cached (they show settings).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Accepts connections on `listener` until `shutdown`; `tls` (the current acceptor, replaced
+/// when the certificate changes) makes it the HTTPS listener.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<watch::Receiver<TlsAcceptor>>,
+    router: Router,
+    slots: Slots,
+    max_header: usize,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "web: accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        // A client over its share gets the connection closed at once: HTTP has no greeting to
+        // say "busy" in, and a browser simply tries again.
+        let Some(slot) = slots.take(peer.ip()) else {
+            tracing::debug!(%peer, "web: no connection slot free");
+            continue;
+        };
+        let Ok(local) = socket.local_addr() else {
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let acceptor = tls.as_ref().map(|tls| tls.borrow().clone());
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _slot = slot;
+            let info = Connection {
+                peer,
+                local,
+                tls: acceptor.is_some(),
+            };
+            match acceptor {
+                None => http(socket, info, router, max_header, shutdown).await,
+                Some(acceptor) => {
+                    if let Some(stream) = crate::net::accept_tls(&acceptor, socket).await {
+                        http(stream, info, router, max_header, shutdown).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// HTTP/1.1 on one connection, with keep-alive, until the client closes it, its lifetime
+/// ends or the daemon stops (then the request in progress is answered first).
+async fn http<S>(
+    stream: S,
+    info: Connection,
+    router: Router,
+    max_header: usize,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router.map_request(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(info);
+            request
+        },
+    ));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(WEB_HEADER_TIMEOUT)
+        .max_buf_size(max_header);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let lifetime = tokio::time::sleep(WEB_CONNECTION_LIFETIME);
+    tokio::pin!(lifetime);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = &mut lifetime => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(peer = %info.peer, %error, "web: connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setup_url_names_an_address_a_phone_can_open() {
+        let machine = vec!["192.168.1.20".to_string(), "fd00::20".to_string()];
+        let any: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert_eq!(setup_url(&[any], &machine), "http://192.168.1.20/setup");
+        let dev: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(setup_url(&[dev], &machine), "http://127.0.0.1:8080/setup");
+        let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert_eq!(setup_url(&[v6], &machine), "http://[::1]:8080/setup");
+        assert_eq!(setup_url(&[], &machine), "(the web service is off)");
+        assert_eq!(setup_url(&[any], &[]), "http://this box's address/setup");
+    }
+}

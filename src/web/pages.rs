@@ -1,0 +1,218 @@
+//! The pages: askama templates under `templates/`, checked when the crate compiles, and the
+//! values each one shows. No page carries script; `/style.css` is the only asset.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::draft::{Provider, Step};
+use crate::network::WifiNetwork;
+
+/// What every page's frame shows.
+pub struct Frame {
+    pub title: String,
+    pub hostname: String,
+    /// The session's CSRF token, put into every form.
+    pub csrf: String,
+    pub progress: Option<Progress>,
+}
+
+pub struct Progress {
+    pub steps: Vec<ProgressStep>,
+}
+
+pub struct ProgressStep {
+    pub name: &'static str,
+    pub current: bool,
+    pub done: bool,
+}
+
+impl Progress {
+    /// The wizard's steps with `current` marked and those before `next` (the first one not
+    /// answered yet) done.
+    pub fn of(has_wifi: bool, current: Step, next: Step) -> Progress {
+        let steps = Step::all(has_wifi);
+        let next_index = steps.iter().position(|s| *s == next).unwrap_or(0);
+        Progress {
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(index, step)| ProgressStep {
+                    name: step.name(),
+                    current: *step == current,
+                    done: index < next_index,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub frame: Frame,
+    pub paragraphs: Vec<String>,
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+pub struct CodePage {
+    pub frame: Frame,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "names.html")]
+pub struct NamesPage {
+    pub frame: Frame,
+    pub domain: String,
+    pub hostname: String,
+    pub domain_error: Option<String>,
+    pub hostname_error: Option<String>,
+}
+
+pub struct AccountLine {
+    pub address: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub frame: Frame,
+    pub domain: String,
+    pub accounts: Vec<AccountLine>,
+    pub name: String,
+    pub name_error: Option<String>,
+    pub password_error: Option<String>,
+}
+
+/// A relay test's steps as shown.
+pub struct ReportView {
+    pub ok: bool,
+    pub steps: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "outgoing.html")]
+pub struct OutgoingPage {
+    pub frame: Frame,
+    pub relay: bool,
+    pub providers: &'static [Provider],
+    pub chosen_provider: String,
+    pub host: String,
+    pub port: String,
+    pub tls: String,
+    pub username: String,
+    pub password_kept: bool,
+    pub error: Option<String>,
+    pub report: Option<ReportView>,
+}
+
+#[derive(Template)]
+#[template(path = "wifi.html")]
+pub struct WifiPage {
+    pub frame: Frame,
+    pub networks: Vec<WifiNetwork>,
+    pub scan_error: Option<String>,
+    pub ssid: String,
+    pub other: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "tls.html")]
+pub struct TlsPage {
+    pub frame: Frame,
+    pub hostname: String,
+    pub upload: bool,
+    pub uploaded: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One person's client settings.
+pub struct ClientSettings {
+    pub address: String,
+    pub imap: String,
+    pub smtp: String,
+}
+
+#[derive(Template)]
+#[template(path = "summary.html")]
+pub struct SummaryPage {
+    pub frame: Frame,
+    pub domain: String,
+    pub hostname: String,
+    pub accounts: Vec<AccountLine>,
+    pub outgoing: String,
+    pub wifi: Option<String>,
+    pub certificate: String,
+    pub dns_records: String,
+    pub clients: Vec<ClientSettings>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct DonePage {
+    pub frame: Frame,
+    pub clients: Vec<ClientSettings>,
+}
+
+/// Renders a page with `status`; a template error (none is expected: they are checked at
+/// compile time, only a value's `Display` could fail) is a 500.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "The page could not be shown.",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn message(
+    hostname: &str,
+    title: &str,
+    paragraphs: Vec<String>,
+    link: Option<(String, String)>,
+) -> Response {
+    message_with(StatusCode::OK, hostname, title, paragraphs, link)
+}
+
+pub fn message_with(
+    status: StatusCode,
+    hostname: &str,
+    title: &str,
+    paragraphs: Vec<String>,
+    link: Option<(String, String)>,
+) -> Response {
+    render(
+        status,
+        &MessagePage {
+            frame: Frame {
+                title: title.into(),
+                hostname: hostname.into(),
+                csrf: String::new(),
+                progress: None,
+            },
+            paragraphs,
+            link,
+        },
+    )
+}
+
+pub fn not_found(hostname: &str) -> Response {
+    message_with(
+        StatusCode::NOT_FOUND,
+        hostname,
+        "Not found",
+        vec!["There is no page at this address.".into()],
+        None,
+    )
+}
