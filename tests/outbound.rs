@@ -328,7 +328,7 @@ fn a_smarthost_gets_everything_over_starttls_with_auth() {
     let relay = format!(
         "[outbound.relay]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nusername = \"relay-user\"\npassword = \"relay secret\"\nca_file = \"{}\"",
         peers.smtp_port,
-        peers.cert().display()
+        peers.ca().display()
     );
     let server = start(&peers, &relay);
     // No MX needed: the relay takes mail for any domain.
@@ -406,7 +406,7 @@ fn a_relay_from_the_settings_file_is_trusted_through_relay_ca_file() {
     text.push_str(&format!(
         "\n[dns]\nnameservers = [\"127.0.0.1:{}\"]\n\n[outbound]\nrelay_ca_file = \"{}\"\n",
         peers.dns_port,
-        peers.cert().display()
+        peers.ca().display()
     ));
     let server = Server::start_config(dir, &text);
     server.add_user("alice@home.test");

@@ -2,7 +2,7 @@
 //! run against a real SMTP receiver on loopback (tests/peers.py: aiosmtpd with STARTTLS under a
 //! certificate for "localhost" and AUTH that requires TLS), the way the wizard will call it: the
 //! relay comes from the settings file, its CA from the config file's `[outbound]
-//! relay_ca_file`.
+//! relay_ca_file`, naming the test CA that signed the receiver's certificate.
 
 mod common;
 
@@ -18,7 +18,7 @@ const ZONE: &str = "localhost. 60 IN A 127.0.0.1\n";
 /// relay from the settings file with `password`, on `port`.
 fn config(peers: &Peers, port: u16, password: &str, with_ca: bool) -> Config {
     let ca = if with_ca {
-        format!("relay_ca_file = \"{}\"\n", peers.cert().display())
+        format!("relay_ca_file = \"{}\"\n", peers.ca().display())
     } else {
         String::new()
     };

@@ -19,7 +19,8 @@ const MIN_CONTEXT_CHARS: usize = 3;
 /// 4.1.3, MIT, ranked by frequency in leaked password sets), lowercased, keeping only entries
 /// a password of `MIN_CHARS` or more can still fold to: those of 10+ characters, and shorter
 /// ones that do not end in a digit or symbol (the folding strips those). One per line, most
-/// frequent first. About 37 KB.
+/// frequent first. 37,256 bytes, stored once and uncompressed: the stripped x86_64 release
+/// binary is 36,864 bytes larger with it than with an empty file (measured 2026-12-06).
 const COMMON: &str = include_str!("common-passwords.txt");
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

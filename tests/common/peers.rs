@@ -21,14 +21,23 @@ impl Peers {
     /// Starts the peers with `zone` (a zone file's records) as the DNS data.
     pub fn start(zone: &str) -> Peers {
         let dir = tempfile::tempdir().expect("tempdir");
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-        std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("cert");
-        std::fs::write(
-            dir.path().join("key.pem"),
-            certified.signing_key.serialize_pem(),
-        )
-        .expect("key");
+        // A test CA and the receiver's certificate for "localhost" signed by it, as a private
+        // relay has: trusting the CA (not the certificate itself) is what a person configures.
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Letterbox test CA");
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .signed_by(&key, &*ca)
+            .expect("certificate");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("CA");
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).expect("cert");
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("key");
         std::fs::write(dir.path().join("zone"), zone).expect("zone");
         std::fs::create_dir(dir.path().join("received")).expect("received");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers.py");
@@ -66,8 +75,14 @@ impl Peers {
         }
     }
 
+    /// The receiver's certificate (for "localhost").
     pub fn cert(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
+    }
+
+    /// The test CA that signed it: what a relay's `ca_file` or `relay_ca_file` names.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn add_records(&self, records: &str) {
