@@ -68,7 +68,7 @@ login_failure_delay = 0
 "#,
         data = data.display(),
         dns = peers.dns_port,
-        relay_ca = peers.cert().display(),
+        relay_ca = peers.ca().display(),
     );
     Server::start_config(dir, &text)
 }
