@@ -34,10 +34,6 @@ pub struct Config {
     /// Local domains: mail for these is delivered here.
     #[serde(default = "default_domains")]
     pub domains: Vec<String>,
-    /// The account that looks after the box (the setup wizard's first account; the admin
-    /// page's user).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub administrator: Option<String>,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -256,7 +252,6 @@ impl Config {
         Config {
             hostname: default_hostname(),
             domains: default_domains(),
-            administrator: None,
             data_dir: PathBuf::from("letterbox-data"),
             listen: Listen::development(),
             tls: None,

@@ -2,8 +2,8 @@
 //! `<data_dir>/settings.toml`, layered over the config file, which stays read-only to the
 //! daemon (on the image `/etc` is read-only; the data directory is not).
 //!
-//! The file holds only the keys the wizard sets: `hostname`, `domains`, `administrator`,
-//! `[outbound.relay]` and `[tls]`. A key set here wins over the config file, which wins over the defaults;
+//! The file holds only the keys the wizard sets: `hostname`, `domains`, `[outbound.relay]`
+//! and `[tls]`. A key set here wins over the config file, which wins over the defaults;
 //! `[outbound.relay]` is replaced as a whole (a relay's host with another relay's password
 //! would be nobody's relay). Unknown keys and bad values are refused with file and line,
 //! like the config file's. It is written atomically: a temporary file in the same directory,
@@ -27,8 +27,6 @@ pub struct Settings {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub administrator: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<OutboundSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,9 +173,6 @@ impl Settings {
         }
         if let Some(domains) = &self.domains {
             config.domains = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        }
-        if let Some(administrator) = &self.administrator {
-            config.administrator = Some(administrator.to_ascii_lowercase());
         }
         if let Some(relay) = self.outbound.as_ref().and_then(|o| o.relay.as_ref()) {
             config.outbound.relay = Some(Relay {
@@ -481,7 +476,6 @@ mod tests {
         let settings = Settings {
             hostname: Some("mail.example".into()),
             domains: Some(vec!["example".into()]),
-            administrator: Some("anna@example".into()),
             outbound: Some(OutboundSettings {
                 relay: Some(RelaySettings {
                     host: "smtp.example".into(),

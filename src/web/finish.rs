@@ -229,9 +229,6 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
     };
     settings.hostname = Some(names.hostname.clone());
     settings.domains = Some(vec![names.domain.clone()]);
-    if config.administrator.is_none() {
-        settings.administrator = addresses.first().cloned();
-    }
     settings.outbound = match outgoing {
         Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),
         _ => None,
@@ -248,6 +245,10 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         .save(&config.data_dir)
         .map_err(|e| format!("The settings could not be written: {e}"))?;
 
+    // The first person looks after the box, unless someone already does.
+    let administrator = (!existing.iter().any(|e| e.administrator))
+        .then(|| addresses.first().cloned())
+        .flatten();
     for (account, address) in accounts.iter().zip(&addresses) {
         let hash = web
             .auth
@@ -255,7 +256,7 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
             .await
             .map_err(|e| format!("{address}: {e}"))?;
         web.store
-            .create_account(address, &hash)
+            .create_account_as(address, &hash, administrator.as_ref() == Some(address))
             .await
             .map_err(|e| format!("{address}: {e}"))?;
     }
