@@ -136,6 +136,28 @@ pub fn dns_records(config: &Config, dkim: &Dkim) -> String {
              {SELECTOR}._domainkey.{domain}.\tTXT\t{dkim_txt}\n\
              _dmarc.{domain}.\tTXT\t\"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@{domain}\"\n"
         ));
+        // RFC 6186 and RFC 8314 §5.1: where mail programs find the servers; and the names
+        // Thunderbird (autoconfig) and Outlook (autodiscover) ask for their settings.
+        let services = [
+            ("_imaps._tcp", &config.listen.imaps),
+            ("_imap._tcp", &config.listen.imap),
+            ("_submissions._tcp", &config.listen.submissions),
+            ("_submission._tcp", &config.listen.submission),
+            ("_pop3s._tcp", &config.listen.pop3s),
+        ];
+        for (service, listen) in services {
+            if let Some(address) = listen.first() {
+                out.push_str(&format!(
+                    "{service}.{domain}.\tSRV\t0 1 {} {host}.\n",
+                    address.port()
+                ));
+            }
+        }
+        if !config.listen.web.is_empty() || !config.listen.web_tls.is_empty() {
+            out.push_str(&format!(
+                "autoconfig.{domain}.\tCNAME\t{host}.\nautodiscover.{domain}.\tCNAME\t{host}.\n"
+            ));
+        }
     }
     out.push_str(&format!(
         "\n; {host} needs an A (and AAAA, if you have IPv6) record with your public address:\n\
