@@ -146,7 +146,8 @@ pub fn dns_records(config: &Config, dkim: &Dkim) -> String {
             ("_pop3s._tcp", &config.listen.pop3s),
         ];
         for (service, listen) in services {
-            if let Some(address) = listen.first() {
+            // Port 0 (a test's "any free port") is nothing a client could use.
+            if let Some(address) = listen.first().filter(|a| a.port() != 0) {
                 out.push_str(&format!(
                     "{service}.{domain}.\tSRV\t0 1 {} {host}.\n",
                     address.port()
@@ -217,6 +218,28 @@ fn generate(path: &Path) -> Result<(), DkimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_records_name_the_mail_services_for_clients() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::development();
+        config.data_dir = dir.path().to_path_buf();
+        config.hostname = "mail.smith.example".into();
+        config.domains = vec!["smith.example".into()];
+        let dkim = Dkim::load_or_create(&config).expect("key");
+        let records = dns_records(&config, &dkim);
+        for line in [
+            "_imaps._tcp.smith.example.\tSRV\t0 1 2993 mail.smith.example.",
+            "_submissions._tcp.smith.example.\tSRV\t0 1 2465 mail.smith.example.",
+            "_submission._tcp.smith.example.\tSRV\t0 1 2587 mail.smith.example.",
+            "autoconfig.smith.example.\tCNAME\tmail.smith.example.",
+            "autodiscover.smith.example.\tCNAME\tmail.smith.example.",
+        ] {
+            assert!(records.lines().any(|l| l == line), "{line}\n{records}");
+        }
+        config.listen.imaps = vec!["127.0.0.1:0".parse().expect("address")];
+        assert!(!dns_records(&config, &dkim).contains("_imaps._tcp"));
+    }
 
     #[test]
     fn key_is_made_once_and_signs_a_streamed_message() {
