@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::imap::session::ImapContext;
 use crate::net::{Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
+use crate::recent_log::RecentLog;
 use crate::settings::Reloader;
 use crate::slots::Slots;
 use crate::smtp::session::{Role, SmtpContext};
@@ -175,6 +176,7 @@ pub async fn run(
     shutdown: CancellationToken,
     reloader: Reloader,
     mut reloads: mpsc::Receiver<Config>,
+    recent_log: RecentLog,
 ) -> Result<(), AppError> {
     let mut config = Arc::new(config);
     let (store, auth, status) = open(&config)?;
@@ -235,15 +237,17 @@ pub async fn run(
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let network = crate::network::from_config(&config);
-    let web = Web::new(
-        configs.subscribe(),
-        status.clone(),
-        control.clone(),
-        store.clone(),
-        auth.clone(),
-        network.clone(),
+    let web = Arc::new(Web {
+        config: configs.subscribe(),
+        status: status.clone(),
+        control: control.clone(),
+        store: store.clone(),
+        auth: auth.clone(),
+        network: network.clone(),
         reloader,
-    );
+        recent_log,
+        sessions: Default::default(),
+    });
     let web_listeners = start_web(&config, web, &certificate, &shutdown, &tracker).await;
     tracker.spawn(captive_dns_in_setup_mode(
         config.listen.captive_dns.clone(),

@@ -25,6 +25,7 @@
 //! - `web`: the web service: the setup wizard, the captive portal's probes.
 //! - `network`: the network seam (Wi-Fi, hotspot) and the captive DNS responder.
 //! - `secret`: values that never show in logs.
+//! - `recent_log`: the last log lines in memory, for the admin page.
 
 pub mod admin;
 pub mod app;
@@ -41,6 +42,7 @@ pub mod network;
 pub mod outbound;
 pub mod panel;
 pub mod pop3;
+pub mod recent_log;
 pub mod secret;
 pub mod settings;
 pub mod slots;

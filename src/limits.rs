@@ -133,6 +133,9 @@ pub const SETUP_CODE_LONGEST_WAIT: Duration = Duration::from_secs(5 * 60);
 /// Browser sessions of the setup page kept at once (the household's phone or two, and
 /// whoever fetched the code page); a new one pushes out the oldest that has not given the code.
 pub const WEB_SETUP_SESSIONS: usize = 32;
+/// People the setup wizard's draft holds at most (each with a password in memory until
+/// "Finish"); more are added on the admin page.
+pub const WIZARD_ACCOUNTS: usize = 32;
 /// A web connection is closed after this long, however busy: a browser opens a new one, and a
 /// slow client cannot hold a slot for ever. Long enough for a relay's "test connection".
 pub const WEB_CONNECTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -145,6 +148,9 @@ pub const WEB_LOGIN_SESSIONS: usize = 64;
 /// low-risk applications), and after `WEB_LOGIN_LONGEST` in any case.
 pub const WEB_LOGIN_IDLE: Duration = Duration::from_secs(30 * 60);
 pub const WEB_LOGIN_LONGEST: Duration = Duration::from_secs(12 * 3600);
+/// The admin page's log: the last 200 lines of at most 400 bytes (80 KB at most).
+pub const RECENT_LOG_LINES: usize = 200;
+pub const RECENT_LOG_LINE_MAX: usize = 400;
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use letterbox::admin::{self, Admin, Request, Response};
 use letterbox::config::Config;
+use letterbox::recent_log::RecentLog;
 use letterbox::settings::Layered;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -133,13 +134,28 @@ enum AliasCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // The log goes to stderr at the level RUST_LOG asks for; INFO and above also to the
+    // admin page's recent lines.
+    let recent_log = RecentLog::default();
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let stderr = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            );
+        let recent = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(recent_log.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        tracing_subscriber::registry()
+            .with(stderr)
+            .with(recent)
+            .init();
+    }
     limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,7 +168,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, recent_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("letterbox: {error:#}");
@@ -178,12 +194,12 @@ fn limit_malloc_arenas() {
 #[cfg(not(target_env = "gnu"))]
 fn limit_malloc_arenas() {}
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
     // The config file with the settings the setup page wrote laid over it.
     let layered = Layered::load(cli.config.as_deref())?;
     let config = layered.config.clone();
     let (request, json) = match cli.command {
-        Command::Run => return serve(config, cli.config).await,
+        Command::Run => return serve(config, cli.config, recent_log).await,
         Command::User(UserCommand::Add { address, admin, .. }) => (
             Request::UserAdd {
                 address,
@@ -402,7 +418,7 @@ fn join(list: &Value) -> String {
         .join(", ")
 }
 
-async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve(config: Config, path: Option<PathBuf>, recent_log: RecentLog) -> anyhow::Result<()> {
     if path.is_none() {
         println!(
             "letterbox: no config file, using development defaults (data in {}, domain {}, hostname {})",
@@ -419,7 +435,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     });
     let (reloader, changes) = letterbox::settings::Reloader::new(path);
     tokio::spawn(reload_on_hangup(reloader.clone()));
-    letterbox::app::run(config, shutdown, reloader, changes).await?;
+    letterbox::app::run(config, shutdown, reloader, changes, recent_log).await?;
     Ok(())
 }
 

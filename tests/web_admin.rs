@@ -29,6 +29,11 @@ fn free_port() -> u16 {
 fn start(peers: &Peers) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = common::config_text(&dir.path().join("data"), "");
+    // Fixed ports: a settings change restarts the mail services, which must come back where
+    // the clients (and this test) look for them.
+    while config.contains("127.0.0.1:0") {
+        config = config.replacen("127.0.0.1:0", &format!("127.0.0.1:{}", free_port()), 1);
+    }
     config = config.replace(
         "web = []\nweb_tls = []",
         &format!(
@@ -138,6 +143,13 @@ s.quit()
     assert!(queue(&server).is_empty(), "the queue is empty");
     let received = peers.wait_for(1, &server);
     assert!(received[0].1.contains("Subject: for later@remote.test"));
+    let config = server.cli(&["config", "show"], None);
+    let config = text(&config.stdout);
+    assert!(
+        config.contains(r#"domains = ["home.test", "family.test", "kids.test"]"#)
+            && config.contains("settings file"),
+        "{config}"
+    );
     // Carl's password is the one he chose on his page.
     let script = r#"
 import imaplib, os, ssl

@@ -36,6 +36,23 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/admin/accounts/delete", post(account_delete))
         .route("/admin/aliases/add", post(alias_add))
         .route("/admin/aliases/delete", post(alias_delete))
+        .route("/admin/log", get(log_page))
+}
+
+async fn log_page(
+    State(web): State<Arc<Web>>,
+    Extension(connection): Extension<Connection>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match web.administrator(&headers, &connection, "/admin/log").await {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let page = pages::AdminLogPage {
+        frame: web.signed_frame(&signed, "What the box did"),
+        lines: web.recent_log.lines(),
+    };
+    pages::render(StatusCode::OK, &page)
 }
 
 pub(super) fn foreign_form(web: &Web) -> Response {

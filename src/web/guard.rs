@@ -229,7 +229,10 @@ impl Web {
     fn lock(&self) -> std::sync::MutexGuard<'_, SetupState> {
         // A handler that panicked while holding the lock left the state whole (each change is
         // a few assignments); go on with it.
-        self.setup.lock().unwrap_or_else(|e| e.into_inner())
+        self.sessions
+            .setup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -218,7 +218,10 @@ impl Web {
     }
 
     fn people(&self) -> std::sync::MutexGuard<'_, People> {
-        self.people.lock().unwrap_or_else(|e| e.into_inner())
+        self.sessions
+            .people
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Ends the sessions of `account` (after a password change by someone else, or a delete),

@@ -12,6 +12,7 @@
 //! `WEB_CONNECTION_LIFETIME`.
 
 mod admin;
+mod admin_settings;
 mod autoconfig;
 mod draft;
 mod finish;
@@ -46,6 +47,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::limits::{WEB_CONNECTION_LIFETIME, WEB_HEADER_TIMEOUT};
 use crate::network::Network;
+use crate::recent_log::RecentLog;
 use crate::settings::Reloader;
 use crate::slots::Slots;
 use crate::status::{Mode, Status};
@@ -61,35 +63,22 @@ pub struct Web {
     pub auth: Authenticator,
     pub network: Arc<dyn Network>,
     pub reloader: Reloader,
-    /// The setup wizard's sessions, code guard and draft; never held across an await.
+    /// The last log lines, for the admin page.
+    pub recent_log: RecentLog,
+    /// The browsers' sessions: the setup wizard's and logged-in people's.
+    pub sessions: Sessions,
+}
+
+/// The web service's sessions, in memory; each lock is never held across an await.
+#[derive(Default)]
+pub struct Sessions {
+    /// The setup wizard's sessions, code guard and draft.
     setup: Mutex<guard::SetupState>,
-    /// Logged-in people's sessions; never held across an await.
+    /// Logged-in people's sessions.
     people: Mutex<login::People>,
 }
 
 impl Web {
-    pub fn new(
-        config: watch::Receiver<Arc<Config>>,
-        status: watch::Sender<Status>,
-        control: Control,
-        store: Store,
-        auth: Authenticator,
-        network: Arc<dyn Network>,
-        reloader: Reloader,
-    ) -> Arc<Web> {
-        Arc::new(Web {
-            config,
-            status,
-            control,
-            store,
-            auth,
-            network,
-            reloader,
-            setup: Mutex::new(guard::SetupState::default()),
-            people: Mutex::new(login::People::default()),
-        })
-    }
-
     fn config(&self) -> Arc<Config> {
         self.config.borrow().clone()
     }
@@ -177,6 +166,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(login::routes())
         .merge(person::routes())
         .merge(admin::routes())
+        .merge(admin_settings::routes())
         .merge(autoconfig::routes())
         .nest("/setup", wizard::routes(web.clone()))
         .fallback(not_found)

@@ -225,6 +225,33 @@ pub struct AdminAccountsPage {
 }
 
 #[derive(Template)]
+#[template(path = "admin_settings.html")]
+pub struct AdminSettingsPage {
+    pub frame: Frame,
+    pub hostname: String,
+    pub domains: String,
+    pub relay: bool,
+    pub providers: &'static [Provider],
+    pub host: String,
+    pub port: String,
+    pub tls: String,
+    pub username: String,
+    pub password_kept: bool,
+    pub certificate: String,
+    pub message: Option<String>,
+    pub error: Option<String>,
+    pub report: Option<ReportView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_log.html")]
+pub struct AdminLogPage {
+    pub frame: Frame,
+    /// Oldest first.
+    pub lines: Vec<String>,
+}
+
+#[derive(Template)]
 #[template(path = "me.html")]
 pub struct PersonPage {
     pub frame: Frame,

@@ -20,6 +20,7 @@ use super::guard::{CodeOutcome, Visit};
 use super::pages::{self, AccountLine, Frame, Progress, ReportView};
 use super::{Connection, Web, finish};
 use crate::control::Command;
+use crate::limits::WIZARD_ACCOUNTS;
 use crate::secret::Secret;
 
 pub(super) fn routes(web: Arc<Web>) -> Router<Arc<Web>> {
@@ -369,6 +370,15 @@ async fn account_added(
                 .collect::<Vec<_>>(),
         )
     });
+    if taken.len() >= WIZARD_ACCOUNTS {
+        let error = format!(
+            "The wizard takes {WIZARD_ACCOUNTS} people at most; add more later on the admin page."
+        );
+        return invalid(
+            &visit,
+            &accounts_view(&web, &visit, form.name, Some(error), None),
+        );
+    }
     let local = match draft::check_local_part(&form.name, &taken) {
         Ok(local) => local,
         Err(error) => {

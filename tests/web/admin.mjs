@@ -108,7 +108,22 @@ await card.locator('input[name=repeat]').fill(person.newer);
 await Promise.all([page.waitForNavigation(), card.locator('form[action="/admin/accounts/password"] button').click()]);
 assert.match(await page.textContent('[role=status]'), /has a new password/);
 await page.screenshot({ path: `${shots}/admin-people-desktop.png`, fullPage: true });
+await page.goto(`${base}/admin/log`);
+assert.match(await page.textContent('pre.log'), /web: account added/);
+assert.doesNotMatch(await page.textContent('pre.log'), new RegExp(person.password));
 say('a person added (a weak password refused first) and their password reset');
+
+// Settings: a domain still in use cannot go; another one is added.
+await page.goto(`${base}/admin/settings`);
+await page.fill('#domains', 'family.test');
+response = await submit(page, 'form[action="/admin/settings/names"] button');
+assert.equal(response.status(), 422);
+assert.match(await page.textContent('[role=alert]'), /still uses its domain/);
+await page.fill('#domains', 'home.test, family.test, kids.test');
+await submit(page, 'form[action="/admin/settings/names"] button');
+assert.match(await page.textContent('[role=status]'), /Saved/);
+await page.screenshot({ path: `${shots}/admin-settings-desktop.png`, fullPage: true });
+say('settings: a domain in use is kept, another added');
 
 // A form without the session's token is refused.
 const forged = await context.request.post(`${base}/admin/accounts/delete`, {
