@@ -255,6 +255,8 @@ pub struct AdminLogPage {
 #[template(path = "me.html")]
 pub struct PersonPage {
     pub frame: Frame,
+    /// The Apple profile's address as a QR code (SVG made here from the URL).
+    pub qr: Option<String>,
     pub address: String,
     pub administrator: bool,
     pub storage: String,

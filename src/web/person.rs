@@ -23,9 +23,28 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/me/password", post(password_given))
 }
 
+/// A QR code (SVG) of the person's Apple profile at the address this page was reached on,
+/// for a phone to open after logging in there. `None` if the address does not fit a QR code.
+fn profile_qr(headers: &HeaderMap, connection: &Connection) -> Option<String> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| connection.local.to_string());
+    let url = format!("https://{host}/me/letterbox.mobileconfig");
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color>()
+            .min_dimensions(160, 160)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
 fn me_view(
     web: &Web,
     signed: &Signed,
+    qr: Option<String>,
     storage: String,
     message: Option<String>,
     error: Option<String>,
@@ -44,6 +63,7 @@ fn me_view(
     });
     pages::PersonPage {
         frame: web.signed_frame(signed, "Your mail"),
+        qr,
         address: signed.account.clone(),
         administrator: signed.administrator,
         storage,
@@ -74,7 +94,11 @@ async fn me_page(
         Err(response) => return response,
     };
     let storage = storage_of(&web, &signed.account).await;
-    pages::render(StatusCode::OK, &me_view(&web, &signed, storage, None, None))
+    let qr = profile_qr(&headers, &connection);
+    pages::render(
+        StatusCode::OK,
+        &me_view(&web, &signed, qr, storage, None, None),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -100,10 +124,18 @@ async fn password_given(
         return super::admin::foreign_form(&web);
     }
     let storage = storage_of(&web, &signed.account).await;
+    let qr = profile_qr(&headers, &connection);
     let refuse = |error: String, status: StatusCode| {
         pages::render(
             status,
-            &me_view(&web, &signed, storage.clone(), None, Some(error)),
+            &me_view(
+                &web,
+                &signed,
+                qr.clone(),
+                storage.clone(),
+                None,
+                Some(error),
+            ),
         )
     };
     // The current password again: a session left open on a shared computer must not be
@@ -150,6 +182,7 @@ async fn password_given(
         &me_view(
             &web,
             &signed,
+            qr,
             storage,
             Some("Your password is changed. Mail programs ask for the new one.".into()),
             None,

@@ -150,6 +150,8 @@ await context.close();
   const p = await own.newPage();
   await logIn(p, person.address, person.newer);
   assert.equal(new URL(p.url()).pathname, '/me');
+  assert.equal(await p.locator('figure.qr svg').count(), 1, 'the profile as a QR code');
+  assert.equal(await p.locator('a[href="/me/letterbox.mobileconfig"]').count(), 1);
   await p.fill('#current', 'wrong current password');
   await p.fill('#password', 'tulip garden window 58');
   await p.fill('#repeat', 'tulip garden window 58');
