@@ -1,11 +1,13 @@
-//! Golden images: every screen at both panel sizes, rendered from one fixed status and
-//! compared pixel by pixel with the PNGs in `tests/golden/` (the same pictures the README
-//! shows). After an intended change, regenerate them with
-//! `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them before committing.
+//! Golden renderings: every screen rendered from one fixed status, at both OLED sizes
+//! compared pixel by pixel with the PNGs in `tests/golden/`, and at both character LCD
+//! sizes compared character by character with `tests/golden/text-16x2.txt` and
+//! `text-20x4.txt` (the same pictures and text the README shows). After an intended change,
+//! regenerate them with `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them
+//! before committing.
 
 use std::path::PathBuf;
 
-use letterbox::panel::{Frame, Page, PanelSize, Screen, render};
+use letterbox::panel::{Frame, Page, PanelSize, Screen, TextSize, layout, render, view};
 use letterbox::status::{Alert, ListenerStatus, Mode, SetupInfo, Status, Storage};
 
 /// The pictures are stored at this scale so that they are readable in the README.
@@ -192,5 +194,80 @@ fn pages_change_when_the_status_changes() {
         let b = render(&Screen::Page(Page::Mail), &calm, NOW, size);
         assert!(!a.is_blank());
         assert_ne!(a, b);
+    }
+}
+
+/// Every screen at `size` as the framed text a terminal shows, each under its name.
+fn text_rendering(size: TextSize) -> String {
+    let status = status();
+    let wired = wired(&status);
+    let mut out = String::new();
+    for (name, screen) in screens() {
+        let status = if name == "setup-wired" {
+            &wired
+        } else {
+            &status
+        };
+        let screen = layout(&view(&screen, status, NOW), size);
+        out.push_str(&format!("{name}\n{}\n", screen.framed()));
+    }
+    out
+}
+
+#[test]
+fn every_screen_matches_its_golden_text_at_16x2_and_20x4() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut compared = 0;
+    for size in TextSize::ALL {
+        let text = text_rendering(size);
+        let path = golden_dir().join(format!("text-{size}.txt"));
+        if update {
+            std::fs::write(&path, &text).expect("write golden text");
+            continue;
+        }
+        let golden = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+        assert_eq!(
+            golden.matches("\n+").count(),
+            2 * screens().len(),
+            "{}: a box per screen",
+            path.display()
+        );
+        if golden != text {
+            let actual = std::env::temp_dir().join(format!("letterbox-text-{size}.txt"));
+            std::fs::write(&actual, &text).expect("write actual text");
+            panic!(
+                "{size} differs from {}; now ({}):\n{text}",
+                path.display(),
+                actual.display()
+            );
+        }
+        compared += 1;
+    }
+    if !update {
+        assert_eq!(compared, TextSize::ALL.len());
+    }
+}
+
+#[test]
+fn every_line_fits_and_no_screen_is_empty_on_a_character_lcd() {
+    let status = status();
+    for size in TextSize::ALL {
+        for (name, screen) in screens() {
+            let screen = layout(&view(&screen, &status, NOW), size);
+            let lines = screen.lines();
+            assert_eq!(lines.len(), size.rows(), "{name} {size}");
+            for line in &lines {
+                assert_eq!(
+                    line.chars().count(),
+                    size.columns(),
+                    "{name} {size}: {line:?}"
+                );
+            }
+            assert!(
+                lines.iter().filter(|l| !l.trim().is_empty()).count() >= 2,
+                "{name} {size} says too little:\n{screen:?}"
+            );
+        }
     }
 }
