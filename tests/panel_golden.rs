@@ -271,3 +271,26 @@ fn every_line_fits_and_no_screen_is_empty_on_a_character_lcd() {
         }
     }
 }
+
+#[test]
+fn the_readme_shows_the_golden_text() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+    let mut boxes = 0;
+    for size in TextSize::ALL {
+        let golden = std::fs::read_to_string(golden_dir().join(format!("text-{size}.txt")))
+            .expect("golden text");
+        // Each screen is its name, then the box up to the blank line.
+        for block in golden.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let (name, picture) = block.split_once('\n').expect("name and box");
+            let picture = picture.trim_end();
+            assert!(
+                readme.contains(picture),
+                "README.md lacks the {size} {name} screen:\n{picture}"
+            );
+            boxes += 1;
+        }
+    }
+    assert_eq!(boxes, 2 * screens().len());
+}
