@@ -136,10 +136,6 @@ impl<I: I2c, D: DelayNs> Lcd<I, D> {
         self.i2c.write(self.address, &[self.backlight_bit()])
     }
 
-    pub fn release(self) -> I {
-        self.i2c
-    }
-
     fn backlight_bit(&self) -> u8 {
         if self.backlight { BACKLIGHT } else { 0 }
     }

@@ -2,8 +2,9 @@
 //! (16×2, 20×4) and the terminal (`letterbox panel --text`, the simulated panel's log).
 //!
 //! Each page gives its lines in display order, each with a priority; when the display has
-//! fewer rows than lines, the least important lines go first (the second address before the
-//! disk, the queue's age before the count). A 20×4 display adds a title row; a 16×2 display
+//! fewer rows than lines, the least important lines go first (on a 16×2: the second
+//! address, then uptime and temperature, before the disk; the hotspot's address before its
+//! name and passphrase). A 20×4 display adds a title row; a 16×2 display
 //! has no room for one, so its lines carry their own marks. A line longer than the display
 //! is cut, and the cut is marked (→, the HD44780's 0x7E).
 
