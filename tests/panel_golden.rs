@@ -1,7 +1,8 @@
 //! Golden renderings: every screen rendered from one fixed status, at both OLED sizes
 //! compared pixel by pixel with the PNGs in `tests/golden/`, and at both character LCD
 //! sizes compared character by character with `tests/golden/text-16x2.txt` and
-//! `text-20x4.txt` (the same pictures and text the README shows). After an intended change,
+//! `text-20x4.txt`, and as LCD pictures (`tests/golden/lcd-*.png`, byte by byte) — the same
+//! pictures and text the README shows, which a test checks. After an intended change,
 //! regenerate them with `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them
 //! before committing.
 
@@ -249,6 +250,44 @@ fn every_screen_matches_its_golden_text_at_16x2_and_20x4() {
     }
 }
 
+/// The LCD pictures the README shows are stored at this scale (dots of 3×3 pixels).
+const LCD_SCALE: u32 = 3;
+
+#[test]
+fn every_screen_matches_its_lcd_picture_at_16x2_and_20x4() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let status = status();
+    let wired = wired(&status);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for size in TextSize::ALL {
+        for (name, screen) in screens() {
+            let status = if name == "setup-wired" {
+                &wired
+            } else {
+                &status
+            };
+            let screen = layout(&view(&screen, status, NOW), size);
+            let png = letterbox::panel::lcd_picture::to_png(&screen, LCD_SCALE).expect("png");
+            let path = golden_dir().join(format!("lcd-{name}-{size}.png"));
+            if update {
+                std::fs::write(&path, &png).expect("write golden picture");
+                continue;
+            }
+            let golden = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+            compared += 1;
+            if golden != png {
+                failures.push(format!("{name} {size} differs from {}", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    if !update {
+        assert_eq!(compared, 2 * screens().len());
+    }
+}
+
 #[test]
 fn every_line_fits_and_no_screen_is_empty_on_a_character_lcd() {
     let status = status();
@@ -289,6 +328,8 @@ fn the_readme_shows_the_golden_text() {
                 readme.contains(picture),
                 "README.md lacks the {size} {name} screen:\n{picture}"
             );
+            let image = format!("tests/golden/lcd-{name}-{size}.png");
+            assert!(readme.contains(&image), "README.md does not show {image}");
             boxes += 1;
         }
     }

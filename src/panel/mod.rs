@@ -21,6 +21,7 @@ pub mod displays;
 pub mod frame;
 pub mod icons;
 pub mod lcd;
+pub mod lcd_picture;
 pub mod oled;
 pub mod pages;
 pub mod probe;
