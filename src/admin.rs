@@ -63,7 +63,8 @@ pub enum Request {
     Button {
         press: crate::button::Press,
     },
-    /// What the panel shows now: `{size, bits}` (rows of 16 bytes, base64).
+    /// What the panel shows now: `{size, bits}` (rows of 16 bytes, base64) and `{text_size,
+    /// text}` (the character rows, framed).
     Panel,
     /// Enter (`on`) or leave setup mode; answers `{mode}` once the mode is published.
     Setup {

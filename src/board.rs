@@ -1,5 +1,5 @@
-//! Board facts as data (DESIGN.md rule 6): `board/<name>.toml` names the I2C bus, the OLED's
-//! address, size and rotation, the button's GPIO chip and line, and the hotspot interface.
+//! Board facts as data (DESIGN.md rule 6): `board/<name>.toml` names the I2C bus, the panel's
+//! kind (SSD1306 OLED or HD44780 character LCD), address, size and rotation, the button's GPIO chip and line, and the hotspot interface.
 //!
 //! The files are compiled into the binary (`include_str!`), so the static binary needs no
 //! files next to it. `board = "auto"` reads `/proc/device-tree/model` and picks the board
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::panel::frame::PanelSize;
+use crate::panel::text::TextSize;
 use crate::units::Seconds;
 
 /// Every board file, by name.
@@ -45,10 +46,105 @@ pub struct Board {
 pub struct PanelFacts {
     /// The I2C bus device, e.g. `/dev/i2c-1`.
     pub i2c: PathBuf,
-    /// 0x3C (most modules) or 0x3D (address jumper moved).
+    #[serde(default)]
+    pub kind: PanelKind,
+    /// SSD1306: 0x3C (most modules) or 0x3D (address jumper moved). HD44780 backpack:
+    /// 0x20–0x27 (PCF8574) or 0x38–0x3F (PCF8574A), set by its A0–A2 jumpers.
     pub address: u8,
-    pub size: PanelSize,
+    pub size: DisplaySize,
+    /// SSD1306 only: a character LCD cannot turn its picture.
     pub rotation: Rotation,
+}
+
+/// Which display the panel is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelKind {
+    /// The 0.96"/0.91" OLED, 128×64 or 128×32 pixels.
+    #[default]
+    Ssd1306,
+    /// A 16×2 or 20×4 character LCD on a PCF8574 I2C backpack.
+    Hd44780,
+}
+
+impl PanelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PanelKind::Ssd1306 => "ssd1306",
+            PanelKind::Hd44780 => "hd44780",
+        }
+    }
+
+    /// Where most modules of this kind answer as sold.
+    pub fn default_address(self) -> u8 {
+        match self {
+            PanelKind::Ssd1306 => 0x3C,
+            PanelKind::Hd44780 => 0x27,
+        }
+    }
+
+    pub fn default_size(self) -> DisplaySize {
+        match self {
+            PanelKind::Ssd1306 => DisplaySize::Pixels(PanelSize::W128H64),
+            PanelKind::Hd44780 => DisplaySize::Chars(TextSize::C16x2),
+        }
+    }
+}
+
+/// A panel's size: pixels for the OLED, characters for the LCD. Written as in the config:
+/// "128x64", "128x32", "16x2", "20x4".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DisplaySize {
+    Pixels(PanelSize),
+    Chars(TextSize),
+}
+
+impl DisplaySize {
+    /// The kind of display this size belongs to.
+    pub fn kind(self) -> PanelKind {
+        match self {
+            DisplaySize::Pixels(_) => PanelKind::Ssd1306,
+            DisplaySize::Chars(_) => PanelKind::Hd44780,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DisplaySize::Pixels(size) => size.name(),
+            DisplaySize::Chars(size) => size.name(),
+        }
+    }
+}
+
+impl std::fmt::Display for DisplaySize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for DisplaySize {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        let pixels = [PanelSize::W128H64, PanelSize::W128H32].map(DisplaySize::Pixels);
+        let chars = TextSize::ALL.map(DisplaySize::Chars);
+        pixels
+            .into_iter()
+            .chain(chars)
+            .find(|size| size.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "size {name:?}: use \"128x64\" or \"128x32\" (SSD1306), \"16x2\" or \"20x4\" (HD44780)"
+                )
+            })
+    }
+}
+
+impl From<DisplaySize> for String {
+    fn from(size: DisplaySize) -> String {
+        size.name().to_string()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -114,8 +210,10 @@ impl TryFrom<u16> for Rotation {
 #[serde(deny_unknown_fields, default)]
 pub struct PanelSettings {
     pub i2c: Option<PathBuf>,
+    /// "ssd1306" or "hd44780"; a character size ("16x2") also means "hd44780".
+    pub kind: Option<PanelKind>,
     pub address: Option<u8>,
-    pub size: Option<PanelSize>,
+    pub size: Option<DisplaySize>,
     pub rotation: Option<Rotation>,
     /// Dim after this long without a press.
     pub dim_after: Seconds,
@@ -129,6 +227,7 @@ impl Default for PanelSettings {
     fn default() -> Self {
         PanelSettings {
             i2c: None,
+            kind: None,
             address: None,
             size: None,
             rotation: None,
@@ -136,6 +235,34 @@ impl Default for PanelSettings {
             off_after: Seconds(600),
             shift_every: Seconds(120),
         }
+    }
+}
+
+impl PanelSettings {
+    /// The kind the config asks for: `kind`, or the kind its `size` belongs to.
+    pub fn kind_wanted(&self) -> Option<PanelKind> {
+        self.kind.or(self.size.map(DisplaySize::kind))
+    }
+
+    /// Checks what the types cannot; returns the offending key and a reason.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let (Some(kind), Some(size)) = (self.kind, self.size)
+            && size.kind() != kind
+        {
+            let reason = format!("size {size} is not a size of {} panels", kind.name());
+            return Err(("size", reason));
+        }
+        if let Some(address) = self.address {
+            check_address(self.kind_wanted().unwrap_or_default(), address)
+                .map_err(|reason| ("address", reason))?;
+        }
+        Ok(())
+    }
+
+    /// The simulated panel's kind and size (no board to take them from).
+    pub fn simulated(&self) -> (PanelKind, DisplaySize) {
+        let kind = self.kind_wanted().unwrap_or_default();
+        (kind, self.size.unwrap_or(kind.default_size()))
     }
 }
 
@@ -152,7 +279,7 @@ pub struct ButtonSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hardware {
     Board(Box<Board>),
-    Simulated { size: PanelSize },
+    Simulated { kind: PanelKind, size: DisplaySize },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,10 +305,18 @@ pub fn all() -> Result<Vec<Board>, BoardError> {
                     reason: format!("its name is {:?}", board.name),
                 });
             }
-            check_address(board.panel.address).map_err(|reason| BoardError::Invalid {
+            let invalid = |reason| BoardError::Invalid {
                 name: name.to_string(),
                 reason,
-            })?;
+            };
+            check_address(board.panel.kind, board.panel.address).map_err(invalid)?;
+            if board.panel.size.kind() != board.panel.kind {
+                return Err(invalid(format!(
+                    "panel size {} does not fit kind {}",
+                    board.panel.size,
+                    board.panel.kind.name()
+                )));
+            }
             Ok(board)
         })
         .collect()
@@ -214,11 +349,15 @@ pub fn detect(model: &str) -> Option<Board> {
     })
 }
 
-pub fn check_address(address: u8) -> Result<(), String> {
-    match address {
-        0x3C | 0x3D => Ok(()),
-        other => Err(format!(
-            "panel address {other:#04x}: an SSD1306 answers at 0x3C or 0x3D"
+pub fn check_address(kind: PanelKind, address: u8) -> Result<(), String> {
+    match (kind, address) {
+        (PanelKind::Ssd1306, 0x3C | 0x3D) => Ok(()),
+        (PanelKind::Hd44780, 0x20..=0x27 | 0x38..=0x3F) => Ok(()),
+        (PanelKind::Ssd1306, other) => Err(format!(
+            "panel address {other:#04x}: an SSD1306 answers at 0x3C or 0x3D (kind = \"hd44780\" for a character LCD)"
+        )),
+        (PanelKind::Hd44780, other) => Err(format!(
+            "panel address {other:#04x}: a PCF8574 backpack answers at 0x20-0x27, a PCF8574A at 0x38-0x3F"
         )),
     }
 }
@@ -239,10 +378,17 @@ pub fn resolve(
         name => Some(by_name(name)?),
     };
     let Some(mut board) = found else {
-        return Ok(Hardware::Simulated {
-            size: panel.size.unwrap_or_default(),
-        });
+        let (kind, size) = panel.simulated();
+        return Ok(Hardware::Simulated { kind, size });
     };
+    // Another kind than the board file's: its address and size no longer apply.
+    if let Some(kind) = panel.kind_wanted()
+        && kind != board.panel.kind
+    {
+        board.panel.kind = kind;
+        board.panel.address = kind.default_address();
+        board.panel.size = kind.default_size();
+    }
     if let Some(i2c) = &panel.i2c {
         board.panel.i2c = i2c.clone();
     }
@@ -324,7 +470,22 @@ mod tests {
             ("board = \"pdp-11\"\n", "x.toml:1:", "unknown board"),
             ("[panel]\n\naddress = 0x20\n", "x.toml:3:", "0x3C or 0x3D"),
             ("[panel]\nrotation = 90\n", "x.toml:2:", "0 or 180"),
-            ("[panel]\nsize = \"96x16\"\n", "x.toml:2:", ""),
+            ("[panel]\nsize = \"96x16\"\n", "x.toml:2:", "16x2"),
+            (
+                "[panel]\nkind = \"hd44780\"\naddress = 0x50\n",
+                "x.toml:3:",
+                "PCF8574",
+            ),
+            (
+                "[panel]\nkind = \"ssd1306\"\nsize = \"20x4\"\n",
+                "x.toml:3:",
+                "not a size of ssd1306",
+            ),
+            (
+                "[panel]\nsize = \"16x2\"\naddress = 0x10\n",
+                "x.toml:3:",
+                "0x38-0x3F",
+            ),
             ("[button]\npin = 4\n", "x.toml:2:", "pin"),
         ];
         for (text, location, reason) in cases {
@@ -341,7 +502,7 @@ mod tests {
     fn overrides_apply_and_auto_without_a_device_tree_is_simulated() {
         let panel = PanelSettings {
             address: Some(0x3D),
-            size: Some(PanelSize::W128H32),
+            size: Some(DisplaySize::Pixels(PanelSize::W128H32)),
             ..PanelSettings::default()
         };
         let button = ButtonSettings {
@@ -352,7 +513,7 @@ mod tests {
         match resolve("rpi-4b", &panel, &button, missing).expect("resolve") {
             Hardware::Board(board) => {
                 assert_eq!(board.panel.address, 0x3D);
-                assert_eq!(board.panel.size, PanelSize::W128H32);
+                assert_eq!(board.panel.size, DisplaySize::Pixels(PanelSize::W128H32));
                 assert_eq!(board.button.line, 27);
                 assert_eq!(board.button.line_name, None);
             }
@@ -361,9 +522,50 @@ mod tests {
         assert_eq!(
             resolve("auto", &panel, &button, missing).expect("auto"),
             Hardware::Simulated {
-                size: PanelSize::W128H32
+                kind: PanelKind::Ssd1306,
+                size: DisplaySize::Pixels(PanelSize::W128H32)
             }
         );
         assert!(resolve("pdp-11", &panel, &button, missing).is_err());
+    }
+
+    #[test]
+    fn a_character_lcd_on_a_board_takes_its_own_address_and_size() {
+        let missing = Path::new("/nonexistent/model");
+        let button = ButtonSettings::default();
+        let lcd = PanelSettings {
+            kind: Some(PanelKind::Hd44780),
+            ..PanelSettings::default()
+        };
+        match resolve("rpi-3b", &lcd, &button, missing).expect("resolve") {
+            Hardware::Board(board) => {
+                assert_eq!(board.panel.kind, PanelKind::Hd44780);
+                assert_eq!(board.panel.address, 0x27);
+                assert_eq!(board.panel.size, DisplaySize::Chars(TextSize::C16x2));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A character size alone means a character LCD; the address jumpers are honoured.
+        let wide = PanelSettings {
+            size: Some(DisplaySize::Chars(TextSize::C20x4)),
+            address: Some(0x3F),
+            ..PanelSettings::default()
+        };
+        assert!(wide.validate().is_ok());
+        match resolve("rpi-5", &wide, &button, missing).expect("resolve") {
+            Hardware::Board(board) => {
+                assert_eq!(board.panel.kind, PanelKind::Hd44780);
+                assert_eq!(board.panel.address, 0x3F);
+                assert_eq!(board.panel.size, DisplaySize::Chars(TextSize::C20x4));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            resolve("simulated", &wide, &button, missing).expect("simulated"),
+            Hardware::Simulated {
+                kind: PanelKind::Hd44780,
+                size: DisplaySize::Chars(TextSize::C20x4)
+            }
+        );
     }
 }

@@ -315,9 +315,7 @@ impl Config {
             let reason = format!("unknown board {:?} (auto, simulated, {known})", self.board);
             return Err(("board", reason));
         }
-        if let Some(address) = self.panel.address {
-            crate::board::check_address(address).map_err(|reason| ("address", reason))?;
-        }
+        self.panel.validate()?;
         if let Some(relay) = &self.outbound.relay
             && relay.username.is_some() != relay.password.is_some()
         {

@@ -17,7 +17,8 @@
 //! - `control`: the one owner of the appliance's mode (normal, setup, shutting down).
 //! - `settings`: what the setup page changes, in `<data_dir>/settings.toml` over the config.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
-//! - `panel`: the OLED's pages (pure rendering), the SSD1306 driver, the PNG simulator.
+//! - `panel`: one view of the status per screen, drawn for the SSD1306 OLED or laid out for an
+//!   HD44780 character LCD (and the terminal); both drivers, the simulated panels, the I2C scan.
 //! - `button`: debounce and short/long/very-long presses; the GPIO line.
 //! - `network`: the network seam the setup wizard uses (Wi-Fi scan and join, the hotspot's
 //!   address; wired and simulated backends) and the captive DNS responder.

@@ -60,13 +60,24 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Write what the OLED shows now as a PNG picture.
+    /// What the panel shows now (as a PNG picture or as text), or what is on the I2C bus.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["png", "text", "probe"])))]
     Panel {
+        /// Write the OLED's picture to FILE.
         #[arg(long)]
-        png: PathBuf,
+        png: Option<PathBuf>,
         /// Each panel pixel becomes N×N picture pixels.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
+        /// Print the screen as characters (the character LCD's rows; 20×4 for an OLED).
+        #[arg(long)]
+        text: bool,
+        /// Scan the I2C bus and say what answers at which address.
+        #[arg(long)]
+        probe: bool,
+        /// The bus to scan (default: the board's, or `[panel] i2c`).
+        #[arg(long, requires = "probe")]
+        bus: Option<PathBuf>,
     },
 }
 
@@ -242,7 +253,22 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             print!("{}", layered.show());
             return Ok(());
         }
-        Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
+        Command::Panel {
+            png,
+            scale,
+            text,
+            probe,
+            bus,
+        } => {
+            if probe {
+                return probe_bus(&config, bus);
+            }
+            if text {
+                return print_panel_text(&config).await;
+            }
+            let png = png.context("--png FILE, --text or --probe")?;
+            return write_panel(&config, &png, scale).await;
+        }
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -291,6 +317,41 @@ async fn write_panel(config: &Config, path: &std::path::Path, scale: u32) -> any
         "wrote {} ({} panel, scale {scale})",
         path.display(),
         frame.size()
+    );
+    Ok(())
+}
+
+async fn print_panel_text(config: &Config) -> anyhow::Result<()> {
+    let response = execute(config, &Request::Panel).await?;
+    if !response.ok {
+        bail!("{}", response.error.unwrap_or_default());
+    }
+    print!("{}", response.data["text"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// `letterbox panel --probe`: straight on the bus, daemon or not (the kernel takes turns).
+fn probe_bus(config: &Config, bus: Option<PathBuf>) -> anyhow::Result<()> {
+    let bus = match bus.or_else(|| config.panel.i2c.clone()) {
+        Some(bus) => bus,
+        None => match letterbox::board::resolve(
+            &config.board,
+            &config.panel,
+            &config.button,
+            std::path::Path::new(letterbox::board::DEVICE_TREE_MODEL),
+        )? {
+            letterbox::board::Hardware::Board(board) => board.panel.i2c,
+            letterbox::board::Hardware::Simulated { .. } => {
+                bail!("no board and no I2C bus: give --bus /dev/i2c-N (or set board)")
+            }
+        },
+    };
+    let mut i2c = linux_embedded_hal::I2cdev::new(&bus)
+        .with_context(|| format!("cannot open {}", bus.display()))?;
+    let scan = letterbox::panel::probe::scan(&mut i2c);
+    print!(
+        "{}",
+        letterbox::panel::probe::report(&bus.display().to_string(), &scan)
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The panel and button in the running daemon: a board whose I2C bus and GPIO chip do not
-//! exist does not stop the mail services; the simulated panel writes `panel.png`; the
+//! exist does not stop the mail services; the simulated panel writes `panel.png` (an OLED)
+//! or logs its screens (a character LCD); `letterbox panel --text` prints the screen; the
 //! virtual button steps pages, enters setup mode and shuts the daemon down cleanly.
 
 mod common;
@@ -129,4 +130,79 @@ fn button_without_a_daemon_says_so_and_panel_draws_offline() {
     );
     let frame = picture(&server, "offline.png");
     assert!(!frame.is_blank());
+    // An OLED's screen as text: the 20×4 layout of the same view.
+    let out = server.cli(&["panel", "--text"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("|PORTS            1/3|"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_simulated_character_panel_logs_its_screens_and_panel_text_prints_them() {
+    let mut server = Server::start();
+    server.add_user("alice@home.test");
+    relaunch(
+        &mut server,
+        r#"board = "simulated""#,
+        "[panel]\nkind = \"hd44780\"\nsize = \"20x4\"\n",
+    );
+    wait_for("the first screen in the log", || {
+        server.log().contains("panel [PORTS            1/3 | ")
+    });
+    let panel_text = |server: &Server| {
+        let out = server.cli(&["panel", "--text"], None);
+        assert!(out.status.success(), "panel --text: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let ports = panel_text(&server);
+    assert!(
+        ports.starts_with("+--------------------+\n|PORTS            1/3|\n"),
+        "{ports}"
+    );
+    assert_eq!(ports.lines().count(), 6, "a 20×4 box: {ports}");
+    press(&server, "short");
+    wait_for("the mail page as text", || {
+        panel_text(&server).contains("|MAIL             2/3|")
+    });
+    wait_for("the mail page in the log", || {
+        server.log().contains("panel [MAIL ")
+    });
+
+    // No board: the probe needs to be told the bus; a bus that is not there is named.
+    let out = server.cli(&["panel", "--probe"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--bus"), "{}", text(&out.stderr));
+    let out = server.cli(&["panel", "--probe", "--bus", "/nonexistent/i2c-9"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/nonexistent/i2c-9"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(server.stop().success(), "log:\n{}", server.log());
+}
+
+#[test]
+fn a_missing_character_lcd_is_reported_once_with_its_address() {
+    let mut server = Server::start();
+    relaunch(
+        &mut server,
+        r#"board = "rpi-3b""#,
+        "[panel]\nkind = \"hd44780\"\ni2c = \"/nonexistent/i2c-9\"\n\n[button]\nchip = \"/nonexistent/gpiochip9\"\nline = 17\n",
+    );
+    // The board's OLED address and size give way to the LCD's defaults.
+    wait_for("the panel warning", || {
+        server
+            .log()
+            .contains("HD44780 16x2 on /nonexistent/i2c-9 at 0x27")
+    });
+    std::thread::sleep(Duration::from_secs(3)); // a few retries
+    let log = server.log();
+    assert_eq!(log.matches("panel unavailable").count(), 1, "{log}");
+    let mut smtp = Raw::connect(server.addr("smtp"));
+    assert!(smtp.line().starts_with("220 "), "SMTP answers");
+    assert!(server.stop().success());
 }

@@ -1,11 +1,14 @@
-//! Golden images: every screen at both panel sizes, rendered from one fixed status and
-//! compared pixel by pixel with the PNGs in `tests/golden/` (the same pictures the README
-//! shows). After an intended change, regenerate them with
-//! `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them before committing.
+//! Golden renderings: every screen rendered from one fixed status, at both OLED sizes
+//! compared pixel by pixel with the PNGs in `tests/golden/`, and at both character LCD
+//! sizes compared character by character with `tests/golden/text-16x2.txt` and
+//! `text-20x4.txt`, and as LCD pictures (`tests/golden/lcd-*.png`, byte by byte) — the same
+//! pictures and text the README shows, which a test checks. After an intended change,
+//! regenerate them with `UPDATE_GOLDEN=1 cargo test --test panel_golden` and look at them
+//! before committing.
 
 use std::path::PathBuf;
 
-use letterbox::panel::{Frame, Page, PanelSize, Screen, render};
+use letterbox::panel::{Frame, Page, PanelSize, Screen, TextSize, layout, render, view};
 use letterbox::status::{Alert, ListenerStatus, Mode, SetupInfo, Status, Storage};
 
 /// The pictures are stored at this scale so that they are readable in the README.
@@ -193,4 +196,142 @@ fn pages_change_when_the_status_changes() {
         assert!(!a.is_blank());
         assert_ne!(a, b);
     }
+}
+
+/// Every screen at `size` as the framed text a terminal shows, each under its name.
+fn text_rendering(size: TextSize) -> String {
+    let status = status();
+    let wired = wired(&status);
+    let mut out = String::new();
+    for (name, screen) in screens() {
+        let status = if name == "setup-wired" {
+            &wired
+        } else {
+            &status
+        };
+        let screen = layout(&view(&screen, status, NOW), size);
+        out.push_str(&format!("{name}\n{}\n", screen.framed()));
+    }
+    out
+}
+
+#[test]
+fn every_screen_matches_its_golden_text_at_16x2_and_20x4() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut compared = 0;
+    for size in TextSize::ALL {
+        let text = text_rendering(size);
+        let path = golden_dir().join(format!("text-{size}.txt"));
+        if update {
+            std::fs::write(&path, &text).expect("write golden text");
+            continue;
+        }
+        let golden = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+        assert_eq!(
+            golden.matches("\n+").count(),
+            2 * screens().len(),
+            "{}: a box per screen",
+            path.display()
+        );
+        if golden != text {
+            let actual = std::env::temp_dir().join(format!("letterbox-text-{size}.txt"));
+            std::fs::write(&actual, &text).expect("write actual text");
+            panic!(
+                "{size} differs from {}; now ({}):\n{text}",
+                path.display(),
+                actual.display()
+            );
+        }
+        compared += 1;
+    }
+    if !update {
+        assert_eq!(compared, TextSize::ALL.len());
+    }
+}
+
+/// The LCD pictures the README shows are stored at this scale (dots of 3×3 pixels).
+const LCD_SCALE: u32 = 3;
+
+#[test]
+fn every_screen_matches_its_lcd_picture_at_16x2_and_20x4() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let status = status();
+    let wired = wired(&status);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for size in TextSize::ALL {
+        for (name, screen) in screens() {
+            let status = if name == "setup-wired" {
+                &wired
+            } else {
+                &status
+            };
+            let screen = layout(&view(&screen, status, NOW), size);
+            let png = letterbox::panel::lcd_picture::to_png(&screen, LCD_SCALE).expect("png");
+            let path = golden_dir().join(format!("lcd-{name}-{size}.png"));
+            if update {
+                std::fs::write(&path, &png).expect("write golden picture");
+                continue;
+            }
+            let golden = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 makes it)", path.display()));
+            compared += 1;
+            if golden != png {
+                failures.push(format!("{name} {size} differs from {}", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    if !update {
+        assert_eq!(compared, 2 * screens().len());
+    }
+}
+
+#[test]
+fn every_line_fits_and_no_screen_is_empty_on_a_character_lcd() {
+    let status = status();
+    for size in TextSize::ALL {
+        for (name, screen) in screens() {
+            let screen = layout(&view(&screen, &status, NOW), size);
+            let lines = screen.lines();
+            assert_eq!(lines.len(), size.rows(), "{name} {size}");
+            for line in &lines {
+                assert_eq!(
+                    line.chars().count(),
+                    size.columns(),
+                    "{name} {size}: {line:?}"
+                );
+            }
+            assert!(
+                lines.iter().filter(|l| !l.trim().is_empty()).count() >= 2,
+                "{name} {size} says too little:\n{screen:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_readme_shows_the_golden_text() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+    let mut boxes = 0;
+    for size in TextSize::ALL {
+        let golden = std::fs::read_to_string(golden_dir().join(format!("text-{size}.txt")))
+            .expect("golden text");
+        // Each screen is its name, then the box up to the blank line.
+        for block in golden.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let (name, picture) = block.split_once('\n').expect("name and box");
+            let picture = picture.trim_end();
+            assert!(
+                readme.contains(picture),
+                "README.md lacks the {size} {name} screen:\n{picture}"
+            );
+            let image = format!("tests/golden/lcd-{name}-{size}.png");
+            assert!(readme.contains(&image), "README.md does not show {image}");
+            boxes += 1;
+        }
+    }
+    assert_eq!(boxes, 2 * screens().len());
 }

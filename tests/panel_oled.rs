@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use embedded_hal::i2c::ErrorKind;
 use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
-use letterbox::board::{PanelFacts, Rotation};
-use letterbox::panel::oled::{Driver, Oled};
+use letterbox::board::{DisplaySize, PanelFacts, PanelKind, Rotation};
+use letterbox::panel::oled::{self, Oled};
 use letterbox::panel::{Frame, Light, PanelSize};
 
 /// A command write: control byte 0x00, then the command bytes.
@@ -155,8 +155,9 @@ fn small_panel_at_the_other_address_turned_over_dims_and_sleeps() {
 fn a_missing_panel_is_retried_with_backoff_and_comes_back() {
     let facts = PanelFacts {
         i2c: "/dev/i2c-1".into(),
+        kind: PanelKind::Ssd1306,
         address: 0x3C,
-        size: PanelSize::W128H32,
+        size: DisplaySize::Pixels(PanelSize::W128H32),
         rotation: Rotation::Normal,
     };
     let frame = picture(PanelSize::W128H32, &[(5, 5)]);
@@ -182,7 +183,7 @@ fn a_missing_panel_is_retried_with_backoff_and_comes_back() {
         opens.set(opens.get() + 1);
         Ok(handle.clone())
     };
-    let mut driver = Driver::new(open, "mock".into(), &facts);
+    let mut driver = oled::driver(open, "mock".into(), &facts);
     let start = Instant::now();
     driver.show(&frame, Light::Full, start);
     assert!(!driver.is_connected());

@@ -1,23 +1,34 @@
-//! The status glance: pages drawn from the status value onto an SSD1306 OLED (or, with no
-//! hardware, into `<data_dir>/panel.png`), driven by the button.
+//! The status glance: pages drawn from the status value onto an SSD1306 OLED or an HD44780
+//! character LCD (or, with no hardware, into `<data_dir>/panel.png` or the log), driven by
+//! the button.
 //!
-//! - `frame`: the 1-bit framebuffer and its PNG form.
-//! - `pages`: pure rendering, `render(screen, status, now, size) -> Frame`.
-//! - `icons`: 8×8 pictures for the 128×32 panel.
-//! - `oled`: the SSD1306 over I2C, with retry and hot-plug.
+//! - `view`: what a screen says, decided once for every display (`view(screen, status, now)`).
+//! - `pages`: the SSD1306 renderer, a view to a `Frame`; `frame` the 1-bit framebuffer and
+//!   its PNG form; `icons` 8×8 pictures for the 128×32 panel.
+//! - `text`: the character renderer, a view to rows of characters (16×2, 20×4, terminal).
+//! - `oled`, `lcd`: the two chips over I2C; `attach` keeps either going (retry, hot-plug);
+//!   `displays` puts each behind `Display`, with the simulated ones (PNG file, log).
+//! - `probe`: what answers on an I2C bus (`letterbox panel --probe`).
 //! - `system`: addresses, temperature, certificate expiry and alerts for the status value.
 //!
 //! This module holds the appliance logic: which screen shows (alerts first, until a press),
 //! what a press does, and the burn-in care (dim, then off, after idle; a one-pixel shift now
-//! and then). It talks to a `Display` and never knows whether it is real.
+//! and then on the OLED; the backlight off on the LCD). It talks to a `Display` and never
+//! knows whether it is real.
 
+pub mod attach;
+pub mod displays;
 pub mod frame;
 pub mod icons;
+pub mod lcd;
+pub mod lcd_picture;
 pub mod oled;
 pub mod pages;
+pub mod probe;
 pub mod system;
+pub mod text;
+pub mod view;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,13 +37,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::board::{Hardware, PanelSettings};
+use crate::board::{DisplaySize, Hardware, PanelKind, PanelSettings};
 use crate::button::{self, ButtonEvent, Press};
 use crate::config::Config;
 use crate::control::{Command, Control};
 use crate::status::{Mode, Status};
 pub use frame::{Frame, PanelSize};
-pub use pages::{Page, Screen, render};
+pub use pages::{draw, render};
+pub use text::{TextScreen, TextSize, layout};
+pub use view::{Page, Screen, View, view};
 
 /// How brightly the panel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,79 +55,18 @@ pub enum Light {
     Off,
 }
 
-/// Where frames go: the SSD1306, or a PNG file. Calls may block briefly (I2C, a file
-/// write); the panel task runs them off the async threads.
+/// Where views go: the SSD1306, the LCD, a PNG file or the log. Each display renders the
+/// view itself. Calls may block briefly (I2C, a file write); the panel task runs them off
+/// the async threads.
 pub trait Display: Send + 'static {
-    /// Shows `frame` at `light`. Failures are the display's own business: it logs them and
-    /// retries; the appliance goes on.
-    fn show(&mut self, frame: &Frame, light: Light);
+    /// Shows `view` at `light`, moved by `shift` pixels where the display has pixels.
+    /// Failures are the display's own business: it logs them and retries; the appliance
+    /// goes on.
+    fn show(&mut self, view: &View, light: Light, shift: (u32, u32));
     /// Called about once a second, for retries and hot-plug checks.
     fn tick(&mut self) {}
     /// Dark, for shutdown.
     fn blank(&mut self);
-}
-
-/// The simulated panel: every new picture is written to a PNG file (lit pixels white).
-pub struct PngDisplay {
-    path: PathBuf,
-    last: Option<Frame>,
-    failed: bool,
-}
-
-impl PngDisplay {
-    pub fn new(path: PathBuf) -> PngDisplay {
-        PngDisplay {
-            path,
-            last: None,
-            failed: false,
-        }
-    }
-
-    fn write(&mut self, frame: &Frame) {
-        if self.last.as_ref() == Some(frame) {
-            return;
-        }
-        match frame.write_png(&self.path, 1) {
-            Ok(()) => self.failed = false,
-            Err(error) if !self.failed => {
-                tracing::warn!(path = %self.path.display(), %error, "cannot write the panel picture");
-                self.failed = true;
-            }
-            Err(_) => {}
-        }
-        self.last = Some(frame.clone());
-    }
-}
-
-impl Display for PngDisplay {
-    fn show(&mut self, frame: &Frame, light: Light) {
-        // The picture shows what is on the panel; a panel that is off is dark.
-        if light == Light::Off {
-            self.write(&Frame::new(frame.size()));
-        } else {
-            self.write(frame);
-        }
-    }
-
-    fn blank(&mut self) {
-        if let Some(size) = self.last.as_ref().map(Frame::size) {
-            self.write(&Frame::new(size));
-        }
-    }
-}
-
-impl Display for oled::BoardPanel {
-    fn show(&mut self, frame: &Frame, light: Light) {
-        oled::Driver::show(self, frame, light, std::time::Instant::now());
-    }
-
-    fn tick(&mut self) {
-        self.poll(std::time::Instant::now());
-    }
-
-    fn blank(&mut self) {
-        oled::Driver::blank(self);
-    }
 }
 
 /// Burn-in care and timing.
@@ -266,11 +218,11 @@ impl PanelState {
     }
 }
 
-/// What the rest of the daemon holds of the panel: the current picture (for
-/// `letterbox panel --png`) and the way to press the virtual button.
+/// What the rest of the daemon holds of the panel: the current view (for
+/// `letterbox panel --png` and `--text`) and the way to press the virtual button.
 #[derive(Clone)]
 pub struct Handle {
-    pub screen: watch::Receiver<Frame>,
+    pub screen: watch::Receiver<View>,
     pub buttons: mpsc::Sender<ButtonEvent>,
 }
 
@@ -291,36 +243,33 @@ pub fn spawn(
         Ok(hardware) => hardware,
         Err(error) => {
             tracing::warn!(%error, "board unknown; simulating the panel and button");
-            Hardware::Simulated {
-                size: config.panel.size.unwrap_or_default(),
-            }
+            let (kind, size) = config.panel.simulated();
+            Hardware::Simulated { kind, size }
         }
     };
     let (events_tx, events_rx) = mpsc::channel(16);
-    let (display, size): (Box<dyn Display>, PanelSize) = match &hardware {
-        Hardware::Board(board) => {
-            tracing::info!(board = %board.name, i2c = %board.panel.i2c.display(), "panel and button on the board");
-            let (levels_tx, levels_rx) = mpsc::channel(16);
-            tracker.spawn(button::gpio::watch(
-                board.button.clone(),
-                levels_tx,
-                shutdown.clone(),
-            ));
-            tracker.spawn(button::classify(
-                levels_rx,
-                events_tx.clone(),
-                button::DEBOUNCE,
-                shutdown.clone(),
-            ));
-            (Box::new(oled::board_panel(&board.panel)), board.panel.size)
-        }
-        Hardware::Simulated { size } => {
-            let path = config.data_dir.join("panel.png");
-            tracing::info!(path = %path.display(), "simulated panel");
-            (Box::new(PngDisplay::new(path)), *size)
-        }
-    };
-    let (screen_tx, screen_rx) = watch::channel(Frame::new(size));
+    if let Hardware::Board(board) = &hardware {
+        tracing::info!(board = %board.name, panel = board.panel.kind.name(), i2c = %board.panel.i2c.display(), "panel and button on the board");
+        let (levels_tx, levels_rx) = mpsc::channel(16);
+        tracker.spawn(button::gpio::watch(
+            board.button.clone(),
+            levels_tx,
+            shutdown.clone(),
+        ));
+        tracker.spawn(button::classify(
+            levels_rx,
+            events_tx.clone(),
+            button::DEBOUNCE,
+            shutdown.clone(),
+        ));
+    }
+    let display = displays::for_hardware(&config, &hardware);
+    let first = view(
+        &Screen::Page(Page::Ports),
+        &status.borrow(),
+        crate::store::now_unix(),
+    );
+    let (screen_tx, screen_rx) = watch::channel(first);
     tracker.spawn(system::refresh(
         config.clone(),
         status.clone(),
@@ -348,15 +297,13 @@ pub async fn run(
     mut status_rx: watch::Receiver<Status>,
     control: Control,
     mut events: mpsc::Receiver<ButtonEvent>,
-    screen: watch::Sender<Frame>,
+    screen: watch::Sender<View>,
     shutdown: CancellationToken,
 ) {
-    // The size the screen channel was made with is the panel's.
-    let size = screen.borrow().size();
     let mut state = PanelState::new(timing, Instant::now());
     let mut seen = status_rx.borrow_and_update().clone();
     let mut display = Some(display);
-    let mut shown: Option<(Frame, Light)> = None;
+    let mut shown: Option<(View, Light, (u32, u32))> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -386,40 +333,40 @@ pub async fn run(
             () = shutdown.cancelled() => break,
         }
         let now = Instant::now();
-        let frame = render(&state.screen(&seen), &seen, crate::store::now_unix(), size);
-        screen.send_if_modified(|current| {
-            let changed = *current != frame;
-            *current = frame.clone();
+        let current = view(&state.screen(&seen), &seen, crate::store::now_unix());
+        screen.send_if_modified(|shared| {
+            let changed = *shared != current;
+            *shared = current.clone();
             changed
         });
-        let (dx, dy) = state.shift(now);
-        let wanted = (frame.shifted(dx, dy), state.light(&seen, now));
+        let wanted = (current, state.light(&seen, now), state.shift(now));
         if shown.as_ref() != Some(&wanted) {
-            let (picture, light) = wanted.clone();
-            display = on_display(display, move |d| d.show(&picture, light)).await;
+            let (picture, light, shift) = wanted.clone();
+            display = on_display(display, move |d| d.show(&picture, light, shift)).await;
             shown = Some(wanted);
         } else if ticked {
             display = on_display(display, |d| d.tick()).await;
         }
     }
     // Shutting down: say so while the services drain, then go dark.
-    let frame = render(&Screen::ShuttingDown, &seen, crate::store::now_unix(), size);
-    screen.send_replace(frame.clone());
-    display = on_display(display, move |d| d.show(&frame, Light::Full)).await;
+    let last = view(&Screen::ShuttingDown, &seen, crate::store::now_unix());
+    screen.send_replace(last.clone());
+    display = on_display(display, move |d| d.show(&last, Light::Full, (0, 0))).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     on_display(display, |d| d.blank()).await;
 }
 
-/// The panel size the config leads to (the board's, or `[panel] size` when simulated).
-pub fn configured_size(config: &Config) -> PanelSize {
+/// The panel kind and size the config leads to (the board's, or `[panel]` when simulated).
+pub fn configured(config: &Config) -> (PanelKind, DisplaySize) {
     match crate::board::resolve(
         &config.board,
         &config.panel,
         &config.button,
         std::path::Path::new(crate::board::DEVICE_TREE_MODEL),
     ) {
-        Ok(Hardware::Board(board)) => board.panel.size,
-        _ => config.panel.size.unwrap_or_default(),
+        Ok(Hardware::Board(board)) => (board.panel.kind, board.panel.size),
+        Ok(Hardware::Simulated { kind, size }) => (kind, size),
+        Err(_) => config.panel.simulated(),
     }
 }
 
@@ -433,22 +380,28 @@ pub async fn press(handle: Option<&Handle>, press: Press) -> Result<(), String> 
         .map_err(|_| "the panel has stopped".to_string())
 }
 
-/// `letterbox panel`: the picture on the panel now, as `{size, bits}`; offline, the first
-/// page drawn from the offline status.
+/// `letterbox panel`: what the panel shows now, as `{size, bits, kind, text_size, text}`:
+/// the OLED's pixels (at the configured size, or 128×64 for a character panel) and the
+/// characters (at the configured size, or 20×4 for an OLED), both from the one view.
+/// Offline, the first page drawn from the offline status.
 pub fn picture(handle: Option<&Handle>, config: &Config, status: &Status) -> serde_json::Value {
     use base64::Engine;
-    let frame = match handle {
+    let current = match handle {
         Some(handle) => handle.screen.borrow().clone(),
-        None => render(
-            &Screen::Page(Page::Ports),
-            status,
-            crate::store::now_unix(),
-            configured_size(config),
-        ),
+        None => view(&Screen::Page(Page::Ports), status, crate::store::now_unix()),
     };
+    let (kind, size) = configured(config);
+    let (pixels, chars) = match size {
+        DisplaySize::Pixels(pixels) => (pixels, TextSize::C20x4),
+        DisplaySize::Chars(chars) => (PanelSize::default(), chars),
+    };
+    let frame = draw(&current, pixels);
     serde_json::json!({
+        "kind": kind,
         "size": frame.size(),
         "bits": base64::engine::general_purpose::STANDARD.encode(frame.bytes()),
+        "text_size": chars,
+        "text": layout(&current, chars).framed(),
     })
 }
 

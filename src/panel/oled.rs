@@ -4,9 +4,6 @@
 //! Only pixels that differ from what the panel already shows are set in the driver's buffer,
 //! so `flush` sends only the changed rectangle — on a 100–400 kHz bus that matters.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use display_interface::DisplayError;
 use embedded_hal::i2c::I2c;
 use ssd1306::mode::BufferedGraphicsMode;
@@ -15,13 +12,9 @@ use ssd1306::size::{DisplaySize128x32, DisplaySize128x64};
 use ssd1306::{I2CDisplayInterface, Ssd1306};
 
 use super::Light;
+use super::attach::{Attached, Device};
 use super::frame::{Frame, PanelSize};
-use crate::board::{PanelFacts, Rotation};
-
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-const LAST_RETRY: Duration = Duration::from_secs(60);
-/// How often a connected panel is checked (a write the panel must acknowledge).
-const PROBE_EVERY: Duration = Duration::from_secs(5);
+use crate::board::{DisplaySize, PanelFacts, Rotation};
 
 type Panel<I, S> = Ssd1306<I2CInterface<I>, S, BufferedGraphicsMode<S>>;
 
@@ -130,129 +123,72 @@ impl<I: I2c> Oled<I> {
     }
 }
 
-/// Keeps a panel going on a bus that may not be there: opens and initialises it, shows the
-/// latest frame, and after any error logs once and retries with backoff (so a panel plugged
-/// in later, or re-plugged, comes up by itself).
-pub struct Driver<I, F> {
-    open: F,
+impl<I: I2c> Device for Oled<I> {
+    type Picture = Frame;
+    type Error = DisplayError;
+
+    fn init(&mut self) -> Result<(), DisplayError> {
+        Oled::init(self)
+    }
+
+    fn show(&mut self, frame: &Frame) -> Result<(), DisplayError> {
+        Oled::show(self, frame)
+    }
+
+    fn set_light(&mut self, light: Light) -> Result<(), DisplayError> {
+        Oled::set_light(self, light)
+    }
+
+    fn probe(&mut self) -> Result<(), DisplayError> {
+        Oled::probe(self)
+    }
+
+    fn blank(&mut self) {
+        let size = self.shown.size();
+        let _ = Oled::show(self, &Frame::new(size));
+        let _ = Oled::set_light(self, Light::Off);
+    }
+}
+
+/// An SSD1306 kept going on a bus opened by `open` (see `Attached`).
+pub fn driver<I: I2c>(
+    mut open: impl FnMut() -> std::io::Result<I>,
     describe: String,
-    address: u8,
-    size: PanelSize,
-    rotation: Rotation,
-    oled: Option<Oled<I>>,
-    wanted: Option<(Frame, Light)>,
-    retry_at: Option<Instant>,
-    backoff: Duration,
-    probe_at: Option<Instant>,
-    /// The error last logged; the same error is not logged again.
-    reported: Option<String>,
+    facts: &PanelFacts,
+) -> Attached<Oled<I>, impl FnMut() -> std::io::Result<Oled<I>>> {
+    let (address, rotation, size) = (facts.address, facts.rotation, pixels(facts));
+    Attached::new(
+        move || open().map(|i2c| Oled::new(i2c, address, size, rotation)),
+        describe,
+        address,
+    )
 }
 
-impl<I: I2c, F: FnMut() -> std::io::Result<I>> Driver<I, F> {
-    pub fn new(open: F, describe: String, facts: &PanelFacts) -> Driver<I, F> {
-        Driver {
-            open,
-            describe,
-            address: facts.address,
-            size: facts.size,
-            rotation: facts.rotation,
-            oled: None,
-            wanted: None,
-            retry_at: None,
-            backoff: FIRST_RETRY,
-            probe_at: None,
-            reported: None,
-        }
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.oled.is_some()
-    }
-
-    /// Remembers what to show and shows it if the panel is there.
-    pub fn show(&mut self, frame: &Frame, light: Light, now: Instant) {
-        self.wanted = Some((frame.clone(), light));
-        self.poll(now);
-    }
-
-    /// Connects when a retry is due, probes now and then, and pushes the wanted picture.
-    pub fn poll(&mut self, now: Instant) {
-        if self.oled.is_none() {
-            if self.retry_at.is_some_and(|at| now < at) {
-                return;
-            }
-            if let Err(error) = self.connect(now) {
-                self.fail(error, now);
-                return;
-            }
-        } else if self.probe_at.is_some_and(|at| now >= at) {
-            if let Some(Err(error)) = self.oled.as_mut().map(Oled::probe) {
-                self.fail(format!("{error:?}"), now);
-                return;
-            }
-            self.probe_at = Some(now + PROBE_EVERY);
-        }
-        if let (Some(oled), Some((frame, light))) = (self.oled.as_mut(), &self.wanted) {
-            let result = if *light == Light::Off {
-                oled.set_light(Light::Off)
-            } else {
-                oled.show(frame).and_then(|()| oled.set_light(*light))
-            };
-            if let Err(error) = result {
-                self.fail(format!("{error:?}"), now);
-            }
-        }
-    }
-
-    fn connect(&mut self, now: Instant) -> Result<(), String> {
-        let i2c = (self.open)().map_err(|e| e.to_string())?;
-        let mut oled = Oled::new(i2c, self.address, self.size, self.rotation);
-        oled.init()
-            .map_err(|e| format!("no answer at {:#04x} ({e:?})", self.address))?;
-        if self.reported.take().is_some() {
-            tracing::info!(panel = %self.describe, "panel is back");
-        } else {
-            tracing::info!(panel = %self.describe, "panel ready");
-        }
-        self.oled = Some(oled);
-        self.backoff = FIRST_RETRY;
-        self.retry_at = None;
-        self.probe_at = Some(now + PROBE_EVERY);
-        Ok(())
-    }
-
-    fn fail(&mut self, error: String, now: Instant) {
-        if self.reported.as_deref() != Some(error.as_str()) {
-            tracing::warn!(panel = %self.describe, %error, "panel unavailable; mail goes on, retrying");
-            self.reported = Some(error);
-        }
-        self.oled = None;
-        self.retry_at = Some(now + self.backoff);
-        self.backoff = (self.backoff * 2).min(LAST_RETRY);
-    }
-
-    /// Turns the panel off, for shutdown.
-    pub fn blank(&mut self) {
-        if let Some(oled) = self.oled.as_mut() {
-            let size = oled.shown.size();
-            let _ = oled.show(&Frame::new(size));
-            let _ = oled.set_light(Light::Off);
-        }
+fn pixels(facts: &PanelFacts) -> PanelSize {
+    match facts.size {
+        DisplaySize::Pixels(size) => size,
+        // Board data and the config are checked when read; this is not reached.
+        DisplaySize::Chars(_) => PanelSize::default(),
     }
 }
 
-/// The board's panel on `/dev/i2c-N`.
-pub type BoardPanel = Driver<
-    linux_embedded_hal::I2cdev,
-    Box<dyn FnMut() -> std::io::Result<linux_embedded_hal::I2cdev> + Send>,
+/// The board's OLED on `/dev/i2c-N`.
+pub type BoardOled = Attached<
+    Oled<linux_embedded_hal::I2cdev>,
+    Box<dyn FnMut() -> std::io::Result<Oled<linux_embedded_hal::I2cdev>> + Send>,
 >;
 
-pub fn board_panel(facts: &PanelFacts) -> BoardPanel {
-    let path: PathBuf = facts.i2c.clone();
-    let describe = format!("{} at {:#04x}", path.display(), facts.address);
-    let open = Box::new(move || {
-        linux_embedded_hal::I2cdev::new(&path)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
-    });
-    Driver::new(open, describe, facts)
+pub fn board_oled(facts: &PanelFacts) -> BoardOled {
+    let mut bus = super::attach::open_i2c(facts.i2c.clone());
+    let describe = format!(
+        "SSD1306 on {} at {:#04x}",
+        facts.i2c.display(),
+        facts.address
+    );
+    let (address, rotation, size) = (facts.address, facts.rotation, pixels(facts));
+    Attached::new(
+        Box::new(move || bus().map(|i2c| Oled::new(i2c, address, size, rotation))),
+        describe,
+        address,
+    )
 }

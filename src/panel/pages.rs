@@ -1,4 +1,5 @@
-//! What the panel shows: one pure function from (screen, status, time, size) to a frame.
+//! The SSD1306 renderer: one pure function from a view (`view.rs`) and a panel size to a
+//! frame.
 //!
 //! Layout: on 128×64 a title bar and five rows of 6×10 text; on 128×32 three rows of 6×10
 //! text, with 8×8 icons where a word does not fit. Everything stays inside 127×63 (127×31)
@@ -14,61 +15,10 @@ use embedded_graphics::text::{Baseline, Text};
 
 use super::frame::{Frame, PanelSize};
 use super::icons::{self, Icon};
-use crate::status::{Alert, ListenerStatus, Status, human_age};
-
-/// The pages a short press steps through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Page {
-    Ports,
-    Mail,
-    System,
-    /// Only while in setup mode.
-    Setup,
-}
-
-impl Page {
-    pub const NORMAL: [Page; 3] = [Page::Ports, Page::Mail, Page::System];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Page::Ports => "ports",
-            Page::Mail => "mail",
-            Page::System => "system",
-            Page::Setup => "setup",
-        }
-    }
-
-    /// The page after this one; the setup page is part of the cycle only in setup mode.
-    pub fn next(self, setup_mode: bool) -> Page {
-        match (self, setup_mode) {
-            (Page::Ports, _) => Page::Mail,
-            (Page::Mail, _) => Page::System,
-            (Page::System, true) => Page::Setup,
-            (Page::System, false) | (Page::Setup, _) => Page::Ports,
-        }
-    }
-}
-
-/// Everything the panel can show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    Page(Page),
-    /// An unacknowledged alert (`index` of `count`, counting from 1).
-    Alert {
-        alert: Alert,
-        index: usize,
-        count: usize,
-    },
-    /// The button has been held this many whole seconds (3 or more): release for setup
-    /// mode, keep holding to power off.
-    Hold {
-        seconds: u64,
-    },
-    ShuttingDown,
-}
-
-/// Very long press: power off after this many seconds.
-pub const POWER_OFF_SECONDS: u64 = 10;
+use super::view::{
+    AlertFacts, Body, MailFacts, PortGroup, PortState, Screen, SetupFacts, SystemFacts, View, view,
+};
+use crate::status::Status;
 
 const ROW: i32 = 10;
 /// Characters in a 6×10 row across the panel.
@@ -82,25 +32,27 @@ fn inverse() -> MonoTextStyle<'static, BinaryColor> {
     MonoTextStyle::new(&FONT_6X10, BinaryColor::Off)
 }
 
-/// Renders one screen.
+/// Decides and draws one screen: `draw(&view(screen, status, now), size)`.
 pub fn render(screen: &Screen, status: &Status, now: i64, size: PanelSize) -> Frame {
+    draw(&view(screen, status, now), size)
+}
+
+/// Draws a view at `size`.
+pub fn draw(view: &View, size: PanelSize) -> Frame {
     let mut frame = Frame::new(size);
     let mut canvas = Canvas {
         frame: &mut frame,
         tall: size == PanelSize::W128H64,
     };
-    match screen {
-        Screen::Page(Page::Ports) => canvas.ports(status),
-        Screen::Page(Page::Mail) => canvas.mail(status, now),
-        Screen::Page(Page::System) => canvas.system(status, now),
-        Screen::Page(Page::Setup) => canvas.setup(status),
-        Screen::Alert {
-            alert,
-            index,
-            count,
-        } => canvas.alert(alert, *index, *count, now),
-        Screen::Hold { seconds } => canvas.hold(*seconds),
-        Screen::ShuttingDown => canvas.shutting_down(),
+    let (title, note) = (view.title, view.note.as_str());
+    match &view.body {
+        Body::Ports { groups, summary } => canvas.ports(title, note, groups, summary),
+        Body::Mail(mail) => canvas.mail(title, note, mail),
+        Body::System(system) => canvas.system(title, note, system),
+        Body::Setup(setup) => canvas.setup(title, setup),
+        Body::Alert(alert) => canvas.alert(title, alert),
+        Body::Hold { left, percent, .. } => canvas.hold(title, note, *left, *percent),
+        Body::ShuttingDown => canvas.shutting_down(title),
     }
     frame
 }
@@ -154,10 +106,9 @@ impl Canvas<'_> {
         if self.tall { 12 + n * ROW } else { 1 + n * ROW }
     }
 
-    fn ports(&mut self, status: &Status) {
-        let groups = port_groups(status);
+    fn ports(&mut self, title: &str, note: &str, groups: &[PortGroup], summary: &str) {
         if self.tall {
-            self.title("PORTS", "1/3");
+            self.title(title, note);
             for (n, group) in groups.iter().enumerate() {
                 let y = self.row(i32::try_from(n).unwrap_or(0));
                 self.state_mark(1, y, group.state);
@@ -174,18 +125,7 @@ impl Canvas<'_> {
             self.text(column + (25 - width) / 2, 1, group.short);
             self.state_mark(column + 8, 11, group.state);
         }
-        let trouble: Vec<String> = groups
-            .iter()
-            .filter(|g| g.state == PortState::Failed)
-            .map(|g| format!("{} {}", g.label.to_lowercase(), g.state_detail))
-            .collect();
-        let line = match trouble.as_slice() {
-            [] if groups.iter().all(|g| g.state == PortState::Up) => "all up".to_string(),
-            [] => "mail services ok".to_string(),
-            [one] => one.clone(),
-            many => format!("{} services failed", many.len()),
-        };
-        self.text(1, 21, &line);
+        self.text(1, 21, summary);
     }
 
     /// A filled dot (up), a ring (off) or a crossed box (failed), 9×9 at (x, y).
@@ -223,24 +163,18 @@ impl Canvas<'_> {
         }
     }
 
-    fn mail(&mut self, status: &Status, now: i64) {
-        let ago = |t: Option<i64>| {
-            t.map_or("never".to_string(), |t| {
-                format!("{} ago", human_age(now - t))
-            })
-        };
-        let queue = match (status.queue_depth, status.queue_oldest) {
-            (0, _) => "empty".to_string(),
-            (depth, Some(oldest)) => format!("{depth}, {}", human_age(now - oldest)),
-            (depth, None) => depth.to_string(),
+    fn mail(&mut self, title: &str, note: &str, mail: &MailFacts) {
+        let ago = |age: &Option<String>| {
+            age.as_ref()
+                .map_or("never".to_string(), |age| format!("{age} ago"))
         };
         if self.tall {
-            self.title("MAIL", "2/3");
+            self.title(title, note);
             let rows = [
-                ("Stored", status.messages_stored.to_string()),
-                ("Queue", queue),
-                ("Last in", ago(status.last_delivery)),
-                ("Last out", ago(status.last_outbound)),
+                ("Stored", mail.stored.to_string()),
+                ("Queue", mail.queue.clone()),
+                ("Last in", ago(&mail.last_in)),
+                ("Last out", ago(&mail.last_out)),
             ];
             for (n, (label, value)) in rows.iter().enumerate() {
                 let y = self.row(i32::try_from(n).unwrap_or(0));
@@ -249,47 +183,32 @@ impl Canvas<'_> {
             }
             return;
         }
-        let short = |t: Option<i64>| t.map_or("-".to_string(), |t| human_age(now - t));
+        let short = |age: &Option<String>| age.clone().unwrap_or_else(|| "-".to_string());
         self.icon(1, 2, &icons::ENVELOPE);
-        self.text(12, 1, &format!("{} stored", status.messages_stored));
+        self.text(12, 1, &format!("{} stored", mail.stored));
         self.icon(1, 12, &icons::CLOCK);
-        let queue = match status.queue_depth {
+        let queue = match mail.queue_depth {
             0 => "queue empty".to_string(),
-            _ => format!("queue {queue}"),
+            _ => format!("queue {}", mail.queue),
         };
         self.text(12, 11, &queue);
         self.icon(1, 22, &icons::ARROW_IN);
-        self.text(12, 21, &short(status.last_delivery));
+        self.text(12, 21, &short(&mail.last_in));
         self.icon(64, 22, &icons::ARROW_OUT);
-        self.text(75, 21, &short(status.last_outbound));
+        self.text(75, 21, &short(&mail.last_out));
     }
 
-    fn system(&mut self, status: &Status, now: i64) {
-        let mut addresses = status.addresses.iter();
-        let first = addresses.next().map_or("no network", String::as_str);
-        let temperature = status
-            .soc_temperature_mc
-            .map(|mc| format!("{:.0}°C", f64::from(mc) / 1000.0))
-            .unwrap_or_default();
-        let uptime = status
-            .started_at
-            .map(|t| human_age(now - t))
-            .unwrap_or_else(|| "-".into());
-        let disk = status.storage.map(|s| {
-            let used = s.total_bytes.saturating_sub(s.free_bytes);
-            let percent = used
-                .saturating_mul(100)
-                .checked_div(s.total_bytes)
-                .unwrap_or(0);
-            (percent, format!("{} free", short_bytes(s.free_bytes)))
-        });
+    fn system(&mut self, title: &str, note: &str, system: &SystemFacts) {
+        let first = system.address.as_str();
+        let (temperature, uptime) = (&system.temperature, &system.uptime);
+        let disk = system.disk.clone();
         if self.tall {
-            self.title("SYSTEM", "3/3");
+            self.title(title, note);
             self.text(1, self.row(0), &format!("IP {first}"));
-            if let Some(second) = addresses.next() {
+            if let Some(second) = &system.second_address {
                 self.text(19, self.row(1), second);
             } else {
-                self.text(1, self.row(1), &status.hostname);
+                self.text(1, self.row(1), &system.hostname);
             }
             match disk {
                 Some((percent, free)) => {
@@ -300,7 +219,7 @@ impl Canvas<'_> {
                 None => self.text(1, self.row(2), "Disk unknown"),
             }
             self.text(1, self.row(4), &format!("Up {uptime}"));
-            self.text_right(self.row(4), &temperature);
+            self.text_right(self.row(4), temperature);
             return;
         }
         self.icon(1, 2, &icons::NETWORK);
@@ -314,7 +233,7 @@ impl Canvas<'_> {
             None => self.text(12, 11, "unknown"),
         }
         self.text(1, 21, &format!("up {uptime}"));
-        self.text_right(21, &temperature);
+        self.text_right(21, temperature);
     }
 
     /// A horizontal bar `width` wide and 6 high, filled to `percent`.
@@ -336,76 +255,72 @@ impl Canvas<'_> {
         }
     }
 
-    fn setup(&mut self, status: &Status) {
-        let Some(setup) = &status.setup else {
-            if self.tall {
-                self.title("SETUP MODE", "");
-                self.text(1, self.row(1), "Starting the");
-                self.text(1, self.row(2), "setup hotspot...");
-            } else {
-                self.text(1, 1, "SETUP MODE");
-                self.text(1, 11, "starting hotspot...");
+    fn setup(&mut self, title: &str, setup: &SetupFacts) {
+        match setup {
+            SetupFacts::Starting => {
+                if self.tall {
+                    self.title(title, "");
+                    self.text(1, self.row(1), "Starting the");
+                    self.text(1, self.row(2), "setup hotspot...");
+                } else {
+                    self.text(1, 1, title);
+                    self.text(1, 11, "starting hotspot...");
+                }
             }
-            return;
-        };
-        let Some(network) = &setup.network else {
-            // A wired box: open the page from any device on the network, type the code.
-            let code = setup
-                .code
-                .as_deref()
-                .map_or_else(|| "(none)".into(), spaced_code);
-            // Browsers add the scheme themselves; without it the address fits the line.
-            let url = setup.url.strip_prefix("http://").unwrap_or(&setup.url);
-            if self.tall {
-                self.title("SETUP MODE", "");
-                self.text(1, self.row(0), "On this network");
-                self.text(1, self.row(1), "open:");
-                self.text(7, self.row(2), url);
-                self.text(1, self.row(3), "Code:");
-                self.text(7, self.row(4), &code);
-                return;
+            SetupFacts::Wired { url, code } => {
+                if self.tall {
+                    self.title(title, "");
+                    self.text(1, self.row(0), "On this network");
+                    self.text(1, self.row(1), "open:");
+                    self.text(7, self.row(2), url);
+                    self.text(1, self.row(3), "Code:");
+                    self.text(7, self.row(4), code);
+                    return;
+                }
+                self.text(1, 1, "SETUP: open");
+                self.icon(1, 12, &icons::GLOBE);
+                self.text(12, 11, url);
+                self.icon(1, 22, &icons::KEY);
+                self.text(12, 21, code);
             }
-            self.text(1, 1, "SETUP: open");
-            self.icon(1, 12, &icons::GLOBE);
-            self.text(12, 11, url);
-            self.icon(1, 22, &icons::KEY);
-            self.text(12, 21, &code);
-            return;
-        };
-        let passphrase = setup.passphrase.as_deref().unwrap_or("(open network)");
-        if self.tall {
-            self.title("SETUP MODE", "");
-            self.text(1, self.row(0), "Join Wi-Fi:");
-            self.text(7, self.row(1), network);
-            self.text(1, self.row(2), &format!("Key {passphrase}"));
-            self.text(1, self.row(3), "Then open:");
-            self.text(7, self.row(4), &setup.url);
-            return;
+            SetupFacts::Hotspot {
+                network,
+                passphrase,
+                url,
+            } => {
+                if self.tall {
+                    self.title(title, "");
+                    self.text(1, self.row(0), "Join Wi-Fi:");
+                    self.text(7, self.row(1), network);
+                    self.text(1, self.row(2), &format!("Key {passphrase}"));
+                    self.text(1, self.row(3), "Then open:");
+                    self.text(7, self.row(4), url);
+                    return;
+                }
+                self.icon(1, 2, &icons::WIFI);
+                self.text(12, 1, network);
+                self.icon(1, 12, &icons::KEY);
+                self.text(12, 11, passphrase);
+                self.icon(1, 22, &icons::GLOBE);
+                self.text(12, 21, url);
+            }
         }
-        self.icon(1, 2, &icons::WIFI);
-        self.text(12, 1, network);
-        self.icon(1, 12, &icons::KEY);
-        self.text(12, 11, passphrase);
-        self.icon(1, 22, &icons::GLOBE);
-        self.text(12, 21, &setup.url);
     }
 
-    fn alert(&mut self, alert: &Alert, index: usize, count: usize, now: i64) {
-        let (title, detail) = describe(alert, now);
-        let position = format!("{index}/{count}");
+    fn alert(&mut self, title: &str, alert: &AlertFacts) {
         if self.tall {
-            self.title("! ALERT", &position);
+            self.title(title, &alert.position);
             self.warning(2, 15);
-            self.text(24, 14, &title);
-            self.text(24, 24, &detail);
+            self.text(24, 14, &alert.title);
+            self.text(24, 24, &alert.detail);
             self.text(1, 38, "Press the button");
             self.text(1, 48, "to dismiss.");
             return;
         }
         self.warning(1, 2);
-        self.text(22, 1, &title);
-        self.text(22, 11, &detail);
-        self.text(22, 21, &format!("press=OK {position}"));
+        self.text(22, 1, &alert.title);
+        self.text(22, 11, &alert.detail);
+        self.text(22, 21, &format!("press=OK {}", alert.position));
     }
 
     /// A warning triangle, 17×15, at (x, y).
@@ -432,30 +347,24 @@ impl Canvas<'_> {
         );
     }
 
-    fn hold(&mut self, seconds: u64) {
-        let left = POWER_OFF_SECONDS.saturating_sub(seconds);
+    fn hold(&mut self, title: &str, note: &str, left: u64, percent: u64) {
         if self.tall {
-            self.title("BUTTON", &format!("{seconds}s"));
+            self.title(title, note);
             self.text(1, self.row(0), "Release now:");
             self.text(7, self.row(1), "setup mode");
             self.text(1, self.row(2), "Keep holding:");
             self.text(7, self.row(3), &format!("power off in {left}s"));
-            self.bar(
-                1,
-                self.row(4) + 2,
-                125,
-                seconds.saturating_mul(100) / POWER_OFF_SECONDS,
-            );
+            self.bar(1, self.row(4) + 2, 125, percent);
             return;
         }
         self.text(1, 1, "Release: setup mode");
         self.text(1, 11, &format!("Hold: power off {left}s"));
-        self.bar(1, 24, 125, seconds.saturating_mul(100) / POWER_OFF_SECONDS);
+        self.bar(1, 24, 125, percent);
     }
 
-    fn shutting_down(&mut self) {
+    fn shutting_down(&mut self, title: &str) {
         if self.tall {
-            self.title("POWER OFF", "");
+            self.title(title, "");
             self.text(1, self.row(0), "Shutting down...");
             self.text(1, self.row(2), "Unplug when the");
             self.text(1, self.row(3), "screen is dark.");
@@ -464,165 +373,6 @@ impl Canvas<'_> {
         self.text(1, 1, "Shutting down...");
         self.text(1, 11, "Unplug when the");
         self.text(1, 21, "screen is dark.");
-    }
-}
-
-/// How a service shows: listening, not configured, or failed to listen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortState {
-    Up,
-    Off,
-    Failed,
-}
-
-impl PortState {
-    fn word(self) -> &'static str {
-        match self {
-            PortState::Up => "up",
-            PortState::Off => "off",
-            PortState::Failed => "FAIL",
-        }
-    }
-}
-
-/// One line of the ports page: a service and its TLS twin (IMAP and IMAPS, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortGroup {
-    pub label: &'static str,
-    pub short: &'static str,
-    pub ports: String,
-    pub state: PortState,
-    /// "in use", "denied" or "failed", for the 128×32 summary.
-    pub state_detail: &'static str,
-}
-
-/// The five lines of the ports page, from the status listeners.
-pub fn port_groups(status: &Status) -> Vec<PortGroup> {
-    const GROUPS: [(&str, &str, &[&str]); 5] = [
-        ("SMTP", "SMTP", &["smtp"]),
-        ("Submit", "SUB", &["submission", "submissions"]),
-        ("IMAP", "IMAP", &["imap", "imaps"]),
-        ("POP3", "POP", &["pop3", "pop3s"]),
-        ("Web", "WEB", &["web"]),
-    ];
-    GROUPS
-        .iter()
-        .map(|(label, short, services)| {
-            let listeners: Vec<&ListenerStatus> = status
-                .listeners
-                .iter()
-                .filter(|l| services.contains(&l.service.as_str()))
-                .collect();
-            let mut ports: Vec<String> = Vec::new();
-            for listener in &listeners {
-                let port = listener
-                    .address
-                    .rsplit(':')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                if !ports.contains(&port) {
-                    ports.push(port);
-                }
-            }
-            let failed = listeners.iter().find(|l| is_failure(l));
-            let state = if failed.is_some() {
-                PortState::Failed
-            } else if listeners.iter().any(|l| l.up) {
-                PortState::Up
-            } else {
-                PortState::Off
-            };
-            let state_detail = failed
-                .and_then(|l| l.error.as_deref())
-                .map(|e| {
-                    let e = e.to_ascii_lowercase();
-                    if e.contains("in use") {
-                        "in use"
-                    } else if e.contains("denied") || e.contains("permission") {
-                        "denied"
-                    } else {
-                        "failed"
-                    }
-                })
-                .unwrap_or("");
-            PortGroup {
-                label,
-                short,
-                ports: if ports.is_empty() {
-                    "-".into()
-                } else {
-                    ports.join(" ")
-                },
-                state,
-                state_detail,
-            }
-        })
-        .collect()
-}
-
-/// Down with a reason other than "this build does not have it yet" (which shows as off).
-fn is_failure(listener: &ListenerStatus) -> bool {
-    !listener.up
-        && listener
-            .error
-            .as_deref()
-            .is_some_and(|e| !e.contains("not available"))
-}
-
-/// The one-time code in two halves, easier to read off a small display ("ABCD-EFGH"); the
-/// setup page ignores the dash.
-fn spaced_code(code: &str) -> String {
-    let half = code.len() / 2;
-    match (code.get(..half), code.get(half..)) {
-        (Some(first), Some(second)) if code.len() >= 8 => format!("{first}-{second}"),
-        _ => code.to_string(),
-    }
-}
-
-/// A title (at most 16 characters) and a detail line for an alert.
-pub fn describe(alert: &Alert, now: i64) -> (String, String) {
-    match alert {
-        Alert::StorageLow {
-            free_bytes,
-            total_bytes,
-        } => (
-            "Disk almost full".into(),
-            format!(
-                "{} of {} free",
-                short_bytes(*free_bytes),
-                short_bytes(*total_bytes)
-            ),
-        ),
-        Alert::CertificateExpiring { expires_at } => {
-            let detail = if *expires_at <= now {
-                "TLS cert expired".to_string()
-            } else {
-                format!("expires in {}", human_age(expires_at - now))
-            };
-            ("Certificate".into(), detail)
-        }
-        Alert::QueueStuck { since } => (
-            "Mail stuck".into(),
-            format!("queued {} ago", human_age(now - since)),
-        ),
-        Alert::DataDeviceMissing { path } => ("Data drive gone".into(), path.clone()),
-    }
-}
-
-/// "12G", "950M", "3.4G": at most five characters.
-pub fn short_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || value >= 10.0 {
-        format!("{value:.0}{}", UNITS[unit])
-    } else {
-        format!("{value:.1}{}", UNITS[unit])
     }
 }
 
@@ -644,68 +394,10 @@ pub const fn columns() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::ListenerStatus;
-
-    fn listener(service: &str, address: &str, up: bool, error: Option<&str>) -> ListenerStatus {
-        ListenerStatus {
-            service: service.into(),
-            address: address.into(),
-            up,
-            error: error.map(str::to_string),
-        }
-    }
+    use crate::panel::view::Page;
 
     #[test]
-    fn ports_group_services_and_name_failures() {
-        let status = Status {
-            listeners: vec![
-                listener("smtp", "0.0.0.0:25", true, None),
-                listener(
-                    "imap",
-                    "0.0.0.0:143",
-                    false,
-                    Some("not available in this version"),
-                ),
-                listener("pop3", "0.0.0.0:110", true, None),
-                listener("pop3s", "0.0.0.0:995", true, None),
-                listener(
-                    "web",
-                    "0.0.0.0:80",
-                    false,
-                    Some("Address in use (os error 98)"),
-                ),
-            ],
-            ..Status::default()
-        };
-        let groups = port_groups(&status);
-        let states: Vec<PortState> = groups.iter().map(|g| g.state).collect();
-        use PortState::*;
-        assert_eq!(states, vec![Up, Off, Off, Up, Failed]);
-        assert_eq!(groups[3].ports, "110 995");
-        assert_eq!(groups[4].state_detail, "in use");
-    }
-
-    #[test]
-    fn short_press_cycles_pages_and_setup_only_in_setup_mode() {
-        let mut page = Page::Ports;
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            seen.push(page);
-            page = page.next(false);
-        }
-        assert_eq!(
-            seen,
-            vec![Page::Ports, Page::Mail, Page::System, Page::Ports]
-        );
-        assert_eq!(Page::System.next(true), Page::Setup);
-        assert_eq!(Page::Setup.next(true), Page::Ports);
-    }
-
-    #[test]
-    fn sizes_and_cuts_stay_short() {
-        assert_eq!(short_bytes(512), "512B");
-        assert_eq!(short_bytes(3 * 1024 * 1024 * 1024 / 2), "1.5G");
-        assert_eq!(short_bytes(29 * 1024 * 1024 * 1024), "29G");
+    fn cuts_stay_short() {
         assert_eq!(fit("abcdef", 4), "abc~");
         assert_eq!(fit("abc", 4), "abc");
     }
