@@ -63,10 +63,10 @@ enum Command {
     /// What the panel shows now (as a PNG picture or as text), or what is on the I2C bus.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["png", "text", "probe"])))]
     Panel {
-        /// Write the OLED's picture to FILE.
+        /// Write the panel's picture to FILE (an OLED's pixels, or an LCD's glass).
         #[arg(long)]
         png: Option<PathBuf>,
-        /// Each panel pixel becomes N×N picture pixels.
+        /// Each panel pixel (an LCD's dot: at least 2×2) becomes N×N picture pixels.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
         /// Print the screen as characters (the character LCD's rows; 20×4 for an OLED).
@@ -308,6 +308,20 @@ async fn write_panel(config: &Config, path: &std::path::Path, scale: u32) -> any
     let response = execute(config, &Request::Panel).await?;
     if !response.ok {
         bail!("{}", response.error.unwrap_or_default());
+    }
+    if response.data["kind"] == "hd44780" {
+        // A character LCD: a picture of its glass, not of an OLED it does not have.
+        let screen =
+            letterbox::panel::text_of_picture(&response.data).map_err(anyhow::Error::msg)?;
+        let png = letterbox::panel::lcd_picture::to_png(&screen, scale)?;
+        std::fs::write(path, png).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote {} ({} character panel, scale {})",
+            path.display(),
+            screen.size(),
+            scale.max(2)
+        );
+        return Ok(());
     }
     let frame = letterbox::panel::frame_of_picture(&response.data).map_err(anyhow::Error::msg)?;
     frame

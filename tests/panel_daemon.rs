@@ -170,6 +170,27 @@ fn a_simulated_character_panel_logs_its_screens_and_panel_text_prints_them() {
     wait_for("the mail page in the log", || {
         server.log().contains("panel [MAIL ")
     });
+    // --png draws the LCD's glass: 20×4 cells of 5×8 dots, a dot between cells, a border
+    // of four; each dot 2×2 pixels.
+    let path = server.dir.path().join("lcd.png");
+    let out = server.cli(
+        &[
+            "panel",
+            "--png",
+            path.to_str().expect("path"),
+            "--scale",
+            "2",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "panel --png: {}", text(&out.stderr));
+    let png = std::fs::read(&path).expect("png");
+    let be32 = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().expect("4 bytes"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_eq!(
+        (be32(16), be32(20)),
+        ((8 + 20 * 6 - 1) * 2, (8 + 4 * 9 - 1) * 2)
+    );
 
     // No board: the probe needs to be told the bus; a bus that is not there is named.
     let out = server.cli(&["panel", "--probe"], None);

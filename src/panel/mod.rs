@@ -380,9 +380,10 @@ pub async fn press(handle: Option<&Handle>, press: Press) -> Result<(), String> 
         .map_err(|_| "the panel has stopped".to_string())
 }
 
-/// `letterbox panel`: what the panel shows now, as `{size, bits, kind, text_size, text}`:
-/// the OLED's pixels (at the configured size, or 128×64 for a character panel) and the
-/// characters (at the configured size, or 20×4 for an OLED), both from the one view.
+/// `letterbox panel`: what the panel shows now, as `{kind, size, bits, text_size, text,
+/// codes}`: the OLED's pixels (at the configured size, or 128×64 for a character panel) and
+/// the characters (at the configured size, or 20×4 for an OLED; framed text and the LCD's
+/// codes), both from the one view.
 /// Offline, the first page drawn from the offline status.
 pub fn picture(handle: Option<&Handle>, config: &Config, status: &Status) -> serde_json::Value {
     use base64::Engine;
@@ -402,6 +403,7 @@ pub fn picture(handle: Option<&Handle>, config: &Config, status: &Status) -> ser
         "bits": base64::engine::general_purpose::STANDARD.encode(frame.bytes()),
         "text_size": chars,
         "text": layout(&current, chars).framed(),
+        "codes": base64::engine::general_purpose::STANDARD.encode(layout(&current, chars).codes()),
     })
 }
 
@@ -414,6 +416,17 @@ pub fn frame_of_picture(value: &serde_json::Value) -> Result<Frame, String> {
         .decode(value["bits"].as_str().unwrap_or(""))
         .map_err(|e| format!("panel picture: {e}"))?;
     Frame::from_bytes(size, &bits).map_err(|e| e.to_string())
+}
+
+/// The character screen in a `picture` answer.
+pub fn text_of_picture(value: &serde_json::Value) -> Result<TextScreen, String> {
+    use base64::Engine;
+    let size: TextSize = serde_json::from_value(value["text_size"].clone())
+        .map_err(|e| format!("panel text size: {e}"))?;
+    let codes = base64::engine::general_purpose::STANDARD
+        .decode(value["codes"].as_str().unwrap_or(""))
+        .map_err(|e| format!("panel characters: {e}"))?;
+    TextScreen::from_codes(size, &codes).ok_or_else(|| "panel characters: wrong length".into())
 }
 
 /// Runs a display call on the blocking pool (I2C and file writes block).

@@ -168,6 +168,22 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// The cell a code from `lcd_code` stands for (what the display shows at that code).
+    pub fn from_lcd_code(code: u8) -> Cell {
+        match code {
+            0..=7 => Glyph::ALL
+                .get(usize::from(code))
+                .map_or(Cell::Char('?'), |glyph| Cell::Glyph(*glyph)),
+            0x7E => Cell::Cut,
+            0xDF => Cell::Char('°'),
+            0xFF => Cell::Block,
+            0x20..=0x7D => Cell::Char(char::from(code)),
+            _ => Cell::Char('?'),
+        }
+    }
+}
+
 /// A screenful of characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TextScreen {
@@ -217,6 +233,19 @@ impl TextScreen {
         }
         out.push_str(&edge);
         out
+    }
+
+    /// Every cell's code as the LCD receives it, row after row.
+    pub fn codes(&self) -> Vec<u8> {
+        self.cells.iter().map(|c| c.lcd_code()).collect()
+    }
+
+    /// The screen that `codes` (from `codes()`) describe; `None` for the wrong length.
+    pub fn from_codes(size: TextSize, codes: &[u8]) -> Option<TextScreen> {
+        (codes.len() == size.columns() * size.rows()).then(|| TextScreen {
+            size,
+            cells: codes.iter().map(|c| Cell::from_lcd_code(*c)).collect(),
+        })
     }
 
     /// The rows as plain lines (trailing blanks kept), for a log line.
@@ -574,6 +603,15 @@ mod tests {
         assert_eq!(Cell::Char('é').lcd_code(), b'?');
         assert_eq!(Cell::Char('~').lcd_code(), b'-');
         assert_eq!(Cell::Cut.lcd_code(), 0x7E);
+        for cell in [
+            Cell::Char('A'),
+            Cell::Char('°'),
+            Cell::Cut,
+            Cell::Block,
+            Cell::Glyph(Glyph::Warning),
+        ] {
+            assert_eq!(Cell::from_lcd_code(cell.lcd_code()), cell);
+        }
         let codes: Vec<u8> = Glyph::ALL.iter().map(|g| g.code()).collect();
         assert_eq!(codes, (0..8).collect::<Vec<u8>>());
         for glyph in Glyph::ALL {
