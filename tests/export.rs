@@ -489,3 +489,84 @@ fn a_20_mib_message_goes_out_and_back_in_bounded_memory() {
         "CLI import peaked at {cli_import} KiB"
     );
 }
+
+#[test]
+fn mbsync_reads_an_exported_tar_into_another_box() {
+    let source = seeded();
+    let before = dump(&source, "letterbox", 0);
+    check_seeded(&before);
+    let tar = source.dir.path().join("backup.tar");
+    cli_ok(&source, &["export", tar.to_str().expect("path")]);
+    let mail = source.dir.path().join("mail");
+    std::fs::create_dir_all(&mail).expect("mail dir");
+    let out = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&mail)
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "tar: {}", text(&out.stderr));
+
+    // mbsync pushes the exported Maildir++ tree to an empty box over IMAPS.
+    let target = Server::start();
+    target.add_user("alice@home.test");
+    let tree = mail.join("alice@home.test");
+    let rc = source.dir.path().join("mbsyncrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "IMAPAccount letterbox\nHost localhost\nPort {port}\nUser alice@home.test\n\
+             Pass \"{password}\"\nSSLType IMAPS\nCertificateFile {cert}\n\n\
+             IMAPStore box\nAccount letterbox\n\n\
+             MaildirStore export\nInbox {tree}\nSubFolders Maildir++\n\n\
+             Channel push\nFar :box:\nNear :export:\nPatterns *\nCreate Far\nSync Push\n\
+             SyncState {state}/\n",
+            port = target.port("imaps"),
+            password = common::PASSWORD,
+            cert = target.cert().display(),
+            tree = tree.display(),
+            state = source.dir.path().display(),
+        ),
+    )
+    .expect("mbsyncrc");
+    let out = Command::new("mbsync")
+        .arg("-c")
+        .arg(&rc)
+        .arg("push")
+        .output()
+        .expect("mbsync (Debian package isync): bash .ci/install");
+    assert!(
+        out.status.success(),
+        "mbsync: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // mbsync 1.4 carries the folders, the messages and their system flags; not keywords, and
+    // it adds its own X-TUID header and sends no INTERNALDATE with APPEND. Compare what it
+    // carries: each folder's messages by their system flags.
+    let system_only = |dump: &serde_json::Value| -> serde_json::Value {
+        let mut dump = dump.clone();
+        for rows in dump.as_object_mut().expect("object").values_mut() {
+            for row in rows.as_array_mut().expect("rows") {
+                *row = row[1]
+                    .as_array()
+                    .expect("flags")
+                    .iter()
+                    .filter(|f| f.as_str().is_some_and(|f| f.starts_with('\\')))
+                    .cloned()
+                    .collect();
+            }
+            let mut sorted = rows.as_array().expect("rows").clone();
+            sorted.sort_by_key(|row| row.to_string());
+            *rows = serde_json::Value::Array(sorted);
+        }
+        dump
+    };
+    assert_eq!(
+        system_only(&dump(&target, "letterbox", 0)),
+        system_only(&before),
+        "the box mbsync filled from the export"
+    );
+}
