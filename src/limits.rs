@@ -43,6 +43,9 @@ pub const BLOCKING_THREADS: usize = 16;
 /// path holds more than one chunk of a message per session.
 pub const BODY_CHUNK: usize = 64 * 1024;
 
+/// Export: message rows read at once while walking a mailbox (a few dozen octets each), so an
+/// export holds a page of rows, not a whole mailbox's.
+pub const EXPORT_PAGE: usize = 1024;
 /// Import: messages stored per commit. One commit per message would make an import of
 /// thousands pay thousands of fsyncs; the spooled messages of a batch wait on disk, not in
 /// memory, so this bounds the files in the spool directory, not memory.

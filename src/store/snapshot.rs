@@ -71,12 +71,22 @@ impl Snapshot {
         Ok(found)
     }
 
-    /// The rows of a mailbox by UID. One row is a few dozen bytes; bodies are not read here.
-    pub fn messages(&self, mailbox: u64) -> Result<Vec<MessageInfo>, StoreError> {
+    /// Up to `limit` rows of a mailbox from UID `first` on, by UID; bodies are not read. A
+    /// walk over a mailbox reads it a page at a time, so it holds no more than a page of rows
+    /// however many messages the mailbox has.
+    pub fn messages(
+        &self,
+        mailbox: u64,
+        first: u32,
+        limit: usize,
+    ) -> Result<Vec<MessageInfo>, StoreError> {
         let messages = self.txn.open_table(MESSAGES)?;
         let more_flags = self.txn.open_table(MORE_FLAGS)?;
-        let mut rows = Vec::new();
-        for entry in messages.range((mailbox, 0)..=(mailbox, u32::MAX))? {
+        let mut rows = Vec::with_capacity(limit.min(1024));
+        for entry in messages
+            .range((mailbox, first)..=(mailbox, u32::MAX))?
+            .take(limit)
+        {
             let (key, row) = entry?;
             let uid = key.value().1;
             let more = more_flags.get((mailbox, uid))?;
