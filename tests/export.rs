@@ -227,22 +227,29 @@ impl Dovecot {
             d = dir.display(),
             m = mail.display(),
         );
-        std::fs::write(dir.join("dovecot.conf"), conf).expect("conf");
-        let status = Command::new("chown")
-            .args(["-R", "nobody:nogroup"])
-            .arg(mail)
-            .status()
-            .expect("chown");
-        assert!(status.success());
-        // Dovecot's processes running as nobody must reach the mail through the temp dirs.
-        let mut up = mail.parent();
-        while let Some(dir) = up {
-            if dir == Path::new("/") {
-                break;
+        // As root, Dovecot's mail and login processes must run as someone else (nobody);
+        // otherwise everything runs as the user the tests run as.
+        let conf = if current_uid() == 0 {
+            let status = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(mail)
+                .status()
+                .expect("chown");
+            assert!(status.success());
+            // nobody must reach the mail through the temporary directories above it.
+            let mut up = mail.parent();
+            while let Some(dir) = up.filter(|d| *d != Path::new("/")) {
+                let _ = Command::new("chmod").arg("o+x").arg(dir).status();
+                up = dir.parent();
             }
-            let _ = Command::new("chmod").arg("o+x").arg(dir).status();
-            up = dir.parent();
-        }
+            conf
+        } else {
+            let me = text(&Command::new("id").arg("-un").output().expect("id").stdout);
+            let me = me.trim();
+            conf.replace("uid=65534 gid=65534", &format!("uid={me} gid={me}"))
+                + &format!("default_login_user = {me}\ndefault_internal_user = {me}\n")
+        };
+        std::fs::write(dir.join("dovecot.conf"), conf).expect("conf");
         // The master forks into the background and keeps whatever it was given as output:
         // a pipe here would never close.
         let status = Command::new("dovecot")
@@ -272,6 +279,11 @@ impl Dovecot {
         }
         dovecot
     }
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
 }
 
 impl Drop for Dovecot {
