@@ -174,6 +174,24 @@ fn a_round_trip_loses_no_message_flag_keyword_folder_or_date() {
         assert_eq!(got, twice, "{folder}");
     }
 
+    // Files that cannot be read or written are named in the error.
+    for (args, said) in [
+        (
+            ["import", "/nonexistent/x.tar"],
+            "cannot read /nonexistent/x.tar",
+        ),
+        (
+            ["export", "/nonexistent/x.tar"],
+            "cannot write /nonexistent/x.tar.part",
+        ),
+    ] {
+        let out = target.cli(&args, None);
+        assert!(
+            !out.status.success() && text(&out.stderr).contains(said),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     // A tree that names no account needs --account; an unknown account is refused.
     let out = target.cli(
         &[

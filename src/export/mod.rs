@@ -42,8 +42,9 @@ pub enum ExportError {
         mailbox: String,
         uid: u32,
     },
+    /// A file that cannot be read or written, or is in no format `import` knows.
     #[error("{0}")]
-    Unreadable(String),
+    File(String),
     #[error("the export or import stopped: {0}")]
     Stopped(String),
 }
@@ -83,7 +84,9 @@ pub async fn export_file(
         partial.push(".part");
         let partial = std::path::PathBuf::from(partial);
         let result = std::fs::File::create(&partial)
-            .map_err(ExportError::from)
+            .map_err(|error| {
+                ExportError::File(format!("cannot write {}: {error}", partial.display()))
+            })
             .and_then(|file| {
                 let mut out = std::io::BufWriter::with_capacity(crate::limits::BODY_CHUNK, file);
                 let summary = write_tar(&store, account.as_deref(), &mut out)?;

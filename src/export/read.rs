@@ -53,15 +53,17 @@ pub fn import(
         importer.directory(path, &name.into_iter().collect::<Vec<_>>())?;
     } else {
         let mut head = [0u8; 512];
-        let mut file = std::fs::File::open(path)?;
-        let filled = read_up_to(&mut file, &mut head)?;
-        drop(file);
+        let filled = std::fs::File::open(path)
+            .and_then(|mut file| read_up_to(&mut file, &mut head))
+            .map_err(|error| {
+                ExportError::File(format!("cannot read {}: {error}", path.display()))
+            })?;
         if filled == 512 && &head[257..262] == b"ustar" {
             importer.tar(path)?;
         } else if head[..filled].starts_with(b"From ") {
             importer.mbox(path)?;
         } else {
-            return Err(ExportError::Unreadable(format!(
+            return Err(ExportError::File(format!(
                 "{} is neither a tar, a Maildir directory nor an mbox file",
                 path.display()
             )));
@@ -119,7 +121,7 @@ impl Importer<'_> {
                 .find(|c| c.contains('@'))
                 .map(|c| c.to_ascii_lowercase())
                 .ok_or_else(|| {
-                    ExportError::Unreadable(
+                    ExportError::File(
                         "the Maildir tree does not name an account: say which with --account"
                             .into(),
                     )
