@@ -70,6 +70,21 @@ pub enum Request {
     Setup {
         on: bool,
     },
+    /// Write the Maildir tar of one account (or all) to `path`, an absolute path the daemon
+    /// writes itself: a stream of any size does not fit a JSON line. Answers the
+    /// `ExportSummary`.
+    Export {
+        path: std::path::PathBuf,
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Read a Maildir tar, a Maildir directory or an mbox file at `path` into the store.
+    /// Answers the `ImportSummary`.
+    Import {
+        path: std::path::PathBuf,
+        #[serde(default)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +104,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -211,6 +228,22 @@ impl Admin {
                     .map_err(|error| AdminError::Invalid(error.to_string()))?;
                 Ok(json!({ "mode": mode }))
             }
+            Request::Export { path, account } => {
+                let account = account.map(|a| self.local_address(&a)).transpose()?;
+                let summary =
+                    crate::export::export_file(&self.store, account, &absolute(&path)?).await?;
+                Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
+            }
+            Request::Import { path, account } => {
+                let account = account.map(|a| self.local_address(&a)).transpose()?;
+                let options = crate::export::ImportOptions {
+                    account,
+                    max_message_size: self.config.limits.max_append_size.0,
+                };
+                let summary =
+                    crate::export::import_path(&self.store, &absolute(&path)?, options).await?;
+                Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
+            }
             Request::Panel => Ok(crate::panel::picture(
                 self.panel.as_ref(),
                 &self.config,
@@ -245,6 +278,19 @@ impl Admin {
             )));
         }
         Ok(address)
+    }
+}
+
+/// The daemon's working directory is not the caller's: a relative path is refused rather
+/// than read or written somewhere unexpected (the CLI makes paths absolute before sending).
+fn absolute(path: &Path) -> Result<PathBuf, AdminError> {
+    if path.is_absolute() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "{} is not an absolute path",
+            path.display()
+        )))
     }
 }
 

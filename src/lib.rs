@@ -14,6 +14,8 @@
 //!   the streaming decoders that read a part's content.
 //! - `imap`: IMAP4rev2/IMAP4rev1 — `proto` (sans-I/O), `session`.
 //! - `pop3`: POP3 — `proto` (sans-I/O) and `session`.
+//! - `export`: backups and moving out — the store as a tar of Maildir trees, and imports of
+//!   such a tar, a Maildir tree or an mbox file.
 //! - `control`: the one owner of the appliance's mode (normal, setup, shutting down).
 //! - `settings`: what the setup page changes, in `<data_dir>/settings.toml` over the config.
 //! - `status`: the status value shown by `letterbox status` (and later the panel).
@@ -35,6 +37,7 @@ pub mod board;
 pub mod button;
 pub mod config;
 pub mod control;
+pub mod export;
 pub mod imap;
 pub mod limits;
 pub mod mime;

@@ -43,6 +43,21 @@ pub const BLOCKING_THREADS: usize = 16;
 /// path holds more than one chunk of a message per session.
 pub const BODY_CHUNK: usize = 64 * 1024;
 
+/// Export: message rows read at once while walking a mailbox (a few dozen octets each), so an
+/// export holds a page of rows, not a whole mailbox's.
+pub const EXPORT_PAGE: usize = 1024;
+/// Import: messages stored per commit. One commit per message would make an import of
+/// thousands pay thousands of fsyncs; the spooled messages of a batch wait on disk, not in
+/// memory, so this bounds the files in the spool directory, not memory.
+pub const IMPORT_BATCH: usize = 64;
+/// Import of an mbox file: the longest piece of a line read at once. RFC 5322 §2.1.1 allows
+/// 998 octets; a longer line is read in pieces of this size (only a whole line can be a
+/// `From ` separator or a header).
+pub const IMPORT_LINE: usize = 64 * 1024;
+/// Import: `dovecot-keywords` files larger than this are not read (26 keywords of up to a few
+/// hundred octets each fit many times).
+pub const IMPORT_SMALL_FILE: u64 = 64 * 1024;
+
 /// IMAP (RFC 9051 §4.3 leaves line length to the server; RFC 7162 §4 asks for at least 8192
 /// octets so that long UID sets fit): one command line, without its literals.
 pub const IMAP_COMMAND_LINE: usize = 64 * 1024;

@@ -60,6 +60,21 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write all mail (or one account's) as a tar of Maildir folders, while running or not.
+    Export {
+        /// Only this account (default: every account, each in a directory of its own).
+        #[arg(long)]
+        account: Option<String>,
+        file: PathBuf,
+    },
+    /// Read a Maildir tar (as `export` writes it), a Maildir directory or an mbox file.
+    Import {
+        /// Put every message in this account (needed for an mbox file, or a tree that does
+        /// not name its account).
+        #[arg(long)]
+        account: Option<String>,
+        path: PathBuf,
+    },
     /// What the panel shows now (as a PNG picture or as text), or what is on the I2C bus.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["png", "text", "probe"])))]
     Panel {
@@ -269,6 +284,22 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             let png = png.context("--png FILE, --text or --probe")?;
             return write_panel(&config, &png, scale).await;
         }
+        Command::Export { account, file } => (
+            Request::Export {
+                path: std::path::absolute(&file)
+                    .with_context(|| format!("cannot use {}", file.display()))?,
+                account,
+            },
+            false,
+        ),
+        Command::Import { account, path } => (
+            Request::Import {
+                path: std::path::absolute(&path)
+                    .with_context(|| format!("cannot use {}", path.display()))?,
+                account,
+            },
+            false,
+        ),
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -434,6 +465,33 @@ fn print_response(request: &Request, data: &Value, json: bool) {
             None => println!("{data}"),
         },
         Request::QueueList => print_queue(data),
+        Request::Export { path, .. } => {
+            println!(
+                "exported {} messages ({}) in {} folders of {} accounts to {}",
+                data["messages"].as_u64().unwrap_or(0),
+                letterbox::status::human_bytes(data["bytes"].as_u64().unwrap_or(0)),
+                data["folders"].as_u64().unwrap_or(0),
+                data["accounts"].as_u64().unwrap_or(0),
+                path.display()
+            );
+            let dropped = data["keywords_dropped"].as_u64().unwrap_or(0);
+            if dropped > 0 {
+                println!("{dropped} keywords were left out: a Maildir folder numbers at most 26");
+            }
+        }
+        Request::Import { path, .. } => {
+            println!(
+                "imported {} messages ({}) into {} folders from {}",
+                data["messages"].as_u64().unwrap_or(0),
+                letterbox::status::human_bytes(data["bytes"].as_u64().unwrap_or(0)),
+                data["folders"].as_u64().unwrap_or(0),
+                path.display()
+            );
+            let too_large = data["too_large"].as_u64().unwrap_or(0);
+            if too_large > 0 {
+                println!("{too_large} messages were left out: larger than limits.max_append_size");
+            }
+        }
         Request::QueueFlush => println!(
             "{} recipients will be tried now",
             data["flushed"].as_u64().unwrap_or(0)

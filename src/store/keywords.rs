@@ -72,13 +72,24 @@ impl Keywords {
         flags.is_subset_of(&self.known)
     }
 
+    /// A list with `names` as bits 5, 6, ... (what `define_keywords` gives a new account).
+    #[cfg(test)]
+    pub(crate) fn for_tests(names: &[&str]) -> Keywords {
+        let mut keywords = Keywords::default();
+        for (bit, name) in (flags::FIRST_KEYWORD..).zip(names) {
+            keywords.defined.push((bit, name.to_string()));
+            keywords.known.insert(bit);
+        }
+        keywords
+    }
+
     /// True when no further keyword can be defined.
     pub fn is_full(&self) -> bool {
         self.defined.len() >= MAX_KEYWORDS
     }
 }
 
-fn read(
+pub(super) fn read(
     table: &impl ReadableTable<(&'static str, &'static str), (u8, &'static str)>,
     account: &str,
 ) -> Result<Keywords, StoreError> {

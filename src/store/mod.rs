@@ -23,6 +23,7 @@ mod messages;
 mod queue;
 mod read_view;
 pub mod schema;
+mod snapshot;
 mod spool;
 mod writer;
 
@@ -42,6 +43,7 @@ pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use read_view::{ReadView, ViewBodyReader};
+pub use snapshot::{Snapshot, SnapshotBody, SnapshotMailbox};
 pub use spool::{SpoolFile, SpoolWriter};
 pub use writer::AppendItem;
 
