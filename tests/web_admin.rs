@@ -115,6 +115,13 @@ s.quit()
         std::thread::sleep(Duration::from_millis(200));
     };
 
+    // Mail for Ben, which the backup must hold.
+    let script = format!(
+        "{}\nsend('grandma@example.org', ['ben@home.test'], 'in the backup')\n",
+        common::PY_PRELUDE
+    );
+    server.python_ok(&script, &[]);
+    let backup = server.dir.path().join("backup.tar");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     std::fs::create_dir_all(&shots).expect("docs");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/admin.mjs");
@@ -128,6 +135,7 @@ s.quit()
         .env("PERSON", "carl@home.test")
         .env("RETRIED_ID", retried.to_string())
         .env("DROPPED_ID", dropped.to_string())
+        .env("BACKUP", &backup)
         .output()
         .expect("node (apt-get install nodejs; npm ci --prefix tests/web)");
     println!("{}", text(&out.stdout));
@@ -138,6 +146,19 @@ s.quit()
         text(&out.stderr),
         server.log()
     );
+
+    // The downloaded backup is the Maildir tar `letterbox export` writes, with Ben's mail.
+    let script = r#"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as tar:
+    names = tar.getnames()
+    mail = [n for n in names if n.startswith("ben@home.test/") and ("/cur/" in n or "/new/" in n)]
+    assert mail, names
+    assert any(b"Subject: in the backup" in tar.extractfile(n).read() for n in mail), mail
+print("backup ok")
+"#;
+    let out = server.python_ok(script, &[backup.to_str().expect("path")]);
+    assert!(out.contains("backup ok"), "{out}");
 
     // What the pages did is true outside them.
     assert!(queue(&server).is_empty(), "the queue is empty");

@@ -37,6 +37,103 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/admin/aliases/add", post(alias_add))
         .route("/admin/aliases/delete", post(alias_delete))
         .route("/admin/log", get(log_page))
+        .route("/admin/backup", get(backup_download))
+}
+
+/// Bytes of the backup tar sent to the browser at a time; the export waits while the
+/// connection is slower than the disk (`BACKUP_CHUNKS` of them in flight at most).
+const BACKUP_CHUNK: usize = 64 * 1024;
+const BACKUP_CHUNKS: usize = 4;
+
+/// The export's output as chunks of the response body: blocking writes from the export's
+/// thread, handed over through a small channel, so a backup of any size takes a bounded
+/// amount of memory.
+struct ChunkWriter {
+    chunk: Vec<u8>,
+    sender: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = BACKUP_CHUNK - self.chunk.len();
+        let taken = bytes.len().min(room);
+        self.chunk.extend_from_slice(&bytes[..taken]);
+        if self.chunk.len() == BACKUP_CHUNK {
+            self.flush()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(BACKUP_CHUNK));
+        self.sender.blocking_send(Ok(chunk.into())).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the download was cancelled")
+        })
+    }
+}
+
+/// `/admin/backup`: the whole store as the tar `letterbox export` writes, streamed.
+async fn backup_download(
+    State(web): State<Arc<Web>>,
+    Extension(connection): Extension<Connection>,
+    headers: HeaderMap,
+) -> Response {
+    let signed = match web
+        .administrator(&headers, &connection, "/admin/backup")
+        .await
+    {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel(BACKUP_CHUNKS);
+    let store = web.store.clone();
+    let by = signed.account.clone();
+    tokio::task::spawn_blocking(move || {
+        let failure = sender.clone();
+        let mut writer = ChunkWriter {
+            chunk: Vec::with_capacity(BACKUP_CHUNK),
+            sender,
+        };
+        let result = crate::export::write_tar(&store, None, &mut writer)
+            .map_err(|e| e.to_string())
+            .and_then(|summary| {
+                std::io::Write::flush(&mut writer).map_err(|e| e.to_string())?;
+                Ok(summary)
+            });
+        match result {
+            Ok(_) => tracing::info!(%by, "web: backup downloaded"),
+            Err(error) => {
+                tracing::warn!(%error, "web: the backup download failed");
+                // An error in the body ends the response abruptly, so the browser reports a
+                // failed download rather than keeping a cut tar.
+                let _ = failure.blocking_send(Err(std::io::Error::other(error)));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    let name = format!(
+        "attachment; filename=\"letterbox-{}-{}.tar\"",
+        web.config().hostname,
+        now_unix()
+    );
+    let disposition = axum::http::HeaderValue::from_str(&name)
+        .unwrap_or(axum::http::HeaderValue::from_static("attachment"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/x-tar"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 async fn log_page(

@@ -69,6 +69,14 @@ await page.evaluate(() => { document.querySelector('[data-fact=messages]').textC
 await page.waitForFunction(() => document.querySelector('[data-fact=messages]').textContent !== 'stale', null, { timeout: 15000 });
 say('the status refreshes without a reload');
 
+// A backup, downloaded as a browser does.
+{
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[href="/admin/backup"]')]);
+  assert.match(download.suggestedFilename(), /^letterbox-localhost-\d+\.tar$/);
+  await download.saveAs(env('BACKUP'));
+  say('a backup downloaded');
+}
+
 // The queue: why each message waits, in words; retry one, delete the other.
 await page.goto(`${base}/admin/queue`);
 const queueText = await page.textContent('main');
