@@ -235,6 +235,8 @@ pub async fn run(
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let network = crate::network::from_config(&config);
+    let radio = network.clone();
+    apply_country(&radio, config.country.as_deref(), &tracker);
     let web = Web::new(
         configs.subscribe(),
         status.clone(),
@@ -287,6 +289,9 @@ pub async fn run(
         drain(sessions).await;
         let Some((next, ready)) = next else { break };
         tracing::info!(hostname = %next.hostname, "the settings changed: services started again");
+        if next.country != config.country {
+            apply_country(&radio, next.country.as_deref(), &tracker);
+        }
         config = Arc::new(next);
         configs.send_replace(config.clone());
         status.send_modify(|s| s.hostname = config.hostname.clone());
@@ -307,6 +312,25 @@ pub async fn run(
     // Every acknowledged message is already durable; dropping the store ends its writer.
     drop(store);
     Ok(())
+}
+
+/// Tells the radio which country it is in, in the background (the backend may run a
+/// command); a refusal is logged, since the radio then keeps to the stricter world rules.
+fn apply_country(
+    network: &Arc<dyn crate::network::Network>,
+    country: Option<&str>,
+    tracker: &TaskTracker,
+) {
+    let Some(country) = country.map(str::to_string) else {
+        return;
+    };
+    let network = network.clone();
+    tracker.spawn(async move {
+        match network.set_country(&country).await {
+            Ok(()) => tracing::info!(country, "Wi-Fi: regulatory domain set"),
+            Err(error) => tracing::warn!(country, %error, "Wi-Fi: regulatory domain not set"),
+        }
+    });
 }
 
 async fn drain(tracker: TaskTracker) {
