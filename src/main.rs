@@ -67,6 +67,16 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
     },
+    /// The home Wi-Fi network's credentials.
+    #[command(subcommand)]
+    Wifi(WifiCommand),
+}
+
+#[derive(Subcommand)]
+enum WifiCommand {
+    /// Store the network name and passphrase of a letterbox-wifi.txt (from the SD card's
+    /// boot partition) in the data directory, then overwrite and delete the file.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +233,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
+        Command::Wifi(WifiCommand::Import { file }) => {
+            use letterbox::network::credentials::{Imported, import_boot_file};
+            match import_boot_file(&file, &config.data_dir)? {
+                Imported::Stored { ssid } => {
+                    println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
+                }
+                Imported::Absent => println!("{}: no such file", file.display()),
+            }
+            return Ok(());
+        }
     };
     let response = execute(&config, &request).await?;
     if !response.ok {

@@ -16,6 +16,7 @@
 //! image's backend has them too.
 
 pub mod captive_dns;
+pub mod credentials;
 pub mod nm;
 pub mod nm_terse;
 mod simulated;
