@@ -235,6 +235,7 @@ pub async fn run(
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let network = crate::network::from_config(&config);
+    let mut mdns = start_mdns(&config);
     let radio = network.clone();
     apply_country(&radio, config.country.as_deref(), &tracker);
     let web = Web::new(
@@ -289,6 +290,12 @@ pub async fn run(
         drain(sessions).await;
         let Some((next, ready)) = next else { break };
         tracing::info!(hostname = %next.hostname, "the settings changed: services started again");
+        if let Some(announcer) = &mut mdns
+            && next.hostname != config.hostname
+            && let Err(error) = announcer.set_hostname(&next.hostname)
+        {
+            tracing::warn!(%error, "mDNS: the new host name is not announced");
+        }
         if next.country != config.country {
             apply_country(&radio, next.country.as_deref(), &tracker);
         }
@@ -331,6 +338,36 @@ fn apply_country(
             Err(error) => tracing::warn!(country, %error, "Wi-Fi: regulatory domain not set"),
         }
     });
+}
+
+/// The mDNS responder, when `[network] mdns` is on and the box can be reached from the
+/// network at all. A failure is logged, not fatal: the box still works by address.
+fn start_mdns(config: &Config) -> Option<crate::network::mdns::Announcer> {
+    use crate::network::mdns;
+    let listen = &config.listen;
+    let all = [
+        &listen.smtp,
+        &listen.submission,
+        &listen.submissions,
+        &listen.pop3,
+        &listen.pop3s,
+        &listen.imap,
+        &listen.imaps,
+        &listen.web,
+        &listen.web_tls,
+    ];
+    let addresses = all.iter().flat_map(|list| list.iter().map(|a| a.ip()));
+    if !config.network.mdns || !mdns::reachable_from_the_network(addresses) {
+        return None;
+    }
+    let smtp_port = listen.smtp.first().map_or(25, |a| a.port());
+    match mdns::Announcer::start(&config.hostname, smtp_port) {
+        Ok(announcer) => Some(announcer),
+        Err(error) => {
+            tracing::warn!(%error, "mDNS: not answering");
+            None
+        }
+    }
 }
 
 async fn drain(tracker: TaskTracker) {

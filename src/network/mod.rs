@@ -17,6 +17,7 @@
 
 pub mod captive_dns;
 pub mod credentials;
+pub mod mdns;
 pub mod nm;
 pub mod nm_terse;
 mod simulated;
@@ -222,6 +223,14 @@ pub struct NetworkSettings {
     /// The Wi-Fi interface the real backends drive.
     #[serde(default = "default_interface")]
     pub interface: String,
+    /// Answer mDNS for `<first label of hostname>.local` and `letterbox.local` (only when
+    /// some service listens beyond 127.0.0.1, so tests stay quiet).
+    #[serde(default = "yes")]
+    pub mdns: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_interface() -> String {
@@ -245,6 +254,7 @@ impl Default for NetworkSettings {
             simulated_networks: Vec::new(),
             simulated_hotspot: None,
             interface: default_interface(),
+            mdns: true,
         }
     }
 }
