@@ -30,6 +30,9 @@ pub enum Request {
     UserAdd {
         address: String,
         password: String,
+        /// May use the admin page (`letterbox user add --admin`).
+        #[serde(default)]
+        administrator: bool,
     },
     UserPasswd {
         address: String,
@@ -122,14 +125,20 @@ impl Admin {
 
     async fn run(&self, request: Request) -> Result<Value, AdminError> {
         match request {
-            Request::UserAdd { address, password } => {
+            Request::UserAdd {
+                address,
+                password,
+                administrator,
+            } => {
                 let address = self.local_address(&address)?;
                 let hash = self
                     .auth
                     .hash(&checked_password(password, &address)?)
                     .await?;
-                self.store.create_account(&address, &hash).await?;
-                Ok(json!({ "address": address }))
+                self.store
+                    .create_account_as(&address, &hash, administrator)
+                    .await?;
+                Ok(json!({ "address": address, "administrator": administrator }))
             }
             Request::UserPasswd { address, password } => {
                 let address = self.local_address(&address)?;

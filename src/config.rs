@@ -34,10 +34,6 @@ pub struct Config {
     /// Local domains: mail for these is delivered here.
     #[serde(default = "default_domains")]
     pub domains: Vec<String>,
-    /// The account that looks after the box (the setup wizard's first account; the admin
-    /// page's user).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub administrator: Option<String>,
     /// Where the box is (ISO 3166-1 alpha-2, e.g. "DE"): the Wi-Fi radio's regulatory domain,
     /// which decides the channels it may use. Unset, the radio keeps to the "world" rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,7 +256,6 @@ impl Config {
         Config {
             hostname: default_hostname(),
             domains: default_domains(),
-            administrator: None,
             country: None,
             data_dir: PathBuf::from("letterbox-data"),
             listen: Listen::development(),

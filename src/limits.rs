@@ -147,6 +147,13 @@ pub const WEB_SETUP_SESSIONS: usize = 32;
 pub const WEB_CONNECTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Time for a request's head (request line and headers) to arrive whole.
 pub const WEB_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Logged-in web sessions kept at once (a household's people on a few devices each); a new
+/// one pushes out the oldest.
+pub const WEB_LOGIN_SESSIONS: usize = 64;
+/// A web session ends after this long without a request (OWASP suggests 15-30 minutes for
+/// low-risk applications), and after `WEB_LOGIN_LONGEST` in any case.
+pub const WEB_LOGIN_IDLE: Duration = Duration::from_secs(30 * 60);
+pub const WEB_LOGIN_LONGEST: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]

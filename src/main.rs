@@ -105,6 +105,9 @@ enum UserCommand {
         address: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The account may use the admin page.
+        #[arg(long)]
+        admin: bool,
     },
     /// List accounts with their message counts.
     List {
@@ -191,9 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = layered.config.clone();
     let (request, json) = match cli.command {
         Command::Run => return serve(config, cli.config).await,
-        Command::User(UserCommand::Add { address, .. }) => (
+        Command::User(UserCommand::Add { address, admin, .. }) => (
             Request::UserAdd {
                 address,
+                administrator: admin,
                 password: read_password()?,
             },
             false,
@@ -329,10 +333,15 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         Request::UserList => {
             for account in data.as_array().into_iter().flatten() {
                 println!(
-                    "{:<40} {:>6} messages  {}",
+                    "{:<40} {:>6} messages  {}{}",
                     account["address"].as_str().unwrap_or(""),
                     account["messages"].as_u64().unwrap_or(0),
-                    letterbox::status::human_bytes(account["bytes"].as_u64().unwrap_or(0))
+                    letterbox::status::human_bytes(account["bytes"].as_u64().unwrap_or(0)),
+                    if account["administrator"].as_bool() == Some(true) {
+                        "  administrator"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -2,11 +2,11 @@
 //! `<data_dir>/settings.toml`, layered over the config file, which stays read-only to the
 //! daemon (on the image `/etc` is read-only; the data directory is not).
 //!
-//! The file holds only the keys the wizard sets: `hostname`, `domains`, `administrator`,
-//! `country`, `[outbound.relay]` and `[tls]`. A key set here wins over the config file, which wins over the defaults;
-//! `[outbound.relay]` is replaced as a whole (a relay's host with another relay's password
-//! would be nobody's relay). Unknown keys and bad values are refused with file and line,
-//! like the config file's. It is written atomically: a temporary file in the same directory,
+//! The file holds only the keys the wizard sets: `hostname`, `domains`, `country`,
+//! `[outbound.relay]` and `[tls]`. A key set here wins over the config file, which wins
+//! over the defaults; `[outbound.relay]` is replaced as a whole (a relay's host with another
+//! relay's password would be nobody's relay). Unknown keys and bad values are refused with
+//! file and line, like the config file's. It is written atomically: a temporary file in the same directory,
 //! fsync, rename over the old one, fsync of the directory — after a power cut the file is
 //! the old one or the new one, never a mix.
 
@@ -27,8 +27,6 @@ pub struct Settings {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub administrator: Option<String>,
     /// The Wi-Fi regulatory domain (ISO 3166-1 alpha-2), see [`crate::country`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
@@ -181,9 +179,6 @@ impl Settings {
         }
         if let Some(domains) = &self.domains {
             config.domains = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-        }
-        if let Some(administrator) = &self.administrator {
-            config.administrator = Some(administrator.to_ascii_lowercase());
         }
         if let Some(country) = &self.country {
             config.country = Some(country.to_ascii_uppercase());
@@ -497,7 +492,6 @@ mod tests {
         let settings = Settings {
             hostname: Some("mail.example".into()),
             domains: Some(vec!["example".into()]),
-            administrator: Some("anna@example".into()),
             country: Some("NZ".into()),
             outbound: Some(OutboundSettings {
                 relay: Some(RelaySettings {

@@ -37,6 +37,28 @@ fn accounts_work_offline_and_through_the_running_daemon() {
         .filter_map(|a| a["address"].as_str())
         .collect();
     assert_eq!(names, vec!["bob@home.test"]);
+    // --admin: the account may use the admin page; `user list` says so.
+    let out = server.cli(
+        &[
+            "user",
+            "add",
+            "dora@home.test",
+            "--password-stdin",
+            "--admin",
+        ],
+        Some("lantern otter maple 9\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = server.cli(&["user", "list"], None);
+    let list = text(&out.stdout);
+    let line = |who: &str| {
+        list.lines()
+            .find(|l| l.contains(who))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line("dora@home.test").ends_with("administrator"), "{list}");
+    assert!(!line("bob@home.test").contains("administrator"), "{list}");
 
     let out = server.cli(&["alias", "add", "kids@home.test", "bob@home.test"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));

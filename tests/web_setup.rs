@@ -197,12 +197,20 @@ fn a_fresh_box_is_set_up_in_a_browser_and_mail_flows_between_the_accounts_it_mad
         users.contains("anna@smith.test") && users.contains("ben@smith.test"),
         "{users}"
     );
+    assert!(
+        users
+            .lines()
+            .any(|l| l.contains("anna@smith.test") && l.contains("administrator")),
+        "the first person is the administrator: {users}"
+    );
+    assert!(
+        !users
+            .lines()
+            .any(|l| l.contains("ben@smith.test") && l.contains("administrator")),
+        "{users}"
+    );
     let config = server.cli(&["config", "show"], None);
     let config = text(&config.stdout);
-    assert!(
-        config.contains("administrator = \"anna@smith.test\""),
-        "{config}"
-    );
     assert!(
         config.contains("outbound.relay.password = \"(set)\""),
         "{config}"

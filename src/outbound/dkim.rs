@@ -136,6 +136,29 @@ pub fn dns_records(config: &Config, dkim: &Dkim) -> String {
              {SELECTOR}._domainkey.{domain}.\tTXT\t{dkim_txt}\n\
              _dmarc.{domain}.\tTXT\t\"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@{domain}\"\n"
         ));
+        // RFC 6186 and RFC 8314 §5.1: where mail programs find the servers; and the names
+        // Thunderbird (autoconfig) and Outlook (autodiscover) ask for their settings.
+        let services = [
+            ("_imaps._tcp", &config.listen.imaps),
+            ("_imap._tcp", &config.listen.imap),
+            ("_submissions._tcp", &config.listen.submissions),
+            ("_submission._tcp", &config.listen.submission),
+            ("_pop3s._tcp", &config.listen.pop3s),
+        ];
+        for (service, listen) in services {
+            // Port 0 (a test's "any free port") is nothing a client could use.
+            if let Some(address) = listen.first().filter(|a| a.port() != 0) {
+                out.push_str(&format!(
+                    "{service}.{domain}.\tSRV\t0 1 {} {host}.\n",
+                    address.port()
+                ));
+            }
+        }
+        if !config.listen.web.is_empty() || !config.listen.web_tls.is_empty() {
+            out.push_str(&format!(
+                "autoconfig.{domain}.\tCNAME\t{host}.\nautodiscover.{domain}.\tCNAME\t{host}.\n"
+            ));
+        }
     }
     out.push_str(&format!(
         "\n; {host} needs an A (and AAAA, if you have IPv6) record with your public address:\n\
@@ -195,6 +218,28 @@ fn generate(path: &Path) -> Result<(), DkimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_records_name_the_mail_services_for_clients() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::development();
+        config.data_dir = dir.path().to_path_buf();
+        config.hostname = "mail.smith.example".into();
+        config.domains = vec!["smith.example".into()];
+        let dkim = Dkim::load_or_create(&config).expect("key");
+        let records = dns_records(&config, &dkim);
+        for line in [
+            "_imaps._tcp.smith.example.\tSRV\t0 1 2993 mail.smith.example.",
+            "_submissions._tcp.smith.example.\tSRV\t0 1 2465 mail.smith.example.",
+            "_submission._tcp.smith.example.\tSRV\t0 1 2587 mail.smith.example.",
+            "autoconfig.smith.example.\tCNAME\tmail.smith.example.",
+            "autodiscover.smith.example.\tCNAME\tmail.smith.example.",
+        ] {
+            assert!(records.lines().any(|l| l == line), "{line}\n{records}");
+        }
+        config.listen.imaps = vec!["127.0.0.1:0".parse().expect("address")];
+        assert!(!dns_records(&config, &dkim).contains("_imaps._tcp"));
+    }
 
     #[test]
     fn key_is_made_once_and_signs_a_streamed_message() {

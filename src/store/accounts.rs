@@ -19,10 +19,24 @@ pub struct AccountSummary {
     pub address: String,
     pub messages: u64,
     pub bytes: u64,
+    /// May use the admin page.
+    #[serde(default)]
+    pub administrator: bool,
 }
 
 impl Store {
     pub async fn create_account(&self, address: &str, hash: &str) -> Result<(), StoreError> {
+        self.create_account_as(address, hash, false).await
+    }
+
+    /// Creates an account, with the administrator flag when `administrator` (in the same
+    /// transaction: the account never exists without the flag it was made with).
+    pub async fn create_account_as(
+        &self,
+        address: &str,
+        hash: &str,
+        administrator: bool,
+    ) -> Result<(), StoreError> {
         let address = address.to_ascii_lowercase();
         let hash = hash.to_string();
         self.blocking(move |db| {
@@ -36,12 +50,50 @@ impl Store {
                     return Err(StoreError::Exists(address));
                 }
                 accounts.insert(address.as_str(), hash.as_str())?;
+                if administrator {
+                    txn.open_table(ADMINISTRATORS)?
+                        .insert(address.as_str(), ())?;
+                }
             }
             // RFC 3501 §2.3.1.1: UIDVALIDITY from the clock (and above the last one), so a
             // re-created account's mailboxes never repeat an old (UIDVALIDITY, UID) pair.
             super::folders::create_defaults(&txn, &address)?;
             txn.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Gives or takes the administrator flag of an existing account.
+    pub async fn set_administrator(&self, address: &str, on: bool) -> Result<(), StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                if txn.open_table(ACCOUNTS)?.get(address.as_str())?.is_none() {
+                    return Err(not_found("account", &address));
+                }
+                let mut administrators = txn.open_table(ADMINISTRATORS)?;
+                if on {
+                    administrators.insert(address.as_str(), ())?;
+                } else {
+                    administrators.remove(address.as_str())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn is_administrator(&self, address: &str) -> Result<bool, StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            Ok(txn
+                .open_table(ADMINISTRATORS)?
+                .get(address.as_str())?
+                .is_some())
         })
         .await
     }
@@ -75,6 +127,7 @@ impl Store {
                 if accounts.remove(address.as_str())?.is_none() {
                     return Err(not_found("account", &address));
                 }
+                txn.open_table(ADMINISTRATORS)?.remove(address.as_str())?;
                 let mut mailboxes = txn.open_table(MAILBOXES)?;
                 let mut owned = Vec::new();
                 for entry in mailboxes.range((address.as_str(), "")..)? {
@@ -142,6 +195,7 @@ impl Store {
         self.blocking(|db| {
             let txn = db.begin_read()?;
             let accounts = txn.open_table(ACCOUNTS)?;
+            let administrators = txn.open_table(ADMINISTRATORS)?;
             let mailboxes = txn.open_table(MAILBOXES)?;
             let messages = txn.open_table(MESSAGES)?;
             let mut list = Vec::new();
@@ -152,6 +206,7 @@ impl Store {
                     address: address.clone(),
                     messages: 0,
                     bytes: 0,
+                    administrator: administrators.get(address.as_str())?.is_some(),
                 };
                 for mailbox in mailboxes.range((address.as_str(), "")..)? {
                     let (key, value) = mailbox?;

@@ -375,8 +375,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         }
         Some(1) => upgrade_from_1(&txn)?,
         // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
-        // have a flag past bit 31.
-        Some(2) => {}
+        // have a flag past bit 31. Schema 3 to 4 adds `ADMINISTRATORS`, created empty below:
+        // stores before it had no administrators.
+        Some(2) | Some(3) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
@@ -387,6 +388,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     }
     // Opening every table creates the missing ones, so readers never meet a missing table.
     txn.open_table(ACCOUNTS)?;
+    txn.open_table(ADMINISTRATORS)?;
     txn.open_multimap_table(ALIASES)?;
     txn.open_table(MAILBOXES)?;
     txn.open_table(MESSAGES)?;

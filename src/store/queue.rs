@@ -211,8 +211,14 @@ impl Store {
 
     /// Makes every queued recipient due now. Returns how many there are.
     pub async fn queue_flush(&self) -> Result<u64, StoreError> {
+        self.queue_retry(None).await
+    }
+
+    /// Makes the recipients of message `only` (or of every message) due now. Returns how
+    /// many there are.
+    pub async fn queue_retry(&self, only: Option<u64>) -> Result<u64, StoreError> {
         let count = self
-            .blocking(|db| {
+            .blocking(move |db| {
                 let txn = db.begin_write()?;
                 let mut count = 0;
                 {
@@ -221,6 +227,9 @@ impl Store {
                     for row in rows.iter()? {
                         let (key, value) = row?;
                         let (id, address) = key.value();
+                        if only.is_some_and(|only| only != id) {
+                            continue;
+                        }
                         let (attempts, _, error) = value.value();
                         due.push((id, address.to_string(), attempts, error.to_string()));
                     }

@@ -9,8 +9,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 ///
 /// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
-/// (created empty by the upgrade: no message could have one before).
-pub const SCHEMA_VERSION: u64 = 3;
+/// (created empty by the upgrade: no message could have one before). 4: `ADMINISTRATORS`
+/// (created empty: no account of an older store was one).
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id".
@@ -18,6 +19,10 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Account address (lowercase) -> argon2id PHC string.
 pub const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
+
+/// Accounts (lowercase) that may use the admin page: the setup wizard's first account and
+/// those added with `letterbox user add --admin`. Deleted with the account.
+pub const ADMINISTRATORS: TableDefinition<&str, ()> = TableDefinition::new("administrators");
 
 /// Alias address (lowercase) -> account addresses it delivers to.
 pub const ALIASES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("aliases");

@@ -133,7 +133,7 @@ async fn a_schema_1_store_is_upgraded_with_its_mail_intact() {
     write_v1_store(dir.path());
     let store = open(dir.path());
     assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_index_exact(&store);
     {
         let db = store.inner.db.get().expect("db");
@@ -344,4 +344,37 @@ async fn a_schema_2_store_is_upgraded_and_takes_keywords_past_bit_31() {
     );
     assert_eq!(inbox.messages[1].flags, Flags::default());
     assert_index_exact(&store);
+}
+
+/// Schema 3 is schema 2 with `MORE_FLAGS` (empty here) and its version number.
+fn write_v3_store(dir: &Path) {
+    write_v2_store(dir);
+    let db = Database::open(dir.join("letterbox.redb")).expect("open");
+    let txn = db.begin_write().expect("write");
+    txn.open_table(v1::META)
+        .expect("meta")
+        .insert("schema_version", 3)
+        .expect("version");
+    txn.commit().expect("commit");
+}
+
+#[tokio::test]
+async fn a_schema_3_store_is_upgraded_with_no_administrator_and_takes_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_v3_store(dir.path());
+    let store = open(dir.path());
+    assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
+    assert_index_exact(&store);
+    let accounts = store.accounts().await.expect("accounts");
+    assert!(!accounts.is_empty());
+    assert!(accounts.iter().all(|a| !a.administrator), "{accounts:?}");
+    store
+        .set_administrator(ALICE, true)
+        .await
+        .expect("administrator");
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.is_administrator(ALICE).await.expect("read"));
+    store.delete_account(ALICE).await.expect("delete");
+    assert!(!store.is_administrator(ALICE).await.expect("read"));
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::draft::{Draft, Outgoing, Step, TlsChoice};
 use super::pages::{self, AccountLine, ClientSettings, ReportView};
 use super::wizard::{Admitted, with_cookie};
-use super::{Connection, Web};
+use super::{Connection, MailPorts, Web};
 use crate::config::{Config, Relay};
 use crate::control::Command;
 use crate::settings::{OutboundSettings, RelaySettings, Settings};
@@ -49,28 +49,23 @@ fn relay_of(relay: &RelaySettings) -> Relay {
     }
 }
 
-fn clients(config: &Config, addresses: &[String]) -> Vec<ClientSettings> {
-    let host = &config.hostname;
-    let imap = match config.listen.imaps.first() {
-        Some(address) => format!("{host}, port {}, SSL/TLS", address.port()),
-        None => match config.listen.imap.first() {
-            Some(address) => format!("{host}, port {}, STARTTLS", address.port()),
-            None => "IMAP is turned off on this box".into(),
-        },
+pub(super) fn clients(
+    hostname: &str,
+    ports: &MailPorts,
+    addresses: &[String],
+) -> Vec<ClientSettings> {
+    let host = hostname;
+    let imap = match (ports.imaps, ports.imap) {
+        (Some(port), _) => format!("{host}, port {port}, SSL/TLS"),
+        (None, Some(port)) => format!("{host}, port {port}, STARTTLS"),
+        (None, None) => "IMAP is turned off on this box".into(),
     };
-    let smtp = match (
-        config.listen.submission.first(),
-        config.listen.submissions.first(),
-    ) {
-        (Some(starttls), Some(tls)) => format!(
-            "{host}, port {}, STARTTLS (or port {}, SSL/TLS), with password",
-            starttls.port(),
-            tls.port()
-        ),
-        (Some(starttls), None) => {
-            format!("{host}, port {}, STARTTLS, with password", starttls.port())
+    let smtp = match (ports.submission, ports.submissions) {
+        (Some(starttls), Some(tls)) => {
+            format!("{host}, port {starttls}, STARTTLS (or port {tls}, SSL/TLS), with password")
         }
-        (None, Some(tls)) => format!("{host}, port {}, SSL/TLS, with password", tls.port()),
+        (Some(starttls), None) => format!("{host}, port {starttls}, STARTTLS, with password"),
+        (None, Some(tls)) => format!("{host}, port {tls}, SSL/TLS, with password"),
         (None, None) => "sending is turned off on this box".into(),
     };
     addresses
@@ -93,6 +88,7 @@ fn dns_records(config: &Config) -> String {
 /// The summary page; `error` is what went wrong with a finish.
 fn summary(web: &Web, visit: &super::guard::Visit, error: Option<String>) -> pages::SummaryPage {
     let config = web.config();
+    let ports = web.mail_ports();
     // Made before the draft is locked: the frame looks at the draft too.
     let frame = web.frame(visit, Some(Step::Summary));
     web.draft(|draft| {
@@ -130,7 +126,7 @@ fn summary(web: &Web, visit: &super::guard::Visit, error: Option<String>) -> pag
                 ),
             },
             dns_records: dns_records(&next),
-            clients: clients(&next, &addresses),
+            clients: clients(&next.hostname, &ports, &addresses),
             error,
         }
     })
@@ -229,9 +225,6 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
     };
     settings.hostname = Some(names.hostname.clone());
     settings.domains = Some(vec![names.domain.clone()]);
-    if config.administrator.is_none() {
-        settings.administrator = addresses.first().cloned();
-    }
     settings.outbound = match outgoing {
         Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),
         _ => None,
@@ -248,6 +241,10 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         .save(&config.data_dir)
         .map_err(|e| format!("The settings could not be written: {e}"))?;
 
+    // The first person looks after the box, unless someone already does.
+    let administrator = (!existing.iter().any(|e| e.administrator))
+        .then(|| addresses.first().cloned())
+        .flatten();
     for (account, address) in accounts.iter().zip(&addresses) {
         let hash = web
             .auth
@@ -255,7 +252,7 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
             .await
             .map_err(|e| format!("{address}: {e}"))?;
         web.store
-            .create_account(address, &hash)
+            .create_account_as(address, &hash, administrator.as_ref() == Some(address))
             .await
             .map_err(|e| format!("{address}: {e}"))?;
     }
@@ -269,10 +266,7 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         .reload()
         .await
         .map_err(|e| format!("The new settings could not be applied: {e}"))?;
-    let mut next = (*config).clone();
-    next.hostname = names.hostname;
-    next.domains = vec![names.domain];
-    Ok(clients(&next, &addresses))
+    Ok(clients(&names.hostname, &web.mail_ports(), &addresses))
 }
 
 /// The "test connection" button: connects to the relay as delivery would and reports each step.

@@ -11,10 +11,14 @@
 //! (per service and per client address, as the mail services do) and lives at most
 //! `WEB_CONNECTION_LIFETIME`.
 
+mod admin;
+mod autoconfig;
 mod draft;
 mod finish;
 mod guard;
+mod login;
 mod pages;
+mod person;
 mod probes;
 mod wizard;
 
@@ -59,6 +63,8 @@ pub struct Web {
     pub reloader: Reloader,
     /// The setup wizard's sessions, code guard and draft; never held across an await.
     setup: Mutex<guard::SetupState>,
+    /// Logged-in people's sessions; never held across an await.
+    people: Mutex<login::People>,
 }
 
 impl Web {
@@ -80,11 +86,16 @@ impl Web {
             network,
             reloader,
             setup: Mutex::new(guard::SetupState::default()),
+            people: Mutex::new(login::People::default()),
         })
     }
 
     fn config(&self) -> Arc<Config> {
         self.config.borrow().clone()
+    }
+
+    fn mail_ports(&self) -> MailPorts {
+        MailPorts::of(&self.config(), &self.status.borrow())
     }
 
     fn in_setup_mode(&self) -> bool {
@@ -98,6 +109,37 @@ pub struct Connection {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub tls: bool,
+}
+
+/// The mail ports as clients reach them: the port of each service's first listener that is
+/// up (the status value has the bound address, so a configured port 0 becomes the real one),
+/// else the configured one.
+pub(crate) struct MailPorts {
+    pub imaps: Option<u16>,
+    pub imap: Option<u16>,
+    pub submissions: Option<u16>,
+    pub submission: Option<u16>,
+}
+
+impl MailPorts {
+    pub(crate) fn of(config: &Config, status: &Status) -> MailPorts {
+        let port = |service: &str, configured: &[SocketAddr]| {
+            status
+                .listeners
+                .iter()
+                .filter(|l| l.service == service && l.up)
+                .find_map(|l| l.address.parse::<SocketAddr>().ok())
+                .or_else(|| configured.first().copied())
+                .map(|address| address.port())
+        };
+        let listen = &config.listen;
+        MailPorts {
+            imaps: port("imaps", &listen.imaps),
+            imap: port("imap", &listen.imap),
+            submissions: port("submissions", &listen.submissions),
+            submission: port("submission", &listen.submission),
+        }
+    }
 }
 
 /// The setup page's address as the panel shows it: `http://HOST[:PORT]/setup`, where HOST is
@@ -132,6 +174,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/style.css", axum::routing::get(style))
         .route("/", axum::routing::get(home))
         .merge(probes::routes())
+        .merge(login::routes())
+        .merge(person::routes())
+        .merge(admin::routes())
+        .merge(autoconfig::routes())
         .nest("/setup", wizard::routes(web.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -178,16 +224,17 @@ async fn not_found(State(web): State<Arc<Web>>) -> Response {
     pages::not_found(&web.config().hostname)
 }
 
-/// The headers every response carries: no script at all, no framing, no referrer, no
-/// sniffing; pages are never cached (they show settings).
+/// The headers every response carries: no inline script (the only script is the admin page's
+/// refresh, served as a file), no framing, no referrer, no sniffing; pages are never cached
+/// (they show settings).
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let fixed = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -153,6 +153,90 @@ pub struct SummaryPage {
 }
 
 #[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub frame: Frame,
+    pub next: String,
+    pub error: Option<String>,
+}
+
+/// One fact of the admin page's status; `key` is what the refresh script looks up.
+pub struct Fact {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminStatusPage {
+    pub frame: Frame,
+    pub facts: Vec<Fact>,
+    pub version: String,
+}
+
+pub struct RecipientRow {
+    pub address: String,
+    pub attempts: u32,
+    pub next: String,
+    pub why: String,
+}
+
+pub struct QueueRow {
+    pub id: u64,
+    pub sender: String,
+    pub size: String,
+    pub waiting: String,
+    pub recipients: Vec<RecipientRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_queue.html")]
+pub struct AdminQueuePage {
+    pub frame: Frame,
+    pub rows: Vec<QueueRow>,
+    pub message: Option<String>,
+}
+
+pub struct AccountRow {
+    pub address: String,
+    pub storage: String,
+    /// What deleting it deletes, said plainly.
+    pub deletes: String,
+    pub administrator: bool,
+    /// The administrator's own account (not deletable from here).
+    pub myself: bool,
+}
+
+pub struct AliasRow {
+    pub address: String,
+    pub targets: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_accounts.html")]
+pub struct AdminAccountsPage {
+    pub frame: Frame,
+    pub domains: Vec<String>,
+    pub accounts: Vec<AccountRow>,
+    pub aliases: Vec<AliasRow>,
+    pub message: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+pub struct PersonPage {
+    pub frame: Frame,
+    pub address: String,
+    pub administrator: bool,
+    pub storage: String,
+    pub client: ClientSettings,
+    pub message: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "done.html")]
 pub struct DonePage {
     pub frame: Frame,

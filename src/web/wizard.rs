@@ -241,8 +241,9 @@ async fn names_page(
     let config = web.config();
     let (domain, hostname) = web.draft(|d| match &d.names {
         Some(names) => (names.domain.clone(), names.hostname.clone()),
-        // A box set up before shows its names; a fresh one shows empty fields.
-        None if config.administrator.is_some() => (
+        // A box set up before shows its names; a fresh one (still on the development
+        // defaults) shows empty fields.
+        None if config.domains.first().is_some_and(|d| d != "home.test") => (
             config.domains.first().cloned().unwrap_or_default(),
             config.hostname.clone(),
         ),

@@ -1,0 +1,159 @@
+// Drives Debian's Chromium through the admin page and a person's own page, over HTTPS (the
+// box's self-signed certificate), at phone and desktop size: log in as the administrator, see
+// the status refresh itself, retry one queued message and delete another, add a person, reset
+// a password; log in as that person, change the password, and meet 403 on the admin URLs.
+// tests/web_admin.rs starts the daemon, the DNS server and the receiver, and runs this.
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env('BASE');          // https://127.0.0.1:PORT
+const plain = env('PLAIN');        // http://127.0.0.1:PORT
+const shots = env('SHOTS');
+const admin = { address: env('ADMIN'), password: env('ADMIN_PASSWORD') };
+const person = { address: env('PERSON'), password: 'harbour lantern quiet 31', newer: 'pencil otter maple 77' };
+const retried = env('RETRIED_ID');
+const dropped = env('DROPPED_ID');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const say = (what) => console.log(`ok - ${what}`);
+const phone = { viewport: { width: 360, height: 640 }, ignoreHTTPSErrors: true };
+const desktop = { viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: true };
+
+async function submit(page, selector) {
+  const [response] = await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  return response;
+}
+
+async function logIn(page, who, password) {
+  await page.goto(`${base}/login`);
+  await page.fill('#address', who);
+  await page.fill('#password', password);
+  return submit(page, 'form[action="/login"] button');
+}
+
+// Plain HTTP is sent to HTTPS before a password crosses it.
+{
+  const context = await browser.newContext(phone);
+  const response = await context.request.get(`${plain}/login`, { maxRedirects: 0 });
+  assert.equal(response.status(), 303);
+  assert.match(response.headers()['location'], /^https:\/\/127\.0\.0\.1:\d+\/login$/);
+  say('the login page over plain HTTP redirects to HTTPS');
+  await context.close();
+}
+
+// The administrator, on a desktop.
+const context = await browser.newContext(desktop);
+const page = await context.newPage();
+let response = await logIn(page, admin.address, 'not the password at all');
+assert.equal(response.status(), 401);
+assert.match(await page.textContent('#login-error'), /not right/);
+response = await logIn(page, admin.address, admin.password);
+assert.equal(new URL(page.url()).pathname, '/admin');
+const session = (await context.cookies()).find((c) => c.name === 'letterbox_session');
+assert.ok(session && session.secure && session.httpOnly && session.sameSite === 'Strict', 'a safe session cookie');
+assert.match(await page.textContent('[data-fact=queue]'), /2 message/);
+await page.screenshot({ path: `${shots}/admin-status-desktop.png`, fullPage: true });
+say('the administrator logs in; the status shows 2 messages waiting');
+
+// The status refreshes itself (no reload): a fact is changed in the page, the script puts it back.
+await page.evaluate(() => { document.querySelector('[data-fact=messages]').textContent = 'stale'; });
+await page.waitForFunction(() => document.querySelector('[data-fact=messages]').textContent !== 'stale', null, { timeout: 15000 });
+say('the status refreshes without a reload');
+
+// The queue: why each message waits, in words; retry one, delete the other.
+await page.goto(`${base}/admin/queue`);
+const queueText = await page.textContent('main');
+assert.match(queueText, /try again later/);
+assert.match(queueText, /could not be reached/);
+await page.screenshot({ path: `${shots}/admin-queue-desktop.png`, fullPage: true });
+response = await submit(page, `#message-${dropped} form[action="/admin/queue/delete"] button`);
+assert.equal(response.status(), 422, 'deleting needs the box ticked');
+await page.check(`#message-${dropped} input[name=confirm]`);
+await submit(page, `#message-${dropped} form[action="/admin/queue/delete"] button`);
+assert.equal(await page.locator(`#message-${dropped}`).count(), 0);
+await submit(page, `#message-${retried} form[action="/admin/queue/retry"] button`);
+for (let i = 0; i < 60 && (await page.locator(`#message-${retried}`).count()) > 0; i++) {
+  await page.waitForTimeout(500);
+  await page.goto(`${base}/admin/queue`);
+}
+assert.equal(await page.locator(`#message-${retried}`).count(), 0, 'the retried message went out');
+assert.match(await page.textContent('main'), /Nothing is waiting/);
+say('a queued message retried (the receiver accepted it the second time), another deleted');
+
+// People: add one, reset a password.
+await page.goto(`${base}/admin/accounts`);
+await page.fill('#name', person.address.split('@')[0]);
+await page.fill('#new-password', 'password1');
+await page.fill('#new-repeat', 'password1');
+response = await submit(page, 'form[action="/admin/accounts/add"] button');
+assert.equal(response.status(), 422, 'a weak password is refused');
+await page.fill('#name', person.address.split('@')[0]);
+await page.fill('#new-password', person.password);
+await page.fill('#new-repeat', person.password);
+await submit(page, 'form[action="/admin/accounts/add"] button');
+assert.match(await page.textContent('[role=status]'), new RegExp(`${person.address} can now log in`));
+const card = page.locator('section.card', { hasText: person.address });
+await card.locator('summary', { hasText: 'New password' }).click();
+await card.locator('input[name=password]').fill(person.newer);
+await card.locator('input[name=repeat]').fill(person.newer);
+await Promise.all([page.waitForNavigation(), card.locator('form[action="/admin/accounts/password"] button').click()]);
+assert.match(await page.textContent('[role=status]'), /has a new password/);
+await page.screenshot({ path: `${shots}/admin-people-desktop.png`, fullPage: true });
+say('a person added (a weak password refused first) and their password reset');
+
+// A form without the session's token is refused.
+const forged = await context.request.post(`${base}/admin/accounts/delete`, {
+  form: { address: person.address, confirm: 'yes' }, maxRedirects: 0,
+});
+assert.equal(forged.status(), 403);
+say('an admin form without its CSRF token is refused');
+await context.close();
+
+// The same pages at phone size.
+{
+  const small = await browser.newContext(phone);
+  const p = await small.newPage();
+  await logIn(p, admin.address, admin.password);
+  await p.screenshot({ path: `${shots}/admin-status-phone.png`, fullPage: true });
+  await p.goto(`${base}/admin/accounts`);
+  await p.screenshot({ path: `${shots}/admin-people-phone.png`, fullPage: true });
+  await small.close();
+}
+
+// The person: their own page, a password change, and no admin page.
+{
+  const own = await browser.newContext(phone);
+  const p = await own.newPage();
+  await logIn(p, person.address, person.newer);
+  assert.equal(new URL(p.url()).pathname, '/me');
+  await p.fill('#current', 'wrong current password');
+  await p.fill('#password', 'tulip garden window 58');
+  await p.fill('#repeat', 'tulip garden window 58');
+  response = await submit(p, 'form[action="/me/password"] button');
+  assert.equal(response.status(), 403);
+  await p.fill('#current', person.newer);
+  await p.fill('#password', 'tulip garden window 58');
+  await p.fill('#repeat', 'tulip garden window 58');
+  await submit(p, 'form[action="/me/password"] button');
+  assert.match(await p.textContent('[role=status]'), /password is changed/);
+  await p.screenshot({ path: `${shots}/person-phone.png`, fullPage: true });
+  for (const path of ['/admin', '/admin/queue', '/admin/accounts', '/admin/status.json']) {
+    const answer = await own.request.get(`${base}${path}`, { maxRedirects: 0 });
+    assert.equal(answer.status(), 403, path);
+  }
+  const post = await own.request.post(`${base}/admin/accounts/delete`, { form: { address: admin.address }, maxRedirects: 0 });
+  assert.equal(post.status(), 403);
+  say('a person changes their password (the current one checked) and gets 403 on admin URLs');
+  await own.close();
+}
+
+await browser.close();
