@@ -328,7 +328,8 @@ fn apply_country(
     country: Option<&str>,
     tracker: &TaskTracker,
 ) {
-    let Some(country) = country.map(str::to_string) else {
+    // A box without a radio has no channels to choose.
+    let Some(country) = country.filter(|_| network.has_wifi()).map(str::to_string) else {
         return;
     };
     let network = network.clone();
