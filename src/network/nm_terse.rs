@@ -99,7 +99,8 @@ pub fn failure(ssid: &str, stderr: &str) -> NetworkError {
     if has("no network with ssid") || has("wi-fi network could not be found") {
         return NetworkError::NotInRange(ssid.to_string());
     }
-    if has("networkmanager is not running") {
+    // The second is what nmcli says when the system bus itself cannot be reached.
+    if has("networkmanager is not running") || has("could not create nmclient object") {
         return NetworkError::Backend("NetworkManager is not running".into());
     }
     if has("not authorized") || has("insufficient privileges") {
@@ -197,6 +198,12 @@ mod tests {
             ),
             (
                 "Error: NetworkManager is not running.\n",
+                NetworkError::Backend("NetworkManager is not running".into()),
+            ),
+            (
+                // nmcli 1.42 without a system bus (recorded here).
+                "Error: Could not create NMClient object: Could not connect: No such file or \
+                 directory.\n",
                 NetworkError::Backend("NetworkManager is not running".into()),
             ),
             (

@@ -345,3 +345,37 @@ fn the_config_names_the_networkmanager_backend_and_its_interface() {
         assert!(error.starts_with("letterbox.toml:2:"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn the_process_runner_writes_the_secret_to_stdin_and_reports_the_exit() {
+    let invocation = Invocation {
+        program: "sh",
+        args: vec!["-c".into(), "cat; echo refused >&2; exit 4".into()],
+        stdin: Some(secret("802-11-wireless-security.psk:correct horse\n")),
+    };
+    let finished = nm::Processes.run(&invocation).await.expect("run sh");
+    assert_eq!(
+        finished,
+        Finished {
+            success: false,
+            stdout: "802-11-wireless-security.psk:correct horse\n".into(),
+            stderr: "refused\n".into(),
+        }
+    );
+    assert_eq!(
+        invocation.to_string(),
+        "sh -c 'cat; echo refused >&2; exit 4' < <secret>"
+    );
+
+    let missing = Invocation {
+        program: "letterbox-no-such-program",
+        args: Vec::new(),
+        stdin: None,
+    };
+    match nm::Processes.run(&missing).await {
+        Err(NetworkError::Backend(reason)) => {
+            assert!(reason.starts_with("letterbox-no-such-program:"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
