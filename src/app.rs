@@ -237,6 +237,9 @@ pub async fn run(
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let network = crate::network::from_config(&config);
+    let mut mdns = start_mdns(&config);
+    let radio = network.clone();
+    apply_country(&radio, config.country.as_deref(), &tracker);
     let web = Arc::new(Web {
         config: configs.subscribe(),
         status: status.clone(),
@@ -291,6 +294,15 @@ pub async fn run(
         drain(sessions).await;
         let Some((next, ready)) = next else { break };
         tracing::info!(hostname = %next.hostname, "the settings changed: services started again");
+        if let Some(announcer) = &mut mdns
+            && next.hostname != config.hostname
+            && let Err(error) = announcer.set_hostname(&next.hostname)
+        {
+            tracing::warn!(%error, "mDNS: the new host name is not announced");
+        }
+        if next.country != config.country {
+            apply_country(&radio, next.country.as_deref(), &tracker);
+        }
         config = Arc::new(next);
         configs.send_replace(config.clone());
         status.send_modify(|s| s.hostname = config.hostname.clone());
@@ -311,6 +323,56 @@ pub async fn run(
     // Every acknowledged message is already durable; dropping the store ends its writer.
     drop(store);
     Ok(())
+}
+
+/// Tells the radio which country it is in, in the background (the backend may run a
+/// command); a refusal is logged, since the radio then keeps to the stricter world rules.
+fn apply_country(
+    network: &Arc<dyn crate::network::Network>,
+    country: Option<&str>,
+    tracker: &TaskTracker,
+) {
+    // A box without a radio has no channels to choose.
+    let Some(country) = country.filter(|_| network.has_wifi()).map(str::to_string) else {
+        return;
+    };
+    let network = network.clone();
+    tracker.spawn(async move {
+        match network.set_country(&country).await {
+            Ok(()) => tracing::info!(country, "Wi-Fi: regulatory domain set"),
+            Err(error) => tracing::warn!(country, %error, "Wi-Fi: regulatory domain not set"),
+        }
+    });
+}
+
+/// The mDNS responder, when `[network] mdns` is on and the box can be reached from the
+/// network at all. A failure is logged, not fatal: the box still works by address.
+fn start_mdns(config: &Config) -> Option<crate::network::mdns::Announcer> {
+    use crate::network::mdns;
+    let listen = &config.listen;
+    let all = [
+        &listen.smtp,
+        &listen.submission,
+        &listen.submissions,
+        &listen.pop3,
+        &listen.pop3s,
+        &listen.imap,
+        &listen.imaps,
+        &listen.web,
+        &listen.web_tls,
+    ];
+    let addresses = all.iter().flat_map(|list| list.iter().map(|a| a.ip()));
+    if !config.network.mdns || !mdns::reachable_from_the_network(addresses) {
+        return None;
+    }
+    let smtp_port = listen.smtp.first().map_or(25, |a| a.port());
+    match mdns::Announcer::start(&config.hostname, smtp_port) {
+        Ok(announcer) => Some(announcer),
+        Err(error) => {
+            tracing::warn!(%error, "mDNS: not answering");
+            None
+        }
+    }
 }
 
 async fn drain(tracker: TaskTracker) {

@@ -34,6 +34,10 @@ pub struct Config {
     /// Local domains: mail for these is delivered here.
     #[serde(default = "default_domains")]
     pub domains: Vec<String>,
+    /// Where the box is (ISO 3166-1 alpha-2, e.g. "DE"): the Wi-Fi radio's regulatory domain,
+    /// which decides the channels it may use. Unset, the radio keeps to the "world" rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -252,6 +256,7 @@ impl Config {
         Config {
             hostname: default_hostname(),
             domains: default_domains(),
+            country: None,
             data_dir: PathBuf::from("letterbox-data"),
             listen: Listen::development(),
             tls: None,
@@ -290,6 +295,9 @@ impl Config {
         for domain in &mut config.domains {
             *domain = domain.to_ascii_lowercase();
         }
+        if let Some(country) = &mut config.country {
+            country.make_ascii_uppercase();
+        }
         Ok(config)
     }
 
@@ -306,6 +314,9 @@ impl Config {
         }
         if let Some(bad) = self.domains.iter().find(|d| !is_hostname(d)) {
             return Err(("domains", format!("{bad:?} is not a valid domain")));
+        }
+        if let Some(country) = &self.country {
+            crate::country::check(country).map_err(|reason| ("country", reason))?;
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(("data_dir", "must not be empty".into()));

@@ -4,6 +4,8 @@
 //! - `app`: wires the services together; listeners, supervisor, shutdown.
 //! - `admin`: account/alias/status operations for the CLI and the control socket.
 //! - `config`, `limits`, `units`: the config file and the memory budget.
+//! - `country`: ISO 3166-1 country codes for the Wi-Fi regulatory domain, and the default
+//!   country of a browser's language.
 //! - `store`: the only owner of durable state (redb): accounts, mailboxes, bodies, queue.
 //! - `auth`: password hashing and the failed-login throttle.
 //! - `tls`: rustls configuration and the self-signed certificate.
@@ -37,6 +39,7 @@ pub mod board;
 pub mod button;
 pub mod config;
 pub mod control;
+pub mod country;
 pub mod export;
 pub mod imap;
 pub mod limits;

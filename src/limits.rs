@@ -135,6 +135,15 @@ pub const DNS_UDP_PLAIN_MAX: usize = 512;
 /// answer (the question and one A record) needs less than 300.
 pub const CAPTIVE_DNS_PACKET_MAX: usize = 1232;
 
+/// NetworkManager backend: how long `nmcli -w` waits for a connection to come up (nmcli(1):
+/// 90 s by default). A WPA2 join (scan, 4-way handshake, DHCP) takes a few seconds; a wrong
+/// passphrase is reported after NetworkManager's own retries, well within this. The wizard
+/// waits for the answer, so it must come in less than a person's patience.
+pub const NMCLI_WAIT: Duration = Duration::from_secs(45);
+/// And how long any nmcli process may run at all before it is killed: the wait above plus
+/// the time nmcli needs to reach NetworkManager and print.
+pub const NMCLI_KILL_AFTER: Duration = Duration::from_secs(60);
+
 /// The setup page's one-time code (shown on the panel and by `letterbox status`): 8 of 28
 /// characters, about 38 bits.
 pub const SETUP_CODE_LENGTH: usize = 8;

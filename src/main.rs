@@ -94,6 +94,16 @@ enum Command {
         #[arg(long, requires = "probe")]
         bus: Option<PathBuf>,
     },
+    /// The home Wi-Fi network's credentials.
+    #[command(subcommand)]
+    Wifi(WifiCommand),
+}
+
+#[derive(Subcommand)]
+enum WifiCommand {
+    /// Store the network name and passphrase of a letterbox-wifi.txt (from the SD card's
+    /// boot partition) in the data directory, then overwrite and delete the file.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -300,6 +310,16 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             },
             false,
         ),
+        Command::Wifi(WifiCommand::Import { file }) => {
+            use letterbox::network::credentials::{Imported, import_boot_file};
+            match import_boot_file(&file, &config.data_dir)? {
+                Imported::Stored { ssid } => {
+                    println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
+                }
+                Imported::Absent => println!("{}: no such file", file.display()),
+            }
+            return Ok(());
+        }
     };
     let response = execute(&config, &request).await?;
     if !response.ok {

@@ -2,11 +2,11 @@
 //! `<data_dir>/settings.toml`, layered over the config file, which stays read-only to the
 //! daemon (on the image `/etc` is read-only; the data directory is not).
 //!
-//! The file holds only the keys the wizard sets: `hostname`, `domains`, `[outbound.relay]`
-//! and `[tls]`. A key set here wins over the config file, which wins over the defaults;
-//! `[outbound.relay]` is replaced as a whole (a relay's host with another relay's password
-//! would be nobody's relay). Unknown keys and bad values are refused with file and line,
-//! like the config file's. It is written atomically: a temporary file in the same directory,
+//! The file holds only the keys the wizard sets: `hostname`, `domains`, `country`,
+//! `[outbound.relay]` and `[tls]`. A key set here wins over the config file, which wins
+//! over the defaults; `[outbound.relay]` is replaced as a whole (a relay's host with another
+//! relay's password would be nobody's relay). Unknown keys and bad values are refused with
+//! file and line, like the config file's. It is written atomically: a temporary file in the same directory,
 //! fsync, rename over the old one, fsync of the directory — after a power cut the file is
 //! the old one or the new one, never a mix.
 
@@ -27,6 +27,9 @@ pub struct Settings {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
+    /// The Wi-Fi regulatory domain (ISO 3166-1 alpha-2), see [`crate::country`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<OutboundSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +155,9 @@ impl Settings {
                 return Err(("domains", format!("{bad:?} is not a valid domain")));
             }
         }
+        if let Some(country) = &self.country {
+            crate::country::check(country).map_err(|reason| ("country", reason))?;
+        }
         if let Some(relay) = self.outbound.as_ref().and_then(|o| o.relay.as_ref()) {
             if !crate::config::is_hostname(&relay.host) {
                 return Err(("host", format!("{:?} is not a valid host name", relay.host)));
@@ -173,6 +179,9 @@ impl Settings {
         }
         if let Some(domains) = &self.domains {
             config.domains = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        }
+        if let Some(country) = &self.country {
+            config.country = Some(country.to_ascii_uppercase());
         }
         if let Some(relay) = self.outbound.as_ref().and_then(|o| o.relay.as_ref()) {
             config.outbound.relay = Some(Relay {
@@ -198,7 +207,7 @@ impl Settings {
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -400,6 +409,11 @@ mod tests {
             ),
             ("domains = []\n", "settings.toml:1:", "at least one"),
             (
+                "hostname = \"mail.example\"\ncountry = \"UK\"\n",
+                "settings.toml:2:",
+                "ISO 3166-1 alpha-2",
+            ),
+            (
                 "[outbound.relay]\nhost = \"smtp.example\"\nusername = \"me\"\n",
                 "settings.toml:3:",
                 "both username and password",
@@ -435,12 +449,13 @@ mod tests {
         write(
             &data,
             FILE_NAME,
-            "domains = [\"Settings.Example\"]\n[outbound.relay]\nhost = \"relay.example\"\n\
+            "domains = [\"Settings.Example\"]\ncountry = \"de\"\n[outbound.relay]\nhost = \"relay.example\"\n\
              port = 465\ntls = \"tls\"\nusername = \"me\"\npassword = \"hunter22\"\n",
         );
         let layered = Layered::load(Some(&config)).expect("load");
         assert_eq!(layered.config.hostname, "file.example");
         assert_eq!(layered.config.domains, vec!["settings.example"]);
+        assert_eq!(layered.config.country.as_deref(), Some("DE"));
         let relay = layered.config.outbound.relay.as_ref().expect("relay");
         assert_eq!((relay.host.as_str(), relay.port), ("relay.example", 465));
         assert_eq!(relay.ca_file, None, "the relay is replaced as a whole");
@@ -448,6 +463,7 @@ mod tests {
 
         let settings = Source::SettingsFile(path(&data));
         assert_eq!(layered.source("domains"), settings);
+        assert_eq!(layered.source("country"), settings);
         assert_eq!(layered.source("outbound.relay.port"), settings);
         assert_eq!(layered.source("hostname"), Source::ConfigFile(config));
         assert_eq!(layered.source("limits.max_recipients"), Source::Default);
@@ -476,6 +492,7 @@ mod tests {
         let settings = Settings {
             hostname: Some("mail.example".into()),
             domains: Some(vec!["example".into()]),
+            country: Some("NZ".into()),
             outbound: Some(OutboundSettings {
                 relay: Some(RelaySettings {
                     host: "smtp.example".into(),

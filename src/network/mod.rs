@@ -3,17 +3,23 @@
 //! setup hotspot — behind one trait, so the wizard never knows which backend it talks to.
 //!
 //! Backends here: [`Wired`] (no radio: the wizard skips its Wi-Fi step and guards setup with
-//! a one-time code) and [`Simulated`] (a fixed list of networks from `[network]` in the
-//! config, for development and tests). The real ones (wpa_supplicant on the SD image,
-//! NetworkManager on the .deb) come with the Wi-Fi issue and plug in behind the same trait.
+//! a one-time code), [`Simulated`] (a fixed list of networks from `[network]` in the
+//! config, for development and tests) and [`NetworkManager`] (`nmcli`, for the .deb on
+//! Raspberry Pi OS). The SD image's wpa_supplicant backend plugs in behind the same trait.
 //!
 //! Beside it, [`captive_dns`]: the DNS responder that answers every name with the box's
 //! setup address while setup mode is on.
 //!
-//! Not here: raising and lowering the hotspot, DHCP, the link state — the Wi-Fi issue adds
-//! them to the trait when a backend can do them.
+//! Not in the trait yet: raising and lowering the hotspot and the link state. The
+//! NetworkManager backend has them as methods (`raise_hotspot`, `lower_hotspot`, `link`,
+//! `set_country`) for the network-state loop to call; they join the trait once the SD
+//! image's backend has them too.
 
 pub mod captive_dns;
+pub mod credentials;
+pub mod mdns;
+pub mod nm;
+pub mod nm_terse;
 mod simulated;
 
 use std::future::Future;
@@ -26,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::secret::Secret;
 
+pub use nm::NetworkManager;
 pub use simulated::{JOINED_FILE, Simulated};
 
 /// A boxed future that may move between threads; the trait returns these so that it stays
@@ -50,6 +57,16 @@ pub struct WifiNetwork {
     pub secured: bool,
 }
 
+/// The Wi-Fi network the box is on, as the System page and `letterbox status` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub ssid: String,
+    /// 0 (barely heard) to 100 (next to the router).
+    pub signal_percent: u8,
+    /// The box's IPv4 address there; `None` while DHCP has not answered.
+    pub address: Option<IpAddr>,
+}
+
 /// Why a network operation failed; each message is one line a person can act on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum NetworkError {
@@ -59,6 +76,9 @@ pub enum NetworkError {
     BadSsid,
     #[error("no network named {0:?} is in range")]
     NotInRange(String),
+    /// The network answered but refused the passphrase (the WPA2 4-way handshake failed).
+    #[error("the passphrase for {0:?} is wrong")]
+    WrongPassphrase(String),
     #[error("the passphrase must be {PASSPHRASE_MIN} to {PASSPHRASE_MAX} characters long")]
     PassphraseLength,
     #[error(
@@ -93,6 +113,13 @@ pub trait Network: Send + Sync + 'static {
     /// arrive on it come over the hotspot, whose WPA2 passphrase is the guard; any other
     /// connection to the setup page must give the one-time code.
     fn hotspot_address(&self) -> Option<IpAddr>;
+
+    /// Sets the radio's regulatory domain (`country`, ISO 3166-1 alpha-2, checked by
+    /// [`crate::country::check`]), which decides the channels it may use. A box without a
+    /// radio has nothing to set.
+    fn set_country<'a>(&'a self, _country: &'a str) -> BoxFuture<'a, Result<(), NetworkError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The backend `[network] backend` names.
@@ -103,6 +130,10 @@ pub fn from_config(config: &Config) -> Arc<dyn Network> {
             &config.network.simulated_networks,
             config.network.simulated_hotspot,
             &config.data_dir,
+        )),
+        Backend::NetworkManager => Arc::new(NetworkManager::new(
+            nm::Processes,
+            &config.network.interface,
         )),
     }
 }
@@ -178,7 +209,7 @@ pub fn strongest_first(heard: impl IntoIterator<Item = WifiNetwork>) -> Vec<Wifi
 }
 
 /// `[network]` in the config.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSettings {
     pub backend: Backend,
@@ -189,6 +220,21 @@ pub struct NetworkSettings {
     /// over the "wired LAN" at 127.0.0.1). Unset: no hotspot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simulated_hotspot: Option<IpAddr>,
+    /// The Wi-Fi interface the real backends drive.
+    #[serde(default = "default_interface")]
+    pub interface: String,
+    /// Answer mDNS for `<first label of hostname>.local` and `letterbox.local` (only when
+    /// some service listens beyond 127.0.0.1, so tests stay quiet).
+    #[serde(default = "yes")]
+    pub mdns: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_interface() -> String {
+    "wlan0".into()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -197,6 +243,20 @@ pub enum Backend {
     #[default]
     Wired,
     Simulated,
+    /// NetworkManager through `nmcli` (the .deb on Raspberry Pi OS Bookworm and later).
+    NetworkManager,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> NetworkSettings {
+        NetworkSettings {
+            backend: Backend::default(),
+            simulated_networks: Vec::new(),
+            simulated_hotspot: None,
+            interface: default_interface(),
+            mdns: true,
+        }
+    }
 }
 
 impl NetworkSettings {
@@ -211,6 +271,14 @@ impl NetworkSettings {
                 return Err(("simulated_networks", format!("{ssid:?} is listed twice")));
             }
         }
+        // Linux: an interface name is 1 to 15 bytes (IFNAMSIZ less the NUL), no '/' or space.
+        let interface_ok = (1..16).contains(&self.interface.len())
+            && !self.interface.contains(['/', ' ', ':'])
+            && !self.interface.starts_with('-');
+        if !interface_ok {
+            let reason = format!("{:?} is not a network interface name", self.interface);
+            return Err(("interface", reason));
+        }
         if let Some(address) = self.simulated_hotspot
             && address.is_unspecified()
         {
@@ -223,5 +291,7 @@ impl NetworkSettings {
     }
 }
 
+#[cfg(test)]
+mod nm_tests;
 #[cfg(test)]
 mod tests;
