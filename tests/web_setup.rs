@@ -215,6 +215,7 @@ fn a_fresh_box_is_set_up_in_a_browser_and_mail_flows_between_the_accounts_it_mad
         config.contains("outbound.relay.password = \"(set)\""),
         "{config}"
     );
+    assert!(config.contains("country = \"US\""), "{config}");
     assert!(!config.contains("relay secret"), "{config}");
     assert!(
         !server.log().contains("relay secret") && !server.log().contains("otter maple lantern"),

@@ -90,6 +90,8 @@ pub enum Outgoing {
 pub struct WifiChoice {
     pub ssid: String,
     pub passphrase: Secret<String>,
+    /// The regulatory domain (ISO 3166-1 alpha-2): some channels are used only with it.
+    pub country: String,
 }
 
 #[derive(Debug, Clone)]
@@ -335,7 +337,8 @@ pub fn check_relay(
 }
 
 /// A network to join: its name (1-32 bytes, IEEE 802.11) and a WPA2 passphrase (8-63).
-pub fn check_wifi(ssid: &str, passphrase: &str) -> Result<WifiChoice, String> {
+pub fn check_wifi(ssid: &str, passphrase: &str, country: &str) -> Result<WifiChoice, String> {
+    let country = crate::country::check(country.trim())?;
     if ssid.is_empty() {
         return Err("Pick a network or type its name.".into());
     }
@@ -351,6 +354,7 @@ pub fn check_wifi(ssid: &str, passphrase: &str) -> Result<WifiChoice, String> {
     Ok(WifiChoice {
         ssid: ssid.to_string(),
         passphrase: Secret::new(passphrase.to_string()),
+        country,
     })
 }
 
@@ -474,11 +478,15 @@ mod tests {
 
     #[test]
     fn wifi_passphrases_are_wpa2_sized() {
-        assert!(check_wifi("Home", "12345678").is_ok());
-        assert!(check_wifi("Home", "1234567").is_err());
-        assert!(check_wifi("Home", &"x".repeat(64)).is_err());
-        assert!(check_wifi("", "12345678").is_err());
-        assert!(check_wifi(&"n".repeat(33), "12345678").is_err());
+        assert_eq!(
+            check_wifi("Home", "12345678", "de").map(|w| w.country),
+            Ok("DE".into())
+        );
+        assert!(check_wifi("Home", "1234567", "DE").is_err());
+        assert!(check_wifi("Home", &"x".repeat(64), "DE").is_err());
+        assert!(check_wifi("", "12345678", "DE").is_err());
+        assert!(check_wifi(&"n".repeat(33), "12345678", "DE").is_err());
+        assert!(check_wifi("Home", "12345678", "XX").is_err());
     }
 
     #[test]

@@ -224,6 +224,9 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         Err(error) => return Err(format!("The settings file cannot be read: {error}")),
     };
     settings.hostname = Some(names.hostname.clone());
+    if let Some(wifi) = &wifi {
+        settings.country = Some(wifi.country.clone());
+    }
     settings.domains = Some(vec![names.domain.clone()]);
     settings.outbound = match outgoing {
         Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),

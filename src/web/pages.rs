@@ -117,6 +117,8 @@ pub struct WifiPage {
     pub scan_error: Option<String>,
     pub ssid: String,
     pub other: String,
+    pub country: String,
+    pub countries: &'static [(&'static str, &'static str)],
     pub error: Option<String>,
 }
 

@@ -585,6 +585,7 @@ struct WifiForm {
     ssid: String,
     other: String,
     passphrase: String,
+    country: String,
 }
 
 async fn wifi_view(
@@ -603,6 +604,8 @@ async fn wifi_view(
         scan_error,
         ssid: form.ssid.clone(),
         other: form.other.clone(),
+        country: form.country.clone(),
+        countries: &crate::country::COUNTRIES,
         error,
     }
 }
@@ -622,8 +625,23 @@ async fn wifi_page(
     if let Some(earlier) = needs(&web, Step::Wifi) {
         return with_cookie(&visit, earlier);
     }
+    // The country: the one chosen before, the box's, or the browser's language's.
+    let browser = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::country::default_country);
+    let (ssid, chosen) = web.draft(|d| {
+        d.wifi
+            .as_ref()
+            .map(|w| (w.ssid.clone(), Some(w.country.clone())))
+            .unwrap_or_default()
+    });
     let form = WifiForm {
-        ssid: web.draft(|d| d.wifi.as_ref().map(|w| w.ssid.clone()).unwrap_or_default()),
+        ssid,
+        country: chosen
+            .or_else(|| web.config().country.clone())
+            .or(browser)
+            .unwrap_or_default(),
         ..WifiForm::default()
     };
     let view = wifi_view(&web, &visit, &form, None).await;
@@ -648,7 +666,7 @@ async fn wifi_given(
     } else {
         form.other.trim()
     };
-    match draft::check_wifi(ssid, &form.passphrase) {
+    match draft::check_wifi(ssid, &form.passphrase, &form.country) {
         Ok(choice) => {
             web.draft(|d| d.wifi = Some(choice));
             with_cookie(&visit, web.onwards())

@@ -138,6 +138,7 @@ await submit('button[value=next]');
 
 // Wi-Fi (the simulated radio lists networks).
 assert.equal(new URL(page.url()).pathname, '/setup/wifi');
+assert.equal(await page.inputValue('#country'), 'US', 'the country defaults from the browser language (en-US)');
 await page.fill('#passphrase', 'short');
 await page.check('input[name=ssid] >> nth=0');
 response = await submit();
