@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
+use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
 
 /// The service type each name is published under (RFC 6763 §7).
 const SERVICE_TYPE: &str = "_smtp._tcp.local.";
@@ -80,6 +80,7 @@ impl Announcer {
         smtp_port: u16,
     ) -> Result<Announcer, MdnsError> {
         let daemon = ServiceDaemon::new_with_port(mdns_port)?;
+        report(daemon.monitor()?);
         // A records only, and not for 127.0.0.1: nobody else can reach it.
         daemon.disable_interface(vec![IfKind::IPv6, IfKind::LoopbackV4, IfKind::LoopbackV6])?;
         let mut announcer = Announcer {
@@ -106,6 +107,28 @@ impl Announcer {
             tracing::info!(name = %name.trim_end_matches('.'), "mDNS: answering");
         }
         Ok(())
+    }
+}
+
+/// Logs what the responder's thread reports (a socket it cannot open, a name another
+/// machine already holds), on a thread that ends when the daemon does.
+fn report(events: mdns_sd::Receiver<DaemonEvent>) {
+    let spawned = std::thread::Builder::new()
+        .name("mdns-events".into())
+        .spawn(move || {
+            while let Ok(event) = events.recv() {
+                match event {
+                    DaemonEvent::Error(error) => tracing::warn!(%error, "mDNS"),
+                    DaemonEvent::NameChange(change) => {
+                        tracing::warn!(?change, "mDNS: a name is taken on the network")
+                    }
+                    DaemonEvent::IpAdd(address) => tracing::info!(%address, "mDNS: answering on"),
+                    _ => {}
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "mDNS: its events are not logged");
     }
 }
 
