@@ -235,6 +235,10 @@ pub async fn run(
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let network = crate::network::from_config(&config);
+    tracker.spawn({
+        let network = network.clone();
+        async move { network.start().await }
+    });
     let web = Web::new(
         configs.subscribe(),
         status.clone(),

@@ -3,9 +3,9 @@
 //! setup hotspot — behind one trait, so the wizard never knows which backend it talks to.
 //!
 //! Backends here: [`Wired`] (no radio: the wizard skips its Wi-Fi step and guards setup with
-//! a one-time code) and [`Simulated`] (a fixed list of networks from `[network]` in the
-//! config, for development and tests). The real ones (wpa_supplicant on the SD image,
-//! NetworkManager on the .deb) come with the Wi-Fi issue and plug in behind the same trait.
+//! a one-time code), [`Simulated`] (a fixed list of networks from `[network]` in the
+//! config, for development and tests) and [`Wpa`] (wpa_supplicant's control socket: the SD
+//! image). `[network] backend = "auto"` (the default) picks from what the system has.
 //!
 //! Beside it, [`captive_dns`]: the DNS responder that answers every name with the box's
 //! setup address while setup mode is on.
@@ -15,9 +15,11 @@
 
 pub mod captive_dns;
 mod simulated;
+pub mod wpa;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use crate::config::Config;
 use crate::secret::Secret;
 
 pub use simulated::{JOINED_FILE, Simulated};
+pub use wpa::Wpa;
 
 /// A boxed future that may move between threads; the trait returns these so that it stays
 /// object-safe (`Arc<dyn Network>`) without a crate for async traits.
@@ -59,6 +62,10 @@ pub enum NetworkError {
     BadSsid,
     #[error("no network named {0:?} is in range")]
     NotInRange(String),
+    #[error("the network {0:?} refused the passphrase: check it and try again")]
+    WrongPassphrase(String),
+    #[error("the network {0:?} did not let this box in within {secs} s", secs = crate::limits::WIFI_JOIN_TIMEOUT.as_secs())]
+    JoinTimedOut(String),
     #[error("the passphrase must be {PASSPHRASE_MIN} to {PASSPHRASE_MAX} characters long")]
     PassphraseLength,
     #[error(
@@ -93,12 +100,23 @@ pub trait Network: Send + Sync + 'static {
     /// arrive on it come over the hotspot, whose WPA2 passphrase is the guard; any other
     /// connection to the setup page must give the one-time code.
     fn hotspot_address(&self) -> Option<IpAddr>;
+
+    /// Called once when the daemon starts: a backend that stores a network joins it again.
+    fn start(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
-/// The backend `[network] backend` names.
+/// The backend `[network] backend` names; `auto` is [`Auto`].
 pub fn from_config(config: &Config) -> Arc<dyn Network> {
+    let wpa = || Wpa::new(&config.network.wpa_control, &config.data_dir);
     match config.network.backend {
+        Backend::Auto => Arc::new(Auto {
+            wpa: wpa(),
+            control: config.network.wpa_control.clone(),
+        }),
         Backend::Wired => Arc::new(Wired),
+        Backend::Wpa => Arc::new(wpa()),
         Backend::Simulated => Arc::new(Simulated::new(
             &config.network.simulated_networks,
             config.network.simulated_hotspot,
@@ -132,6 +150,66 @@ impl Network for Wired {
         None
     }
 }
+
+/// `[network] backend = "auto"`: wpa_supplicant while its control socket is there, a wired
+/// box otherwise. Decided at each call, not once: on a Pi the Wi-Fi interface (and so
+/// wpa_supplicant's socket) appears when its firmware has loaded, which may be after
+/// Letterbox started.
+#[derive(Debug)]
+pub struct Auto {
+    wpa: Wpa,
+    control: PathBuf,
+}
+
+impl Auto {
+    fn current(&self) -> &dyn Network {
+        if Wpa::present(&self.control) {
+            &self.wpa
+        } else {
+            &Wired
+        }
+    }
+}
+
+impl Network for Auto {
+    fn has_wifi(&self) -> bool {
+        self.current().has_wifi()
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<WifiNetwork>, NetworkError>> {
+        self.current().scan()
+    }
+
+    fn join<'a>(
+        &'a self,
+        ssid: &'a str,
+        passphrase: &'a Secret<String>,
+    ) -> BoxFuture<'a, Result<(), NetworkError>> {
+        self.current().join(ssid, passphrase)
+    }
+
+    fn hotspot_address(&self) -> Option<IpAddr> {
+        self.current().hotspot_address()
+    }
+
+    /// Waits for wpa_supplicant's socket (up to `WIFI_APPEAR_TIMEOUT`), then lets it rejoin
+    /// the stored network; a box without Wi-Fi just waits that long for nothing.
+    fn start(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let deadline = tokio::time::Instant::now() + crate::limits::WIFI_APPEAR_TIMEOUT;
+            while !Wpa::present(&self.control) {
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                tokio::time::sleep(WIFI_APPEAR_POLL).await;
+            }
+            self.wpa.start().await;
+        })
+    }
+}
+
+/// How often [`Auto`] looks for wpa_supplicant's socket at start.
+const WIFI_APPEAR_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A name the wizard may offer or join: 1 to 32 bytes.
 pub fn check_ssid(ssid: &str) -> Result<(), NetworkError> {
@@ -178,10 +256,13 @@ pub fn strongest_first(heard: impl IntoIterator<Item = WifiNetwork>) -> Vec<Wifi
 }
 
 /// `[network]` in the config.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSettings {
     pub backend: Backend,
+    /// wpa_supplicant's control socket for the Wi-Fi interface (`ctrl_interface` directory
+    /// and the interface's name).
+    pub wpa_control: PathBuf,
     /// The networks the simulated backend hears, strongest first (all WPA2-secured).
     pub simulated_networks: Vec<String>,
     /// An address of this machine that the simulated backend calls its hotspot address
@@ -191,12 +272,26 @@ pub struct NetworkSettings {
     pub simulated_hotspot: Option<IpAddr>,
 }
 
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            backend: Backend::default(),
+            wpa_control: Path::new(wpa::DEFAULT_CONTROL_DIR).join("wlan0"),
+            simulated_networks: Vec::new(),
+            simulated_hotspot: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// From what the system has: wpa_supplicant's control socket, else wired.
     #[default]
+    Auto,
     Wired,
     Simulated,
+    Wpa,
 }
 
 impl NetworkSettings {
