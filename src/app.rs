@@ -29,6 +29,8 @@ use crate::web::Web;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often free storage is measured for the status value.
 const STORAGE_REFRESH: Duration = Duration::from_secs(60);
+/// How often the Wi-Fi link (network, signal, address) in the status is read again.
+const WIFI_REFRESH: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -239,6 +241,11 @@ pub async fn run(
         let network = network.clone();
         async move { network.start().await }
     });
+    tracker.spawn(refresh_wifi(
+        network.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
     let web = Web::new(
         configs.subscribe(),
         status.clone(),
@@ -580,6 +587,30 @@ async fn refresh_storage(
         status.send_if_modified(|s| {
             let changed = s.storage != storage;
             s.storage = storage;
+            changed
+        });
+    }
+}
+
+/// Keeps `Status::wifi` up to date for the panel, the web page and `letterbox status`.
+async fn refresh_wifi(
+    network: Arc<dyn crate::network::Network>,
+    status: watch::Sender<Status>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(WIFI_REFRESH);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let wifi = tokio::select! {
+            wifi = network.link() => wifi,
+            () = shutdown.cancelled() => return,
+        };
+        status.send_if_modified(|s| {
+            let changed = s.wifi != wifi;
+            s.wifi = wifi;
             changed
         });
     }

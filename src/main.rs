@@ -59,6 +59,9 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The Wi-Fi radio through the network backend (`[network] backend`), directly.
+    #[command(subcommand)]
+    Wifi(WifiCommand),
     /// Write what the OLED shows now as a PNG picture.
     Panel {
         #[arg(long)]
@@ -66,6 +69,23 @@ enum Command {
         /// Each panel pixel becomes N×N picture pixels.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
         scale: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum WifiCommand {
+    /// Networks in range, strongest first.
+    Scan,
+    /// Join a network and remember it; the passphrase is read from standard input.
+    Join {
+        ssid: String,
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
+    },
+    /// The network joined now, its signal and address.
+    Status {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -223,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Panel { png, scale } => return write_panel(&config, &png, scale).await,
+        Command::Wifi(command) => return wifi(&config, command).await,
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -272,6 +293,37 @@ async fn write_panel(config: &Config, path: &std::path::Path, scale: u32) -> any
         path.display(),
         frame.size()
     );
+    Ok(())
+}
+
+/// `letterbox wifi ...`: the backend itself, not the daemon, does the work (wpa_supplicant
+/// serves both; the stored network is written by whichever joins).
+async fn wifi(config: &Config, command: WifiCommand) -> anyhow::Result<()> {
+    let network = letterbox::network::from_config(config);
+    match command {
+        WifiCommand::Scan => {
+            for heard in network.scan().await? {
+                let lock = if heard.secured { "" } else { "  (open)" };
+                println!("{:>3} %  {}{lock}", heard.signal_percent, heard.ssid);
+            }
+        }
+        WifiCommand::Join { ssid, .. } => {
+            let passphrase = letterbox::secret::Secret::new(read_password()?);
+            network.join(&ssid, &passphrase).await?;
+            println!("joined {ssid}");
+        }
+        WifiCommand::Status { json } => {
+            let link = network.link().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&link)?);
+            } else {
+                match link {
+                    Some(link) => println!("{}", link.describe()),
+                    None => println!("not joined to a Wi-Fi network"),
+                }
+            }
+        }
+    }
     Ok(())
 }
 

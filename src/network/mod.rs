@@ -53,6 +53,29 @@ pub struct WifiNetwork {
     pub secured: bool,
 }
 
+/// The network the box has joined, as `letterbox status` and the System page show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WifiLink {
+    pub ssid: String,
+    /// 0 to 100, as in [`WifiNetwork`]; `None` when the driver does not say.
+    pub signal_percent: Option<u8>,
+    /// The interface's IPv4 address, once DHCP has given one.
+    pub address: Option<String>,
+}
+
+impl WifiLink {
+    /// One line: `Home, signal 80 %, 192.168.1.23`.
+    pub fn describe(&self) -> String {
+        let mut line = self.ssid.clone();
+        if let Some(signal) = self.signal_percent {
+            line.push_str(&format!(", signal {signal} %"));
+        }
+        line.push_str(", ");
+        line.push_str(self.address.as_deref().unwrap_or("no address yet"));
+        line
+    }
+}
+
 /// Why a network operation failed; each message is one line a person can act on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum NetworkError {
@@ -100,6 +123,11 @@ pub trait Network: Send + Sync + 'static {
     /// arrive on it come over the hotspot, whose WPA2 passphrase is the guard; any other
     /// connection to the setup page must give the one-time code.
     fn hotspot_address(&self) -> Option<IpAddr>;
+
+    /// The network joined now, if any.
+    fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {
+        Box::pin(async { None })
+    }
 
     /// Called once when the daemon starts: a backend that stores a network joins it again.
     fn start(&self) -> BoxFuture<'_, ()> {
@@ -190,6 +218,10 @@ impl Network for Auto {
 
     fn hotspot_address(&self) -> Option<IpAddr> {
         self.current().hotspot_address()
+    }
+
+    fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {
+        self.current().link()
     }
 
     /// Waits for wpa_supplicant's socket (up to `WIFI_APPEAR_TIMEOUT`), then lets it rejoin

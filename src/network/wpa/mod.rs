@@ -26,7 +26,9 @@ use tokio::sync::Mutex;
 
 use self::ctrl::Ctrl;
 use self::proto::{DisabledReason, Event, Field, ReplyError, Request};
-use super::{BoxFuture, Network, NetworkError, WifiNetwork, check_passphrase, check_ssid};
+use super::{
+    BoxFuture, Network, NetworkError, WifiLink, WifiNetwork, check_passphrase, check_ssid,
+};
 use crate::limits::{WIFI_JOIN_TIMEOUT, WIFI_SCAN_TIMEOUT, WPA_CTRL_REPLY_TIMEOUT};
 use crate::secret::Secret;
 
@@ -156,6 +158,21 @@ impl Wpa {
         remove_others(&mut ctrl, id).await?;
         self.renew_address().await;
         Ok(())
+    }
+
+    /// STATUS and SIGNAL_POLL: the joined network, its signal and address.
+    async fn current_link(&self) -> Result<Option<WifiLink>, WpaError> {
+        let mut ctrl = self.open()?;
+        let status = proto::parse_status(&ctrl.request(&Request::Status).await?)?;
+        let (true, Some(ssid)) = (status.completed(), status.ssid) else {
+            return Ok(None);
+        };
+        let signal = proto::parse_signal_dbm(&ctrl.request(&Request::SignalPoll).await?);
+        Ok(Some(WifiLink {
+            ssid,
+            signal_percent: signal.map(proto::signal_percent),
+            address: status.ip_address,
+        }))
     }
 
     /// Hands the stored network to wpa_supplicant (at start): it joins it whenever it is in
@@ -312,6 +329,15 @@ impl Network for Wpa {
 
     fn hotspot_address(&self) -> Option<IpAddr> {
         None
+    }
+
+    fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {
+        Box::pin(async {
+            self.current_link().await.unwrap_or_else(|error| {
+                tracing::debug!(%error, "Wi-Fi: no link status");
+                None
+            })
+        })
     }
 
     fn start(&self) -> BoxFuture<'_, ()> {

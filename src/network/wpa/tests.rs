@@ -263,6 +263,10 @@ async fn fake_wpa_supplicant(socket: UnixDatagram, outcome: Outcome) -> Vec<Stri
                 text
             }
             "SCAN_RESULTS" => SCAN_RESULTS.to_string(),
+            "STATUS" => "bssid=02:00:00:00:01:00\nfreq=2412\nssid=Home\nid=0\nmode=station\n\
+                         wpa_state=COMPLETED\nip_address=192.168.77.23\n"
+                .to_string(),
+            "SIGNAL_POLL" => "RSSI=-60\nLINKSPEED=54\nNOISE=9999\nFREQUENCY=2412\n".to_string(),
             _ => "OK\n".to_string(),
         };
         let path = peer
@@ -416,4 +420,24 @@ async fn no_wpa_supplicant_is_a_backend_error_not_a_hang() {
         .await
         .expect_err("no socket");
     assert!(matches!(error, NetworkError::Backend(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_link_names_the_network_its_signal_and_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (control, server) = serve(dir.path(), Outcome::Connected);
+    let link = Wpa::new(&control, dir.path()).link().await;
+    assert_eq!(
+        link,
+        Some(WifiLink {
+            ssid: "Home".into(),
+            signal_percent: Some(80),
+            address: Some("192.168.77.23".into()),
+        })
+    );
+    assert_eq!(
+        link.map(|l| l.describe()).as_deref(),
+        Some("Home, signal 80 %, 192.168.77.23")
+    );
+    assert_eq!(server.await.expect("server"), ["STATUS", "SIGNAL_POLL"]);
 }
