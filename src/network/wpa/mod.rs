@@ -234,7 +234,17 @@ impl Wpa {
             .map_err(|e| self.credentials_error(e))?;
         tokio::fs::rename(&partial, &self.credentials)
             .await
-            .map_err(|e| self.credentials_error(e))
+            .map_err(|e| self.credentials_error(e))?;
+        // The rename itself is durable only once the directory is synced.
+        if let Some(dir) = self.credentials.parent() {
+            let dir = tokio::fs::File::open(dir)
+                .await
+                .map_err(|e| self.credentials_error(e))?;
+            dir.sync_all()
+                .await
+                .map_err(|e| self.credentials_error(e))?;
+        }
+        Ok(())
     }
 
     fn credentials_error(&self, error: impl std::fmt::Display) -> WpaError {
