@@ -139,10 +139,11 @@ pub trait Network: Send + Sync + 'static {
 pub fn from_config(config: &Config) -> Arc<dyn Network> {
     let wpa = || Wpa::new(&config.network.wpa_control, &config.data_dir);
     match config.network.backend {
-        Backend::Auto => Arc::new(Auto {
-            wpa: wpa(),
-            control: config.network.wpa_control.clone(),
-        }),
+        Backend::Auto => Arc::new(Auto::new(
+            wpa(),
+            &config.network.wpa_control,
+            Path::new(NETWORK_MANAGER_RUN_DIR),
+        )),
         Backend::Wired => Arc::new(Wired),
         Backend::Wpa => Arc::new(wpa()),
         Backend::Simulated => Arc::new(Simulated::new(
@@ -179,23 +180,39 @@ impl Network for Wired {
     }
 }
 
-/// `[network] backend = "auto"`: wpa_supplicant while its control socket is there, a wired
-/// box otherwise. Decided at each call, not once: on a Pi the Wi-Fi interface (and so
+/// `[network] backend = "auto"`: wpa_supplicant while its control socket is there and
+/// NetworkManager does not run, a wired box otherwise. Decided at each call, not once: on a Pi the Wi-Fi interface (and so
 /// wpa_supplicant's socket) appears when its firmware has loaded, which may be after
 /// Letterbox started.
 #[derive(Debug)]
 pub struct Auto {
     wpa: Wpa,
     control: PathBuf,
+    network_manager: PathBuf,
 }
 
+/// NetworkManager's run-time directory: while it exists NetworkManager owns the radio (it
+/// runs wpa_supplicant itself, on Raspberry Pi OS with a control socket too), and driving
+/// wpa_supplicant behind its back would undo what it does.
+pub const NETWORK_MANAGER_RUN_DIR: &str = "/run/NetworkManager";
+
 impl Auto {
-    fn current(&self) -> &dyn Network {
-        if Wpa::present(&self.control) {
-            &self.wpa
-        } else {
-            &Wired
+    /// `wpa` for the socket at `control`, unless `network_manager` (its run-time directory)
+    /// shows that NetworkManager owns the radio.
+    pub fn new(wpa: Wpa, control: &Path, network_manager: &Path) -> Auto {
+        Auto {
+            wpa,
+            control: control.to_path_buf(),
+            network_manager: network_manager.to_path_buf(),
         }
+    }
+
+    fn wpa_usable(&self) -> bool {
+        Wpa::present(&self.control) && !self.network_manager.exists()
+    }
+
+    fn current(&self) -> &dyn Network {
+        if self.wpa_usable() { &self.wpa } else { &Wired }
     }
 }
 
@@ -229,7 +246,7 @@ impl Network for Auto {
     fn start(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {
             let deadline = tokio::time::Instant::now() + crate::limits::WIFI_APPEAR_TIMEOUT;
-            while !Wpa::present(&self.control) {
+            while !self.wpa_usable() {
                 if tokio::time::Instant::now() >= deadline {
                     return;
                 }

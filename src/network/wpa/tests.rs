@@ -458,3 +458,17 @@ async fn the_link_names_the_network_its_signal_and_address() {
     );
     assert_eq!(server.await.expect("server"), ["STATUS", "SIGNAL_POLL"]);
 }
+
+#[tokio::test]
+async fn auto_takes_wpa_supplicant_only_when_network_manager_does_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network_manager = dir.path().join("NetworkManager");
+    let control = dir.path().join("wlan0");
+    let auto =
+        crate::network::Auto::new(Wpa::new(&control, dir.path()), &control, &network_manager);
+    assert!(!auto.has_wifi(), "no socket: wired");
+    let _socket = UnixDatagram::bind(&control).expect("bind");
+    assert!(auto.has_wifi(), "a socket: wpa_supplicant");
+    std::fs::create_dir(&network_manager).expect("mkdir");
+    assert!(!auto.has_wifi(), "NetworkManager runs: not ours to drive");
+}
