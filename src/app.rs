@@ -30,6 +30,8 @@ use crate::web::Web;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often free storage is measured for the status value.
 const STORAGE_REFRESH: Duration = Duration::from_secs(60);
+/// How often the Wi-Fi link (network, signal, address) in the status is read again.
+const WIFI_REFRESH: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -240,6 +242,15 @@ pub async fn run(
     let mut mdns = start_mdns(&config);
     let radio = network.clone();
     apply_country(&radio, config.country.as_deref(), &tracker);
+    tracker.spawn({
+        let network = network.clone();
+        async move { network.start().await }
+    });
+    tracker.spawn(refresh_wifi(
+        network.clone(),
+        status.clone(),
+        shutdown.clone(),
+    ));
     let web = Arc::new(Web {
         config: configs.subscribe(),
         status: status.clone(),
@@ -272,6 +283,9 @@ pub async fn run(
             &sessions,
         )
         .await;
+        // Published once the listeners are bound again: whoever sees the new name (a test,
+        // the panel) finds the services there.
+        status.send_modify(|s| s.hostname = config.hostname.clone());
         println!("ready");
         let next = loop {
             let next = tokio::select! {
@@ -305,7 +319,6 @@ pub async fn run(
         }
         config = Arc::new(next);
         configs.send_replace(config.clone());
-        status.send_modify(|s| s.hostname = config.hostname.clone());
         certificate.send_replace(ready.services.tls.clone());
         prepared = ready;
     }
@@ -642,6 +655,30 @@ async fn refresh_storage(
         status.send_if_modified(|s| {
             let changed = s.storage != storage;
             s.storage = storage;
+            changed
+        });
+    }
+}
+
+/// Keeps `Status::wifi` up to date for the panel, the web page and `letterbox status`.
+async fn refresh_wifi(
+    network: Arc<dyn crate::network::Network>,
+    status: watch::Sender<Status>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(WIFI_REFRESH);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let wifi = tokio::select! {
+            wifi = network.link() => wifi,
+            () = shutdown.cancelled() => return,
+        };
+        status.send_if_modified(|s| {
+            let changed = s.wifi != wifi;
+            s.wifi = wifi;
             changed
         });
     }

@@ -24,8 +24,9 @@
 //! - `panel`: one view of the status per screen, drawn for the SSD1306 OLED or laid out for an
 //!   HD44780 character LCD (and the terminal); both drivers, the simulated panels, the I2C scan.
 //! - `button`: debounce and short/long/very-long presses; the GPIO line.
-//! - `network`: the network seam the setup wizard uses (Wi-Fi scan and join, the hotspot's
-//!   address; wired and simulated backends) and the captive DNS responder.
+//! - `network`: the network seam the setup wizard uses (Wi-Fi scan and join, the link, the
+//!   hotspot's address; wired, simulated, wpa_supplicant and automatic backends) and the
+//!   captive DNS responder.
 //! - `board`: the boards' facts (`board/*.toml`, built in) and their detection.
 //! - `web`: the web service: the setup wizard, the captive portal's probes.
 //! - `network`: the network seam (Wi-Fi, hotspot) and the captive DNS responder.

@@ -143,6 +143,27 @@ pub const NMCLI_WAIT: Duration = Duration::from_secs(45);
 /// And how long any nmcli process may run at all before it is killed: the wait above plus
 /// the time nmcli needs to reach NetworkManager and print.
 pub const NMCLI_KILL_AFTER: Duration = Duration::from_secs(60);
+/// wpa_supplicant control interface: the largest reply it writes (hostap
+/// `wpa_supplicant/ctrl_iface.c`, `reply_size = 4096`; a longer SCAN_RESULTS is cut there).
+/// A datagram is read into a buffer one octet larger, so a longer one shows as cut.
+pub const WPA_CTRL_MESSAGE_MAX: usize = 4096;
+/// wpa_supplicant control interface: how long to wait for a reply (what hostap's own
+/// `wpa_ctrl_request` waits, `src/common/wpa_ctrl.c`).
+pub const WPA_CTRL_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events kept while a request waits for its reply; older ones are dropped (a join reads
+/// them as they come, so only a burst of scan events can fill this).
+pub const WPA_CTRL_EVENTS: usize = 32;
+/// At start, how long the automatic backend waits for wpa_supplicant's control socket before
+/// it stops looking for a stored network to rejoin (brcmfmac loads its firmware in a few
+/// seconds; the image's init starts wpa_supplicant as soon as the interface is there).
+pub const WIFI_APPEAR_TIMEOUT: Duration = Duration::from_secs(120);
+/// Scanning: how long to wait for the results before reading what was heard so far (an
+/// active scan of 2.4 and 5 GHz takes 2 to 5 s).
+pub const WIFI_SCAN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Joining a network: time for the scan, the association and the 4-way handshake, or for
+/// wpa_supplicant to say why not (a wrong key shows within a few seconds, a missing network
+/// after a scan or two).
+pub const WIFI_JOIN_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The setup page's one-time code (shown on the panel and by `letterbox status`): 8 of 28
 /// characters, about 38 bits.

@@ -101,6 +101,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum WifiCommand {
+    /// Networks in range, strongest first.
+    Scan,
+    /// Join a network and remember it; the passphrase is read from standard input.
+    Join {
+        ssid: String,
+        #[arg(long, required = true)]
+        passphrase_stdin: bool,
+    },
+    /// The network joined now, its signal and address.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Store the network name and passphrase of a letterbox-wifi.txt (from the SD card's
     /// boot partition) in the data directory, then overwrite and delete the file.
     Import { file: PathBuf },
@@ -310,16 +323,7 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             },
             false,
         ),
-        Command::Wifi(WifiCommand::Import { file }) => {
-            use letterbox::network::credentials::{Imported, import_boot_file};
-            match import_boot_file(&file, &config.data_dir)? {
-                Imported::Stored { ssid } => {
-                    println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
-                }
-                Imported::Absent => println!("{}: no such file", file.display()),
-            }
-            return Ok(());
-        }
+        Command::Wifi(command) => return wifi(&config, command).await,
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -418,6 +422,46 @@ fn probe_bus(config: &Config, bus: Option<PathBuf>) -> anyhow::Result<()> {
         "{}",
         letterbox::panel::probe::report(&bus.display().to_string(), &scan)
     );
+    Ok(())
+}
+
+/// `letterbox wifi ...`: the backend itself, not the daemon, does the work (wpa_supplicant
+/// serves both; the stored network is written by whichever joins).
+async fn wifi(config: &Config, command: WifiCommand) -> anyhow::Result<()> {
+    let network = letterbox::network::from_config(config);
+    match command {
+        WifiCommand::Scan => {
+            for heard in network.scan().await? {
+                let lock = if heard.secured { "" } else { "  (open)" };
+                println!("{:>3} %  {}{lock}", heard.signal_percent, heard.ssid);
+            }
+        }
+        WifiCommand::Join { ssid, .. } => {
+            let passphrase = letterbox::secret::Secret::new(read_password()?);
+            network.join(&ssid, &passphrase).await?;
+            println!("joined {ssid}");
+        }
+        WifiCommand::Import { file } => {
+            use letterbox::network::credentials::{Imported, import_boot_file};
+            match import_boot_file(&file, &config.data_dir)? {
+                Imported::Stored { ssid } => {
+                    println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
+                }
+                Imported::Absent => println!("{}: no such file", file.display()),
+            }
+        }
+        WifiCommand::Status { json } => {
+            let link = network.link().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&link)?);
+            } else {
+                match link {
+                    Some(link) => println!("{}", link.describe()),
+                    None => println!("not joined to a Wi-Fi network"),
+                }
+            }
+        }
+    }
     Ok(())
 }
 

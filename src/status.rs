@@ -42,6 +42,9 @@ pub struct Status {
     /// What to show while in setup mode: the hotspot to join and the page to open.
     #[serde(default)]
     pub setup: Option<SetupInfo>,
+    /// The Wi-Fi network the box has joined (refreshed every few seconds by the daemon).
+    #[serde(default)]
+    pub wifi: Option<crate::network::WifiLink>,
 }
 
 /// What the appliance is doing as a whole; only the control loop changes it.
@@ -189,6 +192,9 @@ impl Status {
         }
         if !self.addresses.is_empty() {
             out.push_str(&format!("addresses     {}\n", self.addresses.join(", ")));
+        }
+        if let Some(wifi) = &self.wifi {
+            out.push_str(&format!("wi-fi         {}\n", wifi.describe()));
         }
         if let Some(mc) = self.soc_temperature_mc {
             out.push_str(&format!("temperature   {:.1} °C\n", f64::from(mc) / 1000.0));

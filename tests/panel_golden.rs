@@ -75,6 +75,7 @@ fn status() -> Status {
             url: "http://10.42.0.1/".into(),
             code: Some("K7MQ4XRT".into()),
         }),
+        wifi: None,
     }
 }
 

@@ -53,11 +53,28 @@ def free_port(kind):
     return port
 
 
-dns_port = free_port(socket.SOCK_DGRAM)
-for tcp in (False, True):
-    DNSServer(
-        FileZone(), port=dns_port, address="127.0.0.1", tcp=tcp, logger=DNSLogger(logf=lambda s: None)
-    ).start_thread()
+def start_dns():
+    """The DNS server on one port number for both UDP and TCP. A port free for UDP may be
+    taken for TCP (another test's server holds it), so a clash means trying another port."""
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM)
+        servers = []
+        try:
+            for tcp in (False, True):
+                servers.append(DNSServer(
+                    FileZone(), port=port, address="127.0.0.1", tcp=tcp,
+                    logger=DNSLogger(logf=lambda s: None)))
+        except OSError:
+            for server in servers:
+                server.server.server_close()
+            continue
+        for server in servers:
+            server.start_thread()
+        return port
+    raise SystemExit("no port free for DNS over both UDP and TCP")
+
+
+dns_port = start_dns()
 
 
 def dns_txt(name, timeout=5):

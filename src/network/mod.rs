@@ -4,8 +4,9 @@
 //!
 //! Backends here: [`Wired`] (no radio: the wizard skips its Wi-Fi step and guards setup with
 //! a one-time code), [`Simulated`] (a fixed list of networks from `[network]` in the
-//! config, for development and tests) and [`NetworkManager`] (`nmcli`, for the .deb on
-//! Raspberry Pi OS). The SD image's wpa_supplicant backend plugs in behind the same trait.
+//! config, for development and tests), [`NetworkManager`] (`nmcli`, for the .deb on
+//! Raspberry Pi OS) and [`Wpa`] (wpa_supplicant's control socket: the SD image).
+//! `[network] backend = "auto"` (the default) picks from what the system has.
 //!
 //! Beside it, [`captive_dns`]: the DNS responder that answers every name with the box's
 //! setup address while setup mode is on.
@@ -21,9 +22,11 @@ pub mod mdns;
 pub mod nm;
 pub mod nm_terse;
 mod simulated;
+pub mod wpa;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use crate::secret::Secret;
 
 pub use nm::NetworkManager;
 pub use simulated::{JOINED_FILE, Simulated};
+pub use wpa::Wpa;
 
 /// A boxed future that may move between threads; the trait returns these so that it stays
 /// object-safe (`Arc<dyn Network>`) without a crate for async traits.
@@ -67,6 +71,29 @@ pub struct Link {
     pub address: Option<IpAddr>,
 }
 
+/// The network the box has joined, as `letterbox status` and the System page show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WifiLink {
+    pub ssid: String,
+    /// 0 to 100, as in [`WifiNetwork`]; `None` when the driver does not say.
+    pub signal_percent: Option<u8>,
+    /// The interface's IPv4 address, once DHCP has given one.
+    pub address: Option<String>,
+}
+
+impl WifiLink {
+    /// One line: `Home, signal 80 %, 192.168.1.23`.
+    pub fn describe(&self) -> String {
+        let mut line = self.ssid.clone();
+        if let Some(signal) = self.signal_percent {
+            line.push_str(&format!(", signal {signal} %"));
+        }
+        line.push_str(", ");
+        line.push_str(self.address.as_deref().unwrap_or("no address yet"));
+        line
+    }
+}
+
 /// Why a network operation failed; each message is one line a person can act on.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum NetworkError {
@@ -76,9 +103,10 @@ pub enum NetworkError {
     BadSsid,
     #[error("no network named {0:?} is in range")]
     NotInRange(String),
-    /// The network answered but refused the passphrase (the WPA2 4-way handshake failed).
-    #[error("the passphrase for {0:?} is wrong")]
+    #[error("the network {0:?} refused the passphrase: check it and try again")]
     WrongPassphrase(String),
+    #[error("the network {0:?} did not let this box in within {secs} s", secs = crate::limits::WIFI_JOIN_TIMEOUT.as_secs())]
+    JoinTimedOut(String),
     #[error("the passphrase must be {PASSPHRASE_MIN} to {PASSPHRASE_MAX} characters long")]
     PassphraseLength,
     #[error(
@@ -120,12 +148,29 @@ pub trait Network: Send + Sync + 'static {
     fn set_country<'a>(&'a self, _country: &'a str) -> BoxFuture<'a, Result<(), NetworkError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// The network joined now, if any.
+    fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {
+        Box::pin(async { None })
+    }
+
+    /// Called once when the daemon starts: a backend that stores a network joins it again.
+    fn start(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
-/// The backend `[network] backend` names.
+/// The backend `[network] backend` names; `auto` is [`Auto`].
 pub fn from_config(config: &Config) -> Arc<dyn Network> {
+    let wpa = || Wpa::new(&config.network.wpa_control, &config.data_dir);
     match config.network.backend {
+        Backend::Auto => Arc::new(Auto::new(
+            wpa(),
+            &config.network.wpa_control,
+            Path::new(NETWORK_MANAGER_RUN_DIR),
+        )),
         Backend::Wired => Arc::new(Wired),
+        Backend::Wpa => Arc::new(wpa()),
         Backend::Simulated => Arc::new(Simulated::new(
             &config.network.simulated_networks,
             config.network.simulated_hotspot,
@@ -163,6 +208,86 @@ impl Network for Wired {
         None
     }
 }
+
+/// `[network] backend = "auto"`: wpa_supplicant while its control socket is there and
+/// NetworkManager does not run, a wired box otherwise. Decided at each call, not once: on a Pi the Wi-Fi interface (and so
+/// wpa_supplicant's socket) appears when its firmware has loaded, which may be after
+/// Letterbox started.
+#[derive(Debug)]
+pub struct Auto {
+    wpa: Wpa,
+    control: PathBuf,
+    network_manager: PathBuf,
+}
+
+/// NetworkManager's run-time directory: while it exists NetworkManager owns the radio (it
+/// runs wpa_supplicant itself, on Raspberry Pi OS with a control socket too), and driving
+/// wpa_supplicant behind its back would undo what it does.
+pub const NETWORK_MANAGER_RUN_DIR: &str = "/run/NetworkManager";
+
+impl Auto {
+    /// `wpa` for the socket at `control`, unless `network_manager` (its run-time directory)
+    /// shows that NetworkManager owns the radio.
+    pub fn new(wpa: Wpa, control: &Path, network_manager: &Path) -> Auto {
+        Auto {
+            wpa,
+            control: control.to_path_buf(),
+            network_manager: network_manager.to_path_buf(),
+        }
+    }
+
+    fn wpa_usable(&self) -> bool {
+        Wpa::present(&self.control) && !self.network_manager.exists()
+    }
+
+    fn current(&self) -> &dyn Network {
+        if self.wpa_usable() { &self.wpa } else { &Wired }
+    }
+}
+
+impl Network for Auto {
+    fn has_wifi(&self) -> bool {
+        self.current().has_wifi()
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<WifiNetwork>, NetworkError>> {
+        self.current().scan()
+    }
+
+    fn join<'a>(
+        &'a self,
+        ssid: &'a str,
+        passphrase: &'a Secret<String>,
+    ) -> BoxFuture<'a, Result<(), NetworkError>> {
+        self.current().join(ssid, passphrase)
+    }
+
+    fn hotspot_address(&self) -> Option<IpAddr> {
+        self.current().hotspot_address()
+    }
+
+    fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {
+        self.current().link()
+    }
+
+    /// Waits for wpa_supplicant's socket (up to `WIFI_APPEAR_TIMEOUT`), then lets it rejoin
+    /// the stored network; a box without Wi-Fi just waits that long for nothing.
+    fn start(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let deadline = tokio::time::Instant::now() + crate::limits::WIFI_APPEAR_TIMEOUT;
+            while !self.wpa_usable() {
+                if tokio::time::Instant::now() >= deadline {
+                    return;
+                }
+                tokio::time::sleep(WIFI_APPEAR_POLL).await;
+            }
+            self.wpa.start().await;
+        })
+    }
+}
+
+/// How often [`Auto`] looks for wpa_supplicant's socket at start.
+const WIFI_APPEAR_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A name the wizard may offer or join: 1 to 32 bytes.
 pub fn check_ssid(ssid: &str) -> Result<(), NetworkError> {
@@ -213,6 +338,9 @@ pub fn strongest_first(heard: impl IntoIterator<Item = WifiNetwork>) -> Vec<Wifi
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSettings {
     pub backend: Backend,
+    /// wpa_supplicant's control socket for the Wi-Fi interface (`ctrl_interface` directory
+    /// and the interface's name).
+    pub wpa_control: PathBuf,
     /// The networks the simulated backend hears, strongest first (all WPA2-secured).
     pub simulated_networks: Vec<String>,
     /// An address of this machine that the simulated backend calls its hotspot address
@@ -237,26 +365,30 @@ fn default_interface() -> String {
     "wlan0".into()
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    #[default]
-    Wired,
-    Simulated,
-    /// NetworkManager through `nmcli` (the .deb on Raspberry Pi OS Bookworm and later).
-    NetworkManager,
-}
-
 impl Default for NetworkSettings {
-    fn default() -> NetworkSettings {
+    fn default() -> Self {
         NetworkSettings {
             backend: Backend::default(),
+            wpa_control: Path::new(wpa::DEFAULT_CONTROL_DIR).join("wlan0"),
             simulated_networks: Vec::new(),
             simulated_hotspot: None,
             interface: default_interface(),
             mdns: true,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// From what the system has: wpa_supplicant's control socket, else wired.
+    #[default]
+    Auto,
+    Wired,
+    Simulated,
+    Wpa,
+    /// NetworkManager through `nmcli` (the .deb on Raspberry Pi OS Bookworm and later).
+    NetworkManager,
 }
 
 impl NetworkSettings {

@@ -161,7 +161,7 @@ async fn a_wrong_passphrase_is_said_and_its_profile_removed() {
     assert_eq!(refused, Err(NetworkError::WrongPassphrase("Cafe".into())));
     assert_eq!(
         refused.expect_err("refused").to_string(),
-        "the passphrase for \"Cafe\" is wrong"
+        "the network \"Cafe\" refused the passphrase: check it and try again"
     );
     let ran = lines(&recorded, "wrong guess");
     assert_eq!(ran.len(), 5);

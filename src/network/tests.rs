@@ -262,7 +262,7 @@ fn config_show_lists_the_network_keys_with_their_source() {
     };
     let backend = line("network.backend");
     assert!(
-        backend.starts_with("network.backend = \"wired\""),
+        backend.starts_with("network.backend = \"auto\""),
         "{backend}"
     );
     assert!(backend.ends_with("# default"), "{backend}");
