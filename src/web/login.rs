@@ -167,15 +167,21 @@ impl Web {
             let next = urlencode(path);
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
-        // An account deleted meanwhile ends its sessions.
-        let administrator = match self.store.accounts().await {
-            Ok(accounts) => match accounts.iter().find(|a| a.address == account) {
-                Some(found) => found.administrator,
-                None => {
-                    self.people().sessions.retain(|s| s.account != account);
-                    return Err(Redirect::to("/login").into_response());
-                }
+        // An account deleted meanwhile ends its sessions. Two point reads, not the account
+        // list (which sums every message's size).
+        let found = match self.store.password_hash(&account).await {
+            Ok(hash) => match hash {
+                Some(_) => self.store.is_administrator(&account).await.map(Some),
+                None => Ok(None),
             },
+            Err(error) => Err(error),
+        };
+        let administrator = match found {
+            Ok(Some(administrator)) => administrator,
+            Ok(None) => {
+                self.people().sessions.retain(|s| s.account != account);
+                return Err(Redirect::to("/login").into_response());
+            }
             Err(error) => {
                 tracing::error!(%error, "web: the accounts cannot be read");
                 return Err(pages::message_with(
