@@ -15,7 +15,7 @@ use crate::admin::{self, Admin};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
 use crate::imap::session::ImapContext;
-use crate::net::{Stream, accept_tls};
+use crate::net::{QuickAck, Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
 use crate::recent_log::RecentLog;
 use crate::settings::Reloader;
@@ -750,6 +750,7 @@ async fn handle(
     shutdown: CancellationToken,
 ) {
     let _ = socket.set_nodelay(true);
+    let socket = QuickAck(socket);
     match service {
         Service::Smtp => {
             crate::smtp::session::serve(services.smtp, Stream::Plain(socket), peer, shutdown).await;

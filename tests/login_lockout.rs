@@ -127,3 +127,39 @@ print("stranger", attempt("127.0.0.201", "pop3s", PASSWORD))
         server.log()
     );
 }
+
+/// A right password is remembered for a while so that reconnecting phones skip argon2
+/// (issue #14); a password change must end that at once, even when another process (the
+/// command line) makes it.
+#[test]
+fn a_remembered_login_ends_when_the_password_changes() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    let before = run(
+        &server,
+        r#"
+print("first", attempt("127.0.0.1", "imaps", PASSWORD))
+print("again", attempt("127.0.0.1", "pop3s", PASSWORD))
+"#,
+    );
+    assert_eq!(before, ["first ok", "again ok"], "{}", server.log());
+    let changed = server.cli(
+        &["user", "passwd", "alice@home.test", "--password-stdin"],
+        Some("a whole new stable\n"),
+    );
+    assert!(changed.status.success(), "{changed:?}");
+    let after = run(
+        &server,
+        r#"
+print("old", attempt("127.0.0.1", "imaps", PASSWORD))
+print("new", attempt("127.0.0.1", "imaps", "a whole new stable"))
+print("new again", attempt("127.0.0.1", "pop3s", "a whole new stable"))
+"#,
+    );
+    assert_eq!(
+        after,
+        ["old failed", "new ok", "new again ok"],
+        "{}",
+        server.log()
+    );
+}

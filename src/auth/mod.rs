@@ -3,9 +3,11 @@
 
 pub mod strength;
 mod throttle;
+mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::Semaphore;
@@ -14,6 +16,7 @@ use crate::limits::Limits;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 pub use throttle::Throttle;
+use verified::VerifiedLogins;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -39,6 +42,8 @@ struct Inner {
     params: Params,
     hashing: Semaphore,
     throttle: Throttle,
+    /// Right passwords presented again soon skip argon2; `None` if no key could be made.
+    verified: Option<VerifiedLogins>,
     /// A hash of a random password, verified against when the account does not exist, so a
     /// failed login takes the same time whether or not the address is known.
     decoy: String,
@@ -57,6 +62,7 @@ impl Authenticator {
                 params,
                 hashing: Semaphore::new(limits.password_hash_concurrency),
                 throttle: Throttle::new(limits),
+                verified: VerifiedLogins::new(),
                 decoy,
                 default_domain: default_domain.to_string(),
             }),
@@ -122,10 +128,27 @@ impl Authenticator {
         else {
             return Err(AuthError::Throttled);
         };
+        // A right password verified a little while ago is taken without argon2 (still inside
+        // the throttle's attempt, so a lockout holds); anything else pays the full price.
+        let verified = self.inner.verified.as_ref();
+        if let (Some(verified), Some(hash)) = (verified, &stored)
+            && verified.holds(&account, password.expose().as_bytes(), hash, Instant::now())
+        {
+            attempt.succeeded();
+            return Ok(account);
+        }
         let hash = stored.unwrap_or_else(|| self.inner.decoy.clone());
         // An error here drops the attempt, which counts it as a failure: a check that could not
         // be made must not be a free guess.
         if self.verify(&hash, password).await? && known {
+            if let Some(verified) = verified {
+                verified.remember(
+                    &account,
+                    password.expose().as_bytes(),
+                    &hash,
+                    Instant::now(),
+                );
+            }
             attempt.succeeded();
             return Ok(account);
         }
