@@ -360,10 +360,11 @@ def tail(path, n=20):
 
 
 class Letterbox:
-    def __init__(self, binary, work, name="Letterbox", limits="", imaps=False):
+    def __init__(self, binary, work, name="Letterbox", limits="", imaps=False, submission=False):
         self.name = name
         self.limits = limits
         self.imaps = imaps
+        self.submission = submission
         self.binary = os.path.abspath(binary)
         self.dir = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()))
         self.data = os.path.join(self.dir, "data")
@@ -379,6 +380,7 @@ class Letterbox:
         os.makedirs(self.dir, exist_ok=True)
         self.ports = {}
         imaps = '["127.0.0.1:0"]' if self.imaps else "[]"
+        submission = '["127.0.0.1:0"]' if self.submission else "[]"
         with open(self.config, "w") as f:
             f.write(
                 f"""hostname = "localhost"
@@ -386,7 +388,7 @@ domains = ["home.test"]
 data_dir = "{self.data}"
 [listen]
 smtp = ["127.0.0.1:0"]
-submission = []
+submission = {submission}
 submissions = []
 pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
@@ -435,7 +437,8 @@ check_inbound = false
                 raise BenchError(f"letterbox: {line}")
             elif line == "ready":
                 break
-        for service in ("smtp", "pop3s") + (("imaps",) if self.imaps else ()):
+        wanted = ("smtp", "pop3s") + (("imaps",) if self.imaps else ())
+        for service in wanted + (("submission",) if self.submission else ()):
             if service not in self.ports:
                 raise BenchError(f"letterbox did not report a {service} listener: {self.ports}")
         if add_user:
@@ -447,6 +450,7 @@ check_inbound = false
         self.smtp_port = self.ports["smtp"]
         self.pop3s_port = self.ports["pop3s"]
         self.imaps_port = self.ports.get("imaps")
+        self.submission_port = self.ports.get("submission")
         self.cafile = os.path.join(self.data, "tls", "cert.pem")
         if not os.path.exists(self.cafile):
             raise BenchError(f"no certificate at {self.cafile}")
@@ -493,11 +497,11 @@ def dovecot_version():
     return run(["dovecot", "--version"], "dovecot --version").split()[0]
 
 
-def write_dovecot_conf(dc, mail, protocol, ports, instance):
+def write_dovecot_conf(dc, mail, protocol, ports, instance, extra=""):
     """Writes `dc`/dovecot.conf for a private Dovecot instance serving `protocol` ("pop3" or
     "imap") on 127.0.0.1 from the Maildirs under `mail` (uid nobody), with a passwd-file and a
     certificate made by dovecot_secrets(dc), which it calls; `ports` is (plain port, TLS port),
-    0 for none. Logs go to `dc`/dovecot.log. Returns the certificate's path (the clients'
+    0 for none; `extra` is appended to the config. Logs go to `dc`/dovecot.log. Returns the certificate's path (the clients'
     cafile)."""
     cert, key = dovecot_secrets(dc)
     plain, tls = ports
@@ -533,7 +537,7 @@ service {protocol}-login {{
     ssl = yes
   }}
 }}
-"""
+{extra}"""
         )
     return cert
 
@@ -547,7 +551,10 @@ class Reference:
 
     name = "Postfix + Dovecot"
 
-    def __init__(self, work):
+    def __init__(self, work, submission=False):
+        """With `submission`, Postfix also serves port-587-style submission (STARTTLS required,
+        AUTH through Dovecot's auth socket) on `submission_port`."""
+        self.submission = submission
         self.dir = os.path.join(work, "reference")
         self.pf = os.path.join(self.dir, "postfix")
         self.dc = os.path.join(self.dir, "dovecot")
@@ -559,7 +566,7 @@ class Reference:
         for tool in ("postfix", "postconf", "dovecot", "doveadm", "openssl"):
             if not shutil.which(tool):
                 raise BenchError(f"{tool} not found (bench/run installs postfix, dovecot-pop3d)")
-        self.smtp_port, self.pop3_port, self.pop3s_port = free_ports(3)
+        self.smtp_port, self.pop3_port, self.pop3s_port, self.submission_port = free_ports(4)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(os.path.dirname(self.dir), 0o755)
         os.chmod(self.dir, 0o755)
@@ -595,6 +602,8 @@ alias_database =
 biff = no
 maillog_file_prefixes = {self.dir}
 maillog_file = {self.pf_log}
+smtpd_tls_cert_file = {self.dc}/cert.pem
+smtpd_tls_key_file = {self.dc}/key.pem
 """
             )
         with open(os.path.join(conf, "vmailbox"), "w") as f:
@@ -628,6 +637,13 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
             )
+            if self.submission:
+                f.write(
+                    f"127.0.0.1:{self.submission_port} inet n - n - - smtpd"
+                    " -o smtpd_tls_security_level=encrypt -o smtpd_sasl_auth_enable=yes"
+                    " -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/auth"
+                    " -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n"
+                )
         self.pf_conf = conf
         self.pf_pidfile = os.path.join(qdir, "pid", "master.pid")
         run(["postfix", "-c", conf, "check"], "postfix check")
@@ -635,9 +651,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         start_daemon(["postfix", "-c", conf, "start"], f"postfix start (log: {self.pf_log})",
                      os.path.join(self.pf, "start.out"))
 
-        # Dovecot: POP3 only, passwd-file, the Maildir Postfix delivers into.
+        # Dovecot: POP3 only, passwd-file, the Maildir Postfix delivers into; with submission
+        # also the SASL socket Postfix asks.
+        auth = (
+            f"auth_mechanisms = plain login\nservice auth {{\n"
+            f"  unix_listener {qdir}/private/auth {{\n    mode = 0660\n    user = postfix\n"
+            f"    group = postfix\n  }}\n}}\n"
+        )
         cert = write_dovecot_conf(self.dc, self.mail, "pop3", (self.pop3_port, self.pop3s_port),
-                                  "letterbox-bench")
+                                  "letterbox-bench", extra=auth if self.submission else "")
         self.dc_log = os.path.join(self.dc, "dovecot.log")
         self.dc_conf = os.path.join(self.dc, "dovecot.conf")
         self.started_dc = True
