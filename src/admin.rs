@@ -33,6 +33,9 @@ pub enum Request {
         /// May use the admin page (`letterbox user add --admin`).
         #[serde(default)]
         administrator: bool,
+        /// The most octets of mail it may hold (`--quota`).
+        #[serde(default)]
+        quota: Option<u64>,
     },
     UserPasswd {
         address: String,
@@ -40,6 +43,11 @@ pub enum Request {
     },
     UserDelete {
         address: String,
+    },
+    /// Sets (`Some`) or removes (`None`) an account's quota.
+    UserQuota {
+        address: String,
+        quota: Option<u64>,
     },
     UserList,
     AliasAdd {
@@ -147,6 +155,7 @@ impl Admin {
                 address,
                 password,
                 administrator,
+                quota,
             } => {
                 let address = self.local_address(&address)?;
                 let hash = self
@@ -156,7 +165,15 @@ impl Admin {
                 self.store
                     .create_account_as(&address, &hash, administrator)
                     .await?;
-                Ok(json!({ "address": address, "administrator": administrator }))
+                if quota.is_some() {
+                    self.store.set_quota(&address, quota).await?;
+                }
+                Ok(json!({ "address": address, "administrator": administrator, "quota": quota }))
+            }
+            Request::UserQuota { address, quota } => {
+                let address = self.local_address(&address)?;
+                self.store.set_quota(&address, quota).await?;
+                Ok(json!({ "address": address, "quota": quota }))
             }
             Request::UserPasswd { address, password } => {
                 let address = self.local_address(&address)?;

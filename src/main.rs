@@ -148,7 +148,12 @@ enum UserCommand {
         /// The account may use the admin page.
         #[arg(long)]
         admin: bool,
+        /// The most mail the account may hold, e.g. 2GiB (no limit without it).
+        #[arg(long, value_parser = letterbox::units::parse_size)]
+        quota: Option<u64>,
     },
+    /// Set the most mail an account may hold (e.g. 2GiB), or `none` for no limit.
+    Quota { address: String, quota: String },
     /// List accounts with their message counts.
     List {
         #[arg(long)]
@@ -249,10 +254,16 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
     let config = layered.config.clone();
     let (request, json) = match cli.command {
         Command::Run => return serve(config, cli.config, recent_log).await,
-        Command::User(UserCommand::Add { address, admin, .. }) => (
+        Command::User(UserCommand::Add {
+            address,
+            admin,
+            quota,
+            ..
+        }) => (
             Request::UserAdd {
                 address,
                 administrator: admin,
+                quota,
                 password: read_password()?,
             },
             false,
@@ -266,6 +277,13 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
         ),
         Command::User(UserCommand::Delete { address }) => (Request::UserDelete { address }, false),
         Command::User(UserCommand::List { json }) => (Request::UserList, json),
+        Command::User(UserCommand::Quota { address, quota }) => {
+            let quota = match quota.as_str() {
+                "none" => None,
+                size => Some(letterbox::units::parse_size(size).map_err(anyhow::Error::msg)?),
+            };
+            (Request::UserQuota { address, quota }, false)
+        }
         Command::Alias(AliasCommand::Add { address, targets }) => {
             (Request::AliasAdd { address, targets }, false)
         }
@@ -488,6 +506,14 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         Request::UserDelete { .. } => {
             println!("deleted {}", data["address"].as_str().unwrap_or(""))
         }
+        Request::UserQuota { .. } => match data["quota"].as_u64() {
+            Some(quota) => println!(
+                "{} may hold {}",
+                data["address"].as_str().unwrap_or(""),
+                letterbox::status::human_bytes(quota)
+            ),
+            None => println!("{} has no quota", data["address"].as_str().unwrap_or("")),
+        },
         Request::AliasAdd { .. } => println!(
             "{} -> {}",
             data["address"].as_str().unwrap_or(""),
@@ -498,8 +524,11 @@ fn print_response(request: &Request, data: &Value, json: bool) {
         }
         Request::UserList => {
             for account in data.as_array().into_iter().flatten() {
+                let quota = account["quota"].as_u64().map_or(String::new(), |quota| {
+                    format!(" of {}", letterbox::status::human_bytes(quota))
+                });
                 println!(
-                    "{:<40} {:>6} messages  {}{}",
+                    "{:<40} {:>6} messages  {}{quota}{}",
                     account["address"].as_str().unwrap_or(""),
                     account["messages"].as_u64().unwrap_or(0),
                     letterbox::status::human_bytes(account["bytes"].as_u64().unwrap_or(0)),

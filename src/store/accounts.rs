@@ -22,6 +22,9 @@ pub struct AccountSummary {
     /// May use the admin page.
     #[serde(default)]
     pub administrator: bool,
+    /// The most octets of mail it may hold (`letterbox user quota`).
+    #[serde(default)]
+    pub quota: Option<u64>,
 }
 
 impl Store {
@@ -128,6 +131,7 @@ impl Store {
                     return Err(not_found("account", &address));
                 }
                 txn.open_table(ADMINISTRATORS)?.remove(address.as_str())?;
+                txn.open_table(QUOTAS)?.remove(address.as_str())?;
                 let mut mailboxes = txn.open_table(MAILBOXES)?;
                 let mut owned = Vec::new();
                 for entry in mailboxes.range((address.as_str(), "")..)? {
@@ -196,6 +200,7 @@ impl Store {
             let txn = db.begin_read()?;
             let accounts = txn.open_table(ACCOUNTS)?;
             let administrators = txn.open_table(ADMINISTRATORS)?;
+            let quotas = txn.open_table(QUOTAS)?;
             let mailboxes = txn.open_table(MAILBOXES)?;
             let messages = txn.open_table(MESSAGES)?;
             let mut list = Vec::new();
@@ -207,6 +212,7 @@ impl Store {
                     messages: 0,
                     bytes: 0,
                     administrator: administrators.get(address.as_str())?.is_some(),
+                    quota: quotas.get(address.as_str())?.map(|v| v.value()),
                 };
                 for mailbox in mailboxes.range((address.as_str(), "")..)? {
                     let (key, value) = mailbox?;

@@ -21,6 +21,7 @@ mod keywords;
 mod mailbox;
 mod messages;
 mod queue;
+mod quota;
 mod read_view;
 pub mod schema;
 mod snapshot;
@@ -42,6 +43,7 @@ pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
+pub use quota::QuotaUse;
 pub use read_view::{ReadView, ViewBodyReader};
 pub use snapshot::{Snapshot, SnapshotBody, SnapshotMailbox};
 pub use spool::{SpoolFile, SpoolWriter};
@@ -81,6 +83,13 @@ pub enum StoreError {
     Closed,
     #[error("the store had an I/O error and is being reopened")]
     NeedsReopen,
+    /// Filing the message would pass an account's quota; `larger_than_quota`: the message
+    /// alone is larger than the whole quota, so waiting will not help.
+    #[error("{account} is over its quota")]
+    OverQuota {
+        account: String,
+        larger_than_quota: bool,
+    },
 }
 
 impl StoreError {
@@ -101,6 +110,10 @@ impl StoreError {
                 | StoreError::Db(_)
                 | StoreError::Closed
                 | StoreError::NeedsReopen
+                | StoreError::OverQuota {
+                    larger_than_quota: false,
+                    ..
+                }
         )
     }
 }
@@ -391,6 +404,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     // Opening every table creates the missing ones, so readers never meet a missing table.
     txn.open_table(ACCOUNTS)?;
     txn.open_table(ADMINISTRATORS)?;
+    txn.open_table(QUOTAS)?;
     txn.open_multimap_table(ALIASES)?;
     txn.open_table(MAILBOXES)?;
     txn.open_table(MESSAGES)?;

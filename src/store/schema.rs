@@ -25,6 +25,9 @@ pub const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts
 pub const ADMINISTRATORS: TableDefinition<&str, ()> = TableDefinition::new("administrators");
 
 /// Alias address (lowercase) -> account addresses it delivers to.
+/// account -> the most octets of mail it may hold (`letterbox user quota`); no row, no limit.
+pub const QUOTAS: TableDefinition<&str, u64> = TableDefinition::new("quotas");
+
 pub const ALIASES: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("aliases");
 
 /// (account, mailbox name) -> (mailbox id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ).

@@ -138,6 +138,8 @@ fn write_delivery(
     txn: &WriteTransaction,
     delivery: &Delivery,
 ) -> Result<Option<Filed>, StoreError> {
+    let size: u64 = delivery.items.iter().map(|item| item.message.size()).sum();
+    super::quota::check(txn, delivery.accounts.iter().map(String::as_str), size)?;
     let mut meta = txn.open_table(META)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
     let mut messages = Messages::open(txn)?;

@@ -74,12 +74,16 @@ fn me_view(
 }
 
 async fn storage_of(web: &Web, account: &str) -> String {
-    match web.store.accounts().await {
-        Ok(accounts) => accounts
-            .iter()
-            .find(|a| a.address == account)
-            .map(|a| format!("{} messages, {}", a.messages, human_bytes(a.bytes)))
-            .unwrap_or_default(),
+    match web.store.quota(account).await {
+        Ok(Some(quota)) => format!(
+            "{} of {} allowed",
+            human_bytes(quota.used),
+            human_bytes(quota.limit)
+        ),
+        Ok(None) => match web.store.account_usage(account).await {
+            Ok(used) => human_bytes(used),
+            Err(_) => "(not available right now)".into(),
+        },
         Err(_) => "(not available right now)".into(),
     }
 }

@@ -190,6 +190,7 @@ fn store_error_text(error: &StoreError) -> String {
         StoreError::Exists(_) => "[ALREADYEXISTS] Mailbox already exists".into(),
         StoreError::Invalid(text) => text.clone(),
         StoreError::Full => "[OVERQUOTA] Storage is full".into(),
+        StoreError::OverQuota { .. } => "[OVERQUOTA] The mailbox is over its quota".into(),
         _ => "[UNAVAILABLE] Try again later".into(),
     }
 }

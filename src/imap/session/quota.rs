@@ -1,6 +1,7 @@
-//! QUOTA (RFC 9208) with one resource, STORAGE, and one quota root, "", per account. A family
-//! mail box has no per-person quotas: the limit an account sees is what it uses plus what is
-//! still free on the data device, so a client's quota bar shows the card filling up.
+//! QUOTA (RFC 9208) with one resource, STORAGE, and one quota root, "", per account. The limit
+//! an account sees is its quota (`letterbox user quota`), or what it uses plus what is still
+//! free on the data device when that is less, so a client's quota bar shows the card filling
+//! up too.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,18 +35,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn quota_line(&mut self, tag: &str) -> Result<(), Interrupted> {
         let account = self.account().to_string();
-        let used = match self.ctx.store.accounts().await {
-            Ok(accounts) => accounts
-                .iter()
-                .find(|a| a.address == account)
-                .map_or(0, |a| a.bytes),
+        let (used, quota) = match self.ctx.store.quota(&account).await {
+            Ok(Some(quota)) => (quota.used, Some(quota.limit)),
+            Ok(None) => match self.ctx.store.account_usage(&account).await {
+                Ok(used) => (used, None),
+                Err(error) => {
+                    self.store_no(tag, &error);
+                    return Ok(());
+                }
+            },
             Err(error) => {
                 self.store_no(tag, &error);
                 return Ok(());
             }
         };
         let free = Storage::of(&self.ctx.config.data_dir).map_or(0, |s| s.free_bytes);
-        let (used_kib, limit_kib) = (used.div_ceil(1024), (used + free) / 1024);
+        let limit = quota.map_or(used + free, |quota| quota.min(used + free));
+        let (used_kib, limit_kib) = (used.div_ceil(1024), limit / 1024);
         self.untagged(&format!("QUOTA \"\" (STORAGE {used_kib} {limit_kib})"))
             .await?;
         self.ok(tag, "GETQUOTA completed");

@@ -64,6 +64,8 @@ struct Transaction {
     smtputf8: bool,
     /// Accepted recipients, as given.
     recipients: Vec<Address>,
+    /// RFC 1870 SIZE from MAIL, checked against each recipient's quota at RCPT.
+    declared_size: Option<u64>,
     /// The accounts they deliver to, each once.
     accounts: BTreeSet<String>,
     /// Set by the first BDAT: the message so far.
@@ -333,6 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             reverse_path: from,
             smtputf8: params.smtputf8,
             recipients: Vec::new(),
+            declared_size: params.size,
             accounts: BTreeSet::new(),
             chunked: None,
             remote: Vec::new(),
@@ -382,6 +385,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Reply::new(451, "4.3.0", "Temporary failure, try again later");
             }
         };
+        let declared = self.transaction.as_ref().and_then(|t| t.declared_size);
+        if let Err(error) = self
+            .ctx
+            .store
+            .quota_room(&accounts, declared.unwrap_or(0))
+            .await
+        {
+            return store_error_reply(&error);
+        }
         if let Some(transaction) = &mut self.transaction {
             transaction.recipients.push(to);
             transaction.accounts.extend(accounts);
@@ -721,6 +733,14 @@ fn is_ascii(address: &Address) -> bool {
 fn store_error_reply(error: &StoreError) -> Reply {
     match error {
         StoreError::Full => Reply::new(452, "4.3.1", "Insufficient system storage"),
+        // RFC 3463 §3.3: X.2.2 "mailbox full"; temporary while deleting mail can make room.
+        StoreError::OverQuota {
+            larger_than_quota: false,
+            ..
+        } => Reply::new(452, "4.2.2", "Mailbox full, try again later"),
+        StoreError::OverQuota { .. } => {
+            Reply::new(552, "5.2.2", "Message larger than the mailbox's quota")
+        }
         _ => Reply::new(451, "4.3.0", "Local error in processing, try again later"),
     }
 }
