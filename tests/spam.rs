@@ -293,3 +293,30 @@ fn connection_and_recipient_rates_per_address_are_limited() {
     assert!(over.closed_within(Duration::from_secs(10)));
     assert!(status(&server).contains("spam today    2 refused"));
 }
+
+#[test]
+fn a_check_that_times_out_is_logged_and_the_message_still_arrives() {
+    // A "DNS server" that never answers: the blocklist lookup hangs past the step's time.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let silent_port = silent.local_addr().expect("address").port();
+    let silent_tcp = std::net::TcpListener::bind(("127.0.0.1", silent_port)).ok();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_text(&dir.path().join("data"), "filter_step_timeout = 1");
+    let config = text.replace("dnsbl = []", "dnsbl = [\"bl.test\"]").replace(
+        "[limits]",
+        &format!("[dns]\nnameservers = [\"127.0.0.1:{silent_port}\"]\n\n[limits]"),
+    );
+    let server = Server::start_config(dir, &config);
+    server.add_user("alice@home.test");
+    let out = send(&server, "bob@other.test", "despite a hung check");
+    assert!(out.contains("DATA 250"), "{out}");
+    let inbox = mailbox(&server, "INBOX");
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert!(inbox[0].contains("Subject: despite a hung check"));
+    let log = server.log();
+    assert!(
+        log.contains("filter step timed out; accepted") && log.contains("dnslist"),
+        "{log}"
+    );
+    drop((silent, silent_tcp));
+}
