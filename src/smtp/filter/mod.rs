@@ -38,6 +38,8 @@ pub use helo::HeloStep;
 pub use rate::RateStep;
 pub use settings::{DnsList, SpamSettings};
 
+use tokio_util::task::AbortOnDropHandle;
+
 use super::proto::Reply;
 use super::verify::InboundAuth;
 use crate::config::Config;
@@ -288,8 +290,9 @@ impl Pipeline {
                 return Verdict::Accept;
             }
         };
-        // Its own task: a panic ends the task, not the session, and a timeout aborts it.
-        let mut task = tokio::spawn(check);
+        // Its own task: a panic ends the task, not the session; a timeout, or the session
+        // ending (shutdown), aborts it.
+        let mut task = AbortOnDropHandle::new(tokio::spawn(check));
         match tokio::time::timeout(self.timeout, &mut task).await {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(error)) => {
@@ -297,7 +300,6 @@ impl Pipeline {
                 Verdict::Accept
             }
             Err(_) => {
-                task.abort();
                 tracing::error!(
                     step = name,
                     ip = %facts.ip,
