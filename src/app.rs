@@ -398,6 +398,21 @@ async fn drain(tracker: TaskTracker) {
     }
 }
 
+/// The SPF/DKIM/DMARC checker of port 25, when `[auth] check_inbound` is on. Without a
+/// resolver (no CA bundle, no resolv.conf) mail is still received, only unchecked.
+fn inbound_auth(config: &Config) -> Option<Arc<crate::smtp::verify::InboundAuth>> {
+    if !config.auth.check_inbound {
+        return None;
+    }
+    match crate::smtp::verify::InboundAuth::new(config) {
+        Ok(checker) => Some(Arc::new(checker)),
+        Err(error) => {
+            tracing::error!(%error, "SPF/DKIM/DMARC checks are off: no DNS resolver");
+            None
+        }
+    }
+}
+
 /// What a config needs loaded before its services start; made before the old services stop,
 /// so a bad certificate or key leaves them running.
 struct Prepared {
@@ -421,25 +436,17 @@ impl Prepared {
             role: Role::Mx,
             auth: None,
             dkim: None,
-            inbound_auth: if config.auth.check_inbound {
-                // Without a resolver (no CA bundle, no resolv.conf) mail is still received,
-                // only unchecked.
-                match crate::smtp::verify::InboundAuth::new(&config) {
-                    Ok(checker) => Some(Arc::new(checker)),
-                    Err(error) => {
-                        tracing::error!(%error, "SPF/DKIM/DMARC checks are off: no DNS resolver");
-                        None
-                    }
-                }
-            } else {
-                None
-            },
+            filters: Some(Arc::new(crate::smtp::filter::Pipeline::inbound(
+                &config,
+                store,
+                inbound_auth(&config),
+            ))),
         };
         let services = Services {
             submission: SmtpContext {
                 role: Role::Submission,
                 auth: Some(auth.clone()),
-                inbound_auth: None,
+                filters: None,
                 dkim: if config.outbound.dkim {
                     Some(Arc::new(crate::outbound::dkim::Dkim::load_or_create(
                         &config,

@@ -64,6 +64,9 @@ pub struct Config {
     /// Which network backend the setup wizard uses (Wi-Fi scan and join, the hotspot).
     #[serde(default)]
     pub network: crate::network::NetworkSettings,
+    /// Inbound checks of port 25: greylisting, DNS lists, rate limits, spam thresholds.
+    #[serde(default)]
+    pub spam: crate::smtp::filter::SpamSettings,
 }
 
 fn default_board() -> String {
@@ -268,6 +271,7 @@ impl Config {
             panel: crate::board::PanelSettings::default(),
             button: crate::board::ButtonSettings::default(),
             network: crate::network::NetworkSettings::default(),
+            spam: crate::smtp::filter::SpamSettings::development(),
         }
     }
 
@@ -336,6 +340,7 @@ impl Config {
             ));
         }
         self.network.validate()?;
+        self.spam.validate()?;
         self.limits.validate().map_err(|reason| {
             let key = reason
                 .strip_prefix("limits.")

@@ -204,6 +204,14 @@ pub const WEB_LOGIN_LONGEST: Duration = Duration::from_secs(12 * 3600);
 pub const RECENT_LOG_LINES: usize = 200;
 pub const RECENT_LOG_LINE_MAX: usize = 400;
 
+/// Greylisting (RFC 6647 §6 leaves the timers to the operator): a network that retried and
+/// passed is let through without delay for this long after its last mail; 30 days, as
+/// postgrey's default `max-age` (35 days) and what the issue asks.
+pub const GREYLIST_NETWORK_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Greylisting: a first attempt not retried within this long is forgotten (postgrey's
+/// `retry-window`, 2 days; a day covers every retry schedule of RFC 5321 §4.5.4.1).
+pub const GREYLIST_RETRY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -274,6 +282,20 @@ pub struct Limits {
     /// Largest request head (request line and headers) the web service buffers; larger ones
     /// get 431. hyper needs at least 8 KiB.
     pub web_max_header: ByteSize,
+    /// Inbound filters (`smtp::filter`): the longest one check may take (DNS lookups,
+    /// greylisting's store write, SPF/DKIM); a check that overruns is logged and accepts.
+    pub filter_step_timeout: Seconds,
+    /// Octets of a received message the end-of-data checks see (the content classifier
+    /// reads no more, whatever the message's size).
+    pub filter_data_view: ByteSize,
+    /// Port 25: connections one client address (an IPv6 /64) may open per minute, and
+    /// recipients it may give per hour, when `[spam] rate_limits` is on.
+    pub smtp_connections_per_minute: u32,
+    pub smtp_recipients_per_hour: u32,
+    /// Client addresses the rate limits keep counts for (about 100 octets each).
+    pub rate_table_entries: usize,
+    /// Greylisting: triplets, and networks, kept in the store (about 100 octets each).
+    pub greylist_entries: u64,
 }
 
 impl Default for Limits {
@@ -303,6 +325,12 @@ impl Default for Limits {
             login_throttle_entries: 4096,
             web_max_body: ByteSize(64 * 1024),
             web_max_header: ByteSize(16 * 1024),
+            filter_step_timeout: Seconds(15),
+            filter_data_view: ByteSize(64 * 1024),
+            smtp_connections_per_minute: 30,
+            smtp_recipients_per_hour: 600,
+            rate_table_entries: 4096,
+            greylist_entries: 20_000,
         }
     }
 }
@@ -321,6 +349,17 @@ impl Limits {
             ("group_commit_max", self.group_commit_max),
             ("password_hash_concurrency", self.password_hash_concurrency),
             ("login_throttle_entries", self.login_throttle_entries),
+            ("rate_table_entries", self.rate_table_entries),
+            ("greylist_entries", self.greylist_entries as usize),
+            ("filter_step_timeout", self.filter_step_timeout.0 as usize),
+            (
+                "smtp_connections_per_minute",
+                self.smtp_connections_per_minute as usize,
+            ),
+            (
+                "smtp_recipients_per_hour",
+                self.smtp_recipients_per_hour as usize,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -362,6 +401,10 @@ impl Limits {
 
     pub fn preauth_total(&self) -> Duration {
         self.preauth_timeout.duration()
+    }
+
+    pub fn filter_step(&self) -> Duration {
+        self.filter_step_timeout.duration()
     }
 
     pub fn preauth_idle(&self) -> Duration {

@@ -45,6 +45,59 @@ pub struct Status {
     /// The Wi-Fi network the box has joined (refreshed every few seconds by the daemon).
     #[serde(default)]
     pub wifi: Option<crate::network::WifiLink>,
+    /// What port 25's filters did today (UTC).
+    #[serde(default)]
+    pub spam_today: SpamCounts,
+}
+
+/// Mail refused, greylisted and sent to Junk on one day (UTC), counted by the SMTP sessions;
+/// kept in memory, so a restart starts the day's counts again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpamCounts {
+    /// Days since 1970-01-01 (UTC) these counts are for.
+    pub day: i64,
+    /// Connections, recipients and messages refused (4xx other than greylisting, and 5xx).
+    pub refused: u64,
+    /// Recipients told to come back later by greylisting.
+    pub greylisted: u64,
+    /// Messages delivered to the Junk folder.
+    pub junk: u64,
+}
+
+/// What a filter did, for [`SpamCounts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpamEvent {
+    Refused,
+    Greylisted,
+    Junk,
+}
+
+impl SpamCounts {
+    /// Today's counts (zero when the last count was on another day).
+    pub fn today(&self, now: i64) -> SpamCounts {
+        if self.day == now.div_euclid(86400) {
+            *self
+        } else {
+            SpamCounts {
+                day: now.div_euclid(86400),
+                ..SpamCounts::default()
+            }
+        }
+    }
+
+    pub fn count(&mut self, event: SpamEvent, now: i64) {
+        *self = self.today(now);
+        let counter = match event {
+            SpamEvent::Refused => &mut self.refused,
+            SpamEvent::Greylisted => &mut self.greylisted,
+            SpamEvent::Junk => &mut self.junk,
+        };
+        *counter += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refused == 0 && self.greylisted == 0 && self.junk == 0
+    }
 }
 
 /// What the appliance is doing as a whole; only the control loop changes it.
@@ -178,6 +231,11 @@ impl Status {
         if let Some(last) = self.last_delivery {
             out.push_str(&format!("last delivery {} ago\n", human_age(now - last)));
         }
+        let spam = self.spam_today.today(now);
+        out.push_str(&format!(
+            "spam today    {} refused, {} greylisted, {} to Junk\n",
+            spam.refused, spam.greylisted, spam.junk
+        ));
         if let Some(storage) = self.storage {
             out.push_str(&format!(
                 "storage       {} free of {}\n",
@@ -234,6 +292,21 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spam_counts_start_again_each_day() {
+        let day = 20_000 * 86400;
+        let mut counts = SpamCounts::default();
+        counts.count(SpamEvent::Refused, day + 10);
+        counts.count(SpamEvent::Junk, day + 20);
+        counts.count(SpamEvent::Greylisted, day + 86399);
+        let today = counts.today(day + 86399);
+        assert_eq!((today.refused, today.greylisted, today.junk), (1, 1, 1));
+        assert!(counts.today(day + 86400).is_empty());
+        counts.count(SpamEvent::Junk, day + 86400);
+        assert_eq!(counts.today(day + 86400).junk, 1);
+        assert_eq!(counts.today(day + 86400).refused, 0);
+    }
 
     #[test]
     fn ages_and_sizes_read_well() {

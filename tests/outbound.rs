@@ -157,6 +157,41 @@ fn submitted_mail_reaches_the_mx_signed_with_dkim() {
     });
 }
 
+/// One submission to a remote and a local recipient: both copies come from one pass over the
+/// message; the outgoing one is signed and has no Return-Path, the local one has it on top.
+#[test]
+fn a_message_to_remote_and_local_recipients_goes_out_signed_and_in_with_return_path() {
+    let peers = Peers::start(ZONE);
+    let server = start(&peers, "");
+    let records = text(&server.cli(&["dns-records"], None).stdout);
+    let dkim_line = records
+        .lines()
+        .find(|l| l.starts_with("letterbox._domainkey.home.test."))
+        .expect("DKIM record");
+    let value = dkim_line.split('\t').next_back().expect("value");
+    peers.add_records(&format!(
+        "letterbox._domainkey.home.test. 60 IN TXT {value}\n"
+    ));
+    submit(
+        &server,
+        &["bob@remote.test", "alice@home.test"],
+        "out and in",
+    );
+    let received = peers.wait_for(1, &server);
+    let (info, eml) = &received[0];
+    assert_eq!(info["dkim"], true, "{info}\n{eml}");
+    assert!(!eml.contains("Return-Path:"), "{eml}");
+    let local = inbox(&server, "alice@home.test");
+    assert_eq!(local.len(), 1, "{local:?}");
+    assert!(
+        local[0].starts_with("Return-Path: <alice@home.test>"),
+        "{}",
+        local[0]
+    );
+    assert!(local[0].contains("Subject: out and in"), "{}", local[0]);
+    assert!(local[0].contains("\n.leading dot"), "{}", local[0]);
+}
+
 /// Issue #16 defect 4: a message without From: goes out with the account's address added,
 /// and the DKIM signature covers that From:.
 #[test]

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use letterbox::panel::{Frame, Page, PanelSize, Screen, TextSize, layout, render, view};
-use letterbox::status::{Alert, ListenerStatus, Mode, SetupInfo, Status, Storage};
+use letterbox::status::{Alert, ListenerStatus, Mode, SetupInfo, SpamCounts, Status, Storage};
 
 /// The pictures are stored at this scale so that they are readable in the README.
 const SCALE: u32 = 3;
@@ -50,6 +50,12 @@ fn status() -> Status {
         queue_oldest: Some(NOW - 2 * 3600 - 5 * 60),
         last_delivery: Some(NOW - 5 * 60),
         last_outbound: Some(NOW - 26 * 3600),
+        spam_today: SpamCounts {
+            day: NOW / 86400,
+            refused: 12,
+            greylisted: 30,
+            junk: 4,
+        },
         storage: Some(Storage {
             total_bytes: 29 << 30,
             free_bytes: 12 << 30,

@@ -181,6 +181,11 @@ impl Canvas<'_> {
                 self.text(1, y, label);
                 self.text(55, y, value);
             }
+            // The last row of a 64-pixel screen: 21 characters, label and counts together.
+            if let Some(spam) = &mail.spam {
+                let y = self.row(i32::try_from(rows.len()).unwrap_or(0));
+                self.text(1, y, spam);
+            }
             return;
         }
         let short = |age: &Option<String>| age.clone().unwrap_or_else(|| "-".to_string());

@@ -100,6 +100,8 @@ pub struct MailFacts {
     /// Ages of the last mail in and out ("5m"); `None` when there was none.
     pub last_in: Option<String>,
     pub last_out: Option<String>,
+    /// Today's refused mail and mail sent to Junk, once there is any: "Refused 3, Junk 1".
+    pub spam: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +222,11 @@ fn mail(status: &Status, now: i64) -> MailFacts {
         queue,
         last_in: status.last_delivery.map(|t| human_age(now - t)),
         last_out: status.last_outbound.map(|t| human_age(now - t)),
+        spam: {
+            let today = status.spam_today.today(now);
+            (today.refused + today.junk > 0)
+                .then(|| format!("Refused {}, Junk {}", today.refused, today.junk))
+        },
     }
 }
 

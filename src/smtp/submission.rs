@@ -244,17 +244,24 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A new spool file holding `prefix` and then `original`; `observe` sees every byte written
-/// (the DKIM signer hashes it on the way).
-pub async fn rewrite(
+/// The copies of a submitted message, each its prefix and then `original`, written in one
+/// pass over it (the outgoing copy and the local one differ only in their first lines);
+/// `observe` sees every byte of the first copy (the DKIM signer hashes it on the way).
+pub async fn rewrite<const N: usize>(
     store: &Store,
-    prefix: &str,
+    prefixes: [&str; N],
     original: SpoolFile,
     mut observe: impl FnMut(&[u8]),
-) -> Result<SpoolFile, StoreError> {
-    let mut writer = store.spool().await?;
-    writer.write(prefix.as_bytes()).await?;
-    observe(prefix.as_bytes());
+) -> Result<[SpoolFile; N], StoreError> {
+    let mut writers = Vec::with_capacity(N);
+    for prefix in prefixes {
+        let mut writer = store.spool().await?;
+        writer.write(prefix.as_bytes()).await?;
+        writers.push(writer);
+    }
+    if let Some(first) = prefixes.first() {
+        observe(first.as_bytes());
+    }
     let mut file = tokio::fs::File::open(original.path())
         .await
         .map_err(StoreError::io)?;
@@ -264,11 +271,17 @@ pub async fn rewrite(
         if n == 0 {
             break;
         }
-        writer.write(&chunk[..n]).await?;
+        for writer in &mut writers {
+            writer.write(&chunk[..n]).await?;
+        }
         observe(&chunk[..n]);
     }
     drop(original);
-    writer.finish().await
+    let mut copies = Vec::with_capacity(N);
+    for writer in writers {
+        copies.push(writer.finish().await?);
+    }
+    copies.try_into().map_err(|_| StoreError::Closed)
 }
 
 /// The header fields RFC 6409 §8.1, §8.2 and §8.3 let a submission server add; a missing

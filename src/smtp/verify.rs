@@ -11,15 +11,13 @@ use std::net::IpAddr;
 use mail_auth::dmarc::Policy;
 use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DkimOutput, DmarcResult, MessageAuthenticator,
-    dmarc::verify::DmarcParameters, spf::verify::SpfParameters,
+    SpfResult, dmarc::verify::DmarcParameters, spf::verify::SpfParameters,
 };
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
-use super::proto::header_filter::{HeaderFilter, is_authentication_results_from};
+use super::filter::rewrite::read_head;
 use crate::config::Config;
-use crate::limits::BODY_CHUNK;
-use crate::store::{SpoolFile, Store, StoreError};
+use crate::store::StoreError;
 
 use super::submission::HEADER_SCAN;
 
@@ -57,19 +55,30 @@ impl InboundAuth {
         })
     }
 
+    /// True when SPF passes for `sender` from `ip` (RFC 7208): greylisting spares the
+    /// allowlisted domains only when the mail really comes from them.
+    pub async fn spf_passes(&self, ip: IpAddr, helo: &str, sender: &str) -> bool {
+        let spf = self
+            .authenticator
+            .verify_spf(SpfParameters::verify(ip, helo, &self.hostname, sender))
+            .await;
+        spf.result() == SpfResult::Pass
+    }
+
     pub async fn check(
         &self,
         envelope: &Envelope<'_>,
-        message: &SpoolFile,
+        path: &std::path::Path,
+        size: u64,
     ) -> Result<Verdict, StoreError> {
         let _permit = self
             .checks
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let whole = message.size() <= self.max_size;
-        let raw = read(
-            message,
+        let whole = size <= self.max_size;
+        let raw = read_head(
+            path,
             if whole {
                 self.max_size
             } else {
@@ -138,53 +147,6 @@ impl InboundAuth {
             dmarc_reject: failed && dmarc.policy() == Policy::Reject,
         })
     }
-}
-
-/// A new spool file with the verdict on top and the message below it, without any
-/// Authentication-Results field that claims to come from this host (RFC 8601 §5): a sender
-/// cannot pass off its own "dkim=pass" as Letterbox's.
-pub async fn stamp(
-    store: &Store,
-    hostname: &str,
-    verdict: &Verdict,
-    message: SpoolFile,
-) -> Result<SpoolFile, StoreError> {
-    let mut writer = store.spool().await?;
-    writer.write(verdict.header.as_bytes()).await?;
-    let hostname = hostname.to_string();
-    let mut filter =
-        HeaderFilter::new(move |field| is_authentication_results_from(field, &hostname));
-    let mut file = tokio::fs::File::open(message.path())
-        .await
-        .map_err(StoreError::io)?;
-    let mut chunk = vec![0u8; BODY_CHUNK];
-    let mut kept = Vec::with_capacity(BODY_CHUNK);
-    loop {
-        let n = file.read(&mut chunk).await.map_err(StoreError::io)?;
-        if n == 0 {
-            break;
-        }
-        filter.feed(&chunk[..n], &mut kept);
-        writer.write(&kept).await?;
-        kept.clear();
-    }
-    filter.finish(&mut kept);
-    writer.write(&kept).await?;
-    drop(message);
-    writer.finish().await
-}
-
-/// Reads at most `limit` bytes of a spooled message.
-async fn read(message: &SpoolFile, limit: u64) -> Result<Vec<u8>, StoreError> {
-    let file = tokio::fs::File::open(message.path())
-        .await
-        .map_err(StoreError::io)?;
-    let mut raw = Vec::with_capacity(usize::try_from(message.size().min(limit)).unwrap_or(0));
-    file.take(limit)
-        .read_to_end(&mut raw)
-        .await
-        .map_err(StoreError::io)?;
-    Ok(raw)
 }
 
 /// The header section of `raw` and the blank line after it (all of `raw` if it has none).

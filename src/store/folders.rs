@@ -15,7 +15,7 @@ pub const DEFAULT_MAILBOXES: [(&str, &str); 5] = [
     ("Sent", "\\Sent"),
     ("Drafts", "\\Drafts"),
     ("Trash", "\\Trash"),
-    ("Junk", "\\Junk"),
+    (super::JUNK, "\\Junk"),
     ("Archive", "\\Archive"),
 ];
 

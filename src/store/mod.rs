@@ -15,6 +15,7 @@ mod batch;
 mod changes;
 mod flag_set;
 mod folders;
+mod greylist;
 mod handle;
 mod index;
 mod keywords;
@@ -39,6 +40,7 @@ pub use batch::Detail;
 pub use changes::MailboxChanges;
 pub use flag_set::Flags;
 pub use folders::{DEFAULT_MAILBOXES, MailboxEntry, MailboxStatus};
+pub use greylist::{GreylistPolicy, Greylisted};
 pub use keywords::Keywords;
 pub use mailbox::{BodyReader, MailboxSnapshot, MessageInfo};
 pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
@@ -54,6 +56,8 @@ use crate::status::Status;
 use schema::*;
 
 pub const INBOX: &str = "INBOX";
+/// The `\Junk` special-use mailbox (RFC 6154) every account gets (`DEFAULT_MAILBOXES`).
+pub const JUNK: &str = "Junk";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -264,12 +268,25 @@ impl Store {
         accounts: Vec<String>,
         internal_date: i64,
     ) -> Result<(), StoreError> {
+        self.deliver_to(message, accounts, INBOX, internal_date)
+            .await
+    }
+
+    /// Like `deliver`, into `mailbox` of each account (an account without it receives
+    /// nothing: give it the mailbox first).
+    pub async fn deliver_to(
+        &self,
+        message: SpoolFile,
+        accounts: Vec<String>,
+        mailbox: &str,
+        internal_date: i64,
+    ) -> Result<(), StoreError> {
         let item = AppendItem {
             message,
             flags: Flags::default(),
             internal_date,
         };
-        self.write_messages(vec![item], accounts, INBOX.to_string())
+        self.write_messages(vec![item], accounts, mailbox.to_string())
             .await?;
         self.publish_totals_async().await
     }
@@ -391,8 +408,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         Some(1) => upgrade_from_1(&txn)?,
         // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
         // have a flag past bit 31. Schema 3 to 4 adds `ADMINISTRATORS`, created empty below:
-        // stores before it had no administrators.
-        Some(2) | Some(3) => {}
+        // stores before it had no administrators. Schema 4 to 5 adds the greylisting tables,
+        // created empty below.
+        Some(2) | Some(3) | Some(4) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
@@ -419,6 +437,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(KEYWORDS)?;
     txn.open_table(QUEUE)?;
     txn.open_table(QUEUE_RECIPIENTS)?;
+    txn.open_table(GREYLIST)?;
+    txn.open_table(GREYLIST_NETWORKS)?;
     txn.commit()?;
     Ok(())
 }

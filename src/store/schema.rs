@@ -10,8 +10,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
 /// (created empty by the upgrade: no message could have one before). 4: `ADMINISTRATORS`
-/// (created empty: no account of an older store was one).
-pub const SCHEMA_VERSION: u64 = 4;
+/// (created empty: no account of an older store was one). 5: `GREYLIST` and
+/// `GREYLIST_NETWORKS` (created empty: nothing was greylisted before).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id".
@@ -90,6 +91,13 @@ pub const QUEUE: TableDefinition<u64, (&str, u64, i64, &str, u32)> =
 /// (queue id, recipient) -> (attempts, next attempt as Unix seconds, last error text).
 pub const QUEUE_RECIPIENTS: TableDefinition<(u64, &str), (u32, i64, &str)> =
     TableDefinition::new("outbound_recipients");
+
+/// Greylisting (RFC 6647): (client network, envelope sender, recipient), lowercase -> when
+/// that triplet was first refused (Unix seconds). Bounded (`greylist`).
+pub const GREYLIST: TableDefinition<(&str, &str, &str), i64> = TableDefinition::new("greylist");
+
+/// Greylisting: client network that retried and passed -> its last mail (Unix seconds).
+pub const GREYLIST_NETWORKS: TableDefinition<&str, i64> = TableDefinition::new("greylist_networks");
 
 /// Message flags, stored as bits in `MESSAGES`.
 pub mod flags {

@@ -124,6 +124,16 @@ pub fn is_authentication_results_from(field: &[u8], hostname: &str) -> bool {
     authserv_id.eq_ignore_ascii_case(hostname)
 }
 
+/// True for a field called `name` (any case): a sender's own `X-Spam-Status` is dropped, so
+/// only this host's verdict reaches the mail client.
+pub fn is_field_named(field: &[u8], name: &str) -> bool {
+    field.iter().position(|&b| b == b':').is_some_and(|colon| {
+        field[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(name.as_bytes())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +179,16 @@ mod tests {
             let want = format!("{long_kept}Subject: y\r\n\r\nbody");
             assert!(out == want.as_bytes(), "split at {split}");
         }
+    }
+
+    #[test]
+    fn field_names_match_in_any_case() {
+        assert!(is_field_named(b"x-spam-status: Yes\r\n", "X-Spam-Status"));
+        assert!(!is_field_named(b"X-Spam-Statuses: No\r\n", "X-Spam-Status"));
+        assert!(!is_field_named(
+            b"Subject: X-Spam-Status: No\r\n",
+            "X-Spam-Status"
+        ));
     }
 
     #[test]

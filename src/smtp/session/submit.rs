@@ -176,18 +176,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(dkim) if !transaction.remote.is_empty() && !facts.truncated => dkim.start(&sender),
             _ => None,
         };
-        let message = submission::rewrite(&store, &prefix, message, |bytes| {
+        let sign = |bytes: &[u8]| {
             if let Some(signing) = &mut signing {
                 signing.write(bytes);
             }
-        })
-        .await
-        .map_err(failed)?;
+        };
+        // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
+        let local_prefix = format!("Return-Path: <{sender}>\r\n{prefix}");
+        let (outgoing, local) = match (
+            transaction.remote.is_empty(),
+            transaction.accounts.is_empty(),
+        ) {
+            (false, false) => {
+                let [outgoing, local] =
+                    submission::rewrite(&store, [prefix.as_str(), &local_prefix], message, sign)
+                        .await
+                        .map_err(failed)?;
+                (Some(outgoing), Some(local))
+            }
+            (false, true) => {
+                let [outgoing] = submission::rewrite(&store, [prefix.as_str()], message, sign)
+                    .await
+                    .map_err(failed)?;
+                (Some(outgoing), None)
+            }
+            (true, _) => {
+                let [local] = submission::rewrite(&store, [local_prefix.as_str()], message, sign)
+                    .await
+                    .map_err(failed)?;
+                (None, Some(local))
+            }
+        };
         let dkim = signing.and_then(|s| s.finish()).unwrap_or_default();
-        if !transaction.remote.is_empty() {
+        if let Some(outgoing) = outgoing {
             store
                 .enqueue(
-                    &message,
+                    &outgoing,
                     &sender,
                     transaction.remote.clone(),
                     dkim,
@@ -196,12 +220,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .await
                 .map_err(failed)?;
         }
-        if !transaction.accounts.is_empty() {
-            // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
-            let return_path = format!("Return-Path: <{sender}>\r\n");
-            let local = submission::rewrite(&store, &return_path, message, |_| {})
-                .await
-                .map_err(failed)?;
+        if let Some(local) = local {
             let accounts = transaction.accounts.iter().cloned().collect();
             store
                 .deliver(local, accounts, now_unix())
