@@ -280,12 +280,18 @@ impl Admin {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&'*+-/=?^_`{|}~.".contains(&b));
+            && local.chars().all(|c| {
+                // RFC 6531 §3.3: SMTPUTF8 adds non-ASCII characters to the local part
+                // (`jürgen@`); letters and digits of any script, no symbols or spaces.
+                if c.is_ascii() {
+                    c.is_ascii_alphanumeric() || "!#$&'*+-/=?^_`{|}~.".contains(c)
+                } else {
+                    c.is_alphanumeric()
+                }
+            });
         if !valid_local {
             return Err(AdminError::Invalid(format!(
-                "{address:?}: the part before @ may use letters, digits and . _ - + only"
+                "{address:?}: the part before @ may use letters (any script), digits and . _ - + only"
             )));
         }
         if !self.config.is_local_domain(domain) {

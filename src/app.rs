@@ -32,6 +32,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const STORAGE_REFRESH: Duration = Duration::from_secs(60);
 /// How often the Wi-Fi link (network, signal, address) in the status is read again.
 const WIFI_REFRESH: Duration = Duration::from_secs(5);
+/// How often the self-signed certificate is checked against the box's names and addresses
+/// (a new DHCP lease) and its end; a reload makes it again when it no longer fits.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -249,6 +252,11 @@ pub async fn run(
     tracker.spawn(refresh_wifi(
         network.clone(),
         status.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(renew_certificate(
+        configs.subscribe(),
+        reloader.clone(),
         shutdown.clone(),
     ));
     let web = Arc::new(Web {
@@ -664,6 +672,36 @@ async fn refresh_storage(
             s.storage = storage;
             changed
         });
+    }
+}
+
+/// The daemon's periodic work on the self-signed certificate: when it no longer names the box
+/// or nears its end, the settings are reloaded, which makes it again (`tls::acceptor`) and
+/// restarts the services with it.
+async fn renew_certificate(
+    configs: watch::Receiver<Arc<Config>>,
+    reloader: Reloader,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(CERTIFICATE_CHECK);
+    // The first tick is at once; the start has just checked.
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let config = configs.borrow().clone();
+        let current =
+            tokio::task::spawn_blocking(move || crate::tls::self_signed_is_current(&config))
+                .await
+                .unwrap_or(true);
+        if !current {
+            tracing::info!("the self-signed certificate is renewed: the services start again");
+            if let Err(error) = reloader.reload().await {
+                tracing::error!(%error, "cannot renew the self-signed certificate");
+            }
+        }
     }
 }
 

@@ -222,6 +222,13 @@ pub struct Limits {
     /// servers took at 30-50 MB, can be moved in; the literal streams to a spool file, so
     /// this bounds disk use, not memory.
     pub max_append_size: ByteSize,
+    /// Longest line of message text the MX (port 25) takes, CRLF included. RFC 5321
+    /// §4.5.3.1.6 says 1000, but badly made newsletters send longer lines and the classic
+    /// servers take them (Postfix stores them whole, wrapping only when it relays), so a 554
+    /// bounced them; the receiver holds no line in memory, so this bounds nothing but the
+    /// oddity. Kept whole: folding would break the sender's DKIM signature. Submission stays
+    /// at 1000 (`SMTP_TEXT_LINE`), so nothing longer ever goes out.
+    pub smtp_mx_text_line: ByteSize,
     /// Recipients per SMTP transaction; RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
     /// Concurrent connections per service (SMTP, submission, POP3, ...; a service's plain
@@ -303,6 +310,7 @@ impl Default for Limits {
         Limits {
             max_message_size: ByteSize(25 * 1024 * 1024),
             max_append_size: ByteSize(64 * 1024 * 1024),
+            smtp_mx_text_line: ByteSize(64 * 1024),
             max_recipients: 100,
             max_connections: 64,
             max_connections_per_address: 16,
@@ -374,6 +382,11 @@ impl Limits {
         }
         if self.max_append_size.0 < 64 * 1024 {
             return Err("limits.max_append_size must be at least 64KiB".into());
+        }
+        if self.smtp_mx_text_line.0 < SMTP_TEXT_LINE as u64 {
+            return Err(
+                "limits.smtp_mx_text_line must be at least 1000 (RFC 5321 §4.5.3.1.6)".into(),
+            );
         }
         if self.web_max_header.0 < 8192 {
             return Err("limits.web_max_header must be at least 8KiB".into());

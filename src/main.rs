@@ -186,6 +186,11 @@ enum AliasCommand {
     },
 }
 
+/// rustls warns once per handshake whose SNI is an IP address or malformed, which any
+/// scanner can repeat thousands of times a minute; the handshake goes on (or fails with its
+/// own error), so these say nothing an operator can act on (issue #16 defect 6).
+const RUSTLS_HANDSHAKE: &str = "rustls::msgs::handshake";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The log goes to stderr at the level RUST_LOG asks for; INFO and above also to the
@@ -193,18 +198,26 @@ fn main() -> ExitCode {
     let recent_log = RecentLog::default();
     {
         use tracing_subscriber::Layer;
+        use tracing_subscriber::filter::{LevelFilter, Targets};
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
+        let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // A fixed, valid directive: parsing it cannot fail.
+        if let Ok(quiet) = format!("{RUSTLS_HANDSHAKE}=error").parse() {
+            filter = filter.add_directive(quiet);
+        }
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            );
+            .with_filter(filter);
         let recent = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(recent_log.clone())
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+            .with_filter(
+                Targets::new()
+                    .with_default(LevelFilter::INFO)
+                    .with_target(RUSTLS_HANDSHAKE, LevelFilter::ERROR),
+            );
         tracing_subscriber::registry()
             .with(stderr)
             .with(recent)

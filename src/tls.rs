@@ -1,10 +1,12 @@
 //! TLS: rustls with the ring provider. Either the configured PEM files, or a self-signed
-//! certificate for `hostname`, made at first start and kept in `<data_dir>/tls/` (made again
-//! when the host name changes).
+//! certificate made at first start and kept in `<data_dir>/tls/` (made again when its names
+//! or addresses change or it nears its end).
 //!
+//! - `self_signed`: that certificate's names, validity and renewal.
 //! - `upload`: a certificate and key from the setup page, checked and installed.
 //! - `validity`: a certificate's notBefore and notAfter, read from its DER.
 
+mod self_signed;
 mod upload;
 mod validity;
 
@@ -19,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+pub use self_signed::Names;
 pub use upload::{CertificateProblem, CertificateSummary, check_upload, install_upload};
 pub use validity::{Validity, validity};
 
@@ -51,12 +54,14 @@ pub fn cert_paths(config: &Config) -> (PathBuf, PathBuf) {
 }
 
 /// Loads the configured certificate, or the self-signed one, made at first start and again
-/// whenever it does not name the host name (the setup page changes it, and the daemon reloads
-/// through here). A configured or uploaded certificate is never replaced.
+/// whenever it does not name the box as it is now or nears its end (the setup page changes
+/// the name, and the daemon reloads through here). A configured or uploaded certificate is
+/// never replaced.
 pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     let (cert, key) = cert_paths(config);
-    if config.tls.is_none() && !(key.exists() && self_signed_fits(&cert, &config.hostname)) {
-        generate_self_signed(&config.hostname, &cert, &key)?;
+    if !self_signed_is_current(config) {
+        let names = Names::of_this_box(&config.hostname);
+        self_signed::generate(&names, crate::store::now_unix(), &cert, &key)?;
     }
     let chain = CertificateDer::pem_file_iter(&cert)
         .map_err(|e| file_error(&cert, e))?
@@ -74,37 +79,16 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
-/// Whether the self-signed certificate at `path` is there and valid for `hostname`; one that
-/// cannot be read is ours to replace too.
-fn self_signed_fits(path: &Path, hostname: &str) -> bool {
-    let Ok(der) = CertificateDer::from_pem_file(path) else {
-        return false;
-    };
-    let Ok(name) = rustls::pki_types::ServerName::try_from(hostname) else {
-        return false;
-    };
-    webpki::EndEntityCert::try_from(&der)
-        .is_ok_and(|leaf| leaf.verify_is_valid_for_subject_name(&name).is_ok())
-}
-
-fn generate_self_signed(hostname: &str, cert_path: &Path, key: &Path) -> Result<(), TlsError> {
-    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let key_pair = rcgen::KeyPair::generate().map_err(generate)?;
-    let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()]).map_err(generate)?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, hostname);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Letterbox");
-    let cert = params.self_signed(&key_pair).map_err(generate)?;
-    if let Some(dir) = cert_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+/// False when the self-signed certificate must be made (again): missing, not naming the host
+/// or one of the box's addresses, or within a month of its end. True for configured files.
+/// The daemon's periodic work asks this and reloads when it turns false.
+pub fn self_signed_is_current(config: &Config) -> bool {
+    if config.tls.is_some() {
+        return true;
     }
-    write_file(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
-    write_file(cert_path, cert.pem().as_bytes(), 0o644)?;
-    Ok(())
+    let (cert, key) = cert_paths(config);
+    let names = Names::of_this_box(&config.hostname);
+    key.exists() && self_signed::fits(&cert, &names, crate::store::now_unix())
 }
 
 /// Writes via a temporary file, fsync and rename, so a crash never leaves half a key; the
@@ -161,14 +145,16 @@ mod tests {
         acceptor(&config).expect("first start");
         let (cert, key) = cert_paths(&config);
         let first = std::fs::read(&cert).expect("cert");
-        assert!(self_signed_fits(&cert, "mail.smith.example"));
+        assert!(self_signed_is_current(&config));
 
         config.hostname = "box.jones.example".into();
         acceptor(&config).expect("reload with the new name");
         let second = std::fs::read(&cert).expect("cert");
         assert_ne!(second, first, "remade for the new name");
-        assert!(self_signed_fits(&cert, "box.jones.example"));
-        assert!(!self_signed_fits(&cert, "mail.smith.example"));
+        assert!(self_signed_is_current(&config));
+        config.hostname = "mail.smith.example".into();
+        assert!(!self_signed_is_current(&config));
+        config.hostname = "box.jones.example".into();
         acceptor(&config).expect("again");
         assert_eq!(
             std::fs::read(&cert).expect("cert"),

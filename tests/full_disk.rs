@@ -158,3 +158,70 @@ fn fill_up(limits: &str) {
     let stored: usize = server.python_ok(&count, &[]).trim().parse().expect("count");
     assert_eq!(stored, accepted, "and still there after a restart");
 }
+
+/// Issue #16 defect 5: on a full device, space that EXPUNGE frees inside the store file (which
+/// never shrinks) is room for mail again at once, large messages too, without a restart. The
+/// sender declares SIZE, so both the MAIL FROM check and the store's check are passed.
+const FILL_EXPUNGE_REFILL: &str = r#"
+import imaplib
+body = ("0123456789abcdef" * 62 + "0123\r\n") * 262   # 256 KiB in lines of 1000 octets
+def deliver(n):
+    s = smtplib.SMTP("localhost", SMTP_PORT, timeout=60)
+    s.ehlo("filler.test")
+    message = f"From: a@example.org\r\nSubject: big {n}\r\n\r\n{body}".encode()
+    code, text = s.mail("a@example.org", ["SIZE=%d" % len(message)])
+    stage = "MAIL"
+    if code == 250:
+        stage = "DATA"
+        code, text = s.rcpt("alice@home.test")
+        assert code == 250, (code, text)
+        try:
+            code, text = s.data(message)
+        except smtplib.SMTPDataError as e:
+            code, text = e.smtp_code, e.smtp_error
+    s.quit()
+    assert code in (250, 452), (code, text)
+    refusal[0] = (stage, code, text)
+    return code == 250
+refusal = [None]
+filled = 0
+while deliver(filled):
+    filled += 1
+    assert filled < 200, "the device never filled"
+assert filled >= 8, filled
+imap = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS_PORT"]), ssl_context=tls())
+imap.login("alice@home.test", PASSWORD)
+imap.select("INBOX")
+imap.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+imap.expunge()
+refilled = 0
+for n in range(filled - 2):
+    assert deliver(1000 + n), f"refused after {refilled} of {filled - 2} once space was freed: {refusal[0]}"
+    refilled += 1
+imap.noop()
+status = imap.status("INBOX", "(MESSAGES)")[1][0]
+assert b"MESSAGES %d" % refilled in status, status
+imap.logout()
+print(f"filled {filled} x 256 KiB, expunged, then {refilled} more accepted")
+"#;
+
+#[test]
+fn large_deliveries_resume_once_expunge_frees_space_inside_the_store() {
+    let Some((dir, _data, _mount)) = small_data_device() else {
+        return;
+    };
+    let server = Server::start_on(dir, "min_free_space = \"1MiB\"");
+    server.add_user("alice@home.test");
+    let out = server.python(&format!("{PY_PRELUDE}{FILL_EXPUNGE_REFILL}"), &[]);
+    let log = server.log();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        common::text(&out.stderr),
+        log.lines()
+            .filter(|l| !l.contains("DEBUG"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    print!("{}", common::text(&out.stdout));
+}

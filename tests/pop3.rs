@@ -206,3 +206,35 @@ fn bad_commands_get_err_and_the_session_goes_on() {
     pop.send(b"QUIT\r\n");
     assert!(pop.line().starts_with("+OK"));
 }
+
+/// An unauthenticated connection that stays silent is told why before it is closed (issue #16
+/// defect 6), both when the idle timer fires and when the total time before login runs out.
+#[test]
+fn an_idle_connection_before_login_gets_err_before_the_close() {
+    let server = Server::start_with("preauth_idle_timeout = 2\npreauth_timeout = 3");
+    let mut silent = Raw::connect(server.addr("pop3"));
+    assert!(silent.line().starts_with("+OK"));
+    let bye = silent.line();
+    assert_eq!(bye, "-ERR Disconnected for inactivity");
+    assert!(silent.closed_within(std::time::Duration::from_secs(5)));
+
+    let mut dribbling = Raw::connect(server.addr("pop3"));
+    assert!(dribbling.line().starts_with("+OK"));
+    for _ in 0..3 {
+        dribbling.send(b"C");
+        std::thread::sleep(std::time::Duration::from_millis(900));
+    }
+    let mut lines = Vec::new();
+    loop {
+        let line = dribbling.line();
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("-ERR Disconnected for inactivity"),
+        "{lines:?}"
+    );
+}

@@ -228,11 +228,18 @@ fn oversized_lines_and_messages_get_replies_and_the_session_goes_on() {
             .starts_with("552 5.3.4")
     );
 
-    // A text line of 1001 octets (limit 1000 including CRLF).
+    // A text line over the MX's bound (64 KiB including CRLF); lines over RFC 5321's 1000
+    // but within it are taken whole (issue #16 defect 6, below).
     assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
     assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
     assert!(smtp.cmd("DATA").starts_with("354"));
-    smtp.send(format!("Subject: long line\r\n\r\n{}\r\n.\r\n", "x".repeat(999)).as_bytes());
+    smtp.send(
+        format!(
+            "Subject: long line\r\n\r\n{}\r\n.\r\n",
+            "x".repeat(64 * 1024 - 1)
+        )
+        .as_bytes(),
+    );
     let reply = smtp.reply();
     assert!(reply.starts_with("554 5.6.0"), "{reply}");
 
@@ -448,4 +455,124 @@ fn smtputf8_addresses_need_the_parameter() {
             .starts_with("250")
     );
     assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
+}
+
+/// RFC 5321 §4.5.1: `postmaster@` each local domain (and the bare `<Postmaster>`) is accepted
+/// with no alias set up, and reaches the first administrator (issue #16 defect 6); an alias,
+/// once made, takes over.
+#[test]
+fn postmaster_of_every_domain_reaches_the_first_administrator() {
+    let server = Server::start();
+    server.add_user("bob@home.test");
+    let out = server.cli(
+        &[
+            "user",
+            "add",
+            "carol@family.test",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{}\n", common::PASSWORD)),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut smtp = Raw::connect(server.addr("smtp"));
+    smtp.line();
+    smtp.cmd("EHLO client.test");
+    for rcpt in [
+        "postmaster@home.test",
+        "PostMaster@family.test",
+        "Postmaster",
+    ] {
+        assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+        let reply = smtp.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert!(reply.starts_with("250"), "{rcpt}: {reply}");
+        assert!(smtp.cmd("DATA").starts_with("354"));
+        smtp.send(b"Subject: to the postmaster\r\n\r\nhello\r\n.\r\n");
+        assert!(smtp.reply().starts_with("250"));
+    }
+    assert!(smtp.cmd("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(smtp.cmd("RCPT TO:<webmaster@home.test>").starts_with("550"));
+    smtp.cmd("QUIT");
+    assert_eq!(pop3_count(&server, "carol@family.test"), 3);
+    assert_eq!(pop3_count(&server, "bob@home.test"), 0);
+
+    let out = server.cli(
+        &["alias", "add", "postmaster@home.test", "bob@home.test"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = format!("{PY_PRELUDE}\nsend('a@example.org', ['postmaster@home.test'], 'alias')");
+    server.python_ok(&script, &[]);
+    assert_eq!(pop3_count(&server, "bob@home.test"), 1);
+    assert_eq!(pop3_count(&server, "carol@family.test"), 3);
+}
+
+/// Issue #16 defect 6: a badly made newsletter's 5,000-octet line, over RFC 5321's 1000, is
+/// taken on port 25 and stored whole (its DKIM signature still holds), where it got 554.
+#[test]
+fn lines_over_1000_octets_are_taken_whole_on_port_25() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    let mut smtp = session(&server);
+    smtp.cmd("EHLO newsletter.test");
+    assert!(smtp.cmd("MAIL FROM:<news@example.org>").starts_with("250"));
+    assert!(smtp.cmd("RCPT TO:<alice@home.test>").starts_with("250"));
+    assert!(smtp.cmd("DATA").starts_with("354"));
+    let line = "<td>offer</td>".repeat(358);
+    smtp.send(format!("Subject: news\r\n\r\n{line}\r\n.\r\n").as_bytes());
+    let reply = smtp.reply();
+    assert!(reply.starts_with("250"), "{reply}");
+    smtp.cmd("QUIT");
+    let script = format!(
+        "{PY_PRELUDE}\npoplib._MAXLINE = 1 << 20\np = pop3_login('alice@home.test')\nlines = p.retr(1)[1]\nprint(max(len(l) for l in lines))\np.quit()"
+    );
+    let longest: usize = server
+        .python_ok(&script, &[])
+        .trim()
+        .parse()
+        .expect("length");
+    assert_eq!(longest, line.len(), "stored whole");
+}
+
+/// Issue #16 defect 6: SMTPUTF8 was advertised, but `jürgen@home.test` could be neither an
+/// account nor an alias. Now both are made and reached over SMTPUTF8, and the account logs in.
+#[test]
+fn utf8_local_parts_are_accounts_and_aliases_delivered_with_smtputf8() {
+    let server = Server::start();
+    server.add_user("jürgen@home.test");
+    let out = server.cli(
+        &["alias", "add", "grüße@home.test", "jürgen@home.test"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let password = format!("{}\n", common::PASSWORD);
+    let out = server.cli(
+        &["user", "add", "bad name@home.test", "--password-stdin"],
+        Some(&password),
+    );
+    assert!(!out.status.success(), "a space is still refused");
+    let mut smtp = session(&server);
+    smtp.cmd("EHLO utf8.test");
+    for rcpt in ["jürgen@home.test", "grüße@home.test"] {
+        assert!(
+            smtp.cmd("MAIL FROM:<a@example.org> SMTPUTF8")
+                .starts_with("250")
+        );
+        let reply = smtp.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert!(reply.starts_with("250"), "{rcpt}: {reply}");
+        assert!(smtp.cmd("DATA").starts_with("354"));
+        smtp.send("Subject: Grüße\r\n\r\nhallo\r\n.\r\n".as_bytes());
+        assert!(smtp.reply().starts_with("250"));
+    }
+    smtp.cmd("QUIT");
+    let script = format!(
+        r#"{PY_PRELUDE}
+import imaplib
+imap = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS_PORT"]), ssl_context=tls())
+imap.authenticate("PLAIN", lambda _: "\0jürgen@home.test\0" + PASSWORD)
+print(imap.select("INBOX")[1][0].decode())
+imap.logout()
+"#
+    );
+    assert_eq!(server.python_ok(&script, &[]).trim(), "2");
 }

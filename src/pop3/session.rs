@@ -243,9 +243,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         Err(e) => Err(e),
     };
     // POP3 has no unsolicited reply; on shutdown this answers whatever the client sends next
-    // (or is already in flight). After an idle timeout or a close there is nobody to tell.
-    if let Err(Interrupted::Shutdown) = ended {
-        proto::err(Some("SYS/TEMP"), "shutting down", session.conn.output());
+    // (or is already in flight). A client cut for idling or for taking too long to log in is
+    // told so, as Dovecot does, rather than finding a silent close (issue #16 defect 6).
+    match ended {
+        Err(Interrupted::Shutdown) => {
+            proto::err(Some("SYS/TEMP"), "shutting down", session.conn.output());
+        }
+        Err(Interrupted::IdleTimeout) => {
+            proto::err(None, "Disconnected for inactivity", session.conn.output());
+        }
+        _ => {}
     }
     session.conn.close().await;
     tracing::debug!(peer = %session.peer, ended = ?ended.err(), "pop3 session ended");

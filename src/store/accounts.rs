@@ -311,7 +311,26 @@ impl Store {
                 .get(address.as_str())?
                 .map(|t| t.map(|t| t.value().to_string()))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((!targets.is_empty()).then_some(Recipient::Alias(targets)))
+            if !targets.is_empty() {
+                return Ok(Some(Recipient::Alias(targets)));
+            }
+            // RFC 5321 §4.5.1: postmaster@ every local domain must be accepted, alias or not.
+            // Without an alias it reaches the first administrator (in address order), or on a
+            // box with none yet the first account.
+            if address
+                .split_once('@')
+                .is_some_and(|(local, _)| local == "postmaster")
+            {
+                let first = match txn.open_table(ADMINISTRATORS)?.first()? {
+                    Some((admin, _)) => Some(admin.value().to_string()),
+                    None => txn
+                        .open_table(ACCOUNTS)?
+                        .first()?
+                        .map(|(account, _)| account.value().to_string()),
+                };
+                return Ok(first.map(|account| Recipient::Alias(vec![account])));
+            }
+            Ok(None)
         })
         .await
     }

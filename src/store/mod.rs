@@ -26,6 +26,7 @@ mod quota;
 mod read_view;
 pub mod schema;
 mod snapshot;
+mod space;
 mod spool;
 mod writer;
 
@@ -159,6 +160,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<handle::DbHandle>,
+    data_dir: PathBuf,
     spool_dir: PathBuf,
     /// `None` only while dropping.
     deliveries: Option<mpsc::Sender<writer::Delivery>>,
@@ -190,6 +192,35 @@ pub struct Totals {
     pub oldest_queued: Option<i64>,
 }
 
+/// The store's file in the data directory.
+const STORE_FILE: &str = "letterbox.redb";
+
+/// The data directory holds password hashes and everyone's mail: only the daemon's user may
+/// enter it, whatever the umask was when it was made (issue #16 defect 6).
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(StoreError::io)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(StoreError::io)
+}
+
+/// The store file is created 0600 before redb opens it (redb initialises an empty file), and
+/// one left more open by an older version is narrowed.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(StoreError::io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(StoreError::io)
+}
+
 impl Store {
     /// Opens (or creates) `<data_dir>/letterbox.redb`, checks the schema and starts the writer.
     /// `status` receives message and queue counts after every change.
@@ -198,10 +229,12 @@ impl Store {
         limits: &Limits,
         status: watch::Sender<Status>,
     ) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(StoreError::io)?;
+        private_dir(data_dir)?;
+        let path = data_dir.join(STORE_FILE);
+        private_file(&path)?;
         let spool_dir = data_dir.join("spool");
         let db = Arc::new(handle::DbHandle::open(
-            data_dir.join("letterbox.redb"),
+            path,
             usize::try_from(limits.store_cache_size.0).unwrap_or(usize::MAX),
         )?);
         spool::clear(&spool_dir)?;
@@ -222,6 +255,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 db,
+                data_dir: data_dir.to_path_buf(),
                 spool_dir,
                 deliveries: Some(deliveries),
                 writer: Some(writer),

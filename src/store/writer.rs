@@ -13,10 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::handle::DbHandle;
 use super::index::Messages;
 use super::schema::*;
-use super::{Flags, SpoolFile, StoreError, next_id};
+use super::{Flags, SpoolFile, StoreError, next_id, space};
 use crate::limits::BODY_CHUNK;
 use crate::mime::Scanner;
-use crate::status::Storage;
 
 /// One message to store, with the flags and internal date it gets.
 pub struct AppendItem {
@@ -65,7 +64,9 @@ pub(super) fn start(
 
 fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Settings) {
     let commit_batch = |batch: &[Delivery]| {
-        check_space(settings, batch)?;
+        // A refusal for room is not an I/O error: the store stays open.
+        db.get()
+            .and_then(|current| check_space(&current, settings, batch))?;
         let result = db.get().and_then(|current| commit_batch(&current, batch));
         match &result {
             Ok(_) => {
@@ -109,19 +110,31 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
     }
 }
 
-/// Refuses a batch that would leave less than `min_free_space` on the data device. redb
-/// writes new pages before it frees old ones, so a body needs somewhat more than its size.
-fn check_space(settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError> {
+/// Refuses a batch that would leave less than `min_free_space` on the data device, counting
+/// the pages free inside the store file as room (see `space`).
+fn check_space(db: &Database, settings: &Settings, batch: &[Delivery]) -> Result<(), StoreError> {
     let bodies: u64 = batch
         .iter()
         .flat_map(|d| &d.items)
         .map(|item| item.message.size())
         .sum();
-    let needed = bodies + bodies / 4 + settings.min_free_space;
-    match Storage::of(&settings.data_dir) {
-        Some(storage) if storage.free_bytes < needed => Err(StoreError::Full),
-        _ => Ok(()),
+    let needed = space::needed(bodies, settings.min_free_space);
+    let Some(free) = space::device_short(&settings.data_dir, needed) else {
+        return Ok(());
+    };
+    let txn = db.begin_write()?;
+    let reusable = space::reusable(&txn, &settings.data_dir)?;
+    txn.abort()?;
+    if free.saturating_add(reusable) < needed {
+        tracing::warn!(
+            free,
+            reusable,
+            needed,
+            "no room for a delivery on the data device"
+        );
+        return Err(StoreError::Full);
     }
+    Ok(())
 }
 
 fn commit_batch(db: &Database, batch: &[Delivery]) -> Result<Vec<Option<Filed>>, StoreError> {

@@ -12,7 +12,6 @@ use crate::imap::proto::sequence::compact;
 use crate::imap::proto::{AppendMessage, AppendPrefix, parse_append_next};
 use crate::limits::{IMAP_COMMAND_LINE, IMAP_MULTIAPPEND_MAX};
 use crate::net::Interrupted;
-use crate::status::Storage;
 use crate::store::{AppendItem, SpoolFile, SpoolWriter, now_unix};
 
 /// How one APPEND command ended before anything was stored.
@@ -91,7 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 n if n >= IMAP_MULTIAPPEND_MAX => {
                     Some(("NO", "[LIMIT] Too many messages in one APPEND"))
                 }
-                _ => self.size_refusal(literal),
+                _ => self.size_refusal(literal).await,
             }
             .or_else(|| {
                 (message.utf8 && !self.enabled.utf8_accept)
@@ -173,15 +172,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// A message over the APPEND limit, or one the data device has no room for beside the
     /// spool files this command already wrote (checked before each message, so a MULTIAPPEND
     /// of many large messages cannot fill the card before its commit is refused).
-    fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
+    /// Space freed inside the store by EXPUNGE counts as room (issue #16 defect 5).
+    async fn size_refusal(&self, literal: LiteralMarker) -> Option<(&'static str, &'static str)> {
         let limits = &self.ctx.config.limits;
         if literal.length > limits.max_append_size.0 {
             return Some(("NO", "[TOOBIG] Message too large"));
         }
-        let needed = literal.length.saturating_add(limits.min_free_space.0);
-        Storage::of(&self.ctx.config.data_dir)
-            .is_some_and(|storage| storage.free_bytes < needed)
-            .then_some(("NO", "[OVERQUOTA] Not enough storage for the message"))
+        let room = self
+            .ctx
+            .store
+            .has_room(literal.length, limits.min_free_space.0)
+            .await;
+        match room {
+            Ok(true) => None,
+            Ok(false) => Some(("NO", "[OVERQUOTA] Not enough storage for the message")),
+            Err(error) => {
+                tracing::error!(%error, "APPEND: cannot tell the free space");
+                Some(("NO", "[UNAVAILABLE] Storage not available, try again later"))
+            }
+        }
     }
 
     /// Why an APPEND cannot take its first message, before the literal is read.
@@ -193,7 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(account) = self.account.clone() else {
             return Some(("BAD", "Log in first"));
         };
-        if let Some(refusal) = self.size_refusal(literal) {
+        if let Some(refusal) = self.size_refusal(literal).await {
             return Some(refusal);
         }
         match self.ctx.store.mailbox_state(&account, mailbox).await {

@@ -32,9 +32,7 @@ impl DataError {
                 "5.3.4",
                 "Message size exceeds fixed maximum message size",
             ),
-            DataError::LineTooLong => {
-                Reply::new(554, "5.6.0", "Message line longer than 1000 octets")
-            }
+            DataError::LineTooLong => Reply::new(554, "5.6.0", "Message line too long"),
             DataError::BareCarriageReturn | DataError::BareLineFeed => Reply::new(
                 554,
                 "5.6.0",

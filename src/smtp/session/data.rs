@@ -10,6 +10,17 @@ use crate::smtp::proto::{DataError, DataReceiver};
 use crate::status::Storage;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// The longest text line taken: larger on the MX for newsletters that send longer lines,
+    /// RFC 5321's 1000 on submission (see `Limits::smtp_mx_text_line`).
+    fn text_line(&self) -> usize {
+        match self.ctx.role {
+            Role::Mx => {
+                usize::try_from(self.ctx.config.limits.smtp_mx_text_line.0).unwrap_or(usize::MAX)
+            }
+            Role::Submission => SMTP_TEXT_LINE,
+        }
+    }
+
     pub(super) async fn data(&mut self) -> Result<Reply, Interrupted> {
         if self
             .transaction
@@ -37,7 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         ))
         .await?;
         let limits = &self.ctx.config.limits;
-        let mut receiver = DataReceiver::new(limits.max_message_size.0, SMTP_TEXT_LINE);
+        let mut receiver = DataReceiver::new(limits.max_message_size.0, self.text_line());
         let mut chunk = Vec::with_capacity(crate::limits::BODY_CHUNK);
         // A minimum rate, not a timer per byte (issue #16 defect 3): see DATA_MIN_RATE.
         let max = limits.max_message_size.0;
@@ -75,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             && t.chunked.is_none()
         {
             let limits = &self.ctx.config.limits;
-            let checker = MessageChecker::new(limits.max_message_size.0, SMTP_TEXT_LINE);
+            let checker = MessageChecker::new(limits.max_message_size.0, self.text_line());
             match self.start_spool(t).await {
                 Ok(spool) => t.chunked = Some((spool, checker)),
                 Err(error) => {

@@ -7,7 +7,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::*;
 use crate::smtp::proto::{Body, MailParams};
-use crate::status::Storage;
 use crate::store::Recipient;
 
 /// The reverse-path as the filters see it: empty for a bounce.
@@ -96,10 +95,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // RFC 1870 §6.2: a declared size that would not fit now is a temporary failure.
         if let Some(size) = params.size {
             let reserve = self.ctx.config.limits.min_free_space.0;
-            if Storage::of(&self.ctx.config.data_dir)
-                .is_some_and(|storage| storage.free_bytes < size.saturating_add(reserve))
-            {
-                return Reply::new(452, "4.3.1", "Insufficient system storage");
+            match self.ctx.store.has_room(size, reserve).await {
+                Ok(true) => {}
+                Ok(false) => return Reply::new(452, "4.3.1", "Insufficient system storage"),
+                Err(error) => return store_error_reply(&error),
             }
         }
         if params.body == Some(Body::BinaryMime) {
