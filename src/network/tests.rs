@@ -84,7 +84,7 @@ fn scan_results_are_one_per_ssid_strongest_first() {
 
 fn simulated(dir: &Path) -> Simulated {
     let ssids: Vec<String> = ["Home", "Neighbours", "Cafe"].map(String::from).into();
-    Simulated::new(&ssids, None, dir)
+    Simulated::new(&ssids, None, None, dir)
 }
 
 #[tokio::test]
