@@ -35,6 +35,8 @@ const WIFI_REFRESH: Duration = Duration::from_secs(5);
 /// How often the self-signed certificate is checked against the box's names and addresses
 /// (a new DHCP lease) and its end; a reload makes it again when it no longer fits.
 const CERTIFICATE_CHECK: Duration = Duration::from_secs(10 * 60);
+/// The port phones send DNS to (RFC 1035 §4.2): the captive DNS answers there on the hotspot.
+const CAPTIVE_DNS_PORT: u16 = 53;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -193,10 +195,12 @@ pub async fn run(
     let tracker = TaskTracker::new();
     // A box with no account yet has not been set up: it starts in setup mode.
     let first_start = store.accounts().await?.is_empty();
+    let network = crate::network::from_config(&config);
     let control = crate::control::spawn(
         status.clone(),
         first_start,
         config.listen.web.clone(),
+        network.clone(),
         shutdown.clone(),
         &tracker,
     );
@@ -241,7 +245,6 @@ pub async fn run(
 
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
-    let network = crate::network::from_config(&config);
     let mut mdns = start_mdns(&config);
     let radio = network.clone();
     apply_country(&radio, config.country.as_deref(), &tracker);
@@ -484,18 +487,20 @@ impl Prepared {
     }
 }
 
-/// Runs the captive DNS responder on `addresses` while the box is in setup mode: bound when
-/// setup mode starts, closed when it ends, so a box in normal use answers no DNS at all.
+/// Runs the captive DNS responder on `addresses`, and on port 53 of the hotspot's address
+/// while a hotspot is up, only while the box is in setup mode: bound when setup mode starts
+/// (or the hotspot comes up), closed when it ends, so a box in normal use answers no DNS.
 async fn captive_dns_in_setup_mode(
-    addresses: Vec<SocketAddr>,
+    configured: Vec<SocketAddr>,
     network: Arc<dyn crate::network::Network>,
     mut status: watch::Receiver<Status>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    if addresses.is_empty() {
-        return;
-    }
+    // What the responders depend on: setup mode, and the hotspot's address.
+    let wanted = |s: &Status, network: &dyn crate::network::Network| {
+        (s.mode == Mode::Setup).then(|| network.hotspot_address())
+    };
     loop {
         // Wait for setup mode.
         let entered = tokio::select! {
@@ -504,6 +509,11 @@ async fn captive_dns_in_setup_mode(
         };
         if !entered {
             return;
+        }
+        let now = wanted(&status.borrow(), network.as_ref());
+        let mut addresses = configured.clone();
+        if let Some(Some(hotspot)) = now {
+            addresses.push(SocketAddr::new(hotspot, CAPTIVE_DNS_PORT));
         }
         let responders = shutdown.child_token();
         for address in &addresses {
@@ -529,7 +539,7 @@ async fn captive_dns_in_setup_mode(
             }
         }
         let left = tokio::select! {
-            left = status.wait_for(|s| s.mode != Mode::Setup) => left.is_ok(),
+            left = status.wait_for(|s| wanted(s, network.as_ref()) != now) => left.is_ok(),
             () = shutdown.cancelled() => false,
         };
         responders.cancel();

@@ -15,8 +15,15 @@
 //! for over a wired network, where no Wi-Fi passphrase guards the page) and publishes it with
 //! the page's address in `Status::setup`, for the panel and `letterbox status`; leaving setup
 //! mode withdraws both.
+//!
+//! The loop also owns the network state ([`radio`]): the setup hotspot goes up and down with
+//! setup mode, and the wizard's join goes through [`Control::join`]. While the radio works (a
+//! scan and raise, or a join: at most `WIFI_JOIN_TIMEOUT` and a little) commands wait.
+
+mod radio;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -25,7 +32,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::button::Press;
+use crate::network::{Network, NetworkError};
+use crate::secret::Secret;
 use crate::status::{Mode, SetupInfo, Status};
+
+use radio::{Entered, Radio, Shown};
+pub use radio::{HANDOVER_GRACE, Joining};
+
+/// While setup mode waits for a radio that has not appeared yet (a Pi's Wi-Fi firmware loads
+/// a few seconds after the daemon starts), how often it looks again; it stops looking after
+/// `WIFI_APPEAR_TIMEOUT`.
+const RADIO_POLL: Duration = Duration::from_secs(2);
 
 /// Commands waiting for the loop; senders wait when it is full (the loop never blocks long).
 const QUEUE: usize = 16;
@@ -59,9 +76,16 @@ enum Cause {
     Stopping,
 }
 
-struct Envelope {
-    command: Command,
-    reply: Option<oneshot::Sender<Mode>>,
+enum Envelope {
+    Command {
+        command: Command,
+        reply: Option<oneshot::Sender<Mode>>,
+    },
+    Join {
+        ssid: String,
+        passphrase: Secret<String>,
+        reply: oneshot::Sender<Result<Joining, NetworkError>>,
+    },
 }
 
 /// The way to send the loop commands; cheap to clone.
@@ -75,9 +99,29 @@ impl Control {
     pub async fn ask(&self, command: Command) -> Result<Mode, ControlError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Envelope {
+            .send(Envelope::Command {
                 command,
                 reply: Some(reply),
+            })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)
+    }
+
+    /// Joins the network the wizard named. With the hotspot up the answer comes at once
+    /// ([`Joining::AfterHotspot`]) and the outcome later in `Status::setup`; otherwise it
+    /// comes when the join is done.
+    pub async fn join(
+        &self,
+        ssid: &str,
+        passphrase: &Secret<String>,
+    ) -> Result<Result<Joining, NetworkError>, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Envelope::Join {
+                ssid: ssid.to_string(),
+                passphrase: passphrase.clone(),
+                reply,
             })
             .await
             .map_err(|_| ControlError::Stopped)?;
@@ -87,7 +131,7 @@ impl Control {
     /// Sends `command` without waiting for its effect (the panel's loop must not wait on us).
     pub fn tell(&self, command: Command) -> Result<(), ControlError> {
         self.commands
-            .try_send(Envelope {
+            .try_send(Envelope::Command {
                 command,
                 reply: None,
             })
@@ -97,11 +141,12 @@ impl Control {
 
 /// Starts the loop under `tracker`. `first_start` is true when the store has no account yet:
 /// the box starts in setup mode. `web` is where the setup page listens (for the address the
-/// panel shows).
+/// panel shows); `network` is the radio the loop alone raises the hotspot on and joins with.
 pub fn spawn(
     status: watch::Sender<Status>,
     first_start: bool,
     web: Vec<SocketAddr>,
+    network: Arc<dyn Network>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Control {
@@ -110,6 +155,8 @@ pub fn spawn(
         status,
         idle_timeout: crate::limits::SETUP_IDLE_TIMEOUT,
         setup_until: None,
+        radio: Radio::new(network, web.clone()),
+        radio_poll: None,
         web,
         shutdown,
     };
@@ -121,24 +168,39 @@ pub fn spawn(
 async fn run(mut owner: Owner, mut commands: mpsc::Receiver<Envelope>, first_start: bool) {
     let shutdown = owner.shutdown.clone();
     if first_start {
-        owner.set(Mode::Setup, Cause::FirstStart);
+        owner.set(Mode::Setup, Cause::FirstStart).await;
     }
     loop {
         let deadline = owner.setup_until;
         tokio::select! {
-            envelope = commands.recv() => {
-                let Some(Envelope { command, reply }) = envelope else { break };
-                let mode = owner.handle(command);
-                if let Some(reply) = reply {
-                    let _ = reply.send(mode);
+            envelope = commands.recv() => match envelope {
+                None => break,
+                Some(Envelope::Command { command, reply }) => {
+                    let mode = owner.handle(command).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(mode);
+                    }
                 }
-            }
-            () = sleep_until(deadline) => owner.set(Mode::Normal, Cause::Idle),
+                Some(Envelope::Join { ssid, passphrase, reply }) => {
+                    owner.join(&ssid, &passphrase, reply).await;
+                }
+            },
+            () = sleep_until(deadline) => owner.set(Mode::Normal, Cause::Idle).await,
+            () = sleep_until(owner.radio_poll.map(|poll| poll.next)) => owner.poll_radio().await,
             () = shutdown.cancelled() => break,
         }
     }
     // However the daemon stops (a press, SIGTERM), the status says so while it drains.
-    owner.set(Mode::ShuttingDown, Cause::Stopping);
+    owner.set(Mode::ShuttingDown, Cause::Stopping).await;
+}
+
+/// Setup mode found no radio; it looks again at `next`, up to `until`.
+#[derive(Debug, Clone, Copy)]
+struct RadioPoll {
+    next: Instant,
+    until: Instant,
+    /// A long press started setup mode: the hotspot is raised even with an uplink.
+    asked: bool,
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -153,6 +215,9 @@ struct Owner {
     idle_timeout: Duration,
     /// While in setup mode: when it ends unless a request comes first.
     setup_until: Option<Instant>,
+    radio: Radio,
+    /// In setup mode without a radio yet: when to look for it again.
+    radio_poll: Option<RadioPoll>,
     web: Vec<SocketAddr>,
     shutdown: CancellationToken,
 }
@@ -162,32 +227,116 @@ impl Owner {
         self.status.borrow().mode
     }
 
-    fn handle(&mut self, command: Command) -> Mode {
+    async fn handle(&mut self, command: Command) -> Mode {
         let cause = Cause::Command(command);
         match (command, self.mode()) {
             // Once shutting down, nothing brings the box back.
             (_, Mode::ShuttingDown) => {}
             (Command::Press(Press::Short), _) => {}
             (Command::Press(Press::Long), Mode::Normal) | (Command::Setup(true), _) => {
-                self.set(Mode::Setup, cause)
+                self.set(Mode::Setup, cause).await
             }
             (Command::Press(Press::Long), Mode::Setup) | (Command::Setup(false), _) => {
-                self.set(Mode::Normal, cause)
+                self.set(Mode::Normal, cause).await
             }
             (Command::Touch, Mode::Setup) => {
                 self.setup_until = Some(Instant::now() + self.idle_timeout);
             }
             (Command::Touch, Mode::Normal) => {}
             (Command::Press(Press::VeryLong) | Command::Shutdown, _) => {
-                self.set(Mode::ShuttingDown, cause);
+                self.set(Mode::ShuttingDown, cause).await;
                 self.shutdown.cancel();
             }
         }
         self.mode()
     }
 
-    /// Publishes `mode` (only when it changes) and arms or clears the setup timer.
-    fn set(&mut self, mode: Mode, cause: Cause) {
+    /// The wizard named a network: join it (see [`radio`]) and publish how it went.
+    async fn join(
+        &mut self,
+        ssid: &str,
+        passphrase: &Secret<String>,
+        reply: oneshot::Sender<Result<Joining, NetworkError>>,
+    ) {
+        if !self.radio.is_up() {
+            let outcome = self.radio.join_now(ssid, passphrase).await;
+            let problem = outcome
+                .as_ref()
+                .err()
+                .map(|error| crate::status::JoinProblem::of(ssid, error));
+            self.publish_setup(|setup| setup.problem = problem);
+            let _ = reply.send(outcome.map(|()| Joining::Joined));
+            return;
+        }
+        let _ = reply.send(Ok(Joining::AfterHotspot));
+        let outcome = self.radio.join_over_hotspot(ssid, passphrase).await;
+        let wired = self.wired_url();
+        self.publish_setup(|setup| match outcome {
+            Ok(()) => {
+                tracing::info!(
+                    ssid,
+                    "Wi-Fi: joined from the setup page; the hotspot stays down"
+                );
+                setup.problem = None;
+                show(setup, None, wired);
+            }
+            Err((problem, shown)) => {
+                setup.problem = Some(problem);
+                show(setup, shown, wired);
+            }
+        });
+    }
+
+    /// Publishes a raised hotspot, or keeps looking for a radio that is not there yet.
+    fn radio_entered(&mut self, entered: Entered, asked: bool, until: Instant) {
+        self.radio_poll = None;
+        match entered {
+            Entered::Raised(shown) => {
+                let wired = self.wired_url();
+                self.publish_setup(|setup| show(setup, Some(shown), wired));
+            }
+            Entered::NoHotspot => {}
+            Entered::NoRadio if Instant::now() < until => {
+                self.radio_poll = Some(RadioPoll {
+                    next: Instant::now() + RADIO_POLL,
+                    until,
+                    asked,
+                });
+            }
+            Entered::NoRadio => {
+                tracing::info!("setup mode: no Wi-Fi radio; the setup page asks for the code")
+            }
+        }
+    }
+
+    /// Setup mode is on and the radio was not there: look again.
+    async fn poll_radio(&mut self) {
+        let Some(RadioPoll { until, asked, .. }) = self.radio_poll.take() else {
+            return;
+        };
+        if self.mode() != Mode::Setup {
+            return;
+        }
+        let entered = self.radio.enter(asked).await;
+        self.radio_entered(entered, asked, until);
+    }
+
+    /// Changes the published setup information, if setup mode is on.
+    fn publish_setup(&self, change: impl FnOnce(&mut SetupInfo)) {
+        self.status.send_modify(|s| {
+            if let Some(setup) = s.setup.as_mut() {
+                change(setup);
+            }
+        });
+    }
+
+    fn wired_url(&self) -> String {
+        crate::web::setup_url(&self.web, &crate::panel::system::addresses())
+    }
+
+    /// Publishes `mode` (only when it changes) and arms or clears the setup timer; raises
+    /// the hotspot when setup mode starts and lowers it when it ends.
+    async fn set(&mut self, mode: Mode, cause: Cause) {
         self.setup_until = match mode {
             // Entering setup mode again (`letterbox setup` while in it) restarts the timer.
             Mode::Setup => Some(Instant::now() + self.idle_timeout),
@@ -206,6 +355,15 @@ impl Owner {
             }
             changed
         });
+        if entering {
+            let asked = matches!(cause, Cause::Command(Command::Press(Press::Long)));
+            let entered = self.radio.enter(asked).await;
+            let until = Instant::now() + crate::limits::WIFI_APPEAR_TIMEOUT;
+            self.radio_entered(entered, asked, until);
+        } else if mode != Mode::Setup {
+            self.radio_poll = None;
+            self.radio.leave().await;
+        }
         if changed {
             match cause {
                 Cause::FirstStart => tracing::info!(?mode, "no account yet: setup mode"),
@@ -234,9 +392,30 @@ impl Owner {
         Some(SetupInfo {
             network: None,
             passphrase: None,
-            url: crate::web::setup_url(&self.web, &crate::panel::system::addresses()),
+            url: self.wired_url(),
             code,
+            problem: None,
         })
+    }
+}
+
+/// Shows the hotspot (or, with `None`, the wired way in: the page's `wired` URL and the code).
+fn show(setup: &mut SetupInfo, shown: Option<Shown>, wired: String) {
+    match shown {
+        Some(Shown {
+            network,
+            passphrase,
+            url,
+        }) => {
+            setup.network = Some(network);
+            setup.passphrase = Some(passphrase);
+            setup.url = url;
+        }
+        None => {
+            setup.network = None;
+            setup.passphrase = None;
+            setup.url = wired;
+        }
     }
 }
 
@@ -273,11 +452,22 @@ mod tests {
     }
 
     fn start(first_start: bool) -> Harness {
+        let web = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
+        start_with(first_start, web, Arc::new(crate::network::Wired))
+    }
+
+    fn start_with(first_start: bool, web: Vec<SocketAddr>, network: Arc<dyn Network>) -> Harness {
         let (status, receiver) = watch::channel(Status::default());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let web = vec![SocketAddr::from(([127, 0, 0, 1], 8080))];
-        let control = spawn(status, first_start, web, shutdown.clone(), &tracker);
+        let control = spawn(
+            status,
+            first_start,
+            web,
+            network,
+            shutdown.clone(),
+            &tracker,
+        );
         Harness {
             control,
             status: receiver,
@@ -402,4 +592,6 @@ mod tests {
         assert_eq!(h.ask(Command::Shutdown).await, Mode::ShuttingDown);
         assert!(h.shutdown.is_cancelled());
     }
+
+    mod hotspot;
 }

@@ -149,6 +149,30 @@ pub struct SetupInfo {
     pub url: String,
     /// New each time setup mode starts; `None` only if the random source failed.
     pub code: Option<String>,
+    /// Why the network the wizard named last could not be joined; cleared by a join that
+    /// works and when setup mode ends.
+    #[serde(default)]
+    pub problem: Option<JoinProblem>,
+}
+
+/// A join that failed, as the setup page, the panel and `letterbox status` say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinProblem {
+    pub ssid: String,
+    /// One sentence a person can act on (the setup page, `letterbox status`).
+    pub reason: String,
+    /// A few words for the panel: "wrong password", "not found", ...
+    pub short: String,
+}
+
+impl JoinProblem {
+    pub fn of(ssid: &str, error: &crate::network::NetworkError) -> JoinProblem {
+        JoinProblem {
+            ssid: ssid.to_string(),
+            reason: error.to_string(),
+            short: error.short().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +271,20 @@ impl Status {
             Mode::Normal => {}
             Mode::Setup => out.push_str("setup mode    on\n"),
             Mode::ShuttingDown => out.push_str("shutting down\n"),
+        }
+        if let Some(setup) = &self.setup {
+            if let (Some(network), Some(passphrase)) = (&setup.network, &setup.passphrase) {
+                out.push_str(&format!(
+                    "hotspot       {network}, passphrase {passphrase}\n"
+                ));
+            }
+            out.push_str(&format!("setup page    {}\n", setup.url));
+            if let Some(code) = &setup.code {
+                out.push_str(&format!("setup code    {code}\n"));
+            }
+            if let Some(problem) = &setup.problem {
+                out.push_str(&format!("not joined    {}\n", problem.reason));
+            }
         }
         if !self.addresses.is_empty() {
             out.push_str(&format!("addresses     {}\n", self.addresses.join(", ")));

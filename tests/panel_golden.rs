@@ -80,6 +80,7 @@ fn status() -> Status {
             passphrase: Some("otter-maple-42".into()),
             url: "http://10.42.0.1/".into(),
             code: Some("K7MQ4XRT".into()),
+            problem: None,
         }),
         wifi: None,
     }
@@ -92,6 +93,7 @@ fn wired(status: &Status) -> Status {
         passphrase: None,
         url: "http://192.168.1.20/setup".into(),
         code: Some("K7MQ4XRT".into()),
+        problem: None,
     });
     wired
 }

@@ -11,17 +11,18 @@
 //! Beside it, [`captive_dns`]: the DNS responder that answers every name with the box's
 //! setup address while setup mode is on.
 //!
-//! Not in the trait yet: raising and lowering the hotspot and the link state. The
-//! NetworkManager backend has them as methods (`raise_hotspot`, `lower_hotspot`, `link`,
-//! `set_country`) for the network-state loop to call; they join the trait once the SD
-//! image's backend has them too.
+//! The setup hotspot ([`Network::raise_hotspot`], [`Network::lower_hotspot`]) is raised
+//! and lowered only by the control loop (`crate::control`), which owns the network state;
+//! [`hotspot`] makes its name and passphrase.
 
 pub mod captive_dns;
 pub mod credentials;
+pub mod hotspot;
 pub mod mdns;
 pub mod nm;
 pub mod nm_terse;
 mod simulated;
+mod uplink;
 pub mod wpa;
 
 use std::future::Future;
@@ -35,8 +36,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::secret::Secret;
 
+pub use hotspot::Hotspot;
 pub use nm::NetworkManager;
 pub use simulated::{JOINED_FILE, Simulated};
+pub use uplink::wired_uplink;
 pub use wpa::Wpa;
 
 /// A boxed future that may move between threads; the trait returns these so that it stays
@@ -120,6 +123,22 @@ pub enum NetworkError {
     Backend(String),
 }
 
+impl NetworkError {
+    /// A few words for the panel's one line.
+    pub fn short(&self) -> &'static str {
+        match self {
+            NetworkError::WrongPassphrase(_) => "wrong password",
+            NetworkError::NotInRange(_) => "not found",
+            NetworkError::JoinTimedOut(_) => "no answer",
+            NetworkError::NoWifi => "no Wi-Fi",
+            NetworkError::BadSsid
+            | NetworkError::PassphraseLength
+            | NetworkError::PassphraseCharacters => "not valid",
+            NetworkError::Backend(_) => "failed",
+        }
+    }
+}
+
 /// The box's networking as the setup wizard sees it.
 pub trait Network: Send + Sync + 'static {
     /// False on a wired box: the wizard skips its Wi-Fi step.
@@ -158,6 +177,33 @@ pub trait Network: Send + Sync + 'static {
     fn start(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Whether the box can be reached without a hotspot: a joined Wi-Fi network with an
+    /// address, or a wired interface with one. Setup mode raises a hotspot only when not
+    /// (or when a person asked for it with a long press).
+    fn has_uplink(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+
+    /// Raises the WPA2-PSK setup hotspot (the radio leaves any network it was on) and
+    /// returns the box's address on it, which [`Network::hotspot_address`] reports from
+    /// then on. Phones that join get an address by DHCP, with the URL of the captive-portal
+    /// API (`captive_path` on port 80 of that address) as option 114 (RFC 8910). Call
+    /// [`Network::scan`] first: while the radio serves the hotspot, a scan answers what was
+    /// heard before.
+    fn raise_hotspot<'a>(
+        &'a self,
+        _hotspot: &'a Hotspot,
+        _captive_path: &'a str,
+    ) -> BoxFuture<'a, Result<IpAddr, NetworkError>> {
+        Box::pin(async { Err(NetworkError::NoWifi) })
+    }
+
+    /// Takes the hotspot down; the radio goes back to the stored network, if any. Lowering a
+    /// hotspot that is not up is not an error.
+    fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The backend `[network] backend` names; `auto` is [`Auto`].
@@ -174,6 +220,7 @@ pub fn from_config(config: &Config) -> Arc<dyn Network> {
         Backend::Simulated => Arc::new(Simulated::new(
             &config.network.simulated_networks,
             config.network.simulated_hotspot,
+            config.network.simulated_passphrase.clone(),
             &config.data_dir,
         )),
         Backend::NetworkManager => Arc::new(NetworkManager::new(
@@ -270,6 +317,22 @@ impl Network for Auto {
         self.current().link()
     }
 
+    fn has_uplink(&self) -> BoxFuture<'_, bool> {
+        self.current().has_uplink()
+    }
+
+    fn raise_hotspot<'a>(
+        &'a self,
+        hotspot: &'a Hotspot,
+        captive_path: &'a str,
+    ) -> BoxFuture<'a, Result<IpAddr, NetworkError>> {
+        self.current().raise_hotspot(hotspot, captive_path)
+    }
+
+    fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
+        self.current().lower_hotspot()
+    }
+
     /// Waits for wpa_supplicant's socket (up to `WIFI_APPEAR_TIMEOUT`), then lets it rejoin
     /// the stored network; a box without Wi-Fi just waits that long for nothing.
     fn start(&self) -> BoxFuture<'_, ()> {
@@ -348,6 +411,13 @@ pub struct NetworkSettings {
     /// over the "wired LAN" at 127.0.0.1). Unset: no hotspot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simulated_hotspot: Option<IpAddr>,
+    /// The passphrase every simulated network takes; any other is refused as a wrong one.
+    /// Unset: any valid passphrase is taken.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::secret::shown_as_set"
+    )]
+    pub simulated_passphrase: Option<Secret<String>>,
     /// The Wi-Fi interface the real backends drive.
     #[serde(default = "default_interface")]
     pub interface: String,
@@ -372,6 +442,7 @@ impl Default for NetworkSettings {
             wpa_control: Path::new(wpa::DEFAULT_CONTROL_DIR).join("wlan0"),
             simulated_networks: Vec::new(),
             simulated_hotspot: None,
+            simulated_passphrase: None,
             interface: default_interface(),
             mdns: true,
         }

@@ -26,7 +26,8 @@ use std::sync::{Mutex, PoisonError};
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    BoxFuture, Link, Network, NetworkError, WifiNetwork, check_passphrase, check_ssid, nm_terse,
+    BoxFuture, Hotspot, Link, Network, NetworkError, WifiNetwork, check_passphrase, check_ssid,
+    nm_terse,
 };
 use crate::limits::{NMCLI_KILL_AFTER, NMCLI_WAIT};
 use crate::secret::Secret;
@@ -435,5 +436,31 @@ impl<R: Runner> Network for NetworkManager<R> {
 
     fn set_country<'a>(&'a self, country: &'a str) -> BoxFuture<'a, Result<(), NetworkError>> {
         Box::pin(self.set_regulatory_domain(country))
+    }
+
+    fn has_uplink(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async {
+            let wifi = NetworkManager::link(self).await.ok().flatten();
+            wifi.is_some_and(|link| link.address.is_some()) || super::wired_uplink(&self.interface)
+        })
+    }
+
+    /// NetworkManager's shared mode runs its own DHCP server and DNS forwarder (dnsmasq) on
+    /// the hotspot: the captive-portal URL is not announced (no option 114) and port 53 is
+    /// dnsmasq's, not the captive DNS's.
+    fn raise_hotspot<'a>(
+        &'a self,
+        hotspot: &'a Hotspot,
+        _captive_path: &'a str,
+    ) -> BoxFuture<'a, Result<IpAddr, NetworkError>> {
+        Box::pin(NetworkManager::raise_hotspot(
+            self,
+            &hotspot.ssid,
+            &hotspot.passphrase,
+        ))
+    }
+
+    fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(NetworkManager::lower_hotspot(self))
     }
 }

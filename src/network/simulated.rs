@@ -2,7 +2,10 @@
 //! simulated_networks`), joins any of them with a valid passphrase, and records the network
 //! it joined twice over — in memory ([`Simulated::joined`], for unit tests) and in
 //! `<data_dir>/network-simulated.toml` (for tests that drive the real daemon from outside).
-//! The passphrase is recorded nowhere.
+//! The passphrase is recorded nowhere. With `simulated_passphrase` set, every other
+//! passphrase is refused as a wrong one. Its hotspot "rises" on `simulated_hotspot` (an
+//! address of this machine); the box has an uplink once it has joined a network, or when it
+//! has no hotspot address to simulate.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,8 @@ use std::sync::{Mutex, PoisonError};
 use serde::Serialize;
 
 use super::{
-    BoxFuture, Network, NetworkError, WifiNetwork, check_passphrase, check_ssid, strongest_first,
+    BoxFuture, Hotspot, Network, NetworkError, WifiNetwork, check_passphrase, check_ssid,
+    strongest_first,
 };
 use crate::secret::Secret;
 
@@ -28,8 +32,11 @@ const WEAKEST_SIGNAL: u8 = 5;
 pub struct Simulated {
     networks: Vec<WifiNetwork>,
     hotspot: Option<IpAddr>,
+    passphrase: Option<Secret<String>>,
     record: PathBuf,
     joined: Mutex<Option<String>>,
+    /// The hotspot's address while it is up.
+    raised: Mutex<Option<IpAddr>>,
 }
 
 #[derive(Serialize)]
@@ -39,8 +46,14 @@ struct Record<'a> {
 
 impl Simulated {
     /// `ssids` as heard, the first the strongest; `hotspot` is the address it reports as the
-    /// hotspot's; the joined network is recorded under `data_dir`.
-    pub fn new(ssids: &[String], hotspot: Option<IpAddr>, data_dir: &Path) -> Simulated {
+    /// hotspot's; `passphrase`, if any, the only one the networks take; the joined network
+    /// is recorded under `data_dir`.
+    pub fn new(
+        ssids: &[String],
+        hotspot: Option<IpAddr>,
+        passphrase: Option<Secret<String>>,
+        data_dir: &Path,
+    ) -> Simulated {
         let mut signal = FIRST_SIGNAL;
         let heard = ssids.iter().map(|ssid| {
             let network = WifiNetwork {
@@ -54,8 +67,10 @@ impl Simulated {
         Simulated {
             networks: strongest_first(heard),
             hotspot,
+            passphrase,
             record: data_dir.join(JOINED_FILE),
             joined: Mutex::new(None),
+            raised: Mutex::new(None),
         }
     }
 
@@ -77,6 +92,9 @@ impl Simulated {
         check_passphrase(passphrase)?;
         if !self.networks.iter().any(|n| n.ssid == ssid) {
             return Err(NetworkError::NotInRange(ssid.to_string()));
+        }
+        if self.passphrase.as_ref().is_some_and(|p| p != passphrase) {
+            return Err(NetworkError::WrongPassphrase(ssid.to_string()));
         }
         let text = toml::to_string(&Record { joined: ssid })
             .map_err(|e| NetworkError::Backend(e.to_string()))?;
@@ -107,6 +125,35 @@ impl Network for Simulated {
     }
 
     fn hotspot_address(&self) -> Option<IpAddr> {
-        self.hotspot
+        *self.raised.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Without a hotspot address to simulate, the box counts as wired (it has its uplink).
+    fn has_uplink(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { self.hotspot.is_none() || self.joined().is_some() })
+    }
+
+    fn raise_hotspot<'a>(
+        &'a self,
+        hotspot: &'a Hotspot,
+        _captive_path: &'a str,
+    ) -> BoxFuture<'a, Result<IpAddr, NetworkError>> {
+        Box::pin(async move {
+            check_ssid(&hotspot.ssid)?;
+            check_passphrase(&hotspot.passphrase)?;
+            let address = self.hotspot.ok_or_else(|| {
+                NetworkError::Backend("no simulated_hotspot address is configured".into())
+            })?;
+            *self.raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(address);
+            tracing::info!(ssid = hotspot.ssid, %address, "simulated Wi-Fi: hotspot up");
+            Ok(address)
+        })
+    }
+
+    fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(async {
+            *self.raised.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            Ok(())
+        })
     }
 }

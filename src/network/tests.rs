@@ -84,7 +84,7 @@ fn scan_results_are_one_per_ssid_strongest_first() {
 
 fn simulated(dir: &Path) -> Simulated {
     let ssids: Vec<String> = ["Home", "Neighbours", "Cafe"].map(String::from).into();
-    Simulated::new(&ssids, None, dir)
+    Simulated::new(&ssids, None, None, dir)
 }
 
 #[tokio::test]
@@ -176,7 +176,8 @@ async fn the_config_picks_the_simulated_backend_and_its_hotspot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         "data_dir = \"{}\"\n[network]\nbackend = \"simulated\"\n\
-         simulated_networks = [\"Home\", \"Neighbours\"]\nsimulated_hotspot = \"127.0.0.2\"\n",
+         simulated_networks = [\"Home\", \"Neighbours\"]\nsimulated_hotspot = \"127.0.0.2\"\n\
+         simulated_passphrase = \"correct horse\"\n",
         dir.path().display()
     );
     let wifi = from_config(&config(&text));
@@ -189,11 +190,24 @@ async fn the_config_picks_the_simulated_backend_and_its_hotspot() {
         .map(|n| n.ssid)
         .collect();
     assert_eq!(ssids, ["Home", "Neighbours"]);
+    // The hotspot's address is reported only while it is up.
+    assert_eq!(wifi.hotspot_address(), None);
+    assert!(!wifi.has_uplink().await);
+    let hotspot = super::Hotspot::new().expect("random source");
+    let raised = wifi.raise_hotspot(&hotspot, "/captive-portal/api").await;
+    assert_eq!(raised, Ok(IpAddr::from([127, 0, 0, 2])));
     assert_eq!(wifi.hotspot_address(), Some(IpAddr::from([127, 0, 0, 2])));
+    wifi.lower_hotspot().await.expect("lowered");
+    assert_eq!(wifi.hotspot_address(), None);
+    assert_eq!(
+        wifi.join("Home", &secret("another passphrase")).await,
+        Err(NetworkError::WrongPassphrase("Home".into()))
+    );
     wifi.join("Home", &secret("correct horse"))
         .await
         .expect("join");
     assert!(dir.path().join(JOINED_FILE).exists());
+    assert!(wifi.has_uplink().await);
 }
 
 #[test]

@@ -292,22 +292,33 @@ impl Canvas<'_> {
                 network,
                 passphrase,
                 url,
+                problem,
             } => {
+                // A failed join replaces the address: the phone finds the page by itself.
+                let (label, last) = match problem {
+                    Some(problem) => ("Not joined:", problem),
+                    None => ("Then open:", url),
+                };
                 if self.tall {
                     self.title(title, "");
                     self.text(1, self.row(0), "Join Wi-Fi:");
                     self.text(7, self.row(1), network);
                     self.text(1, self.row(2), &format!("Key {passphrase}"));
-                    self.text(1, self.row(3), "Then open:");
-                    self.text(7, self.row(4), url);
+                    self.text(1, self.row(3), label);
+                    self.text(7, self.row(4), last);
                     return;
                 }
                 self.icon(1, 2, &icons::WIFI);
                 self.text(12, 1, network);
                 self.icon(1, 12, &icons::KEY);
                 self.text(12, 11, passphrase);
-                self.icon(1, 22, &icons::GLOBE);
-                self.text(12, 21, url);
+                match problem {
+                    Some(problem) => self.text(1, 21, &format!("! {problem}")),
+                    None => {
+                        self.icon(1, 22, &icons::GLOBE);
+                        self.text(12, 21, url);
+                    }
+                }
             }
         }
     }

@@ -521,10 +521,14 @@ fn setup(setup: &SetupFacts, columns: usize, titled: bool) -> Vec<Line> {
             network,
             passphrase,
             url,
+            problem,
         } => vec![
             line(0, labelled("Wi-Fi", network, columns)),
             line(0, labelled("Key", passphrase, columns)),
-            line(1, labelled("Open", &short_url(url), columns)),
+            match problem {
+                Some(problem) => line(1, labelled("Not joined", problem, columns)),
+                None => line(1, labelled("Open", &short_url(url), columns)),
+            },
         ],
         SetupFacts::Wired { url, code } => {
             let mut lines = Vec::new();

@@ -128,6 +128,9 @@ pub enum SetupFacts {
         /// The passphrase, or "(open network)".
         passphrase: String,
         url: String,
+        /// Why the network the wizard named was not joined, in a few words ("wrong
+        /// password"): the person who typed it knows which network.
+        problem: Option<String>,
     },
     /// A wired box: open the page from any device on the network and type the code.
     Wired {
@@ -271,6 +274,7 @@ fn setup(status: &Status) -> SetupFacts {
                 .clone()
                 .unwrap_or_else(|| "(open network)".into()),
             url: setup.url.clone(),
+            problem: setup.problem.as_ref().map(|p| p.short.clone()),
         },
         None => SetupFacts::Wired {
             url: setup

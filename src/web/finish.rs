@@ -2,9 +2,10 @@
 //! records to publish and each person's client settings), and applying it all.
 //!
 //! Finishing checks once more that no address is taken, then: installs an uploaded
-//! certificate, writes the settings file (atomically), creates the accounts, joins the Wi-Fi
-//! network, reloads the services in-process with the new names and leaves setup mode. The
-//! answer page is rendered before setup mode ends, so the browser gets it.
+//! certificate, writes the settings file (atomically, with the Wi-Fi step's country; the
+//! network itself was joined at that step), creates the accounts, reloads the services
+//! in-process with the new names and leaves setup mode. The answer page is rendered before
+//! setup mode ends, so the browser gets it.
 
 use std::sync::Arc;
 
@@ -117,7 +118,10 @@ fn summary(web: &Web, visit: &super::guard::Visit, error: Option<String>) -> pag
                 ),
                 _ => "directly to the recipients' servers".into(),
             },
-            wifi: draft.wifi.as_ref().map(|w| format!("join \"{}\"", w.ssid)),
+            wifi: draft
+                .wifi
+                .as_ref()
+                .map(|w| format!("joined \"{}\"", w.ssid)),
             certificate: match &draft.tls {
                 Some(TlsChoice::Upload { summary, .. }) => format!("uploaded: {summary}"),
                 _ => format!(
@@ -258,12 +262,6 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
             .create_account_as(address, &hash, administrator.as_ref() == Some(address))
             .await
             .map_err(|e| format!("{address}: {e}"))?;
-    }
-    if let Some(wifi) = &wifi
-        && let Err(error) = web.network.join(&wifi.ssid, &wifi.passphrase).await
-    {
-        // The rest is applied; the Wi-Fi step can be done again from setup mode.
-        tracing::warn!(%error, ssid = %wifi.ssid, "the Wi-Fi network could not be joined");
     }
     web.reloader
         .reload()

@@ -21,6 +21,7 @@ mod login;
 mod pages;
 mod person;
 mod probes;
+pub use probes::CAPTIVE_API_PATH;
 mod wizard;
 
 use std::net::{IpAddr, SocketAddr};

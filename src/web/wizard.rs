@@ -3,7 +3,10 @@
 //! Each step is a GET that shows the form (filled with what the draft holds) and a POST that
 //! checks the session's CSRF token, validates on the server, and either shows the form again
 //! with a message beside the field or stores the answer in the draft and moves on. Nothing
-//! changes on the box until "Finish" (`finish`).
+//! changes on the box until "Finish" (`finish`), except that the Wi-Fi step joins the network
+//! at once, through the control loop that owns the radio: over the setup hotspot the phone
+//! gets its answer first and then loses the hotspot; if the join fails, the hotspot comes
+//! back and this step says why.
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ use super::draft::{self, NewAccount, Outgoing, PROVIDERS, RelayForm, Step, TlsCh
 use super::guard::{CodeOutcome, Visit};
 use super::pages::{self, AccountLine, Frame, Progress, ReportView};
 use super::{Connection, Web, finish};
-use crate::control::Command;
+use crate::control::{Command, Joining};
 use crate::limits::WIZARD_ACCOUNTS;
 use crate::secret::Secret;
 
@@ -598,6 +601,12 @@ async fn wifi_view(
         Ok(networks) => (networks, None),
         Err(error) => (Vec::new(), Some(error.to_string())),
     };
+    // A join that failed over the hotspot is told here when the phone is back on it.
+    let error = error.or_else(|| {
+        let status = web.status.borrow();
+        let problem = status.setup.as_ref()?.problem.as_ref()?;
+        Some(format!("The box could not join: {}.", problem.reason))
+    });
     pages::WifiPage {
         frame: web.frame(visit, Some(Step::Wifi)),
         networks,
@@ -666,16 +675,75 @@ async fn wifi_given(
     } else {
         form.other.trim()
     };
-    match draft::check_wifi(ssid, &form.passphrase, &form.country) {
-        Ok(choice) => {
+    let choice = match draft::check_wifi(ssid, &form.passphrase, &form.country) {
+        Ok(choice) => choice,
+        Err(error) => {
+            let view = wifi_view(&web, &visit, &form, Some(error)).await;
+            return invalid(&visit, &view);
+        }
+    };
+    // The country first: it decides the channels the radio may use to find the network.
+    if let Err(error) = web.network.set_country(&choice.country).await {
+        tracing::warn!(%error, country = choice.country, "Wi-Fi: regulatory domain not set");
+    }
+    match web.control.join(&choice.ssid, &choice.passphrase).await {
+        Ok(Ok(Joining::Joined)) => {
             web.draft(|d| d.wifi = Some(choice));
             with_cookie(&visit, web.onwards())
         }
-        Err(error) => {
-            let view = wifi_view(&web, &visit, &form, Some(error)).await;
+        Ok(Ok(Joining::AfterHotspot)) => {
+            let hotspot = web
+                .status
+                .borrow()
+                .setup
+                .as_ref()
+                .and_then(|s| s.network.clone());
+            let ssid = choice.ssid.clone();
+            web.draft(|d| d.wifi = Some(choice));
+            with_cookie(&visit, handover_page(&web, &ssid, hotspot.as_deref()))
+        }
+        Ok(Err(error)) => {
+            let view = wifi_view(&web, &visit, &form, Some(error.to_string())).await;
             invalid(&visit, &view)
         }
+        Err(error) => with_cookie(
+            &visit,
+            pages::message_with(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &web.config().hostname,
+                "Setup is not available",
+                vec![error.to_string()],
+                None,
+            ),
+        ),
     }
+}
+
+/// The answer to a join over the hotspot: the phone is about to lose this network.
+fn handover_page(web: &Web, ssid: &str, hotspot: Option<&str>) -> Response {
+    let hostname = web.config().hostname.clone();
+    let local = hostname.split('.').next().unwrap_or("letterbox");
+    let hotspot = hotspot.unwrap_or("the setup network");
+    pages::message_with(
+        StatusCode::OK,
+        &hostname,
+        &format!("Joining {ssid}"),
+        vec![
+            format!(
+                "The box now leaves {hotspot} and joins {ssid}; this phone will lose its \
+                 connection in a moment."
+            ),
+            format!(
+                "When the box's screen no longer shows {hotspot}, connect this phone to {ssid} \
+                 and open http://{local}.local/setup to finish, with the code on the screen."
+            ),
+            format!(
+                "If the box cannot join, {hotspot} comes back within a minute: join it again \
+                 and this page says why."
+            ),
+        ],
+        None,
+    )
 }
 
 fn tls_view(web: &Web, visit: &Visit, upload: bool, error: Option<String>) -> pages::TlsPage {

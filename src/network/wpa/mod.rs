@@ -11,14 +11,19 @@
 //! [`proto`] holds the request lines and the reply and event parsing, without I/O; [`ctrl`]
 //! moves the datagrams.
 //!
-//! Not here yet: the setup hotspot (`mode 2` networks) and the link report for the System
-//! page; see the README.
+//! The setup hotspot is a `mode 2` network of wpa_supplicant's (WPA2-PSK, CCMP only, on
+//! channel 1, which every phone hears); the image's `/sbin/letterbox-hotspot` then puts the
+//! box's static address on the interface, holds the interface's DHCP client and runs busybox
+//! `udhcpd` for phones, with the captive-portal URL as option 114 (RFC 8910). Lowering it
+//! undoes that and hands the stored network back to wpa_supplicant. While the hotspot is up
+//! the radio does not scan: a scan answers what was heard just before it was raised.
 
 mod ctrl;
 pub mod proto;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
@@ -27,7 +32,7 @@ use tokio::sync::Mutex;
 use self::ctrl::Ctrl;
 use self::proto::{DisabledReason, Event, Field, ReplyError, Request};
 use super::{
-    BoxFuture, Network, NetworkError, WifiLink, WifiNetwork, check_passphrase, check_ssid,
+    BoxFuture, Hotspot, Network, NetworkError, WifiLink, WifiNetwork, check_passphrase, check_ssid,
 };
 use crate::limits::{WIFI_JOIN_TIMEOUT, WIFI_SCAN_TIMEOUT, WPA_CTRL_REPLY_TIMEOUT};
 use crate::secret::Secret;
@@ -36,6 +41,13 @@ use crate::secret::Secret;
 pub const CREDENTIALS_FILE: &str = "wifi.toml";
 /// Where wpa_supplicant puts its control sockets by default (`ctrl_interface=`).
 pub const DEFAULT_CONTROL_DIR: &str = "/run/wpa_supplicant";
+/// The image's script that configures the hotspot's address and DHCP server:
+/// `letterbox-hotspot up IFACE ADDRESS/24 OPTION114-HEX` and `letterbox-hotspot down IFACE`.
+pub const HOTSPOT_SCRIPT: &str = "/sbin/letterbox-hotspot";
+/// The box's address on its hotspot (a /24; phones get .10 to .250), as NetworkManager's.
+pub const HOTSPOT_ADDRESS: Ipv4Addr = super::nm::HOTSPOT_ADDRESS;
+/// Channel 1 (IEEE 802.11-2020 Table E-4): allowed in every regulatory domain.
+const HOTSPOT_FREQUENCY_MHZ: u32 = 2412;
 
 /// Why talking to wpa_supplicant failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +62,8 @@ pub enum WpaError {
     Reply(#[from] ReplyError),
     #[error("{}: {error}", path.display())]
     Credentials { path: PathBuf, error: String },
+    #[error("the hotspot script failed: {0}")]
+    Script(String),
 }
 
 impl From<WpaError> for NetworkError {
@@ -76,6 +90,11 @@ pub struct Wpa {
     credentials: PathBuf,
     /// One conversation with the radio at a time: a scan during a join would confuse both.
     radio: Mutex<()>,
+    hotspot_script: PathBuf,
+    /// The hotspot's address while it is up.
+    hotspot: std::sync::Mutex<Option<IpAddr>>,
+    /// What the last scan heard, answered while the hotspot holds the radio.
+    heard: std::sync::Mutex<Vec<WifiNetwork>>,
 }
 
 impl Wpa {
@@ -89,7 +108,20 @@ impl Wpa {
             interface,
             credentials: data_dir.join(CREDENTIALS_FILE),
             radio: Mutex::new(()),
+            hotspot_script: PathBuf::from(HOTSPOT_SCRIPT),
+            hotspot: std::sync::Mutex::new(None),
+            heard: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    #[cfg(test)]
+    fn with_hotspot_script(mut self, script: &Path) -> Wpa {
+        self.hotspot_script = script.to_path_buf();
+        self
+    }
+
+    fn raised(&self) -> Option<IpAddr> {
+        *self.hotspot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether wpa_supplicant's control socket for `control` exists.
@@ -104,6 +136,13 @@ impl Wpa {
 
     async fn scan_now(&self) -> Result<Vec<WifiNetwork>, WpaError> {
         let _radio = self.radio.lock().await;
+        if self.raised().is_some() {
+            return Ok(self
+                .heard
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone());
+        }
         let mut ctrl = self.open()?;
         proto::parse_ok(&ctrl.request(&Request::Attach).await?)?;
         match proto::parse_ok(&ctrl.request(&Request::Scan).await?) {
@@ -120,7 +159,111 @@ impl Wpa {
             }
         }
         let heard = proto::parse_scan_results(&ctrl.request(&Request::ScanResults).await?)?;
-        Ok(super::strongest_first(heard))
+        let heard = super::strongest_first(heard);
+        *self.heard.lock().unwrap_or_else(PoisonError::into_inner) = heard.clone();
+        Ok(heard)
+    }
+
+    /// Raises the hotspot: a `mode 2` network, then the address and DHCP (the script).
+    async fn raise(&self, hotspot: &Hotspot, captive_path: &str) -> Result<IpAddr, NetworkError> {
+        check_ssid(&hotspot.ssid)?;
+        check_passphrase(&hotspot.passphrase)?;
+        let psk = proto::psk(hotspot.passphrase.expose(), hotspot.ssid.as_bytes());
+        let _radio = self.radio.lock().await;
+        let mut ctrl = self.open()?;
+        proto::parse_ok(&ctrl.request(&Request::Attach).await?).map_err(WpaError::from)?;
+        remove_all(&mut ctrl).await?;
+        let id = proto::parse_network_id(&ctrl.request(&Request::AddNetwork).await?)
+            .map_err(WpaError::from)?;
+        for field in [
+            Field::Ssid(hotspot.ssid.as_bytes().to_vec()),
+            Field::AccessPoint,
+            Field::FrequencyMhz(HOTSPOT_FREQUENCY_MHZ),
+            Field::KeyMgmtPsk,
+            Field::ProtoRsn,
+            Field::PairwiseCcmp,
+            Field::GroupCcmp,
+            Field::Psk(psk),
+        ] {
+            let reply = ctrl.request(&Request::SetNetwork { id, field }).await?;
+            proto::parse_ok(&reply).map_err(WpaError::from)?;
+        }
+        proto::parse_ok(&ctrl.request(&Request::SelectNetwork(id)).await?)
+            .map_err(WpaError::from)?;
+        let deadline = tokio::time::Instant::now() + WIFI_JOIN_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match ctrl.next_event(left).await? {
+                Some(Event::ApEnabled | Event::Connected) => break,
+                Some(_) => {}
+                None => {
+                    let _ = ctrl.request(&Request::RemoveNetwork(id)).await;
+                    return Err(NetworkError::Backend(
+                        "wpa_supplicant did not start the access point".into(),
+                    ));
+                }
+            }
+        }
+        let address = IpAddr::V4(HOTSPOT_ADDRESS);
+        self.run_script(&[
+            "up",
+            &self.interface,
+            &format!("{HOTSPOT_ADDRESS}/24"),
+            &proto::hex(format!("http://{HOTSPOT_ADDRESS}{captive_path}").as_bytes()),
+        ])
+        .await?;
+        *self.hotspot.lock().unwrap_or_else(PoisonError::into_inner) = Some(address);
+        tracing::info!(ssid = hotspot.ssid, %address, "Wi-Fi: hotspot up");
+        Ok(address)
+    }
+
+    /// Lowers the hotspot and hands the stored network back to wpa_supplicant.
+    async fn lower(&self) -> Result<(), NetworkError> {
+        if self.raised().is_none() {
+            return Ok(());
+        }
+        let _radio = self.radio.lock().await;
+        self.run_script(&["down", &self.interface]).await?;
+        let mut ctrl = self.open()?;
+        remove_all(&mut ctrl).await?;
+        *self.hotspot.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        if let Some(stored) = self.load().await? {
+            self.hand_over(&mut ctrl, &stored).await?;
+        }
+        tracing::info!("Wi-Fi: hotspot down");
+        Ok(())
+    }
+
+    async fn run_script(&self, args: &[&str]) -> Result<(), WpaError> {
+        let script = self.hotspot_script.display().to_string();
+        let output = tokio::process::Command::new(&self.hotspot_script)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| WpaError::Script(format!("{script}: {e}")))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(WpaError::Script(format!(
+            "{script} {}: {}",
+            args.first().unwrap_or(&""),
+            stderr.lines().last().unwrap_or("failed")
+        )))
+    }
+
+    /// The interface has an address from its DHCP client (not the hotspot's own).
+    async fn station_has_address(&self) -> bool {
+        if self.raised().is_some() {
+            return false;
+        }
+        self.current_link()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|link| link.address.is_some())
     }
 
     async fn join_network(
@@ -290,6 +433,15 @@ async fn add_station(ctrl: &mut Ctrl, ssid: &[u8], psk: &[u8; 32]) -> Result<u32
     Ok(id)
 }
 
+/// Removes every network (before the hotspot takes the radio).
+async fn remove_all(ctrl: &mut Ctrl) -> Result<(), WpaError> {
+    let reply = ctrl.request(&Request::ListNetworks).await?;
+    for id in proto::parse_network_ids(&reply) {
+        proto::parse_ok(&ctrl.request(&Request::RemoveNetwork(id)).await?)?;
+    }
+    Ok(())
+}
+
 /// Removes every network but `keep` (the box joins one network).
 async fn remove_others(ctrl: &mut Ctrl, keep: u32) -> Result<(), WpaError> {
     let reply = ctrl.request(&Request::ListNetworks).await?;
@@ -338,7 +490,23 @@ impl Network for Wpa {
     }
 
     fn hotspot_address(&self) -> Option<IpAddr> {
-        None
+        self.raised()
+    }
+
+    fn has_uplink(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { self.station_has_address().await || super::wired_uplink(&self.interface) })
+    }
+
+    fn raise_hotspot<'a>(
+        &'a self,
+        hotspot: &'a Hotspot,
+        captive_path: &'a str,
+    ) -> BoxFuture<'a, Result<IpAddr, NetworkError>> {
+        Box::pin(self.raise(hotspot, captive_path))
+    }
+
+    fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(self.lower())
     }
 
     fn link(&self) -> BoxFuture<'_, Option<WifiLink>> {

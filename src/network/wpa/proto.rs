@@ -97,7 +97,8 @@ impl Request {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes` (wpa_supplicant and udhcpd both read them as raw octets).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -300,6 +301,8 @@ pub enum Event {
     TempDisabled(DisabledReason),
     /// A scan found no enabled network.
     NetworkNotFound,
+    /// Our access point (a `mode 2` network) is up and beaconing.
+    ApEnabled,
     ScanResults,
     Other,
 }
@@ -317,6 +320,7 @@ pub fn parse_event(message: &str) -> Option<Event> {
         "CTRL-EVENT-DISCONNECTED" => Event::Disconnected,
         "CTRL-EVENT-NETWORK-NOT-FOUND" => Event::NetworkNotFound,
         "CTRL-EVENT-SCAN-RESULTS" => Event::ScanResults,
+        "AP-ENABLED" => Event::ApEnabled,
         "CTRL-EVENT-SSID-TEMP-DISABLED" => {
             let reason = rest
                 .split(' ')

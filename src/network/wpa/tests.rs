@@ -1,5 +1,6 @@
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::net::UnixDatagram;
 
@@ -212,6 +213,8 @@ fn events_are_told_from_replies() {
             Some(Event::NetworkNotFound),
         ),
         ("<3>CTRL-EVENT-SCAN-RESULTS ", Some(Event::ScanResults)),
+        ("<3>AP-ENABLED ", Some(Event::ApEnabled)),
+        ("<3>AP-DISABLED ", Some(Event::Other)),
         ("<2>CTRL-EVENT-SCAN-STARTED ", Some(Event::Other)),
         ("OK\n", None),
         ("<not an event", None),
@@ -471,4 +474,90 @@ async fn auto_takes_wpa_supplicant_only_when_network_manager_does_not_run() {
     assert!(auto.has_wifi(), "a socket: wpa_supplicant");
     std::fs::create_dir(&network_manager).expect("mkdir");
     assert!(!auto.has_wifi(), "NetworkManager runs: not ours to drive");
+}
+
+/// A hotspot script that records its arguments, one call a line, in `calls`.
+fn recording_script(dir: &Path, calls: &Path, status: i32) -> PathBuf {
+    let script = dir.join("letterbox-hotspot");
+    let text = format!(
+        "#!/bin/sh\necho \"$@\" >> '{}'\nexit {status}\n",
+        calls.display()
+    );
+    std::fs::write(&script, text).expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    script
+}
+
+fn hotspot() -> Hotspot {
+    Hotspot {
+        ssid: "Letterbox-7F3A".into(),
+        passphrase: secret("fox-reed-lamp-owl"),
+    }
+}
+
+#[tokio::test]
+async fn the_hotspot_is_a_wpa2_access_point_whose_addresses_the_script_sets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (control, server) = serve(dir.path(), Outcome::Connected);
+    let calls = dir.path().join("calls");
+    let script = recording_script(dir.path(), &calls, 0);
+    let wifi = Wpa::new(&control, dir.path()).with_hotspot_script(&script);
+    let address = wifi
+        .raise_hotspot(&hotspot(), "/captive-portal/api")
+        .await
+        .expect("raised");
+    assert_eq!(address, IpAddr::V4(HOTSPOT_ADDRESS));
+    assert_eq!(wifi.hotspot_address(), Some(address));
+    // While it is up the radio is not asked to scan: what was heard before (nothing here).
+    assert_eq!(wifi.scan().await, Ok(Vec::new()));
+    wifi.lower_hotspot().await.expect("lowered");
+    assert_eq!(wifi.hotspot_address(), None);
+    wifi.lower_hotspot()
+        .await
+        .expect("lowering it twice is fine");
+
+    let requests = server.await.expect("server");
+    let psk = proto::psk_hex(&proto::psk("fox-reed-lamp-owl", b"Letterbox-7F3A"));
+    assert_eq!(
+        requests,
+        [
+            "ATTACH".to_string(),
+            "LIST_NETWORKS".into(),
+            "ADD_NETWORK".into(),
+            format!("SET_NETWORK 0 ssid {}", proto::hex(b"Letterbox-7F3A")),
+            "SET_NETWORK 0 mode 2".into(),
+            "SET_NETWORK 0 frequency 2412".into(),
+            "SET_NETWORK 0 key_mgmt WPA-PSK".into(),
+            "SET_NETWORK 0 proto RSN".into(),
+            "SET_NETWORK 0 pairwise CCMP".into(),
+            "SET_NETWORK 0 group CCMP".into(),
+            format!("SET_NETWORK 0 psk {psk}"),
+            "SELECT_NETWORK 0".into(),
+            "LIST_NETWORKS".into(),
+            "REMOVE_NETWORK 0".into(),
+        ]
+    );
+    let url = proto::hex(b"http://10.42.0.1/captive-portal/api");
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("calls"),
+        format!("up wlan0 10.42.0.1/24 {url}\ndown wlan0\n")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_script_leaves_no_hotspot_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (control, _server) = serve(dir.path(), Outcome::Connected);
+    let calls = dir.path().join("calls");
+    let script = recording_script(dir.path(), &calls, 1);
+    let wifi = Wpa::new(&control, dir.path()).with_hotspot_script(&script);
+    let error = wifi
+        .raise_hotspot(&hotspot(), "/captive-portal/api")
+        .await
+        .expect_err("the script failed");
+    assert!(
+        matches!(&error, NetworkError::Backend(text) if text.contains("hotspot script")),
+        "{error}"
+    );
+    assert_eq!(wifi.hotspot_address(), None);
 }
