@@ -64,6 +64,12 @@ pub struct Config {
     /// Which network backend the setup wizard uses (Wi-Fi scan and join, the hotspot).
     #[serde(default)]
     pub network: crate::network::NetworkSettings,
+    /// The box checking itself: how often, and against what.
+    #[serde(default)]
+    pub health: crate::health::HealthSettings,
+    /// The nightly backup to a USB drive.
+    #[serde(default)]
+    pub backup: crate::backup::BackupSettings,
 }
 
 fn default_board() -> String {
@@ -268,6 +274,8 @@ impl Config {
             panel: crate::board::PanelSettings::default(),
             button: crate::board::ButtonSettings::default(),
             network: crate::network::NetworkSettings::default(),
+            health: crate::health::HealthSettings::default(),
+            backup: crate::backup::BackupSettings::default(),
         }
     }
 
@@ -336,6 +344,8 @@ impl Config {
             ));
         }
         self.network.validate()?;
+        self.health.validate()?;
+        self.backup.validate()?;
         self.limits.validate().map_err(|reason| {
             let key = reason
                 .strip_prefix("limits.")

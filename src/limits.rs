@@ -197,6 +197,11 @@ pub const WEB_LOGIN_LONGEST: Duration = Duration::from_secs(12 * 3600);
 pub const RECENT_LOG_LINES: usize = 200;
 pub const RECENT_LOG_LINE_MAX: usize = 400;
 
+// The box checking itself (`health`) and its USB backup (`backup`).
+/// Each health check (a DNS lookup chain, the port 25 probe) gets this long before it is
+/// reported as "could not check": the resolver's own 2 × 5 s per lookup, a few lookups deep.
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {

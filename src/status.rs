@@ -45,6 +45,12 @@ pub struct Status {
     /// The Wi-Fi network the box has joined (refreshed every few seconds by the daemon).
     #[serde(default)]
     pub wifi: Option<crate::network::WifiLink>,
+    /// The last health check's report (`health`); `None` until the first run ends.
+    #[serde(default)]
+    pub health: Option<crate::health::Report>,
+    /// The last backup to the USB drive (`backup`); `None` until one ran.
+    #[serde(default)]
+    pub backup: Option<crate::backup::BackupRun>,
 }
 
 /// What the appliance is doing as a whole; only the control loop changes it.
@@ -71,6 +77,8 @@ pub enum Alert {
     QueueStuck { since: i64 },
     /// The data directory (or the store in it) is gone: the USB drive was pulled?
     DataDeviceMissing { path: String },
+    /// A health check found a problem (the admin page's Health section says what to do).
+    Health { check: crate::health::Check },
 }
 
 impl Alert {
@@ -81,6 +89,7 @@ impl Alert {
             Alert::CertificateExpiring { .. } => "certificate_expiring",
             Alert::QueueStuck { .. } => "queue_stuck",
             Alert::DataDeviceMissing { .. } => "data_device_missing",
+            Alert::Health { check } => check.alert_key(),
         }
     }
 }
@@ -198,6 +207,23 @@ impl Status {
         }
         if let Some(mc) = self.soc_temperature_mc {
             out.push_str(&format!("temperature   {:.1} °C\n", f64::from(mc) / 1000.0));
+        }
+        if let Some(report) = &self.health {
+            use crate::health::Verdict;
+            out.push_str(&format!(
+                "health        {} ok, {} warning(s), {} problem(s), checked {} ago\n",
+                report.count(Verdict::Ok),
+                report.count(Verdict::Warning),
+                report.count(Verdict::Problem),
+                human_age(now - report.checked_at)
+            ));
+        }
+        if let Some(backup) = &self.backup {
+            out.push_str(&format!(
+                "backup        {} ago: {}\n",
+                human_age(now - backup.at),
+                backup.said
+            ));
         }
         for alert in &self.alerts {
             out.push_str(&format!("ALERT         {}\n", alert.key()));

@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
-pub use upload::{CertificateProblem, CertificateSummary, check_upload, install_upload};
+pub use upload::{CertificateProblem, CertificateSummary, check_upload, date, install_upload};
 pub use validity::{Validity, validity};
 
 #[derive(Debug, thiserror::Error)]

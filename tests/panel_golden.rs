@@ -76,6 +76,8 @@ fn status() -> Status {
             code: Some("K7MQ4XRT".into()),
         }),
         wifi: None,
+        health: None,
+        backup: None,
     }
 }
 
