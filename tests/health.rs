@@ -54,11 +54,14 @@ fn start(
     let dir = tempfile::tempdir().expect("tempdir");
     let tls = tls(dir.path());
     let extra = format!(
-        "\n[dns]\nnameservers = [\"127.0.0.1:{dns}\"]\n\n\
-         [health]\nport25_probe = \"{probe}\"\nblocklists = [\"bl.test\"]\n\n{tls}",
+        "\n[dns]\nnameservers = [\"127.0.0.1:{dns}\"]\n\n{tls}",
         dns = peers.dns_port
     );
     let text = config_text(&dir.path().join("data"), &extra)
+        .replace(
+            "automatic = false",
+            &format!("port25_probe = \"{probe}\"\nblocklists = [\"bl.test\"]"),
+        )
         .replace(
             "hostname = \"localhost\"",
             &format!("hostname = \"mail.{domain}\""),
@@ -239,12 +242,12 @@ fn an_expired_certificate_for_the_right_name_and_a_smarthost() {
     let tls = certificate(&dir.path().join("tls"), &["mail.bad.test"], 2019, 2020);
     let extra = format!(
         "\n[dns]\nnameservers = [\"127.0.0.1:{dns}\"]\n\n\
-         [outbound.relay]\nhost = \"localhost\"\nport = {smtp}\n\n\
-         [health]\nblocklists = [\"bl.test\"]\n\n{tls}",
+         [outbound.relay]\nhost = \"localhost\"\nport = {smtp}\n\n{tls}",
         dns = peers.dns_port,
         smtp = peers.smtp_port
     );
     let text = config_text(&dir.path().join("data"), &extra)
+        .replace("automatic = false", "blocklists = [\"bl.test\"]")
         .replace("hostname = \"localhost\"", "hostname = \"mail.bad.test\"")
         .replace(
             "domains = [\"home.test\", \"family.test\"]",

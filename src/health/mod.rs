@@ -35,6 +35,10 @@ use crate::units::Seconds;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
+    /// Whether the checks run by themselves (at start, every `interval`, after a settings
+    /// change). Off, they run only when asked (`letterbox health`, "Check now"): for a box
+    /// with no Internet on purpose, and the tests.
+    pub automatic: bool,
     /// How often the checks run by themselves.
     pub interval: Seconds,
     /// The address the Internet sees this box at. Unset, it is learned from the host name's
@@ -50,6 +54,7 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         HealthSettings {
+            automatic: true,
             interval: Seconds(6 * 3600),
             public_address: None,
             blocklists: vec![
@@ -328,8 +333,9 @@ impl Health {
     }
 }
 
-/// Starts the checker: a run at start, then every interval, on every settings change and on
-/// request; each report is published in the status value with its alerts.
+/// Starts the checker: a run at start, then every interval and on every settings change (when
+/// `automatic`), and on request; each report is published in the status value with its
+/// alerts.
 pub fn spawn(
     mut configs: watch::Receiver<Arc<Config>>,
     status: watch::Sender<Status>,
@@ -342,10 +348,19 @@ pub fn spawn(
         let mut next = tokio::time::Instant::now();
         loop {
             let mut waiting = Vec::new();
+            let automatic = configs.borrow().health.automatic;
             tokio::select! {
-                () = tokio::time::sleep_until(next) => {}
+                () = tokio::time::sleep_until(next), if automatic => {}
                 Some(reply) = incoming.recv() => waiting.push(reply),
-                changed = configs.changed() => if changed.is_err() { return },
+                changed = configs.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // A change that turns the checks off runs nothing.
+                    if !configs.borrow().health.automatic {
+                        continue;
+                    }
+                }
                 () = shutdown.cancelled() => return,
             }
             let config = configs.borrow_and_update().clone();

@@ -48,10 +48,15 @@ pub(super) async fn outgoing_port(context: &Context<'_>) -> Finding {
         let address = SocketAddr::new(*ip, port);
         match greeting(address).await {
             Ok(()) => {
+                let reached = if host == ip.to_string() {
+                    probe.clone()
+                } else {
+                    format!("{probe} ({ip})")
+                };
                 return Finding::new(
                     Check::OutgoingPort,
                     Verdict::Ok,
-                    format!("{probe} ({ip}) answered: port 25 to the outside is open."),
+                    format!("{reached} answered: port 25 to the outside is open."),
                     "Nothing to do.",
                 );
             }

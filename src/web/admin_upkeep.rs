@@ -41,11 +41,11 @@ pub(super) fn rows(report: &Report) -> Vec<HealthRow> {
         .map(|finding| HealthRow {
             title: finding.check.title(),
             class: match finding.verdict {
-                Verdict::Ok => "ok",
-                Verdict::NotNeeded => "not-needed",
-                Verdict::Warning => "warning",
-                Verdict::Problem => "problem",
-                Verdict::CouldNotCheck => "could-not-check",
+                Verdict::Ok => "verdict-ok",
+                Verdict::NotNeeded => "verdict-not-needed",
+                Verdict::Warning => "verdict-warning",
+                Verdict::Problem => "verdict-problem",
+                Verdict::CouldNotCheck => "verdict-could-not-check",
             },
             verdict: finding.verdict.words(),
             found: finding.found.clone(),
@@ -124,6 +124,9 @@ mod tests {
             ],
         };
         let classes: Vec<&str> = rows(&report).iter().map(|r| r.class).collect();
-        assert_eq!(classes, ["problem", "warning", "ok"]);
+        assert_eq!(
+            classes,
+            ["verdict-problem", "verdict-warning", "verdict-ok"]
+        );
     }
 }

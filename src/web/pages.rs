@@ -186,7 +186,7 @@ pub struct AdminStatusPage {
 /// One health check's line on the admin page.
 pub struct HealthRow {
     pub title: &'static str,
-    /// `ok`, `warning`, `problem`, `not-needed`, `could-not-check`: the row's style.
+    /// `verdict-ok`, `verdict-warning`, `verdict-problem`, ...: the row's style.
     pub class: &'static str,
     pub verdict: &'static str,
     pub found: String,
