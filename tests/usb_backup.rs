@@ -176,6 +176,10 @@ fn back_up_and_restore(kind: &str, label: &str) {
         "{said:?}"
     );
     assert!(said[2].contains("1 older backup(s) removed"), "{said:?}");
+    // A backup cut short left the drive mounted: the next one unmounts it first.
+    run("mount", &[&drive.device, mount_dir.to_str().expect("path")]);
+    said.push(backup_ok(&server));
+    assert!(!is_mounted(&mount_dir), "the drive stays mounted");
 
     // The admin page's source: the status names the last backup.
     let status = text(&server.cli(&["status"], None).stdout);
@@ -190,7 +194,7 @@ fn back_up_and_restore(kind: &str, label: &str) {
         let names = look.backups();
         assert_eq!(names.len(), 2, "keep = 2: {names:?}");
         let newest = names.last().expect("a backup");
-        assert!(said[2].contains(newest.as_str()), "{said:?} {names:?}");
+        assert!(said[3].contains(newest.as_str()), "{said:?} {names:?}");
         let copy = server.dir.path().join("restored.tar");
         std::fs::copy(look.dir.join(newest), &copy).expect("copy the backup");
         copy

@@ -62,6 +62,14 @@ pub(super) async fn mount(device: &Path, dir: &Path) -> Result<Mounted, BackupEr
         .map_err(|error| BackupError::Drive(format!("cannot make {}: {error}", dir.display())))?;
     let device_text = device.display().to_string();
     let dir_text = dir.display().to_string();
+    // A backup cut short (a power cut, the daemon killed) may have left the drive mounted
+    // there; mounting over it would hide the backups written so far.
+    if is_mount_point(dir) {
+        let out = run("umount", &[&dir_text]).await?;
+        if !out.status.success() {
+            return Err(failed("umount", &out));
+        }
+    }
     // Nothing on the drive is ever run.
     let out = run(
         "mount",
@@ -86,6 +94,18 @@ impl Mounted {
         }
         Ok(())
     }
+}
+
+/// Whether something is mounted at `dir`, as /proc/self/mounts lists it (a directory whose
+/// name needs escaping there, with a space in it, is never found).
+fn is_mount_point(dir: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|point| Path::new(point) == dir)
 }
 
 async fn run(program: &str, args: &[&str]) -> Result<Output, BackupError> {

@@ -194,16 +194,26 @@ pub fn backup_name(unix: i64) -> String {
     )
 }
 
-/// Two backups in the same second get `-1`, `-2`, ... before `.tar`.
+/// Later backups in the same second get `-1`, `-2`, ... before `.tar`, always past the
+/// highest one there, so the newest backup sorts last even after older ones were deleted.
 fn unique_name(name: &str, existing: &[String]) -> String {
-    if !existing.iter().any(|e| e == name) {
+    let Some((stamp, _)) = order_of(name) else {
         return name.to_string();
+    };
+    let highest = existing
+        .iter()
+        .filter_map(|e| order_of(e))
+        .filter(|(other, _)| *other == stamp)
+        .map(|(_, counter)| counter)
+        .max();
+    match highest {
+        None => name.to_string(),
+        Some(counter) => format!(
+            "{}-{}{NAME_SUFFIX}",
+            name.trim_end_matches(NAME_SUFFIX),
+            counter.saturating_add(1)
+        ),
     }
-    let stem = name.trim_end_matches(NAME_SUFFIX);
-    (1..)
-        .map(|n| format!("{stem}-{n}{NAME_SUFFIX}"))
-        .find(|candidate| !existing.contains(candidate))
-        .unwrap_or_else(|| name.to_string())
 }
 
 /// A backup file's place in time: its stamp and its same-second counter.
@@ -334,6 +344,12 @@ mod tests {
         assert_eq!(
             unique_name(&name, &existing),
             "letterbox-2026-12-06-031509-1.tar"
+        );
+        // The first of the second was deleted already: the next still sorts last.
+        let existing = vec!["letterbox-2026-12-06-031509-2.tar".to_string()];
+        assert_eq!(
+            unique_name(&name, &existing),
+            "letterbox-2026-12-06-031509-3.tar"
         );
         let names: Vec<String> = [
             "letterbox-2026-12-06-031509-1.tar",
