@@ -67,6 +67,10 @@ pub enum Request {
     QueueDelete {
         id: u64,
     },
+    /// Run the health checks now and answer the `health::Report` (offline: in this process).
+    Health,
+    /// Back up to the USB drive now; answers the `backup::BackupRun`.
+    Backup,
     /// A virtual button press on the running daemon.
     Button {
         press: crate::button::Press,
@@ -131,6 +135,10 @@ pub struct Admin {
     pub panel: Option<crate::panel::Handle>,
     /// The running daemon's mode owner; `None` offline.
     pub control: Option<crate::control::Control>,
+    /// The running daemon's health checker; `None` offline (the checks then run here).
+    pub health: Option<crate::health::Health>,
+    /// The running daemon's backup task; `None` offline (the backup then runs here).
+    pub backup: Option<crate::backup::Backup>,
 }
 
 impl Admin {
@@ -226,6 +234,29 @@ impl Admin {
             }
             Request::Status => {
                 Ok(serde_json::to_value(self.status.borrow().clone()).unwrap_or(Value::Null))
+            }
+            Request::Health => {
+                let report = match &self.health {
+                    Some(health) => health
+                        .check_now()
+                        .await
+                        .ok_or_else(|| AdminError::Invalid("the daemon is shutting down".into()))?,
+                    None => crate::health::run_checks(&self.config).await,
+                };
+                Ok(serde_json::to_value(report).unwrap_or(Value::Null))
+            }
+            Request::Backup => {
+                let run = match &self.backup {
+                    Some(backup) => backup
+                        .now()
+                        .await
+                        .ok_or_else(|| AdminError::Invalid("the daemon is shutting down".into()))?,
+                    None => crate::backup::run_once(&self.config, &self.store).await,
+                };
+                if !run.ok {
+                    return Err(AdminError::Invalid(run.said));
+                }
+                Ok(serde_json::to_value(run).unwrap_or(Value::Null))
             }
             Request::Button { press } => {
                 crate::panel::press(self.panel.as_ref(), press)

@@ -212,6 +212,22 @@ pub async fn run(
         shutdown.clone(),
         &tracker,
     );
+    // Made before the health checks start: they read the DKIM key it makes at first start.
+    let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
+    let (configs, _) = watch::channel(config.clone());
+    let health = crate::health::spawn(
+        configs.subscribe(),
+        status.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
+    let backup = crate::backup::spawn(
+        configs.subscribe(),
+        store.clone(),
+        status.clone(),
+        shutdown.clone(),
+        &tracker,
+    );
     let admin = Admin {
         config: config.clone(),
         store: store.clone(),
@@ -219,8 +235,9 @@ pub async fn run(
         status: status.clone(),
         panel: Some(panel),
         control: Some(control.clone()),
+        health: Some(health.clone()),
+        backup: Some(backup.clone()),
     };
-    let (configs, _) = watch::channel(config.clone());
     let control_path = admin::socket_path(&config.data_dir);
     // We hold the store's lock, so a socket file left behind is stale.
     let _ = std::fs::remove_file(&control_path);
@@ -243,7 +260,6 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
     let (certificate, _) = watch::channel(prepared.services.tls.clone());
     let mut mdns = start_mdns(&config);
     let radio = network.clone();
@@ -271,6 +287,8 @@ pub async fn run(
         network: network.clone(),
         reloader,
         recent_log,
+        health,
+        backup,
         sessions: Default::default(),
     });
     let web_listeners = start_web(&config, web, &certificate, &shutdown, &tracker).await;

@@ -67,6 +67,12 @@ pub struct Config {
     /// Inbound checks of port 25: greylisting, DNS lists, rate limits, spam thresholds.
     #[serde(default)]
     pub spam: crate::smtp::filter::SpamSettings,
+    /// The box checking itself: how often, and against what.
+    #[serde(default)]
+    pub health: crate::health::HealthSettings,
+    /// The nightly backup to a USB drive.
+    #[serde(default)]
+    pub backup: crate::backup::BackupSettings,
 }
 
 fn default_board() -> String {
@@ -272,6 +278,8 @@ impl Config {
             button: crate::board::ButtonSettings::default(),
             network: crate::network::NetworkSettings::default(),
             spam: crate::smtp::filter::SpamSettings::development(),
+            health: crate::health::HealthSettings::default(),
+            backup: crate::backup::BackupSettings::default(),
         }
     }
 
@@ -341,6 +349,8 @@ impl Config {
         }
         self.network.validate()?;
         self.spam.validate()?;
+        self.health.validate()?;
+        self.backup.validate()?;
         self.limits.validate().map_err(|reason| {
             let key = reason
                 .strip_prefix("limits.")

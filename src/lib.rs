@@ -32,16 +32,21 @@
 //! - `network`: the network seam (Wi-Fi, hotspot) and the captive DNS responder.
 //! - `secret`: values that never show in logs.
 //! - `recent_log`: the last log lines in memory, for the admin page.
+//! - `backup`: the nightly backup to a USB drive labelled LETTERBOX-BACKUP.
+//! - `health`: the box checking itself (outgoing port 25, DNS records, reverse DNS,
+//!   blocklists, certificate), at start, periodically and on demand.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod board;
 pub mod button;
 pub mod config;
 pub mod control;
 pub mod country;
 pub mod export;
+pub mod health;
 pub mod imap;
 pub mod limits;
 pub mod mime;

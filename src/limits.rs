@@ -211,6 +211,10 @@ pub const GREYLIST_NETWORK_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Greylisting: a first attempt not retried within this long is forgotten (postgrey's
 /// `retry-window`, 2 days; a day covers every retry schedule of RFC 5321 §4.5.4.1).
 pub const GREYLIST_RETRY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+// The box checking itself (`health`) and its USB backup (`backup`).
+/// Each health check (a DNS lookup chain, the port 25 probe) gets this long before it is
+/// reported as "could not check": the resolver's own 2 × 5 s per lookup, a few lookups deep.
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -47,6 +47,14 @@ enum Command {
     Queue(QueueCommand),
     /// The DNS records to publish: MX, SPF, DKIM, DMARC (and advice on reverse DNS).
     DnsRecords,
+    /// Check the box now: outgoing port 25, the published DNS records, reverse DNS,
+    /// blocklists, the certificate. Each check says what to do.
+    Health {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back up every account to the USB drive labelled LETTERBOX-BACKUP now (as every night).
+    Backup,
     /// Press the running daemon's button (for boards without one).
     Button {
         #[arg(value_parser = ["short", "long", "verylong"])]
@@ -310,9 +318,14 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
         Command::Queue(QueueCommand::Delete { id }) => (Request::QueueDelete { id }, false),
         Command::DnsRecords => {
             let dkim = letterbox::outbound::dkim::Dkim::load_or_create(&config)?;
-            print!("{}", letterbox::outbound::dkim::dns_records(&config, &dkim));
+            print!(
+                "{}",
+                letterbox::outbound::records::dns_records(&config, &dkim)
+            );
             return Ok(());
         }
+        Command::Health { json } => (Request::Health, json),
+        Command::Backup => (Request::Backup, false),
         Command::Button { press } => {
             let press = serde_json::from_value(Value::String(press))?;
             (Request::Button { press }, false)
@@ -386,6 +399,8 @@ async fn execute(config: &Config, request: &Request) -> anyhow::Result<Response>
         status,
         panel: None,
         control: None,
+        health: None,
+        backup: None,
     };
     Ok(admin.execute(request.clone()).await)
 }
@@ -607,6 +622,13 @@ fn print_response(request: &Request, data: &Value, json: bool) {
                 "deleted queued message {}",
                 data["id"].as_u64().unwrap_or(0)
             )
+        }
+        Request::Backup => println!("{}", data["said"].as_str().unwrap_or_default()),
+        Request::Health => {
+            match serde_json::from_value::<letterbox::health::Report>(data.clone()) {
+                Ok(report) => print!("{}", report.render()),
+                Err(_) => println!("{data}"),
+            }
         }
         Request::Status => {
             match serde_json::from_value::<letterbox::status::Status>(data.clone()) {

@@ -48,6 +48,12 @@ pub struct Status {
     /// What port 25's filters did today (UTC).
     #[serde(default)]
     pub spam_today: SpamCounts,
+    /// The last health check's report (`health`); `None` until the first run ends.
+    #[serde(default)]
+    pub health: Option<crate::health::Report>,
+    /// The last backup to the USB drive (`backup`); `None` until one ran.
+    #[serde(default)]
+    pub backup: Option<crate::backup::BackupRun>,
 }
 
 /// Mail refused, greylisted and sent to Junk on one day (UTC), counted by the SMTP sessions;
@@ -124,6 +130,8 @@ pub enum Alert {
     QueueStuck { since: i64 },
     /// The data directory (or the store in it) is gone: the USB drive was pulled?
     DataDeviceMissing { path: String },
+    /// A health check found a problem (the admin page's Health section says what to do).
+    Health { check: crate::health::Check },
 }
 
 impl Alert {
@@ -134,6 +142,7 @@ impl Alert {
             Alert::CertificateExpiring { .. } => "certificate_expiring",
             Alert::QueueStuck { .. } => "queue_stuck",
             Alert::DataDeviceMissing { .. } => "data_device_missing",
+            Alert::Health { check } => check.alert_key(),
         }
     }
 }
@@ -294,6 +303,23 @@ impl Status {
         }
         if let Some(mc) = self.soc_temperature_mc {
             out.push_str(&format!("temperature   {:.1} °C\n", f64::from(mc) / 1000.0));
+        }
+        if let Some(report) = &self.health {
+            use crate::health::Verdict;
+            out.push_str(&format!(
+                "health        {} ok, {} warning(s), {} problem(s), checked {} ago\n",
+                report.count(Verdict::Ok),
+                report.count(Verdict::Warning),
+                report.count(Verdict::Problem),
+                human_age(now - report.checked_at)
+            ));
+        }
+        if let Some(backup) = &self.backup {
+            out.push_str(&format!(
+                "backup        {} ago: {}\n",
+                human_age(now - backup.at),
+                backup.said
+            ));
         }
         for alert in &self.alerts {
             out.push_str(&format!("ALERT         {}\n", alert.key()));

@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 pub use self_signed::Names;
-pub use upload::{CertificateProblem, CertificateSummary, check_upload, install_upload};
+pub use upload::{CertificateProblem, CertificateSummary, check_upload, date, install_upload};
 pub use validity::{Validity, validity};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Backups and moving out: `letterbox export` and `letterbox import` against real readers and
-//! writers — imaplib over both boxes of a round trip, Dovecot serving an exported tar, an mbox
-//! written by Python's `mailbox` module, and a 20 MiB message with the peak memory checked.
+//! writers — imaplib over both boxes of a round trip, Dovecot serving an exported tar, mbox
+//! files written by Dovecot (`doveadm save` into its mbox store) and by Python's `mailbox`
+//! module, and a 20 MiB message with the peak memory checked.
 
 mod common;
 
@@ -427,6 +428,167 @@ fn an_mbox_written_by_python_is_imported_offline() {
     assert_eq!(
         server
             .python_ok(&format!("{PY_PRELUDE}{PY_IMAP}{CHECK_MBOX}"), &[])
+            .trim(),
+        "ok"
+    );
+}
+
+/// Dovecot's own mbox store, filled by `doveadm` (Dovecot's own writer, with its `X-IMAPbase`,
+/// `X-UID`, `Content-Length` and a body line starting "From " left unescaped, as Dovecot
+/// writes it), under `home`. Runs doveadm as the user itself: no Dovecot daemon, no userdb.
+struct DovecotMbox {
+    conf: std::path::PathBuf,
+    home: std::path::PathBuf,
+}
+
+impl DovecotMbox {
+    fn new(dir: &Path) -> DovecotMbox {
+        assert!(
+            Path::new("/usr/bin/doveadm").exists(),
+            "Dovecot is not installed: `bash .ci/install` installs dovecot-imapd"
+        );
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        // As root, doveadm drops to the mail user: nobody, who must reach the home.
+        let (uid, gid) = if current_uid() == 0 {
+            let status = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(&home)
+                .status()
+                .expect("chown");
+            assert!(status.success());
+            let mut up = home.parent();
+            while let Some(dir) = up.filter(|d| *d != Path::new("/")) {
+                let _ = Command::new("chmod").arg("o+x").arg(dir).status();
+                up = dir.parent();
+            }
+            (65534, 65534)
+        } else {
+            // SAFETY: getgid has no preconditions and cannot fail.
+            (current_uid(), unsafe { libc::getgid() })
+        };
+        let conf = dir.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\nmail_location = mbox:~/mail:INBOX=~/inbox\nmbox_lazy_writes = no\n\
+                 mail_uid = {uid}\nmail_gid = {gid}\n",
+                d = dir.display()
+            ),
+        )
+        .expect("conf");
+        DovecotMbox { conf, home }
+    }
+
+    fn doveadm(&self, args: &[&str], stdin: Option<&[u8]>) -> String {
+        use std::io::Write;
+        let mut child = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .env("USER", "alice")
+            .env("HOME", &self.home)
+            .env("TZ", "UTC")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("doveadm");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.unwrap_or_default()).expect("stdin");
+        drop(input);
+        let out = child.wait_with_output().expect("doveadm");
+        assert!(
+            out.status.success(),
+            "doveadm {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+}
+
+/// Checks alice's INBOX after importing Dovecot's mbox: argv[1] is Dovecot's own view
+/// (`doveadm fetch 'flags date.received'`), which every message must match.
+const CHECK_DOVECOT_MBOX: &str = r#"
+import datetime
+dovecot = []
+# doveadm's pager format ends each message's fields with a form feed.
+for block in [b for b in sys.argv[1].split("\f") if b.strip()]:
+    fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+    flags = set(fields.get("flags", "").split()) - {"\\Recent"}
+    when = datetime.datetime.strptime(fields["date.received"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    dovecot.append((flags, int(when.timestamp())))
+m = imap_login()
+ok(m.select("INBOX"))
+fetched = [i for i in ok(m.fetch("1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")) if isinstance(i, tuple)]
+assert len(fetched) == len(dovecot) == 3, (fetched, dovecot)
+for (head, body), (flags, when), subject in zip(fetched, dovecot, ["first", "second", "third"]):
+    got = set(re.search(rb"FLAGS \((.*?)\)", head).group(1).decode().split()) - {"\\Recent"}
+    assert got == flags, (subject, got, flags)
+    date = re.search(rb'INTERNALDATE "(.*?)"', head).group(1).decode()
+    assert int(datetime.datetime.strptime(date, "%d-%b-%Y %H:%M:%S %z").timestamp()) == when, (subject, date, when)
+    assert f"Subject: {subject}\r\n".encode() in body, body
+    for bookkeeping in (b"X-UID", b"X-IMAPbase", b"Status:", b"X-Keywords", b"Content-Length"):
+        assert bookkeeping not in body, (bookkeeping, body)
+assert fetched[0][1].endswith(b"\r\n\r\nFrom the garden\r\nwith love\r\n"), fetched[0][1]
+assert fetched[1][1].endswith(b"\r\n\r\nanswered and flagged\r\n"), fetched[1][1]
+print("ok")
+"#;
+
+#[test]
+fn an_mbox_written_by_dovecot_is_imported_while_running() {
+    let server = Server::start();
+    server.add_user("alice@home.test");
+    let dovecot = DovecotMbox::new(&server.dir.path().join("dovecot-mbox"));
+    let messages: [&[u8]; 3] = [
+        b"From: grandma@example.org\r\nSubject: first\r\n\r\nFrom the garden\r\nwith love\r\n",
+        b"From: grandma@example.org\r\nSubject: second\r\n\r\nanswered and flagged\r\n",
+        b"From: grandma@example.org\r\nSubject: third\r\n\r\nnew\r\n",
+    ];
+    for message in messages {
+        dovecot.doveadm(&["save", "-m", "INBOX"], Some(message));
+    }
+    dovecot.doveadm(
+        &["flags", "add", "\\Seen", "mailbox", "INBOX", "uid", "1"],
+        None,
+    );
+    dovecot.doveadm(
+        &[
+            "flags",
+            "add",
+            "\\Seen \\Answered \\Flagged $Important",
+            "mailbox",
+            "INBOX",
+            "uid",
+            "2",
+        ],
+        None,
+    );
+    let view = dovecot.doveadm(&["fetch", "flags date.received", "mailbox", "INBOX"], None);
+    let mbox = dovecot.home.join("inbox");
+    let written = std::fs::read_to_string(&mbox).expect("Dovecot's mbox");
+    assert!(
+        written.contains("X-IMAPbase:") && written.contains("\nFrom the garden"),
+        "Dovecot's own format: {written}"
+    );
+
+    let said = cli_ok(
+        &server,
+        &[
+            "import",
+            "--account",
+            "alice@home.test",
+            mbox.to_str().expect("path"),
+        ],
+    );
+    assert!(said.contains("imported 3 messages"), "{said}");
+    assert_eq!(
+        server
+            .python_ok(
+                &format!("{PY_PRELUDE}{PY_IMAP}{CHECK_DOVECOT_MBOX}"),
+                &[&view]
+            )
             .trim(),
         "ok"
     );

@@ -83,6 +83,8 @@ fn status() -> Status {
             problem: None,
         }),
         wifi: None,
+        health: None,
+        backup: None,
     }
 }
 

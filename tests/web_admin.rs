@@ -46,6 +46,19 @@ fn start(peers: &Peers) -> Server {
         "\n[dns]\nnameservers = [\"127.0.0.1:{}\"]\n\n[outbound]\nmx_port = {}\n",
         peers.dns_port, peers.smtp_port
     ));
+    // The health checks run when the page asks: port 25 reaches the loopback receiver, the
+    // rest ask the loopback DNS server. No USB drive carries the backup label used here.
+    config = config.replace(
+        "automatic = false",
+        &format!(
+            "automatic = false\nport25_probe = \"127.0.0.1:{}\"\nblocklists = [\"bl.test\"]",
+            peers.smtp_port
+        ),
+    );
+    config.push_str(&format!(
+        "\n[backup]\nlabel = \"LBX-NO-DRIVE\"\nmount_dir = \"{}\"\n",
+        dir.path().join("backup-mount").display()
+    ));
     let server = Server::start_config(dir, &config);
     let out = server.cli(
         &[

@@ -2,8 +2,11 @@
 //! `mailbox` module write it) — line by line, with no I/O here: the caller feeds lines and
 //! receives the pieces of each message.
 //!
-//! - A message starts at a `From ` line at the start of a line (RFC 4155); its date is the
-//!   message's internal date.
+//! - A message starts at a `From ` line at the start of a line (RFC 4155) that ends in a
+//!   date, as mutt's `is_from` requires; its date is the message's internal date. A body line
+//!   "From the garden" that a writer left unescaped (Dovecot does, relying on its
+//!   `Content-Length`) stays in the body. The file's first line starts a message whatever
+//!   its date.
 //! - `>From `, `>>From `, ... lose one `>` (mboxrd; for mboxo this also reads the lines right).
 //! - The blank line a writer puts between messages is not part of the message.
 //! - Flags come from the headers mail programs keep in mbox files (`Status: RO`,
@@ -63,14 +66,19 @@ impl MboxParser {
             }
             return;
         }
-        if line.starts_with(b"From ") {
+        let date = line
+            .starts_with(b"From ")
+            .then(|| from_line_date(line))
+            .flatten();
+        let first = self.state == State::BeforeFirst && line.starts_with(b"From ");
+        if date.is_some() || first {
             // The held-back blank line was the separator.
             if let Some(ended) = self.finish() {
                 out(Piece::End(ended.0, ended.1));
             }
             self.state = State::Headers;
             self.dropping = false;
-            out(Piece::Start(from_line_date(line)));
+            out(Piece::Start(date));
             return;
         }
         match self.state {
@@ -277,6 +285,21 @@ mod tests {
         assert_eq!(messages[0].0, None);
         assert_eq!(messages[0].3, "A: b\n\none\n\n\ntwo\n");
         assert!(parse("no mbox here\n").is_empty());
+    }
+
+    #[test]
+    fn an_unescaped_from_line_without_a_date_stays_in_the_body() {
+        let messages = parse(
+            "From alice@vm  Sun Dec 06 19:56:21 2026\nSubject: first\nContent-Length: 26\n\n\
+             From the garden\nwith love\n\nFrom alice@vm  Sun Dec 06 19:56:22 2026\n\
+             Subject: second\n\nbody\n",
+        );
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(
+            messages[0].3,
+            "Subject: first\n\nFrom the garden\nwith love\n"
+        );
+        assert_eq!(messages[1].3, "Subject: second\n\nbody\n");
     }
 
     #[test]

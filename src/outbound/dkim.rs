@@ -61,7 +61,21 @@ impl Dkim {
         if !path.exists() {
             generate(&path)?;
         }
-        let der = std::fs::read(&path).map_err(|e| file_error(&path, e))?;
+        Self::load_from(config, &path)
+    }
+
+    /// Loads the key if it has been made; for readers (the health checks) that must not race
+    /// the daemon into making two.
+    pub fn load(config: &Config) -> Result<Option<Dkim>, DkimError> {
+        let path = key_path(&config.data_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::load_from(config, &path).map(Some)
+    }
+
+    fn load_from(config: &Config, path: &Path) -> Result<Dkim, DkimError> {
+        let der = std::fs::read(path).map_err(|e| file_error(path, e))?;
         let mut signers = HashMap::new();
         let mut public_key = Vec::new();
         for domain in &config.domains {
@@ -122,74 +136,6 @@ impl Signing<'_> {
     }
 }
 
-/// What `letterbox dns-records` prints: zone-file lines for every local domain, and advice.
-pub fn dns_records(config: &Config, dkim: &Dkim) -> String {
-    let host = config.hostname.trim_end_matches('.');
-    let dkim_txt = quoted_strings(&dkim.txt_record());
-    let mut out =
-        String::from("; Publish these records at your DNS provider (zone-file syntax).\n");
-    for domain in &config.domains {
-        out.push_str(&format!(
-            "\n; {domain}\n\
-             {domain}.\t\tMX\t10 {host}.\n\
-             {domain}.\t\tTXT\t\"v=spf1 mx -all\"\n\
-             {SELECTOR}._domainkey.{domain}.\tTXT\t{dkim_txt}\n\
-             _dmarc.{domain}.\tTXT\t\"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@{domain}\"\n"
-        ));
-        // RFC 6186 and RFC 8314 §5.1: where mail programs find the servers; and the names
-        // Thunderbird (autoconfig) and Outlook (autodiscover) ask for their settings.
-        let services = [
-            ("_imaps._tcp", &config.listen.imaps),
-            ("_imap._tcp", &config.listen.imap),
-            ("_submissions._tcp", &config.listen.submissions),
-            ("_submission._tcp", &config.listen.submission),
-            ("_pop3s._tcp", &config.listen.pop3s),
-        ];
-        for (service, listen) in services {
-            // Port 0 (a test's "any free port") is nothing a client could use.
-            if let Some(address) = listen.first().filter(|a| a.port() != 0) {
-                out.push_str(&format!(
-                    "{service}.{domain}.\tSRV\t0 1 {} {host}.\n",
-                    address.port()
-                ));
-            }
-        }
-        if !config.listen.web.is_empty() || !config.listen.web_tls.is_empty() {
-            out.push_str(&format!(
-                "autoconfig.{domain}.\tCNAME\t{host}.\nautodiscover.{domain}.\tCNAME\t{host}.\n"
-            ));
-        }
-    }
-    out.push_str(&format!(
-        "\n; {host} needs an A (and AAAA, if you have IPv6) record with your public address:\n\
-         ; {host}.\tA\t<your public IPv4 address>\n\
-         ;\n\
-         ; Reverse DNS (PTR): big providers distrust mail from an address whose PTR record\n\
-         ; does not name {host} (and whose {host} does not point back). The PTR record belongs\n\
-         ; to whoever owns the address, usually your ISP: ask them to set it, or send through\n\
-         ; a smarthost ([outbound.relay]), which most home connections need anyway.\n"
-    ));
-    if let Some(relay) = &config.outbound.relay {
-        out.push_str(&format!(
-            "; Mail leaves through {}: add the SPF mechanism your provider documents\n\
-             ; (e.g. \"v=spf1 mx include:<provider's SPF domain> -all\") so its servers may send\n\
-             ; for your domains.\n",
-            relay.host
-        ));
-    }
-    out
-}
-
-/// A TXT value as quoted strings of at most 255 octets each (RFC 1035 §3.3.14).
-fn quoted_strings(value: &str) -> String {
-    value
-        .as_bytes()
-        .chunks(255)
-        .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub fn key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("dkim").join(format!("{SELECTOR}.key"))
 }
@@ -218,28 +164,6 @@ fn generate(path: &Path) -> Result<(), DkimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_records_name_the_mail_services_for_clients() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::development();
-        config.data_dir = dir.path().to_path_buf();
-        config.hostname = "mail.smith.example".into();
-        config.domains = vec!["smith.example".into()];
-        let dkim = Dkim::load_or_create(&config).expect("key");
-        let records = dns_records(&config, &dkim);
-        for line in [
-            "_imaps._tcp.smith.example.\tSRV\t0 1 2993 mail.smith.example.",
-            "_submissions._tcp.smith.example.\tSRV\t0 1 2465 mail.smith.example.",
-            "_submission._tcp.smith.example.\tSRV\t0 1 2587 mail.smith.example.",
-            "autoconfig.smith.example.\tCNAME\tmail.smith.example.",
-            "autodiscover.smith.example.\tCNAME\tmail.smith.example.",
-        ] {
-            assert!(records.lines().any(|l| l == line), "{line}\n{records}");
-        }
-        config.listen.imaps = vec!["127.0.0.1:0".parse().expect("address")];
-        assert!(!dns_records(&config, &dkim).contains("_imaps._tcp"));
-    }
 
     #[test]
     fn key_is_made_once_and_signs_a_streamed_message() {

@@ -17,6 +17,7 @@ pub mod connect;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
+pub mod records;
 pub mod relay_check;
 
 use std::collections::{BTreeMap, HashSet};

@@ -90,6 +90,7 @@ pub fn alerts(
     {
         out.push(Alert::CertificateExpiring { expires_at });
     }
+    out.extend(crate::health::alerts(status.health.as_ref()));
     out
 }
 

@@ -445,6 +445,7 @@ pub fn describe(alert: &Alert, now: i64) -> (String, String) {
             format!("queued {} ago", human_age(now - since)),
         ),
         Alert::DataDeviceMissing { path } => ("Data drive gone".into(), path.clone()),
+        Alert::Health { check } => (check.short_title().into(), "see the admin page".into()),
     }
 }
 
@@ -454,6 +455,7 @@ fn short_title(alert: &Alert) -> &'static str {
         Alert::CertificateExpiring { .. } => "TLS cert",
         Alert::QueueStuck { .. } => "Mail stuck",
         Alert::DataDeviceMissing { .. } => "Drive gone",
+        Alert::Health { check } => check.label(),
     }
 }
 

@@ -122,7 +122,7 @@ pub fn install_upload(
 }
 
 /// `2026-12-06` (UTC) for Unix seconds.
-fn date(unix: i64) -> String {
+pub fn date(unix: i64) -> String {
     // H. Hinnant's civil_from_days.
     let days = unix.div_euclid(86400) + 719_468;
     let era = days.div_euclid(146_097);

@@ -38,6 +38,7 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/admin/aliases/delete", post(alias_delete))
         .route("/admin/log", get(log_page))
         .route("/admin/backup", get(backup_download))
+        .merge(super::admin_upkeep::routes())
 }
 
 /// Bytes of the backup tar sent to the browser at a time; the export waits while the
@@ -275,10 +276,28 @@ async fn status_page(
         Err(response) => return response,
     };
     let status = web.status.borrow().clone();
+    let now = now_unix();
     let page = pages::AdminStatusPage {
         frame: web.signed_frame(&signed, "The box"),
-        facts: facts(&status, now_unix()),
+        facts: facts(&status, now),
         version: status.version.clone(),
+        health_checked: status
+            .health
+            .as_ref()
+            .map(|report| format!("{} ago", human_age(now - report.checked_at))),
+        health: status
+            .health
+            .as_ref()
+            .map(super::admin_upkeep::rows)
+            .unwrap_or_default(),
+        last_backup: status.backup.as_ref().map(|run| {
+            (
+                format!("{} ago", human_age(now - run.at)),
+                run.ok,
+                run.said.clone(),
+            )
+        }),
+        backup_label: web.config().backup.label.clone(),
     };
     pages::render(StatusCode::OK, &page)
 }

@@ -81,7 +81,7 @@ pub(super) fn clients(
 
 fn dns_records(config: &Config) -> String {
     match crate::outbound::dkim::Dkim::load_or_create(config) {
-        Ok(dkim) => crate::outbound::dkim::dns_records(config, &dkim),
+        Ok(dkim) => crate::outbound::records::dns_records(config, &dkim),
         Err(error) => format!("; the DKIM key could not be read: {error}"),
     }
 }

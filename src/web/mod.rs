@@ -13,6 +13,7 @@
 
 mod admin;
 mod admin_settings;
+mod admin_upkeep;
 mod autoconfig;
 mod draft;
 mod finish;
@@ -66,6 +67,10 @@ pub struct Web {
     pub reloader: Reloader,
     /// The last log lines, for the admin page.
     pub recent_log: RecentLog,
+    /// The health checker, for the admin page's "Check now".
+    pub health: crate::health::Health,
+    /// The USB backup task, for the admin page's "Back up now".
+    pub backup: crate::backup::Backup,
     /// The browsers' sessions: the setup wizard's and logged-in people's.
     pub sessions: Sessions,
 }

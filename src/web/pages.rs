@@ -175,6 +175,22 @@ pub struct AdminStatusPage {
     pub frame: Frame,
     pub facts: Vec<Fact>,
     pub version: String,
+    /// When the health checks last ran ("5m ago"); `None` before the first run ends.
+    pub health_checked: Option<String>,
+    pub health: Vec<HealthRow>,
+    /// The last USB backup: when, and what happened.
+    pub last_backup: Option<(String, bool, String)>,
+    pub backup_label: String,
+}
+
+/// One health check's line on the admin page.
+pub struct HealthRow {
+    pub title: &'static str,
+    /// `verdict-ok`, `verdict-warning`, `verdict-problem`, ...: the row's style.
+    pub class: &'static str,
+    pub verdict: &'static str,
+    pub found: String,
+    pub advice: String,
 }
 
 pub struct RecipientRow {

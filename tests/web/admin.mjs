@@ -1,7 +1,7 @@
 // Drives Debian's Chromium through the admin page and a person's own page, over HTTPS (the
 // box's self-signed certificate), at phone and desktop size: log in as the administrator, see
-// the status refresh itself, retry one queued message and delete another, add a person, reset
-// a password; log in as that person, change the password, and meet 403 on the admin URLs.
+// the status refresh itself, run the health checks, press the USB backup button, retry one
+// queued message and delete another, add a person, reset a password; log in as that person, change the password, and meet 403 on the admin URLs.
 // tests/web_admin.rs starts the daemon, the DNS server and the receiver, and runs this.
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -61,8 +61,25 @@ assert.equal(new URL(page.url()).pathname, '/admin');
 const session = (await context.cookies()).find((c) => c.name === 'letterbox_session');
 assert.ok(session && session.secure && session.httpOnly && session.sameSite === 'Strict', 'a safe session cookie');
 assert.match(await page.textContent('[data-fact=queue]'), /2 message/);
-await page.screenshot({ path: `${shots}/admin-status-desktop.png`, fullPage: true });
 say('the administrator logs in; the status shows 2 messages waiting');
+
+// Health: "Check now" runs the box's own checks and shows each with what to do.
+assert.match(await page.textContent('#health + p'), /first check is still running/);
+await submit(page, 'form[action="/admin/health"] button');
+assert.equal(new URL(page.url()).hash, '#health');
+const checks = page.locator('ul.health li');
+assert.equal(await checks.count(), 8);
+assert.match(await page.textContent('#health + p'), /checked itself/);
+const port25 = checks.filter({ hasText: 'Sending to other servers' });
+assert.equal(await port25.getAttribute('class'), 'verdict-ok', 'the loopback receiver answered on "port 25"');
+assert.match(await checks.filter({ hasText: 'Mail server record' }).textContent(), /no MX record/);
+assert.ok((await page.locator('ul.health li.verdict-problem').count()) > 0, 'the test zone has problems');
+say('Check now: eight checks, port 25 reached, the missing MX record said');
+// The USB backup button: no drive carries the label, and the page says so.
+await submit(page, 'form[action="/admin/backup/usb"] button');
+assert.match(await page.textContent('#last-backup'), /No drive labelled LBX-NO-DRIVE is plugged in/);
+say('Back up to the USB drive now: the page says no drive is plugged in');
+await page.screenshot({ path: `${shots}/admin-status-desktop.png`, fullPage: true });
 
 // The status refreshes itself (no reload): a fact is changed in the page, the script puts it back.
 await page.evaluate(() => { document.querySelector('[data-fact=messages]').textContent = 'stale'; });
@@ -138,6 +155,10 @@ const forged = await context.request.post(`${base}/admin/accounts/delete`, {
   form: { address: person.address, confirm: 'yes' }, maxRedirects: 0,
 });
 assert.equal(forged.status(), 403);
+for (const path of ['/admin/health', '/admin/backup/usb']) {
+  const forgedCheck = await context.request.post(`${base}${path}`, { form: {}, maxRedirects: 0 });
+  assert.equal(forgedCheck.status(), 403, path);
+}
 say('an admin form without its CSRF token is refused');
 await context.close();
 
@@ -177,6 +198,8 @@ await context.close();
   }
   const post = await own.request.post(`${base}/admin/accounts/delete`, { form: { address: admin.address }, maxRedirects: 0 });
   assert.equal(post.status(), 403);
+  const check = await own.request.post(`${base}/admin/health`, { form: {}, maxRedirects: 0 });
+  assert.equal(check.status(), 403);
   say('a person changes their password (the current one checked) and gets 403 on admin URLs');
   await own.close();
 }
