@@ -11,6 +11,11 @@ pub struct Status {
     pub running: bool,
     pub listeners: Vec<ListenerStatus>,
     pub messages_stored: u64,
+    /// Octets of mail the store holds (each body once) and of disk its file takes.
+    #[serde(default)]
+    pub mail_bytes: u64,
+    #[serde(default)]
+    pub store_bytes: u64,
     pub queue_depth: u64,
     /// When the oldest queued message was queued (Unix seconds).
     pub queue_oldest: Option<i64>,
@@ -170,6 +175,11 @@ impl Status {
             ));
         }
         out.push_str(&format!("messages      {}\n", self.messages_stored));
+        out.push_str(&format!(
+            "store         {} on disk for {} of mail\n",
+            human_bytes(self.store_bytes),
+            human_bytes(self.mail_bytes)
+        ));
         let oldest = self
             .queue_oldest
             .map(|t| format!(", oldest {}", human_age(now - t)))

@@ -13,7 +13,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase};
 use super::mailbox::MessageInfo;
 use super::messages::rows_by_uid;
 use super::schema::*;
-use super::{Store, StoreError};
+use super::{Store, StoreError, layout_of, pieces};
 use crate::mime::{Part, Scanner};
 
 #[derive(Clone)]
@@ -94,7 +94,7 @@ impl ReadView {
             return Ok(part);
         }
         let mut scanner = Scanner::new();
-        let mut body = self.body_from(blob, 0);
+        let mut body = self.body(blob);
         while let Some(chunk) = body.next_chunk().await? {
             scanner.feed(&chunk);
         }
@@ -103,37 +103,79 @@ impl ReadView {
         Ok(part)
     }
 
-    /// Streams a body from chunk `first` on.
-    pub fn body_from(&self, blob: u64, first: u32) -> ViewBodyReader {
+    /// Streams a body from its start.
+    pub fn body(&self, blob: u64) -> ViewBodyReader {
         ViewBodyReader {
             view: self.clone(),
             blob,
-            next: first,
+            next: Next::Piece { index: 0, start: 0 },
+        }
+    }
+
+    /// Streams a body from the piece that holds octet `offset` on (a byte range that starts
+    /// inside the body); `ViewBodyReader::next_piece` says where each piece starts.
+    pub fn body_at(&self, blob: u64, offset: u64) -> ViewBodyReader {
+        ViewBodyReader {
+            view: self.clone(),
+            blob,
+            next: Next::Seek(offset),
         }
     }
 }
 
-/// Reads a body of a view one stored chunk at a time.
+/// Reads a body of a view one stored piece at a time.
 pub struct ViewBodyReader {
     view: ReadView,
     blob: u64,
-    next: u32,
+    next: Next,
+}
+
+/// The piece a `ViewBodyReader` reads next.
+#[derive(Clone, Copy)]
+enum Next {
+    Piece {
+        index: u32,
+        start: u64,
+    },
+    /// The piece that holds this offset, found at the first read (it depends on the body's
+    /// size and on how the body was cut, both in the store).
+    Seek(u64),
 }
 
 impl ViewBodyReader {
-    /// The next chunk, or `None` at the end.
+    /// The next piece, or `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = (self.blob, self.next);
-        let chunk = self
+        Ok(self.next_piece().await?.map(|(_, piece)| piece))
+    }
+
+    /// The next piece and the offset in the body it starts at, or `None` at the end.
+    pub async fn next_piece(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let (blob, next) = (self.blob, self.next);
+        let read = self
             .view
             .read(move |txn| {
+                let (index, start) = match next {
+                    Next::Piece { index, start } => (index, start),
+                    Next::Seek(offset) => {
+                        let Some((size, _)) = txn.open_table(BLOBS)?.get(blob)?.map(|v| v.value())
+                        else {
+                            return Ok(None);
+                        };
+                        layout_of(&txn.open_table(META)?, blob)?.locate(size, offset)
+                    }
+                };
                 let chunks = txn.open_table(BLOB_CHUNKS)?;
-                Ok(chunks.get(key)?.map(|v| v.value().to_vec()))
+                let tails = txn.open_table(BLOB_TAILS)?;
+                let piece = pieces::read(&chunks, &tails, blob, index)?;
+                Ok(piece.map(|piece| (index, start, piece)))
             })
             .await?;
-        if chunk.is_some() {
-            self.next += 1;
-        }
-        Ok(chunk)
+        Ok(read.map(|(index, start, piece)| {
+            self.next = Next::Piece {
+                index: index.saturating_add(1),
+                start: start + piece.len() as u64,
+            };
+            (start, piece)
+        }))
     }
 }
