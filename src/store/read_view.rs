@@ -105,29 +105,42 @@ impl ReadView {
 
     /// Streams a body from its start.
     pub fn body(&self, blob: u64) -> ViewBodyReader {
-        ViewBodyReader {
-            view: self.clone(),
-            blob,
-            next: Next::Piece { index: 0, start: 0 },
-        }
+        self.reader(blob, Next::Piece { index: 0, start: 0 }, u64::MAX)
     }
 
-    /// Streams a body from the piece that holds octet `offset` on (a byte range that starts
-    /// inside the body); `ViewBodyReader::next_piece` says where each piece starts.
-    pub fn body_at(&self, blob: u64, offset: u64) -> ViewBodyReader {
+    /// Streams the octets `start..end` of a body: from the piece that holds octet `start` on
+    /// (`ViewBodyReader::next_piece` says where each piece starts), up to the piece that holds
+    /// octet `end - 1`, or further if the caller keeps asking.
+    pub fn body_range(&self, blob: u64, start: u64, end: u64) -> ViewBodyReader {
+        self.reader(blob, Next::Seek(start), end)
+    }
+
+    fn reader(&self, blob: u64, next: Next, end: u64) -> ViewBodyReader {
         ViewBodyReader {
             view: self.clone(),
             blob,
-            next: Next::Seek(offset),
+            next,
+            end,
+            ahead: None,
         }
     }
 }
 
-/// Reads a body of a view one stored piece at a time.
+/// A piece as read: its index, the offset it starts at, its octets.
+type Piece = (u32, u64, Vec<u8>);
+
+/// Reads a body of a view one stored piece at a time. While the caller sends one piece, the
+/// next one is read on the blocking pool (up to the end of the range asked), so sending a
+/// large body does not wait for the store between pieces; a reader holds at most two pieces.
 pub struct ViewBodyReader {
     view: ReadView,
     blob: u64,
     next: Next,
+    /// The offset the caller needs octets up to; nothing past the piece that holds it is read
+    /// ahead.
+    end: u64,
+    /// The read of the piece at `next`, started when the previous piece was returned.
+    ahead: Option<tokio::task::JoinHandle<Result<Option<Piece>, StoreError>>>,
 }
 
 /// The piece a `ViewBodyReader` reads next.
@@ -150,32 +163,42 @@ impl ViewBodyReader {
 
     /// The next piece and the offset in the body it starts at, or `None` at the end.
     pub async fn next_piece(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let (blob, next) = (self.blob, self.next);
-        let read = self
-            .view
-            .read(move |txn| {
-                let (index, start) = match next {
-                    Next::Piece { index, start } => (index, start),
-                    Next::Seek(offset) => {
-                        let Some((size, _)) = txn.open_table(BLOBS)?.get(blob)?.map(|v| v.value())
-                        else {
-                            return Ok(None);
-                        };
-                        layout_of(&txn.open_table(META)?, blob)?.locate(size, offset)
-                    }
-                };
-                let chunks = txn.open_table(BLOB_CHUNKS)?;
-                let tails = txn.open_table(BLOB_TAILS)?;
-                let piece = pieces::read(&chunks, &tails, blob, index)?;
-                Ok(piece.map(|piece| (index, start, piece)))
-            })
-            .await?;
-        Ok(read.map(|(index, start, piece)| {
-            self.next = Next::Piece {
-                index: index.saturating_add(1),
-                start: start + piece.len() as u64,
+        let read = match self.ahead.take() {
+            Some(ahead) => ahead.await.map_err(|_| StoreError::Closed)??,
+            None => self.start_read().await.map_err(|_| StoreError::Closed)??,
+        };
+        let Some((index, start, piece)) = read else {
+            return Ok(None);
+        };
+        let next_start = start + piece.len() as u64;
+        self.next = Next::Piece {
+            index: index.saturating_add(1),
+            start: next_start,
+        };
+        if next_start < self.end {
+            self.ahead = Some(self.start_read());
+        }
+        Ok(Some((start, piece)))
+    }
+
+    /// Starts reading the piece at `next` on the blocking pool.
+    fn start_read(&self) -> tokio::task::JoinHandle<Result<Option<Piece>, StoreError>> {
+        let (txn, blob, next) = (self.view.txn.clone(), self.blob, self.next);
+        tokio::task::spawn_blocking(move || {
+            let (index, start) = match next {
+                Next::Piece { index, start } => (index, start),
+                Next::Seek(offset) => {
+                    let Some((size, _)) = txn.open_table(BLOBS)?.get(blob)?.map(|v| v.value())
+                    else {
+                        return Ok(None);
+                    };
+                    layout_of(&txn.open_table(META)?, blob)?.locate(size, offset)
+                }
             };
-            (start, piece)
-        }))
+            let chunks = txn.open_table(BLOB_CHUNKS)?;
+            let tails = txn.open_table(BLOB_TAILS)?;
+            let piece = pieces::read(&chunks, &tails, blob, index)?;
+            Ok(piece.map(|piece| (index, start, piece)))
+        })
     }
 }

@@ -443,7 +443,7 @@ async fn a_schema_4_store_keeps_its_64_kib_pieces_and_cuts_new_bodies_to_leaves(
         // A read from an offset starts at the piece that holds it, in either layout.
         for offset in [0u64, 65_515, 65_536, 100_000, 149_999] {
             let (start, piece) = view
-                .body_at(blob, offset)
+                .body_range(blob, offset, u64::MAX)
                 .next_piece()
                 .await
                 .expect("read")
@@ -452,7 +452,7 @@ async fn a_schema_4_store_keeps_its_64_kib_pieces_and_cuts_new_bodies_to_leaves(
             assert_eq!(piece, large[start as usize..start as usize + piece.len()]);
         }
         assert!(
-            view.body_at(blob, 150_000)
+            view.body_range(blob, 150_000, u64::MAX)
                 .next_piece()
                 .await
                 .expect("read")

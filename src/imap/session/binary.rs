@@ -95,7 +95,7 @@ struct RangeReader {
 impl RangeReader {
     fn new(view: &ReadView, blob: u64, begin: u64, end: u64) -> RangeReader {
         RangeReader {
-            reader: view.body_at(blob, begin),
+            reader: view.body_range(blob, begin, end),
             begin,
             end,
             done: begin >= end,

@@ -133,7 +133,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
 /// Reads a (bounded) byte range of a body into memory.
 async fn collect_range(view: &ReadView, blob: u64, start: u64, end: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity((end - start) as usize);
-    let mut reader = view.body_at(blob, start);
+    let mut reader = view.body_range(blob, start, end);
     while let Ok(Some((chunk_start, data))) = reader.next_piece().await {
         let chunk_end = chunk_start + data.len() as u64;
         let from = start.max(chunk_start) - chunk_start;
@@ -621,7 +621,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(bytes) = self.read_ahead.bytes(blob, start, end) {
             return self.conn.write(&without_nul(bytes)).await;
         }
-        let mut reader = view.body_at(blob, start);
+        let mut reader = view.body_range(blob, start, end);
         let mut sent = start;
         while sent < end {
             let (chunk_start, data) = match reader.next_piece().await {

@@ -303,7 +303,7 @@ async fn find_texts(
             break;
         }
         if wanted > next {
-            reader = view.body_at(blob, wanted);
+            reader = view.body_range(blob, wanted, u64::MAX);
         }
         let Ok(Some((start, data))) = reader.next_piece().await else {
             break;
