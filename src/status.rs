@@ -278,4 +278,18 @@ mod tests {
         let text = status.render(0);
         assert!(text.contains("DOWN (address in use)"), "{text}");
     }
+
+    #[test]
+    fn render_shows_the_store_beside_the_mail_it_holds() {
+        let status = Status {
+            mail_bytes: 10 << 20,
+            store_bytes: 11 << 20,
+            ..Status::default()
+        };
+        let text = status.render(0);
+        assert!(
+            text.contains("store         11.0 MiB on disk for 10.0 MiB of mail"),
+            "{text}"
+        );
+    }
 }
