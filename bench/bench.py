@@ -393,6 +393,7 @@ pop3s = ["127.0.0.1:0"]
 imap = []
 imaps = {imaps}
 web = []
+web_tls = []
 # No SPF/DKIM/DMARC lookups: this sandbox has no working DNS, and the reference Postfix
 # checks none either, so both measure receiving and storing alone.
 [auth]
