@@ -117,8 +117,8 @@ def send_one(s, msg):
         raise BenchError(f"recipient refused: {refused}")
 
 
-def smtp_burst(port, messages):
-    """Sends `messages` over CLIENTS connections; returns (wall seconds, per-message latencies)."""
+def smtp_burst(port, messages, clients=CLIENTS):
+    """Sends `messages` over `clients` connections; returns (wall seconds, per-message latencies)."""
     latencies = [None] * len(messages)
     work = queue.Queue()
     for i in range(len(messages)):
@@ -145,7 +145,7 @@ def smtp_burst(port, messages):
         except Exception as e:  # reported after the join
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -395,6 +395,7 @@ pop3s = ["127.0.0.1:0"]
 imap = []
 imaps = {imaps}
 web = []
+web_tls = []
 # No SPF/DKIM/DMARC lookups: this sandbox has no working DNS, and the reference Postfix
 # checks none either, so both measure receiving and storing alone.
 [auth]
@@ -505,11 +506,12 @@ def dovecot_version():
     return run(["dovecot", "--version"], "dovecot --version").split()[0]
 
 
-def write_dovecot_conf(dc, mail, protocol, ports, instance, extra=""):
+def write_dovecot_conf(dc, mail, protocol, ports, instance, extra="", lmtp=False):
     """Writes `dc`/dovecot.conf for a private Dovecot instance serving `protocol` ("pop3" or
     "imap") on 127.0.0.1 from the Maildirs under `mail` (uid nobody), with a passwd-file and a
     certificate made by dovecot_secrets(dc), which it calls; `ports` is (plain port, TLS port),
-    0 for none; `extra` is appended to the config. Logs go to `dc`/dovecot.log. Returns the certificate's path (the clients'
+    0 for none; `extra` is appended to the config. Logs go to `dc`/dovecot.log. With `lmtp`, it
+    also serves LMTP on the socket `dc`/run/lmtp. Returns the certificate's path (the clients'
     cafile)."""
     cert, key = dovecot_secrets(dc)
     plain, tls = ports
@@ -517,7 +519,7 @@ def write_dovecot_conf(dc, mail, protocol, ports, instance, extra=""):
     with open(os.path.join(dc, "dovecot.conf"), "w") as f:
         f.write(
             f"""# Letterbox benchmark reference: a private Dovecot instance
-protocols = {protocol}
+protocols = {protocol}{' lmtp' if lmtp else ''}
 listen = 127.0.0.1
 base_dir = {dc}/run
 state_dir = {dc}/state
@@ -546,6 +548,16 @@ service {protocol}-login {{
   }}
 }}
 {extra}"""
+            + (
+                f"""service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+"""
+                if lmtp
+                else ""
+            )
         )
     return cert
 
@@ -554,15 +566,18 @@ class Reference:
     """Postfix (virtual(8) delivery into a Maildir) + Dovecot POP3 on that Maildir.
 
     Both run as separate instances from config directories under the work directory, on free
-    high ports on 127.0.0.1; the system instances are not touched.
+    high ports on 127.0.0.1; the system instances are not touched. With `lmtp`, Postfix hands
+    the mail to Dovecot's LMTP service, which writes the Maildir (and Dovecot's index files).
     """
 
     name = "Postfix + Dovecot"
 
-    def __init__(self, work, submission=False):
+    def __init__(self, work, submission=False, lmtp=False):
         """With `submission`, Postfix also serves port-587-style submission (STARTTLS required,
-        AUTH through Dovecot's auth socket) on `submission_port`."""
+        AUTH through Dovecot's auth socket) on `submission_port`; with `lmtp`, Dovecot serves
+        LMTP for Postfix to deliver through."""
         self.submission = submission
+        self.lmtp = lmtp
         self.dir = os.path.join(work, "reference")
         self.pf = os.path.join(self.dir, "postfix")
         self.dc = os.path.join(self.dir, "dovecot")
@@ -613,6 +628,7 @@ maillog_file = {self.pf_log}
 smtpd_tls_cert_file = {self.dc}/cert.pem
 smtpd_tls_key_file = {self.dc}/key.pem
 """
+                + (f"virtual_transport = lmtp:unix:{self.dc}/run/lmtp\n" if self.lmtp else "")
             )
         with open(os.path.join(conf, "vmailbox"), "w") as f:
             f.write(f"{USER} home.test/alice/Maildir/\n")
@@ -667,7 +683,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             f"    group = postfix\n  }}\n}}\n"
         )
         cert = write_dovecot_conf(self.dc, self.mail, "pop3", (self.pop3_port, self.pop3s_port),
-                                  "letterbox-bench", extra=auth if self.submission else "")
+                                  "letterbox-bench", extra=auth if self.submission else "",
+                                  lmtp=self.lmtp)
         self.dc_log = os.path.join(self.dc, "dovecot.log")
         self.dc_conf = os.path.join(self.dc, "dovecot.conf")
         self.started_dc = True

@@ -144,6 +144,8 @@ pub fn offline_status(config: &Config, store: &Store) -> Result<Status, StoreErr
     let totals = store.totals()?;
     let mut status = initial_status(config);
     status.messages_stored = totals.messages;
+    status.mail_bytes = totals.mail_bytes;
+    status.store_bytes = totals.store_bytes;
     status.queue_depth = totals.queue_depth;
     status.queue_oldest = totals.oldest_queued;
     for service in Service::ALL {

@@ -39,8 +39,9 @@ pub fn transfer_deadline(
 /// Threads tokio may start for blocking work (redb reads and writes, argon2, file I/O). Each
 /// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
 pub const BLOCKING_THREADS: usize = 16;
-/// Message bodies are written to and read from the store in chunks of this size, so no code
-/// path holds more than one chunk of a message per session.
+/// Message bodies are spooled and copied in buffers of this size, and the store keeps them in
+/// pieces of at most this size (`store::pieces`), so no code path holds more than two pieces
+/// of a message per session (an IMAP FETCH sends one while it reads the next).
 pub const BODY_CHUNK: usize = 64 * 1024;
 
 /// Export: message rows read at once while walking a mailbox (a few dozen octets each), so an

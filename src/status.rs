@@ -11,6 +11,11 @@ pub struct Status {
     pub running: bool,
     pub listeners: Vec<ListenerStatus>,
     pub messages_stored: u64,
+    /// Octets of mail the store holds (each body once) and of disk its file takes.
+    #[serde(default)]
+    pub mail_bytes: u64,
+    #[serde(default)]
+    pub store_bytes: u64,
     pub queue_depth: u64,
     /// When the oldest queued message was queued (Unix seconds).
     pub queue_oldest: Option<i64>,
@@ -256,6 +261,11 @@ impl Status {
             ));
         }
         out.push_str(&format!("messages      {}\n", self.messages_stored));
+        out.push_str(&format!(
+            "store         {} on disk for {} of mail\n",
+            human_bytes(self.store_bytes),
+            human_bytes(self.mail_bytes)
+        ));
         let oldest = self
             .queue_oldest
             .map(|t| format!(", oldest {}", human_age(now - t)))
@@ -404,5 +414,19 @@ mod tests {
         };
         let text = status.render(0);
         assert!(text.contains("DOWN (address in use)"), "{text}");
+    }
+
+    #[test]
+    fn render_shows_the_store_beside_the_mail_it_holds() {
+        let status = Status {
+            mail_bytes: 10 << 20,
+            store_bytes: 11 << 20,
+            ..Status::default()
+        };
+        let text = status.render(0);
+        assert!(
+            text.contains("store         11.0 MiB on disk for 10.0 MiB of mail"),
+            "{text}"
+        );
     }
 }

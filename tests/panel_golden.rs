@@ -46,6 +46,8 @@ fn status() -> Status {
             ),
         ],
         messages_stored: 1234,
+        mail_bytes: 310 << 20,
+        store_bytes: 330 << 20,
         queue_depth: 2,
         queue_oldest: Some(NOW - 2 * 3600 - 5 * 60),
         last_delivery: Some(NOW - 5 * 60),

@@ -270,22 +270,30 @@ impl DotStuffer {
 
     pub fn encode(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         out.reserve(chunk.len() + chunk.len() / 64 + 2);
-        for &b in chunk {
-            if b == b'\n' {
-                if !self.after_cr {
-                    out.push(b'\r');
-                }
-                out.push(b'\n');
-                self.mid_line = false;
-                self.after_cr = false;
-            } else {
-                if b == b'.' && !self.mid_line {
+        // A line at a time (memchr finds its end): only a line's first octet can need a dot,
+        // and only its last whether a CR goes before the LF, so the rest is copied whole.
+        let mut rest = chunk;
+        loop {
+            let line_end = memchr::memchr(b'\n', rest);
+            let text = &rest[..line_end.unwrap_or(rest.len())];
+            if let (Some(&first), Some(&last)) = (text.first(), text.last()) {
+                if first == b'.' && !self.mid_line {
                     out.push(b'.');
                 }
-                out.push(b);
+                out.extend_from_slice(text);
                 self.mid_line = true;
-                self.after_cr = b == b'\r';
+                self.after_cr = last == b'\r';
             }
+            let Some(at) = line_end else {
+                break;
+            };
+            if !self.after_cr {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+            self.mid_line = false;
+            self.after_cr = false;
+            rest = &rest[at + 1..];
         }
     }
 

@@ -549,7 +549,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         header: &str,
         top: Option<u32>,
     ) -> Result<Flow, Interrupted> {
-        let mut body = self.ctx.store.body(message.blob);
+        // From one read view: the whole body comes from one snapshot, and the next piece is
+        // read while the previous one is sent.
+        let view = match self.ctx.store.read_view().await {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::warn!(blob = message.blob, error = %e, "pop3: cannot read a message");
+                return Ok(self.err(Some("SYS/TEMP"), "Message unavailable, try again later"));
+            }
+        };
+        let mut body = view.body(message.blob);
         let mut chunk = match body.next_chunk().await {
             Ok(None) if message.size > 0 => {
                 // Removed meanwhile by another client (IMAP EXPUNGE).

@@ -3,9 +3,9 @@
 //! prefix of the messages asked that fits (at least the first, which gets `None` if it alone
 //! does not fit), and the caller asks again from where it stopped.
 
-use super::schema::{BLOB_CHUNKS, BLOB_META};
-use super::{ReadView, StoreError};
-use crate::limits::{BODY_CHUNK, FETCH_PREFETCH_MAX};
+use super::schema::{BLOB_CHUNKS, BLOB_META, BLOB_TAILS};
+use super::{ReadView, StoreError, pieces};
+use crate::limits::FETCH_PREFETCH_MAX;
 use crate::mime::Part;
 
 /// How much of a stored structure `Store::structures` returns.
@@ -62,6 +62,7 @@ impl ReadView {
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.read(move |txn| {
             let chunks = txn.open_table(BLOB_CHUNKS)?;
+            let tails = txn.open_table(BLOB_TAILS)?;
             let mut budget = FETCH_PREFETCH_MAX as u64;
             let mut out = Vec::with_capacity(heads.len());
             for (blob, length) in heads {
@@ -74,11 +75,10 @@ impl ReadView {
                 let mut head = Vec::with_capacity(length as usize);
                 let mut index = 0u32;
                 while (head.len() as u64) < length {
-                    let Some(chunk) = chunks.get((blob, index))? else {
+                    let Some(data) = pieces::read(&chunks, &tails, blob, index)? else {
                         break;
                     };
-                    let want = (length as usize - head.len()).min(BODY_CHUNK);
-                    let data = chunk.value();
+                    let want = length as usize - head.len();
                     head.extend_from_slice(&data[..want.min(data.len())]);
                     index += 1;
                 }

@@ -35,6 +35,11 @@ impl DbHandle {
             .create(path)?)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// The database for one operation. Callers drop it when the operation ends; nobody keeps
     /// it across operations, so a reopen can wait for them.
     pub fn get(&self) -> Result<Arc<Database>, StoreError> {

@@ -81,15 +81,6 @@ impl Store {
         }
     }
 
-    /// Streams a body from chunk `first` on (a byte range that starts inside the body).
-    pub fn body_from(&self, blob: u64, first: u32) -> BodyReader {
-        BodyReader {
-            store: self.clone(),
-            blob,
-            next: first,
-        }
-    }
-
     /// Removes messages by UID from a mailbox (POP3 QUIT after DELE, IMAP EXPUNGE); a body
     /// goes when its last reference does. The removal is one change: one new HIGHESTMODSEQ,
     /// which the tombstones of the removed UIDs carry (RFC 7162 §3.2). Durable when this
@@ -156,9 +147,11 @@ pub(super) fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), Stor
         return Ok(());
     }
     blobs.remove(blob)?;
+    super::count_mail(&mut txn.open_table(META)?, size, false)?;
     txn.open_table(BLOB_META)?.remove(blob)?;
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
     chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
+    txn.open_table(BLOB_TAILS)?.remove(blob)?;
     Ok(())
 }
 
@@ -173,7 +166,7 @@ pub(super) fn remove_all_messages(txn: &WriteTransaction, mailbox: u64) -> Resul
     Ok(())
 }
 
-/// Reads a body one stored chunk at a time.
+/// Reads a body one stored piece at a time.
 pub struct BodyReader {
     store: Store,
     blob: u64,
@@ -189,7 +182,7 @@ impl BodyReader {
             .blocking(move |db| {
                 let txn = db.begin_read()?;
                 let chunks = txn.open_table(BLOB_CHUNKS)?;
-                Ok(chunks.get(key)?.map(|v| v.value().to_vec()))
+                super::pieces::read(&chunks, &txn.open_table(BLOB_TAILS)?, key.0, key.1)
             })
             .await?;
         if chunk.is_some() {

@@ -21,6 +21,7 @@ mod index;
 mod keywords;
 mod mailbox;
 mod messages;
+mod pieces;
 mod queue;
 mod quota;
 mod read_view;
@@ -190,6 +191,10 @@ pub struct Totals {
     pub messages: u64,
     pub queue_depth: u64,
     pub oldest_queued: Option<i64>,
+    /// Octets of the bodies stored (a body filed in several mailboxes counts once).
+    pub mail_bytes: u64,
+    /// Octets of disk the store's file takes.
+    pub store_bytes: u64,
 }
 
 /// The store's file in the data directory.
@@ -382,7 +387,7 @@ impl Store {
     }
 
     pub fn totals(&self) -> Result<Totals, StoreError> {
-        totals(&*self.inner.db.get()?)
+        totals(&*self.inner.db.get()?, self.inner.db.path())
     }
 
     async fn publish_totals_async(&self) -> Result<(), StoreError> {
@@ -391,9 +396,11 @@ impl Store {
     }
 
     fn publish_totals(&self) -> Result<(), StoreError> {
-        let totals = totals(&*self.inner.db.get()?)?;
+        let totals = self.totals()?;
         self.inner.status.send_modify(|status| {
             status.messages_stored = totals.messages;
+            status.mail_bytes = totals.mail_bytes;
+            status.store_bytes = totals.store_bytes;
             status.queue_depth = totals.queue_depth;
             status.queue_oldest = totals.oldest_queued;
         });
@@ -401,9 +408,19 @@ impl Store {
     }
 }
 
-fn totals(db: &Database) -> Result<Totals, StoreError> {
+fn totals(db: &Database, path: &Path) -> Result<Totals, StoreError> {
+    use std::os::unix::fs::MetadataExt;
     let txn = db.begin_read()?;
     let messages = txn.open_table(MESSAGES)?.len()?;
+    let mail_bytes = txn
+        .open_table(META)?
+        .get(MAIL_BYTES)?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    // Blocks in use, not the file's length: redb grows its file ahead of use, sparsely.
+    let store_bytes = std::fs::metadata(path)
+        .map(|m| m.blocks() * 512)
+        .map_err(StoreError::io)?;
     let queue = txn.open_table(QUEUE)?;
     let queue_depth = queue.len()?;
     let mut oldest_queued: Option<i64> = None;
@@ -416,6 +433,8 @@ fn totals(db: &Database) -> Result<Totals, StoreError> {
         messages,
         queue_depth,
         oldest_queued,
+        mail_bytes,
+        store_bytes,
     })
 }
 
@@ -443,15 +462,29 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
         // have a flag past bit 31. Schema 3 to 4 adds `ADMINISTRATORS`, created empty below:
         // stores before it had no administrators. Schema 4 to 5 adds the greylisting tables,
-        // created empty below.
-        Some(2) | Some(3) | Some(4) => {}
+        // created empty below, and cuts new bodies into leaf-sized pieces (see below).
+        Some(2..=4) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
     }
     if found != Some(SCHEMA_VERSION) {
-        txn.open_table(META)?
-            .insert("schema_version", SCHEMA_VERSION)?;
+        let mut meta = txn.open_table(META)?;
+        meta.insert("schema_version", SCHEMA_VERSION)?;
+        // Schema 5 cuts new bodies into leaf-sized pieces; the bodies already stored keep
+        // their 64 KiB pieces rather than be rewritten (which would need their size again in
+        // free space, in one transaction).
+        let first_paged = match found {
+            None => 0,
+            Some(_) => meta.get("next_blob_id")?.map(|v| v.value()).unwrap_or(1),
+        };
+        meta.insert(FIRST_PAGED_BLOB, first_paged)?;
+        // Schema 5 also counts the octets of mail stored; an older store counts them now.
+        let mut mail_bytes = 0u64;
+        for entry in txn.open_table(BLOBS)?.iter()? {
+            mail_bytes += entry?.1.value().0;
+        }
+        meta.insert(MAIL_BYTES, mail_bytes)?;
     }
     // Opening every table creates the missing ones, so readers never meet a missing table.
     txn.open_table(ACCOUNTS)?;
@@ -466,6 +499,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(RECENT)?;
     txn.open_table(BLOBS)?;
     txn.open_table(BLOB_CHUNKS)?;
+    txn.open_table(BLOB_TAILS)?;
     txn.open_table(BLOB_META)?;
     txn.open_table(SUBSCRIPTIONS)?;
     txn.open_table(KEYWORDS)?;
@@ -493,6 +527,34 @@ fn upgrade_from_1(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     }
     tracing::info!(messages = indexed, "store upgraded from schema 1 to 2");
     Ok(())
+}
+
+/// `META` key: the first blob cut as `pieces::Layout::Paged`.
+const FIRST_PAGED_BLOB: &str = "first_paged_blob";
+
+/// `META` key: octets of all the bodies stored, each once, kept up to date as bodies are
+/// stored and deleted (`letterbox status` shows it beside the store's size).
+const MAIL_BYTES: &str = "mail_bytes";
+
+/// Counts a body of `size` octets stored (`added`) or deleted in `MAIL_BYTES`.
+fn count_mail(meta: &mut redb::Table<&str, u64>, size: u64, added: bool) -> Result<(), StoreError> {
+    let total = meta.get(MAIL_BYTES)?.map(|v| v.value()).unwrap_or(0);
+    let total = if added {
+        total.saturating_add(size)
+    } else {
+        total.saturating_sub(size)
+    };
+    meta.insert(MAIL_BYTES, total)?;
+    Ok(())
+}
+
+/// How blob `blob`'s body is cut into pieces.
+fn layout_of(
+    meta: &impl ReadableTable<&'static str, u64>,
+    blob: u64,
+) -> Result<pieces::Layout, StoreError> {
+    let first_paged = meta.get(FIRST_PAGED_BLOB)?.map(|v| v.value()).unwrap_or(0);
+    Ok(pieces::Layout::of(blob, first_paged))
 }
 
 /// The error for a mailbox that `account` does not have.

@@ -76,6 +76,7 @@ impl Store {
                     let blob = next_id(&mut meta, "next_blob_id")?;
                     let size = super::writer::write_chunks(&txn, blob, &path)?;
                     txn.open_table(BLOBS)?.insert(blob, (size, 1))?;
+                    super::count_mail(&mut meta, size, true)?;
                     txn.open_table(QUEUE)?
                         .insert(id, (sender.as_str(), blob, now, dkim.as_str(), 0u32))?;
                     let mut rows = txn.open_table(QUEUE_RECIPIENTS)?;

@@ -13,7 +13,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase};
 use super::mailbox::MessageInfo;
 use super::messages::rows_by_uid;
 use super::schema::*;
-use super::{Store, StoreError};
+use super::{Store, StoreError, layout_of, pieces};
 use crate::mime::{Part, Scanner};
 
 #[derive(Clone)]
@@ -94,7 +94,7 @@ impl ReadView {
             return Ok(part);
         }
         let mut scanner = Scanner::new();
-        let mut body = self.body_from(blob, 0);
+        let mut body = self.body(blob);
         while let Some(chunk) = body.next_chunk().await? {
             scanner.feed(&chunk);
         }
@@ -103,37 +103,102 @@ impl ReadView {
         Ok(part)
     }
 
-    /// Streams a body from chunk `first` on.
-    pub fn body_from(&self, blob: u64, first: u32) -> ViewBodyReader {
+    /// Streams a body from its start.
+    pub fn body(&self, blob: u64) -> ViewBodyReader {
+        self.reader(blob, Next::Piece { index: 0, start: 0 }, u64::MAX)
+    }
+
+    /// Streams the octets `start..end` of a body: from the piece that holds octet `start` on
+    /// (`ViewBodyReader::next_piece` says where each piece starts), up to the piece that holds
+    /// octet `end - 1`, or further if the caller keeps asking.
+    pub fn body_range(&self, blob: u64, start: u64, end: u64) -> ViewBodyReader {
+        self.reader(blob, Next::Seek(start), end)
+    }
+
+    fn reader(&self, blob: u64, next: Next, end: u64) -> ViewBodyReader {
         ViewBodyReader {
             view: self.clone(),
             blob,
-            next: first,
+            next,
+            end,
+            ahead: None,
         }
     }
 }
 
-/// Reads a body of a view one stored chunk at a time.
+/// A piece as read: its index, the offset it starts at, its octets.
+type Piece = (u32, u64, Vec<u8>);
+
+/// Reads a body of a view one stored piece at a time. While the caller sends one piece, the
+/// next one is read on the blocking pool (up to the end of the range asked), so sending a
+/// large body does not wait for the store between pieces; a reader holds at most two pieces.
 pub struct ViewBodyReader {
     view: ReadView,
     blob: u64,
-    next: u32,
+    next: Next,
+    /// The offset the caller needs octets up to; nothing past the piece that holds it is read
+    /// ahead.
+    end: u64,
+    /// The read of the piece at `next`, started when the previous piece was returned.
+    ahead: Option<tokio::task::JoinHandle<Result<Option<Piece>, StoreError>>>,
+}
+
+/// The piece a `ViewBodyReader` reads next.
+#[derive(Clone, Copy)]
+enum Next {
+    Piece {
+        index: u32,
+        start: u64,
+    },
+    /// The piece that holds this offset, found at the first read (it depends on the body's
+    /// size and on how the body was cut, both in the store).
+    Seek(u64),
 }
 
 impl ViewBodyReader {
-    /// The next chunk, or `None` at the end.
+    /// The next piece, or `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = (self.blob, self.next);
-        let chunk = self
-            .view
-            .read(move |txn| {
-                let chunks = txn.open_table(BLOB_CHUNKS)?;
-                Ok(chunks.get(key)?.map(|v| v.value().to_vec()))
-            })
-            .await?;
-        if chunk.is_some() {
-            self.next += 1;
+        Ok(self.next_piece().await?.map(|(_, piece)| piece))
+    }
+
+    /// The next piece and the offset in the body it starts at, or `None` at the end.
+    pub async fn next_piece(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let read = match self.ahead.take() {
+            Some(ahead) => ahead.await.map_err(|_| StoreError::Closed)??,
+            None => self.start_read().await.map_err(|_| StoreError::Closed)??,
+        };
+        let Some((index, start, piece)) = read else {
+            return Ok(None);
+        };
+        let next_start = start + piece.len() as u64;
+        self.next = Next::Piece {
+            index: index.saturating_add(1),
+            start: next_start,
+        };
+        if next_start < self.end {
+            self.ahead = Some(self.start_read());
         }
-        Ok(chunk)
+        Ok(Some((start, piece)))
+    }
+
+    /// Starts reading the piece at `next` on the blocking pool.
+    fn start_read(&self) -> tokio::task::JoinHandle<Result<Option<Piece>, StoreError>> {
+        let (txn, blob, next) = (self.view.txn.clone(), self.blob, self.next);
+        tokio::task::spawn_blocking(move || {
+            let (index, start) = match next {
+                Next::Piece { index, start } => (index, start),
+                Next::Seek(offset) => {
+                    let Some((size, _)) = txn.open_table(BLOBS)?.get(blob)?.map(|v| v.value())
+                    else {
+                        return Ok(None);
+                    };
+                    layout_of(&txn.open_table(META)?, blob)?.locate(size, offset)
+                }
+            };
+            let chunks = txn.open_table(BLOB_CHUNKS)?;
+            let tails = txn.open_table(BLOB_TAILS)?;
+            let piece = pieces::read(&chunks, &tails, blob, index)?;
+            Ok(piece.map(|piece| (index, start, piece)))
+        })
     }
 }

@@ -11,11 +11,15 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
 /// (created empty by the upgrade: no message could have one before). 4: `ADMINISTRATORS`
 /// (created empty: no account of an older store was one). 5: `GREYLIST` and
-/// `GREYLIST_NETWORKS` (created empty: nothing was greylisted before).
+/// `GREYLIST_NETWORKS` (created empty: nothing was greylisted before); bodies cut into
+/// leaf-sized pieces (`pieces`), the short last piece in `BLOB_TAILS` (created empty);
+/// "first_paged_blob" in `META` says which blobs are cut so (the bodies already stored keep
+/// their 64 KiB pieces).
 pub const SCHEMA_VERSION: u64 = 5;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
-/// "next_queue_id".
+/// "next_queue_id", and "first_paged_blob": the first blob whose body is cut as
+/// `pieces::Layout::Paged` (0 in a store created at schema 5 or later).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Account address (lowercase) -> argon2id PHC string.
@@ -67,8 +71,14 @@ pub const RECENT: TableDefinition<u64, u32> = TableDefinition::new("recent");
 /// Blob id -> (size in bytes, number of messages that reference it).
 pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs");
 
-/// (blob id, chunk index) -> at most `limits::BODY_CHUNK` bytes of the message.
+/// (blob id, piece index) -> a piece of the message, as `pieces` cuts it.
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
+
+/// Blob id -> the last piece of the message when it is shorter than the smallest leaf-sized
+/// piece (`pieces`): kept apart from `BLOB_CHUNKS` so that such pieces share leaves with
+/// each other instead of each taking a 4 KiB leaf between two large pieces. Read after the
+/// blob's last `BLOB_CHUNKS` piece.
+pub const BLOB_TAILS: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_tails");
 
 /// Blob id -> the message's structure for IMAP (MIME tree with byte ranges, ENVELOPE, decoded
 /// header text for SEARCH), JSON of `mime::Part`; computed once when the body is stored.

@@ -99,7 +99,7 @@ impl Snapshot {
         super::keywords::read(&self.txn.open_table(KEYWORDS)?, account)
     }
 
-    /// A body as a reader that holds one stored chunk at a time.
+    /// A body as a reader that holds one stored piece at a time.
     pub fn body(&self, blob: u64) -> SnapshotBody<'_> {
         SnapshotBody {
             snapshot: self,
@@ -108,6 +108,14 @@ impl Snapshot {
             chunk: Vec::new(),
             offset: 0,
         }
+    }
+}
+
+impl Snapshot {
+    fn piece(&self, blob: u64, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let chunks = self.txn.open_table(BLOB_CHUNKS)?;
+        let tails = self.txn.open_table(BLOB_TAILS)?;
+        super::pieces::read(&chunks, &tails, blob, index)
     }
 }
 
@@ -122,18 +130,13 @@ pub struct SnapshotBody<'a> {
 impl Read for SnapshotBody<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.offset == self.chunk.len() {
-            let table = self
+            let piece = self
                 .snapshot
-                .txn
-                .open_table(BLOB_CHUNKS)
+                .piece(self.blob, self.next)
                 .map_err(std::io::Error::other)?;
-            match table
-                .get((self.blob, self.next))
-                .map_err(std::io::Error::other)?
-            {
-                Some(chunk) => {
-                    self.chunk.clear();
-                    self.chunk.extend_from_slice(chunk.value());
+            match piece {
+                Some(piece) => {
+                    self.chunk = piece;
                     self.offset = 0;
                     self.next += 1;
                 }

@@ -11,12 +11,14 @@ use redb::WriteTransaction;
 use super::{STORE_FILE, Store, StoreError};
 use crate::status::Storage;
 
-/// What admitting `bytes` of mail needs: a body is kept in `BODY_CHUNK` values, each in a
-/// block of pages rounded up to a power of two (redb's buddy allocator), so a chunk of 64 KiB
-/// and its key take 128 KiB: up to twice the body. `reserve` stays free on the device besides,
-/// for the spool file the next message is written to before the store takes it. (Counting a
-/// quarter more than the body, as before, let the store eat the reserve: the device filled up
-/// completely and no spool file could be written after EXPUNGE.)
+/// What admitting `bytes` of mail needs. Bodies stored since schema 5 take about their size
+/// (pieces that fill redb's leaves, `pieces`); older ones, kept in 64 KiB chunks, took up to
+/// twice it, and redb writes a commit's new pages before it frees the old. Counting twice the
+/// body keeps `reserve` free on the device whatever the layout and the commit, for the spool
+/// file the next message is written to before the store takes it, at the price of refusing a
+/// little early on a nearly full card. (Counting a quarter more than the body with 64 KiB
+/// chunks let the store eat the reserve: the device filled up completely and no spool file
+/// could be written after EXPUNGE.)
 pub(super) fn needed(bytes: u64, reserve: u64) -> u64 {
     bytes.saturating_mul(2).saturating_add(reserve)
 }

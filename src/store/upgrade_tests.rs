@@ -1,4 +1,4 @@
-//! Upgrading a store written by schema 1 or 2: the tables are built here with raw redb, as
+//! Upgrading a store written by an older schema: the tables are built here with raw redb, as
 //! those schemas had them (frozen below, so later schema changes cannot make this test write a
 //! newer layout), then opened by this build.
 
@@ -379,23 +379,41 @@ async fn a_schema_3_store_is_upgraded_with_no_administrator_and_takes_one() {
     assert!(!store.is_administrator(ALICE).await.expect("read"));
 }
 
-/// Schema 4 is schema 3 with `ADMINISTRATORS` (left to the upgrade to create here, as for
-/// schema 3) and its version number.
-fn write_v4_store(dir: &Path) {
+/// Schema 4 is schema 3 with `ADMINISTRATORS` (empty here) and its version number; its
+/// bodies are cut in 64 KiB pieces. Blob 3 is a 150,000-octet body in INBOX as UID 4.
+fn write_v4_store(dir: &Path, large: &[u8]) {
     write_v3_store(dir);
     let db = Database::open(dir.join("letterbox.redb")).expect("open");
     let txn = db.begin_write().expect("write");
-    txn.open_table(v1::META)
-        .expect("meta")
-        .insert("schema_version", 4)
-        .expect("version");
+    {
+        let mut meta = txn.open_table(v1::META).expect("meta");
+        meta.insert("schema_version", 4).expect("version");
+        meta.insert("next_blob_id", 4).expect("blob id");
+        let mut chunks = txn.open_table(v1::BLOB_CHUNKS).expect("chunks");
+        for (index, piece) in (0u32..).zip(large.chunks(64 * 1024)) {
+            chunks.insert((3, index), piece).expect("chunk");
+        }
+        let size = large.len() as u64;
+        let mut blobs = txn.open_table(v1::BLOBS).expect("blobs");
+        blobs.insert(3, (size, 1)).expect("blob 3");
+        let mut messages = txn.open_table(v1::MESSAGES).expect("messages");
+        messages.insert((1, 4), (3, 0, 40, size, 6)).expect("1/4");
+        txn.open_table(v2::MODSEQS)
+            .expect("modseqs")
+            .insert((1, 6, 4), ())
+            .expect("modseq");
+        txn.open_table(v1::MAILBOXES)
+            .expect("mailboxes")
+            .insert((ALICE, INBOX), (1, 100, 5, 6))
+            .expect("inbox");
+    }
     txn.commit().expect("commit");
 }
 
 #[tokio::test]
 async fn a_schema_4_store_is_upgraded_and_greylists() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_v4_store(dir.path());
+    write_v4_store(dir.path(), b"Subject: large\r\n\r\nbody\r\n");
     let store = open(dir.path());
     assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
     assert_index_exact(&store);
@@ -417,4 +435,71 @@ async fn a_schema_4_store_is_upgraded_and_greylists() {
     assert_eq!(attempt(1000).await.expect("first"), Greylisted::Wait(60));
     assert_eq!(attempt(1060).await.expect("retry"), Greylisted::Pass);
     deliver(&store, SECOND).await;
+}
+
+#[tokio::test]
+async fn a_schema_4_store_keeps_its_64_kib_pieces_and_cuts_new_bodies_to_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let large: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    write_v4_store(dir.path(), &large);
+    let store = open(dir.path());
+    assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
+    assert_index_exact(&store);
+    let held = (FIRST.len() + SECOND.len() + large.len()) as u64;
+    assert_eq!(
+        store.totals().expect("totals").mail_bytes,
+        held,
+        "counted at the upgrade"
+    );
+    deliver(&store, &large).await;
+    let totals = store.totals().expect("totals");
+    assert_eq!(totals.mail_bytes, held + large.len() as u64);
+    assert!(totals.store_bytes > 0);
+    let inbox = store.mailbox(ALICE, INBOX).await.expect("inbox");
+    let old = inbox
+        .messages
+        .iter()
+        .find(|m| m.uid == 4)
+        .expect("old")
+        .blob;
+    let new = inbox.messages.last().expect("new").blob;
+    assert!(new > old);
+    let view = store.read_view().await.expect("view");
+    for blob in [old, new] {
+        assert_eq!(body(&store, blob).await, large, "blob {blob}");
+        // A read from an offset starts at the piece that holds it, in either layout.
+        for offset in [0u64, 65_515, 65_536, 100_000, 149_999] {
+            let (start, piece) = view
+                .body_range(blob, offset, u64::MAX)
+                .next_piece()
+                .await
+                .expect("read")
+                .expect("piece");
+            assert!(start <= offset && offset < start + piece.len() as u64);
+            assert_eq!(piece, large[start as usize..start as usize + piece.len()]);
+        }
+        assert!(
+            view.body_range(blob, 150_000, u64::MAX)
+                .next_piece()
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+    let db = store.inner.db.get().expect("db");
+    let txn = db.begin_read().expect("read");
+    let chunks = txn.open_table(v1::BLOB_CHUNKS).expect("chunks");
+    let count = |blob: u64| {
+        chunks
+            .range((blob, 0)..=(blob, u32::MAX))
+            .expect("range")
+            .count()
+    };
+    assert_eq!(count(old), 3, "64 KiB pieces");
+    let pieces = super::pieces::paged(150_000).filter(|&p| !super::pieces::is_tail(p));
+    assert_eq!(
+        count(new),
+        pieces.count(),
+        "leaf-sized pieces, the tail apart"
+    );
 }

@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::handle::DbHandle;
 use super::index::Messages;
+use super::pieces::{self, PIECE_MAX};
 use super::schema::*;
-use super::{Flags, SpoolFile, StoreError, next_id, space};
-use crate::limits::BODY_CHUNK;
+use super::{Flags, SpoolFile, StoreError, count_mail, next_id, space};
 use crate::mime::Scanner;
 
 /// One message to store, with the flags and internal date it gets.
@@ -175,6 +175,7 @@ fn write_delivery(
         let blob = next_id(&mut meta, "next_blob_id")?;
         let size = write_chunks(txn, blob, item.message.path())?;
         blobs.insert(blob, (size, references))?;
+        count_mail(&mut meta, size, true)?;
         for (index, (_, row)) in targets.iter_mut().enumerate() {
             let (mailbox_id, uidvalidity, uidnext, modseq) = *row;
             let modseq = modseq + 1;
@@ -196,32 +197,33 @@ fn write_delivery(
     Ok(Some(first))
 }
 
-/// Copies the spool file into `BLOB_CHUNKS`, one chunk in memory at a time, and records the
-/// message's structure (computed from the same chunks) in `BLOB_META`. The outbound queue
-/// stores its bodies the same way.
+/// Copies the spool file into `BLOB_CHUNKS` and `BLOB_TAILS`, cut as `pieces::paged` says, one
+/// piece in memory at a time, and records the message's structure (computed from the same pieces) in
+/// `BLOB_META`. The outbound queue stores its bodies the same way.
 pub(super) fn write_chunks(
     txn: &WriteTransaction,
     blob: u64,
     path: &std::path::Path,
 ) -> Result<u64, StoreError> {
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
+    let mut tails = txn.open_table(BLOB_TAILS)?;
     let mut file = std::fs::File::open(path).map_err(StoreError::io)?;
-    let mut buffer = vec![0u8; BODY_CHUNK];
+    let length = file.metadata().map_err(StoreError::io)?.len();
+    let mut buffer = vec![0u8; PIECE_MAX];
     let mut size = 0u64;
-    let mut index = 0u32;
     let mut scanner = Scanner::new();
-    loop {
-        let filled = read_full(&mut file, &mut buffer)?;
-        if filled == 0 {
-            break;
+    for (index, piece) in (0u32..).zip(pieces::paged(length)) {
+        let filled = read_full(&mut file, &mut buffer[..piece])?;
+        if filled < piece {
+            return Err(StoreError::io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        scanner.feed(&buffer[..filled]);
-        chunks.insert((blob, index), &buffer[..filled])?;
-        size += filled as u64;
-        index += 1;
-        if filled < buffer.len() {
-            break;
+        scanner.feed(&buffer[..piece]);
+        if pieces::is_tail(piece) {
+            tails.insert(blob, &buffer[..piece])?;
+        } else {
+            chunks.insert((blob, index), &buffer[..piece])?;
         }
+        size += piece as u64;
     }
     super::messages::put_meta(txn, blob, &scanner.finish())?;
     Ok(size)

@@ -84,37 +84,35 @@ fn path_name(path: &[u32]) -> String {
         .join(".")
 }
 
-/// The stored octets of a byte range of a body, one chunk at a time.
+/// The stored octets of a byte range of a body, one piece at a time.
 struct RangeReader {
     reader: ViewBodyReader,
-    /// Offset of the next chunk in the body.
-    chunk_start: u64,
     begin: u64,
     end: u64,
+    done: bool,
 }
 
 impl RangeReader {
     fn new(view: &ReadView, blob: u64, begin: u64, end: u64) -> RangeReader {
-        let chunk = BODY_CHUNK as u64;
         RangeReader {
-            reader: view.body_from(blob, (begin / chunk) as u32),
-            chunk_start: begin / chunk * chunk,
+            reader: view.body_range(blob, begin, end),
             begin,
             end,
+            done: begin >= end,
         }
     }
 
     /// The next piece of the range; `None` at its end (or where the body ends first).
     async fn next(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.chunk_start >= self.end {
+        if self.done {
             return Ok(None);
         }
-        let Some(mut data) = self.reader.next_chunk().await? else {
+        let Some((chunk_start, mut data)) = self.reader.next_piece().await? else {
             return Ok(None);
         };
-        let chunk_start = self.chunk_start;
-        self.chunk_start += data.len() as u64;
-        let to = self.end.min(self.chunk_start) - chunk_start;
+        let chunk_end = chunk_start + data.len() as u64;
+        self.done = chunk_end >= self.end;
+        let to = self.end.min(chunk_end).saturating_sub(chunk_start);
         let from = self.begin.saturating_sub(chunk_start).min(to);
         data.truncate(to as usize);
         data.drain(..from as usize);

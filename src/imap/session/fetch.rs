@@ -14,7 +14,7 @@ use super::read_ahead::needs_structure;
 use crate::imap::proto::sequence::SequenceSet;
 use crate::imap::proto::{FetchAttr, Section, SectionText};
 use crate::imap::proto::{encode, structure};
-use crate::limits::{BODY_CHUNK, IMAP_READ_VIEW_MAX_AGE, MIME_HEADER_MAX};
+use crate::limits::{IMAP_READ_VIEW_MAX_AGE, MIME_HEADER_MAX};
 use crate::mime::Part;
 use crate::net::Interrupted;
 use crate::store::schema::flags;
@@ -133,20 +133,17 @@ fn trim(bytes: &[u8]) -> &[u8] {
 /// Reads a (bounded) byte range of a body into memory.
 async fn collect_range(view: &ReadView, blob: u64, start: u64, end: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity((end - start) as usize);
-    let chunk = BODY_CHUNK as u64;
-    let mut reader = view.body_from(blob, (start / chunk) as u32);
-    let mut chunk_start = start / chunk * chunk;
-    while chunk_start < end {
-        let Ok(Some(data)) = reader.next_chunk().await else {
-            break;
-        };
+    let mut reader = view.body_range(blob, start, end);
+    while let Ok(Some((chunk_start, data))) = reader.next_piece().await {
         let chunk_end = chunk_start + data.len() as u64;
         let from = start.max(chunk_start) - chunk_start;
         let to = end.min(chunk_end).saturating_sub(chunk_start);
         if to > from {
             out.extend_from_slice(&data[from as usize..to as usize]);
         }
-        chunk_start = chunk_end;
+        if chunk_end >= end {
+            break;
+        }
     }
     out
 }
@@ -624,28 +621,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(bytes) = self.read_ahead.bytes(blob, start, end) {
             return self.conn.write(&without_nul(bytes)).await;
         }
-        let chunk = BODY_CHUNK as u64;
-        let mut reader = view.body_from(blob, (start / chunk) as u32);
-        let mut chunk_start = start / chunk * chunk;
+        let mut reader = view.body_range(blob, start, end);
         let mut sent = start;
         while sent < end {
-            let data = match reader.next_chunk().await {
-                Ok(Some(data)) => data,
+            let (chunk_start, data) = match reader.next_piece().await {
+                Ok(Some(piece)) => piece,
                 Ok(None) | Err(_) => {
                     tracing::error!(blob, "imap: body shorter than its size; ending the session");
                     return Err(Interrupted::Closed);
                 }
             };
             let chunk_end = chunk_start + data.len() as u64;
-            let from = sent - chunk_start;
-            let to = end.min(chunk_end) - chunk_start;
+            let from = sent.max(chunk_start) - chunk_start;
+            let to = end.min(chunk_end).saturating_sub(chunk_start);
             if to > from {
                 self.conn
                     .write(&without_nul(&data[from as usize..to as usize]))
                     .await?;
                 sent = chunk_start + to;
             }
-            chunk_start = chunk_end;
         }
         Ok(())
     }

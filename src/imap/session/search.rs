@@ -12,7 +12,7 @@ use super::Session;
 use super::selected::flag_bit;
 use crate::imap::proto::SearchKey;
 use crate::imap::proto::sequence::{compact, runs};
-use crate::limits::{BODY_CHUNK, MIME_HEADER_MAX};
+use crate::limits::MIME_HEADER_MAX;
 use crate::mime::{Finder, MessageText, Part, Source, field_values, sent_day};
 use crate::net::Interrupted;
 use crate::store::{Keywords, MessageInfo, ReadView};
@@ -268,7 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
 async fn read_prefix(view: &ReadView, blob: u64, end: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut reader = view.body_from(blob, 0);
+    let mut reader = view.body(blob);
     while (out.len() as u64) < end {
         match reader.next_chunk().await {
             Ok(Some(chunk)) => {
@@ -295,26 +295,23 @@ async fn find_texts(
         .map(|(whole, needle)| (*whole, Finder::new(needle)))
         .collect();
     let mut text = MessageText::new(structure);
-    let chunk = BODY_CHUNK as u64;
-    let mut reader = view.body_from(blob, 0);
-    // The index of the chunk `reader` gives next.
+    let mut reader = view.body(blob);
+    // Where the piece `reader` gives next starts.
     let mut next = 0u64;
     while let Some(wanted) = text.wanted() {
         if finders.iter().all(|(_, finder)| finder.found()) {
             break;
         }
-        let index = wanted / chunk;
-        if index > next {
-            reader = view.body_from(blob, index as u32);
-            next = index;
+        if wanted > next {
+            reader = view.body_range(blob, wanted, u64::MAX);
         }
-        let Ok(Some(data)) = reader.next_chunk().await else {
+        let Ok(Some((start, data))) = reader.next_piece().await else {
             break;
         };
-        text.feed(next * chunk, &data, &mut |source, piece| {
+        next = start + data.len() as u64;
+        text.feed(start, &data, &mut |source, piece| {
             feed_finders(&mut finders, source, piece)
         });
-        next += 1;
     }
     text.finish(&mut |source, piece| feed_finders(&mut finders, source, piece));
     needles

@@ -411,3 +411,45 @@ fn capa_listing() {
         assert_eq!(String::from_utf8_lossy(&out), want);
     }
 }
+
+/// The octet-at-a-time encoding the line-at-a-time `DotStuffer::encode` replaced.
+fn stuffed_octet_by_octet(message: &[u8]) -> Vec<u8> {
+    let (mut out, mut mid_line, mut after_cr) = (Vec::new(), false, false);
+    for &b in message {
+        if b == b'\n' {
+            if !after_cr {
+                out.push(b'\r');
+            }
+            out.push(b'\n');
+            (mid_line, after_cr) = (false, false);
+        } else {
+            if b == b'.' && !mid_line {
+                out.push(b'.');
+            }
+            out.push(b);
+            (mid_line, after_cr) = (true, b == b'\r');
+        }
+    }
+    out
+}
+
+#[test]
+fn dot_stuffing_a_line_at_a_time_matches_octet_by_octet_at_every_cut() {
+    let messages: [&[u8]; 5] = [
+        b".a\r\n..b\r\nc.d\r\n.\r\n",
+        b"bare\nlf\n.dot\n\n.",
+        b"cr\r\rx\r\n\r.\n",
+        b"\n\n..\r",
+        b"",
+    ];
+    for message in messages {
+        let expected = stuffed_octet_by_octet(message);
+        for cut in 0..=message.len() {
+            let mut stuffer = DotStuffer::new();
+            let mut out = Vec::new();
+            stuffer.encode(&message[..cut], &mut out);
+            stuffer.encode(&message[cut..], &mut out);
+            assert_eq!(out, expected, "{message:?} cut at {cut}");
+        }
+    }
+}
