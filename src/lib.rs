@@ -32,6 +32,7 @@
 //! - `network`: the network seam (Wi-Fi, hotspot) and the captive DNS responder.
 //! - `secret`: values that never show in logs.
 //! - `recent_log`: the last log lines in memory, for the admin page.
+//! - `spam`: the learning content filter (tokens, scoring, training from folders).
 
 pub mod admin;
 pub mod app;
@@ -55,6 +56,7 @@ pub mod secret;
 pub mod settings;
 pub mod slots;
 pub mod smtp;
+pub mod spam;
 pub mod status;
 pub mod store;
 pub mod tls;

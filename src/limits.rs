@@ -197,6 +197,25 @@ pub const WEB_LOGIN_LONGEST: Duration = Duration::from_secs(12 * 3600);
 pub const RECENT_LOG_LINES: usize = 200;
 pub const RECENT_LOG_LINE_MAX: usize = 400;
 
+// The learning content filter (`spam`).
+/// Octets of a message the content filter reads (headers first, then the text parts in
+/// order): a 25 MiB message costs what a 64 KiB one does, in memory and time. Spam shows
+/// itself early; the rest of a long message adds little.
+pub const SPAM_READ_MAX: usize = 64 * 1024;
+/// Distinct tokens taken from one message; a message with more (a word list) is judged on
+/// the first ones. Bounds the memory and the store lookups of one classification.
+pub const SPAM_MESSAGE_TOKENS: usize = 3000;
+/// Tokens the filter keeps counts for (20 octets each, about 4 MB on disk at most): a
+/// household's vocabulary plus the spam it meets. Past it the least-used are pruned.
+pub const SPAM_TOKENS_MAX: u64 = 150_000;
+/// Pruning waits until the table is this much past `SPAM_TOKENS_MAX`, so it is a rare
+/// pass over the table, not one per lesson.
+pub const SPAM_PRUNE_SLACK: u64 = 15_000;
+/// Messages remembered as learned (so each is learned once): 10 octets each.
+pub const SPAM_LEARNED_MAX: u64 = 100_000;
+/// Messages learned per store commit by `spam train` and by one IMAP command.
+pub const SPAM_LEARN_BATCH: usize = 64;
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {

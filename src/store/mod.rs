@@ -24,6 +24,7 @@ mod queue;
 mod read_view;
 pub mod schema;
 mod snapshot;
+mod spam;
 mod spool;
 mod writer;
 
@@ -44,6 +45,7 @@ pub use messages::{FlagChange, FlagOp, MailboxState, StoreOutcome};
 pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use read_view::{ReadView, ViewBodyReader};
 pub use snapshot::{Snapshot, SnapshotBody, SnapshotMailbox};
+pub use spam::{LearnOutcome, Lesson, LessonSource, SpamCounts};
 pub use spool::{SpoolFile, SpoolWriter};
 pub use writer::AppendItem;
 
@@ -378,8 +380,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         Some(1) => upgrade_from_1(&txn)?,
         // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
         // have a flag past bit 31. Schema 3 to 4 adds `ADMINISTRATORS`, created empty below:
-        // stores before it had no administrators.
-        Some(2) | Some(3) => {}
+        // stores before it had no administrators. Schema 4 to 5 adds `SPAM_TOKENS` and
+        // `SPAM_LEARNED`, created empty below: the content filter starts untrained.
+        Some(2) | Some(3) | Some(4) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
@@ -405,6 +408,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(KEYWORDS)?;
     txn.open_table(QUEUE)?;
     txn.open_table(QUEUE_RECIPIENTS)?;
+    txn.open_table(SPAM_TOKENS)?;
+    txn.open_table(SPAM_LEARNED)?;
     txn.commit()?;
     Ok(())
 }

@@ -10,11 +10,13 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
 /// (created empty by the upgrade: no message could have one before). 4: `ADMINISTRATORS`
-/// (created empty: no account of an older store was one).
-pub const SCHEMA_VERSION: u64 = 4;
+/// (created empty: no account of an older store was one). 5: `SPAM_TOKENS` and `SPAM_LEARNED`
+/// (created empty: the content filter starts untrained).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
-/// "next_queue_id".
+/// "next_queue_id"; the content filter's "spam_messages" and "ham_messages" (messages learned
+/// as each, `spam`).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Account address (lowercase) -> argon2id PHC string.
@@ -87,6 +89,19 @@ pub const QUEUE: TableDefinition<u64, (&str, u64, i64, &str, u32)> =
 /// (queue id, recipient) -> (attempts, next attempt as Unix seconds, last error text).
 pub const QUEUE_RECIPIENTS: TableDefinition<(u64, &str), (u32, i64, &str)> =
     TableDefinition::new("outbound_recipients");
+
+/// The content filter's token counts: 64-bit FNV-1a hash of a token -> (messages learned as
+/// spam that held it, messages learned as ham that held it). Hashes, not the tokens: 20 octets
+/// a row whatever the token, and what a message said is not kept. At most
+/// `limits::SPAM_TOKENS_MAX` rows (the least-used are pruned, `spam`).
+pub const SPAM_TOKENS: TableDefinition<u64, (u32, u32)> = TableDefinition::new("spam_tokens");
+
+/// Messages the content filter has learned, so each is learned once and a changed mind
+/// undoes the first lesson: (source, id) -> true for spam, false for ham. Source 0: a stored
+/// body (id: its blob id; a MOVE keeps the blob); source 1: a file given to `spam train`
+/// (id: the FNV-1a hash of the octets read). At most `limits::SPAM_LEARNED_MAX` rows, the
+/// lowest keys dropped first (the oldest blobs).
+pub const SPAM_LEARNED: TableDefinition<(u8, u64), bool> = TableDefinition::new("spam_learned");
 
 /// Message flags, stored as bits in `MESSAGES`.
 pub mod flags {

@@ -133,7 +133,7 @@ async fn a_schema_1_store_is_upgraded_with_its_mail_intact() {
     write_v1_store(dir.path());
     let store = open(dir.path());
     assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_index_exact(&store);
     {
         let db = store.inner.db.get().expect("db");
@@ -377,4 +377,51 @@ async fn a_schema_3_store_is_upgraded_with_no_administrator_and_takes_one() {
     assert!(store.is_administrator(ALICE).await.expect("read"));
     store.delete_account(ALICE).await.expect("delete");
     assert!(!store.is_administrator(ALICE).await.expect("read"));
+}
+
+/// Schema 4 is schema 3 with `ADMINISTRATORS` (empty here) and its version number.
+fn write_v4_store(dir: &Path) {
+    write_v3_store(dir);
+    let db = Database::open(dir.join("letterbox.redb")).expect("open");
+    let txn = db.begin_write().expect("write");
+    txn.open_table(TableDefinition::<&str, ()>::new("administrators"))
+        .expect("administrators");
+    txn.open_table(v1::META)
+        .expect("meta")
+        .insert("schema_version", 4)
+        .expect("version");
+    txn.commit().expect("commit");
+}
+
+#[tokio::test]
+async fn a_schema_4_store_is_upgraded_with_an_untrained_spam_filter_that_learns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_v4_store(dir.path());
+    let store = open(dir.path());
+    assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
+    assert_index_exact(&store);
+    let counts = store.spam_counts(vec![7]).await.expect("counts");
+    assert_eq!((counts.spam_messages, counts.ham_messages), (0, 0));
+    assert_eq!(counts.tokens, [(0, 0)]);
+    let lesson = Lesson {
+        source: LessonSource::Stored(1),
+        spam: true,
+        tokens: vec![7, 8],
+    };
+    store.spam_learn(vec![lesson]).await.expect("learn");
+    drop(store);
+    let store = open(dir.path());
+    let counts = store.spam_counts(vec![7, 9]).await.expect("counts");
+    assert_eq!((counts.spam_messages, counts.ham_messages), (1, 0));
+    assert_eq!(counts.tokens, [(1, 0), (0, 0)]);
+    assert_eq!(
+        store
+            .mailbox(ALICE, INBOX)
+            .await
+            .expect("inbox")
+            .messages
+            .len(),
+        2,
+        "the mail is intact"
+    );
 }
