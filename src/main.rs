@@ -408,7 +408,10 @@ async fn spam_classify(config: &Config, threshold: f64, paths: Vec<PathBuf>) -> 
         scored.into_iter().for_each(print);
         return Ok(());
     }
-    let (store, _, _) = letterbox::app::open(config)?;
+    // The store alone: scoring needs no accounts (the account layer's start-up costs more
+    // memory than the classifier).
+    let status = tokio::sync::watch::channel(letterbox::status::Status::default()).0;
+    let store = letterbox::store::Store::open(&config.data_dir, &config.limits, status)?;
     let classifier = letterbox::spam::Classifier::new(store);
     letterbox::spam::classify_files(&classifier, &paths, &mut |scored| print(scored)).await?;
     Ok(())

@@ -22,12 +22,22 @@ const MIN_WORD: usize = 3;
 const MAX_WORD: usize = 40;
 
 /// Header fields that say nothing about the sender: written by the receiving side (a
-/// filter's verdict, a mail client's or mbox's bookkeeping).
+/// filter's verdict, a mail client's or mbox's bookkeeping), or dates, which say when a
+/// message came, not what it is (learned, they make last month's mail look like last
+/// month's spam).
 fn ignored_field(name: &str) -> bool {
     name.starts_with("x-spam")
         || matches!(
             name,
-            "status" | "x-status" | "x-keywords" | "x-uid" | "content-length" | "lines"
+            "status"
+                | "x-status"
+                | "x-keywords"
+                | "x-uid"
+                | "content-length"
+                | "lines"
+                | "date"
+                | "delivery-date"
+                | "resent-date"
         )
 }
 
