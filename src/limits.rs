@@ -206,7 +206,11 @@ pub const SPAM_READ_MAX: usize = 64 * 1024;
 /// the first ones. Bounds the memory and the store lookups of one classification.
 pub const SPAM_MESSAGE_TOKENS: usize = 3000;
 /// Tokens the filter keeps counts for (20 octets each, about 4 MB on disk at most): a
-/// household's vocabulary plus the spam it meets. Past it the least-used are pruned.
+/// household's vocabulary plus the spam it meets. Past it the least-used are pruned. It
+/// also bounds the store cache that classifying fills: the SpamAssassin corpus's 3,000
+/// training messages make 114,000 tokens; kept whole, classifying grew the process by
+/// 4.2 MiB; pruned to 100,000 by 4.1 MiB and to 60,000 by 3.0 MiB, but either pruning
+/// marked twice the hard ham as spam (bench/RESULTS.md).
 pub const SPAM_TOKENS_MAX: u64 = 150_000;
 /// Pruning waits until the table is this much past `SPAM_TOKENS_MAX`, so it is a rare
 /// pass over the table, not one per lesson.
