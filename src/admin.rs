@@ -97,6 +97,18 @@ pub enum Request {
         #[serde(default)]
         account: Option<String>,
     },
+    /// Teach the content filter: every message under `spam` (Maildir folders, directories of
+    /// message files, mbox files; absolute paths the daemon reads) as spam, under `ham` as
+    /// ham. Answers the `spam::TrainSummary`.
+    SpamTrain {
+        spam: Vec<std::path::PathBuf>,
+        ham: Vec<std::path::PathBuf>,
+    },
+    /// The content filter's score of every message under `paths`: a list of
+    /// `spam::ClassifiedFile`.
+    SpamClassify {
+        paths: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +130,8 @@ pub enum AdminError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    Spam(#[from] crate::spam::SpamError),
 }
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -291,6 +305,31 @@ impl Admin {
                 let summary =
                     crate::export::import_path(&self.store, &absolute(&path)?, options).await?;
                 Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
+            }
+            Request::SpamTrain { spam, ham } => {
+                let spam = spam
+                    .iter()
+                    .map(|p| absolute(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let ham = ham
+                    .iter()
+                    .map(|p| absolute(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let summary = crate::spam::train(&self.store, &spam, &ham).await?;
+                Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
+            }
+            Request::SpamClassify { paths } => {
+                let paths = paths
+                    .iter()
+                    .map(|p| absolute(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let classifier = crate::spam::Classifier::new(self.store.clone());
+                let mut results = Vec::new();
+                crate::spam::classify_files(&classifier, &paths, &mut |scored| {
+                    results.push(scored)
+                })
+                .await?;
+                Ok(serde_json::to_value(results).unwrap_or(Value::Null))
             }
             Request::Panel => Ok(crate::panel::picture(
                 self.panel.as_ref(),

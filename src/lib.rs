@@ -35,6 +35,7 @@
 //! - `backup`: the nightly backup to a USB drive labelled LETTERBOX-BACKUP.
 //! - `health`: the box checking itself (outgoing port 25, DNS records, reverse DNS,
 //!   blocklists, certificate), at start, periodically and on demand.
+//! - `spam`: the learning content filter (tokens, scoring, training from folders).
 
 pub mod admin;
 pub mod app;
@@ -60,6 +61,7 @@ pub mod secret;
 pub mod settings;
 pub mod slots;
 pub mod smtp;
+pub mod spam;
 pub mod status;
 pub mod store;
 pub mod tls;

@@ -216,6 +216,28 @@ pub const GREYLIST_RETRY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Each health check (a DNS lookup chain, the port 25 probe) gets this long before it is
 /// reported as "could not check": the resolver's own 2 × 5 s per lookup, a few lookups deep.
 pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+// The learning content filter (`spam`).
+/// Octets of a message the content filter reads (headers first, then the text parts in
+/// order): a 25 MiB message costs what a 64 KiB one does, in memory and time. Spam shows
+/// itself early; the rest of a long message adds little.
+pub const SPAM_READ_MAX: usize = 64 * 1024;
+/// Distinct tokens taken from one message; a message with more (a word list) is judged on
+/// the first ones. Bounds the memory and the store lookups of one classification.
+pub const SPAM_MESSAGE_TOKENS: usize = 3000;
+/// Tokens the filter keeps counts for (20 octets each, about 4 MB on disk at most): a
+/// household's vocabulary plus the spam it meets. Past it the least-used are pruned. It
+/// also bounds the store cache that classifying fills: the SpamAssassin corpus's 3,000
+/// training messages make 114,000 tokens; kept whole, classifying grew the process by
+/// 4.2 MiB; pruned to 100,000 by 4.1 MiB and to 60,000 by 3.0 MiB, but either pruning
+/// marked twice the hard ham as spam (bench/RESULTS.md).
+pub const SPAM_TOKENS_MAX: u64 = 150_000;
+/// Pruning waits until the table is this much past `SPAM_TOKENS_MAX`, so it is a rare
+/// pass over the table, not one per lesson.
+pub const SPAM_PRUNE_SLACK: u64 = 15_000;
+/// Messages remembered as learned (so each is learned once): 10 octets each.
+pub const SPAM_LEARNED_MAX: u64 = 100_000;
+/// Messages learned per store commit by `spam train` and by one IMAP command.
+pub const SPAM_LEARN_BATCH: usize = 64;
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]

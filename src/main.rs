@@ -105,6 +105,31 @@ enum Command {
     /// The home Wi-Fi network's credentials.
     #[command(subcommand)]
     Wifi(WifiCommand),
+    /// The learning content filter: teach it from sorted folders, or ask its opinion.
+    #[command(subcommand)]
+    Spam(SpamCommand),
+}
+
+#[derive(Subcommand)]
+enum SpamCommand {
+    /// Learn Maildir folders, directories of messages or mbox files as spam and as ham (a
+    /// cold start; the daemon may be running). Each message is learned once.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["spam", "ham"])))]
+    Train {
+        #[arg(long, value_name = "DIR")]
+        spam: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        ham: Vec<PathBuf>,
+    },
+    /// Score messages (files, Maildir folders, directories, mbox files): one line each,
+    /// "probability<TAB>spam|ham<TAB>file<TAB>strongest clues".
+    Classify {
+        /// Above this a message is called spam.
+        #[arg(long, default_value_t = letterbox::spam::DEFAULT_SPAM_THRESHOLD)]
+        threshold: f64,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -368,6 +393,16 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             false,
         ),
         Command::Wifi(command) => return wifi(&config, command).await,
+        Command::Spam(SpamCommand::Train { spam, ham }) => (
+            Request::SpamTrain {
+                spam: absolute_paths(&spam)?,
+                ham: absolute_paths(&ham)?,
+            },
+            false,
+        ),
+        Command::Spam(SpamCommand::Classify { threshold, paths }) => {
+            return spam_classify(&config, threshold, absolute_paths(&paths)?).await;
+        }
     };
     let response = execute(&config, &request).await?;
     if !response.ok {
@@ -379,6 +414,50 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
         );
     }
     print_response(&request, &response.data, json);
+    Ok(())
+}
+
+fn absolute_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    paths
+        .iter()
+        .map(|p| std::path::absolute(p).with_context(|| format!("cannot use {}", p.display())))
+        .collect()
+}
+
+/// `letterbox spam classify`: through the running daemon if there is one; else straight on
+/// the store, each line printed as it is scored (thousands of messages are never held).
+async fn spam_classify(config: &Config, threshold: f64, paths: Vec<PathBuf>) -> anyhow::Result<()> {
+    let print = |scored: letterbox::spam::ClassifiedFile| {
+        let verdict = if scored.probability > threshold {
+            "spam"
+        } else {
+            "ham"
+        };
+        println!(
+            "{:.6}\t{verdict}\t{}\t{}",
+            scored.probability,
+            scored.path,
+            scored.reasons.join(", ")
+        );
+    };
+    let request = Request::SpamClassify {
+        paths: paths.clone(),
+    };
+    if let Some(answer) = admin::send(&config.data_dir, &request).await {
+        let response = answer.context("the daemon's control socket did not answer properly")?;
+        if !response.ok {
+            bail!("{}", response.error.unwrap_or_default());
+        }
+        let scored: Vec<letterbox::spam::ClassifiedFile> = serde_json::from_value(response.data)?;
+        scored.into_iter().for_each(print);
+        return Ok(());
+    }
+    // The store alone: scoring needs no accounts (the account layer's start-up costs more
+    // memory than the classifier).
+    let status = tokio::sync::watch::channel(letterbox::status::Status::default()).0;
+    let store = letterbox::store::Store::open(&config.data_dir, &config.limits, status)?;
+    let classifier = letterbox::spam::Classifier::new(store);
+    letterbox::spam::classify_files(&classifier, &paths, &mut |scored| print(scored)).await?;
     Ok(())
 }
 
@@ -600,6 +679,16 @@ fn print_response(request: &Request, data: &Value, json: bool) {
                 println!("{dropped} keywords were left out: a Maildir folder numbers at most 26");
             }
         }
+        Request::SpamTrain { .. } => {
+            println!(
+                "learned {} spam and {} ham messages ({} of them known already); the filter knows {} tokens",
+                data["spam"].as_u64().unwrap_or(0),
+                data["ham"].as_u64().unwrap_or(0),
+                data["unchanged"].as_u64().unwrap_or(0),
+                data["tokens"].as_u64().unwrap_or(0)
+            );
+        }
+        Request::SpamClassify { .. } => println!("{data}"),
         Request::Import { path, .. } => {
             println!(
                 "imported {} messages ({}) into {} folders from {}",

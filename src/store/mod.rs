@@ -28,6 +28,7 @@ mod read_view;
 pub mod schema;
 mod snapshot;
 mod space;
+mod spam;
 mod spool;
 mod writer;
 
@@ -50,6 +51,7 @@ pub use queue::{QueuedMessage, QueuedRecipient, RecipientUpdate, queue_flags};
 pub use quota::QuotaUse;
 pub use read_view::{ReadView, ViewBodyReader};
 pub use snapshot::{Snapshot, SnapshotBody, SnapshotMailbox};
+pub use spam::{LearnOutcome, Lesson, LessonSource, SpamCounts};
 pub use spool::{SpoolFile, SpoolWriter};
 pub use writer::AppendItem;
 
@@ -461,8 +463,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         Some(1) => upgrade_from_1(&txn)?,
         // Schema 2 to 3 adds `MORE_FLAGS`, created empty below: no message of schema 2 could
         // have a flag past bit 31. Schema 3 to 4 adds `ADMINISTRATORS`, created empty below:
-        // stores before it had no administrators. Schema 4 to 5 adds the greylisting tables,
-        // created empty below, and cuts new bodies into leaf-sized pieces (see below).
+        // stores before it had no administrators. Schema 4 to 5 adds the greylisting tables
+        // and the content filter's `SPAM_TOKENS` and `SPAM_LEARNED`, created empty below (the
+        // filter starts untrained), and cuts new bodies into leaf-sized pieces (see below).
         Some(2..=4) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
@@ -507,6 +510,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(QUEUE_RECIPIENTS)?;
     txn.open_table(GREYLIST)?;
     txn.open_table(GREYLIST_NETWORKS)?;
+    txn.open_table(SPAM_TOKENS)?;
+    txn.open_table(SPAM_LEARNED)?;
     txn.commit()?;
     Ok(())
 }

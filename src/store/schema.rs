@@ -11,15 +11,17 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
 /// (created empty by the upgrade: no message could have one before). 4: `ADMINISTRATORS`
 /// (created empty: no account of an older store was one). 5: `GREYLIST` and
-/// `GREYLIST_NETWORKS` (created empty: nothing was greylisted before); bodies cut into
+/// `GREYLIST_NETWORKS` (created empty: nothing was greylisted before); `SPAM_TOKENS` and
+/// `SPAM_LEARNED` (created empty: the content filter starts untrained); bodies cut into
 /// leaf-sized pieces (`pieces`), the short last piece in `BLOB_TAILS` (created empty);
 /// "first_paged_blob" in `META` says which blobs are cut so (the bodies already stored keep
 /// their 64 KiB pieces).
 pub const SCHEMA_VERSION: u64 = 5;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
-/// "next_queue_id", and "first_paged_blob": the first blob whose body is cut as
-/// `pieces::Layout::Paged` (0 in a store created at schema 5 or later).
+/// "next_queue_id", "first_paged_blob": the first blob whose body is cut as
+/// `pieces::Layout::Paged` (0 in a store created at schema 5 or later); the content
+/// filter's "spam_messages" and "ham_messages" (messages learned as each, `spam`).
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Account address (lowercase) -> argon2id PHC string.
@@ -108,6 +110,19 @@ pub const GREYLIST: TableDefinition<(&str, &str, &str), i64> = TableDefinition::
 
 /// Greylisting: client network that retried and passed -> its last mail (Unix seconds).
 pub const GREYLIST_NETWORKS: TableDefinition<&str, i64> = TableDefinition::new("greylist_networks");
+
+/// The content filter's token counts: 64-bit FNV-1a hash of a token -> (messages learned as
+/// spam that held it, messages learned as ham that held it). Hashes, not the tokens: 20 octets
+/// a row whatever the token, and what a message said is not kept. At most
+/// `limits::SPAM_TOKENS_MAX` rows (the least-used are pruned, `spam`).
+pub const SPAM_TOKENS: TableDefinition<u64, (u32, u32)> = TableDefinition::new("spam_tokens");
+
+/// Messages the content filter has learned, so each is learned once and a changed mind
+/// undoes the first lesson: (source, id) -> true for spam, false for ham. Source 0: a stored
+/// body (id: its blob id; a MOVE keeps the blob); source 1: a file given to `spam train`
+/// (id: the FNV-1a hash of the octets read). At most `limits::SPAM_LEARNED_MAX` rows, the
+/// lowest keys dropped first (the oldest blobs).
+pub const SPAM_LEARNED: TableDefinition<(u8, u64), bool> = TableDefinition::new("spam_learned");
 
 /// Message flags, stored as bits in `MESSAGES`.
 pub mod flags {

@@ -503,3 +503,36 @@ async fn a_schema_4_store_keeps_its_64_kib_pieces_and_cuts_new_bodies_to_leaves(
         "leaf-sized pieces, the tail apart"
     );
 }
+
+#[tokio::test]
+async fn a_schema_4_store_is_upgraded_with_an_untrained_spam_filter_that_learns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_v4_store(dir.path(), b"Subject: large\r\n\r\nbody\r\n");
+    let store = open(dir.path());
+    assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
+    assert_index_exact(&store);
+    let counts = store.spam_counts(vec![7]).await.expect("counts");
+    assert_eq!((counts.spam_messages, counts.ham_messages), (0, 0));
+    assert_eq!(counts.tokens, [(0, 0)]);
+    let lesson = Lesson {
+        source: LessonSource::Stored(1),
+        spam: true,
+        tokens: vec![7, 8],
+    };
+    store.spam_learn(vec![lesson]).await.expect("learn");
+    drop(store);
+    let store = open(dir.path());
+    let counts = store.spam_counts(vec![7, 9]).await.expect("counts");
+    assert_eq!((counts.spam_messages, counts.ham_messages), (1, 0));
+    assert_eq!(counts.tokens, [(1, 0), (0, 0)]);
+    assert_eq!(
+        store
+            .mailbox(ALICE, INBOX)
+            .await
+            .expect("inbox")
+            .messages
+            .len(),
+        3,
+        "the mail is intact"
+    );
+}

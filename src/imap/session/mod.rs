@@ -21,6 +21,7 @@
 mod append;
 mod binary;
 mod fetch;
+mod junk;
 mod mailboxes;
 mod quota;
 mod read_ahead;

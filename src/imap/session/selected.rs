@@ -512,6 +512,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         }
                     }
                     Ok((validity, copied)) => {
+                        if let Some(spam) = super::junk::lesson_of_copy(&name, &mailbox)
+                            && let Ok(target) = store.mailbox_state(&account, &mailbox).await
+                        {
+                            let uids = copied.iter().map(|&(_, t)| t).collect();
+                            super::junk::learn(&store, target.id, uids, spam).await;
+                        }
                         let source: Vec<u32> = copied.iter().map(|&(s, _)| s).collect();
                         let target: Vec<u32> = copied.iter().map(|&(_, t)| t).collect();
                         let code = format!(
@@ -590,6 +596,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         self.saw_own_change(outcome.before, outcome.after);
+        if let Some(spam) = super::junk::lesson_of_store(op, names) {
+            let uids = outcome.changed.iter().map(|c| c.uid).collect();
+            super::junk::learn(&store, id, uids, spam).await;
+        }
         // Looked up once per message answered: sets, so that `STORE 1:*` stays linear.
         let modified: HashSet<u32> = outcome.modified.iter().copied().collect();
         let changed: HashSet<u32> = outcome.changed.iter().map(|c| c.uid).collect();

@@ -16,6 +16,7 @@
 //! the bounded [`MessageView`].
 
 mod auth;
+mod content;
 mod dnslist;
 mod greylist;
 mod helo;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::AuthStep;
+pub use content::ContentStep;
 pub use dnslist::DnsListStep;
 pub use greylist::{GreylistStep, network_of};
 pub use helo::HeloStep;
@@ -236,6 +238,11 @@ impl Pipeline {
                 auth,
                 config.auth.reject_dmarc_failures,
             )));
+        }
+        if spam.content_filter {
+            steps.push(Arc::new(ContentStep::new(crate::spam::Classifier::new(
+                store.clone(),
+            ))));
         }
         let thresholds = Thresholds {
             junk: spam.junk_threshold,

@@ -33,6 +33,9 @@ pub struct SpamSettings {
     /// Scores HELO names that no real mail server uses (not a domain, our own name, a
     /// literal that is not the client's address).
     pub helo_checks: bool,
+    /// The learning content filter (`letterbox spam train`, Junk in the mail client) adds its
+    /// points at the end of data; untrained, it says nothing.
+    pub content_filter: bool,
     /// A score at or above this is delivered to the Junk folder; 0 turns it off.
     pub junk_threshold: f64,
     /// A score at or above this is refused at the end of data (550 5.7.1); 0 turns it off.
@@ -98,6 +101,7 @@ impl Default for SpamSettings {
             pregreet_wait: Seconds(1),
             rate_limits: true,
             helo_checks: true,
+            content_filter: true,
             junk_threshold: 5.0,
             reject_threshold: 15.0,
         }
