@@ -230,7 +230,10 @@ fn delivered_mail_is_sorted_by_the_trained_filter() {
     );
     let spam = server.python_ok(&script(WHERE), &["lottery"]);
     assert!(spam.starts_with("Junk|Yes, score="), "{spam}");
-    assert!(spam.contains("BAYES_99") && spam.ends_with("|True\n"), "{spam}");
+    assert!(
+        spam.contains("BAYES_99") && spam.ends_with("|True\n"),
+        "{spam}"
+    );
     let ham = server.python_ok(&script(WHERE), &["holiday"]);
     assert!(ham.starts_with("INBOX|No, score=-"), "{ham}");
     assert!(ham.contains("BAYES_00"), "{ham}");
