@@ -87,11 +87,13 @@ impl MessageChecker {
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         let allowance = self.max_message_size.saturating_sub(self.size);
         self.size = self.size.saturating_add(len);
-        if had_error {
-            return 0;
-        }
+        // Before the early return: `TooLarge` wins however the message was split, also when
+        // an earlier chunk already held another error (found by the fuzz target).
         if self.size > self.max_message_size {
             self.too_large = true;
+        }
+        if had_error {
+            return 0;
         }
         let in_limit = usize::try_from(allowance.min(len)).unwrap_or(bytes.len());
         for (i, &b) in bytes.iter().take(in_limit).enumerate() {
@@ -649,6 +651,18 @@ mod tests {
         c.feed(b"defg");
         assert_eq!(c.size(), 9);
         assert_eq!(c.finish(), Err(DataError::TooLarge));
+        // Another error in an earlier chunk: the size still wins, as when sent whole.
+        let whole = {
+            let mut c = MessageChecker::new(4, LINE);
+            c.feed(b"a\nbcdef");
+            c.error()
+        };
+        let mut c = MessageChecker::new(4, LINE);
+        c.feed(b"a\nb");
+        assert_eq!(c.error(), Some(DataError::BareLineFeed));
+        c.feed(b"cdef");
+        assert_eq!(c.error(), whole);
+        assert_eq!(whole, Some(DataError::TooLarge));
     }
 
     #[test]
