@@ -118,14 +118,21 @@ impl PanelState {
         }
     }
 
-    /// The screen for this status: shutdown, then the hold countdown, then alerts not yet
-    /// acknowledged, then the current page.
+    /// The screen for this status: shutdown, then the hold countdown, then the setup page while
+    /// it is the current page in setup mode, then alerts not yet acknowledged, then the current
+    /// page.
     pub fn screen(&self, status: &Status) -> Screen {
         if status.mode == Mode::ShuttingDown {
             return Screen::ShuttingDown;
         }
         if let Some(seconds) = self.hold {
             return Screen::Hold { seconds };
+        }
+        // A box being set up often has no Internet yet, so health alerts are expected then; the
+        // setup page (hotspot words, address, why a join failed) is what the person needs.
+        // Alerts follow one press later.
+        if status.setup_mode && self.page == Page::Setup {
+            return Screen::Page(Page::Setup);
         }
         let open: Vec<_> = status
             .alerts
@@ -549,6 +556,23 @@ mod tests {
             ..Status::default()
         };
         assert_eq!(state.screen(&stopping), Screen::ShuttingDown);
+    }
+
+    #[test]
+    fn in_setup_mode_the_setup_page_comes_before_alerts_and_a_press_shows_them() {
+        let start = Instant::now();
+        let mut state = PanelState::new(timing(), start);
+        let calm = Status::default();
+        let setup = Status {
+            mode: Mode::Setup,
+            setup_mode: true,
+            alerts: vec![low_storage()],
+            ..Status::default()
+        };
+        state.on_status(&calm, &setup, start);
+        assert_eq!(state.screen(&setup), Screen::Page(Page::Setup));
+        state.on_button(ButtonEvent::Press(Press::Short), &setup, start);
+        assert!(matches!(state.screen(&setup), Screen::Alert { .. }));
     }
 
     #[test]
