@@ -266,7 +266,7 @@ def main():
               f"{len(train['spam'])} spam and {len(train['ham']) + len(train['hard'])} ham (hard ham "
               f"included), classified {len(test['spam'])} spam, {len(test['ham'])} ham and "
               f"{len(test['hard'])} hard ham. Letterbox calls spam above "
-              f"0.99; bogofilter its own S verdict (cutoff 0.99; unsure is not spam); SpamAssassin "
+              f"0.999; bogofilter its own S verdict (cutoff 0.99; unsure is not spam); SpamAssassin "
               f"X-Spam-Status Yes (required 5.0, Bayes plus its local rules, no network tests).\n\n")
     print(header + table)
     if args.results:

@@ -227,9 +227,9 @@ pub const SPAM_MESSAGE_TOKENS: usize = 3000;
 /// Tokens the filter keeps counts for (20 octets each, about 4 MB on disk at most): a
 /// household's vocabulary plus the spam it meets. Past it the least-used are pruned. It
 /// also bounds the store cache that classifying fills: the SpamAssassin corpus's 3,000
-/// training messages make 114,000 tokens; kept whole, classifying grew the process by
-/// 4.2 MiB; pruned to 100,000 by 4.1 MiB and to 60,000 by 3.0 MiB, but either pruning
-/// marked twice the hard ham as spam (bench/RESULTS.md).
+/// training messages make 85,000 tokens (114,000 while `Received` and message ids gave
+/// their every word); kept whole, classifying grows the process by about 3 MiB
+/// (bench/RESULTS.md). Pruning to 60,000 marked twice the hard ham as spam.
 pub const SPAM_TOKENS_MAX: u64 = 150_000;
 /// Pruning waits until the table is this much past `SPAM_TOKENS_MAX`, so it is a rare
 /// pass over the table, not one per lesson.

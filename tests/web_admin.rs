@@ -55,6 +55,9 @@ fn start(peers: &Peers) -> Server {
             peers.smtp_port
         ),
     );
+    // Port 25 refuses a client that talks before its greeting: the page shows the day's
+    // count of refused mail.
+    config = config.replace("pregreet_wait = 0", "pregreet_wait = 1");
     config.push_str(&format!(
         "\n[backup]\nlabel = \"LBX-NO-DRIVE\"\nmount_dir = \"{}\"\n",
         dir.path().join("backup-mount").display()
@@ -134,6 +137,15 @@ s.quit()
         common::PY_PRELUDE
     );
     server.python_ok(&script, &[]);
+    // A client that does not wait for the greeting, as spam robots do: refused, and counted.
+    let script = r#"
+import os, socket
+c = socket.create_connection(("localhost", int(os.environ["SMTP_PORT"])), timeout=30)
+c.sendall(b"EHLO eager.test\r\n")
+print(c.recv(1000).decode())
+"#;
+    let reply = server.python_ok(script, &[]);
+    assert!(reply.contains("554 5.5.1"), "{reply}");
     let backup = server.dir.path().join("backup.tar");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     std::fs::create_dir_all(&shots).expect("docs");

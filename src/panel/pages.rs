@@ -190,17 +190,28 @@ impl Canvas<'_> {
         }
         let short = |age: &Option<String>| age.clone().unwrap_or_else(|| "-".to_string());
         self.icon(1, 2, &icons::ENVELOPE);
-        self.text(12, 1, &format!("{} stored", mail.stored));
-        self.icon(1, 12, &icons::CLOCK);
-        let queue = match mail.queue_depth {
-            0 => "queue empty".to_string(),
-            _ => format!("queue {}", mail.queue),
+        let ages_row = if let Some(spam) = &mail.spam {
+            // Three rows for four facts: stored and queue share the first (as on the 16×2
+            // LCD), and the day's spam takes the last.
+            self.text(12, 1, &mail.stored.to_string());
+            self.icon(64, 2, &icons::CLOCK);
+            self.text(75, 1, &mail.queue);
+            self.text(1, 21, spam);
+            11
+        } else {
+            self.text(12, 1, &format!("{} stored", mail.stored));
+            self.icon(1, 12, &icons::CLOCK);
+            let queue = match mail.queue_depth {
+                0 => "queue empty".to_string(),
+                _ => format!("queue {}", mail.queue),
+            };
+            self.text(12, 11, &queue);
+            21
         };
-        self.text(12, 11, &queue);
-        self.icon(1, 22, &icons::ARROW_IN);
-        self.text(12, 21, &short(&mail.last_in));
-        self.icon(64, 22, &icons::ARROW_OUT);
-        self.text(75, 21, &short(&mail.last_out));
+        self.icon(1, ages_row + 1, &icons::ARROW_IN);
+        self.text(12, ages_row, &short(&mail.last_in));
+        self.icon(64, ages_row + 1, &icons::ARROW_OUT);
+        self.text(75, ages_row, &short(&mail.last_out));
     }
 
     fn system(&mut self, title: &str, note: &str, system: &SystemFacts) {

@@ -465,6 +465,21 @@ fn mail(mail: &MailFacts, columns: usize, titled: bool) -> Vec<Line> {
         age.as_ref()
             .map_or_else(|| "-".to_string(), |age| format!("{age}{suffix}"))
     };
+    let in_out = |suffix: &str| {
+        spread(
+            with_glyph(Glyph::In, &age(&mail.last_in, suffix)),
+            with_glyph(Glyph::Out, &age(&mail.last_out, suffix)),
+            columns,
+        )
+    };
+    if let (true, Some(spam)) = (titled, &mail.spam) {
+        // Three rows for four facts: stored and queue share the first (as on the 16×2),
+        // and the day's spam takes the last. A 16×2 has no row to spare for it.
+        let mut first = with_glyph(Glyph::Envelope, &format!(" {}", mail.stored));
+        first.extend(chars("  "));
+        first.extend(with_glyph(Glyph::Queue, &format!(" {}", mail.queue)));
+        return vec![line(0, first), line(1, in_out(" ago")), text_line(1, spam)];
+    }
     if titled {
         let queue = if mail.queue_depth == 0 {
             "queue empty".to_string()
@@ -477,14 +492,7 @@ fn mail(mail: &MailFacts, columns: usize, titled: bool) -> Vec<Line> {
                 with_glyph(Glyph::Envelope, &format!(" {} stored", mail.stored)),
             ),
             line(0, with_glyph(Glyph::Queue, &format!(" {queue}"))),
-            line(
-                1,
-                spread(
-                    with_glyph(Glyph::In, &age(&mail.last_in, " ago")),
-                    with_glyph(Glyph::Out, &age(&mail.last_out, " ago")),
-                    columns,
-                ),
-            ),
+            line(1, in_out(" ago")),
         ];
     }
     let mut first = with_glyph(Glyph::Envelope, &mail.stored.to_string());

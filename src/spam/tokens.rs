@@ -41,6 +41,18 @@ fn ignored_field(name: &str) -> bool {
         )
 }
 
+/// Header fields written hop by hop or naming one message: besides the hosts and domains
+/// in them, their words (queue ids, times, the local part of message ids) are each met in
+/// one message only. Learned, such a token can never weigh, yet it takes room in the
+/// table and in the cache a classification fills: about a quarter of the tokens of the
+/// SpamAssassin corpus came from `Received` alone (bench/RESULTS.md).
+fn hosts_only(name: &str) -> bool {
+    matches!(
+        name,
+        "received" | "message-id" | "in-reply-to" | "references" | "content-id"
+    )
+}
+
 /// The distinct tokens of one message, in the order first met, at most
 /// `SPAM_MESSAGE_TOKENS`.
 #[derive(Debug, Default)]
@@ -68,9 +80,9 @@ impl Tokens {
                 return;
             }
             if piece == PART_END {
-                words.finish(&mut |word| tokens.word("", word));
+                words.finish(&mut |word| tokens.word("", word, true));
             } else {
-                words.feed(piece, &mut |word| tokens.word("", word));
+                words.feed(piece, &mut |word| tokens.word("", word, true));
             }
         };
         text.feed(0, message, &mut sink);
@@ -129,7 +141,7 @@ impl Tokens {
                 _ => value,
             };
             let mut words = WordSplitter::default();
-            let mut emit = |word: &str| self.word(name, word);
+            let mut emit = |word: &str| self.header_word(name, word);
             words.feed(value, &mut emit);
             words.finish(&mut emit);
         }
@@ -148,8 +160,23 @@ impl Tokens {
         }
     }
 
+    /// Turns one word of the header field `name` into tokens (see `hosts_only`).
+    fn header_word(&mut self, name: &str, word: &str) {
+        if !hosts_only(name) {
+            self.word(name, word, true);
+        } else if word.contains('@') {
+            // An address or a message id: its domain alone.
+            self.word(name, word, false);
+        } else if word.contains('.') {
+            // A host name or an IP address.
+            self.word(name, word, true);
+        }
+    }
+
     /// Turns one word of text into tokens, `prefix:` before each when from a header field.
-    fn word(&mut self, prefix: &str, word: &str) {
+    /// `whole`: the word itself is a token too, besides the URL host or address domain it
+    /// holds.
+    fn word(&mut self, prefix: &str, word: &str, whole: bool) {
         let lower = word.to_lowercase();
         let tag = |kind: &str, value: &str| {
             if prefix.is_empty() {
@@ -171,6 +198,9 @@ impl Tokens {
             && domain.contains('.')
         {
             self.push(tag("email", domain.trim_end_matches('.')));
+        }
+        if !whole {
+            return;
         }
         let trimmed = lower.trim_matches(|c: char| matches!(c, '.' | ',' | ':' | '\'' | '-' | '/'));
         let length = trimmed.chars().count();
@@ -325,6 +355,29 @@ mod tests {
             "{t:?}"
         );
         assert!(t.contains(&"skip:q160".to_string()), "{t:?}");
+    }
+
+    #[test]
+    fn relay_and_message_id_fields_give_their_hosts_only() {
+        let t = tokens(
+            "Received: from mx.example.org ([192.0.2.7]) by mail.home.test with ESMTP id \
+             g83K2buK013193; Tue, 3 Sep 2002 15:02:38 -0500\r\n\
+             Message-ID: <a81Xz.77@lists.example.net>\r\nSubject: hi\r\n\r\nbody\r\n",
+        );
+        for want in [
+            "received:mx.example.org",
+            "received:192.0.2.7",
+            "received:mail.home.test",
+            "message-id:email:lists.example.net",
+        ] {
+            assert!(t.contains(&want.to_string()), "{want} in {t:?}");
+        }
+        for unwanted in ["g83k2buk013193", "esmtp", "15:02", "a81xz"] {
+            assert!(
+                !t.iter().any(|t| t.contains(unwanted)),
+                "{unwanted} in {t:?}"
+            );
+        }
     }
 
     #[test]

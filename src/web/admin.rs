@@ -213,6 +213,15 @@ fn facts(status: &Status, now: i64) -> Vec<Fact> {
         "Messages stored",
         status.messages_stored.to_string(),
     );
+    let spam = status.spam_today.today(now);
+    fact(
+        "spam",
+        "Spam today",
+        format!(
+            "{} refused, {} greylisted, {} sent to Junk",
+            spam.refused, spam.greylisted, spam.junk
+        ),
+    );
     fact(
         "storage",
         "Storage",

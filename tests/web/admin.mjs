@@ -61,7 +61,8 @@ assert.equal(new URL(page.url()).pathname, '/admin');
 const session = (await context.cookies()).find((c) => c.name === 'letterbox_session');
 assert.ok(session && session.secure && session.httpOnly && session.sameSite === 'Strict', 'a safe session cookie');
 assert.match(await page.textContent('[data-fact=queue]'), /2 message/);
-say('the administrator logs in; the status shows 2 messages waiting');
+assert.match(await page.textContent('[data-fact=spam]'), /^1 refused, 0 greylisted, 0 sent to Junk$/);
+say('the administrator logs in; the status shows 2 messages waiting and 1 refused today');
 
 // Health: "Check now" runs the box's own checks and shows each with what to do.
 assert.match(await page.textContent('#health + p'), /first check is still running/);

@@ -2,18 +2,21 @@
 //! becomes points beside the other steps', so the thresholds of `[spam]` decide between the
 //! inbox, Junk and a 550. The classifier alone can send a message to Junk but not refuse it:
 //! a refusal needs a second sign (a blocklist, a forged HELO, a failed DMARC), since its
-//! mistakes on hard ham (0.8 % in bench/RESULTS.md) would otherwise bounce real mail.
+//! rare mistakes on hard ham (bench/RESULTS.md) would otherwise bounce real mail.
 
 use std::sync::Arc;
 
 use super::{Check, Facts, Phase, Score, Step, Verdict};
 use crate::spam::Classifier;
 
-/// Points for a probability of spam; the bands follow SpamAssassin's BAYES_* rules.
+/// Points for a probability of spam; the bands follow SpamAssassin's BAYES_* rules. Junk
+/// (5 points by default) needs the classifier's spam verdict
+/// ([`crate::spam::DEFAULT_SPAM_THRESHOLD`]) or a second sign.
 pub fn points(probability: f64) -> (&'static str, f64) {
     match probability {
         p if p >= 0.9999 => ("BAYES_9999", 10.0),
-        p if p >= 0.99 => ("BAYES_99", 6.0),
+        p if p >= crate::spam::DEFAULT_SPAM_THRESHOLD => ("BAYES_999", 6.0),
+        p if p >= 0.99 => ("BAYES_99", 3.5),
         p if p >= 0.9 => ("BAYES_90", 2.5),
         p if p <= 0.01 => ("BAYES_00", -2.0),
         p if p <= 0.1 => ("BAYES_10", -1.0),
@@ -93,7 +96,8 @@ mod tests {
     #[test]
     fn probabilities_map_to_bands_and_only_certainty_reaches_junk_alone() {
         assert_eq!(points(0.99995).1, 10.0);
-        assert_eq!(points(0.995).1, 6.0);
+        assert_eq!(points(0.9995).1, 6.0);
+        assert_eq!(points(0.995).1, 3.5);
         assert_eq!(points(0.95).1, 2.5);
         assert_eq!(points(0.5).1, 0.0);
         assert_eq!(points(0.05).1, -1.0);
