@@ -228,7 +228,7 @@ pub const SPAM_MESSAGE_TOKENS: usize = 3000;
 /// household's vocabulary plus the spam it meets. Past it the least-used are pruned. It
 /// also bounds the store cache that classifying fills: the SpamAssassin corpus's 3,000
 /// training messages make 85,000 tokens (114,000 while `Received` and message ids gave
-/// their every word); kept whole, classifying grows the process by about 3 MiB
+/// their every word); kept whole, classifying grows the process by 3.4 MiB
 /// (bench/RESULTS.md). Pruning to 60,000 marked twice the hard ham as spam.
 pub const SPAM_TOKENS_MAX: u64 = 150_000;
 /// Pruning waits until the table is this much past `SPAM_TOKENS_MAX`, so it is a rare

@@ -82,7 +82,7 @@ fn training_from_folders_while_the_daemon_runs_sorts_new_mail_and_learns_once() 
     let spam = folders.path().join("new-spam.eml");
     std::fs::write(
         &spam,
-        "Subject: lottery winner\r\n\r\ncasino bitcoin offer\r\n",
+        "Subject: lottery winner\r\n\r\ncasino bitcoin viagra crypto offer\r\n",
     )
     .expect("w");
     let ham = folders.path().join("new-ham.eml");
@@ -167,23 +167,23 @@ fn moving_into_junk_teaches_spam_moving_out_undoes_it_and_each_message_counts_on
     let act = |mailbox: &str, command: &str, arg: &str| {
         server.python_ok(&script(ACT), &[mailbox, "zorblax", command, arg]);
     };
-    // One spam lesson: seen once in 13 spam, never in ham: (0.45 * 0.5 + 1) / 1.45.
+    // One spam lesson: seen once in 13 spam, never in ham: (0.8 * 0.5 + 1) / 1.8.
     act("INBOX", "MOVE", "Junk");
     let spam = clues(&server, &probe);
-    assert!(spam.contains("marmalade (0.84)"), "{spam}");
-    assert!(spam.contains("subject:zorblax (0.84)"), "{spam}");
+    assert!(spam.contains("marmalade (0.78)"), "{spam}");
+    assert!(spam.contains("subject:zorblax (0.78)"), "{spam}");
     // The client also flags it $Junk: the same message, not a second lesson.
     act("Junk", "STORE", "$Junk");
     assert_eq!(clues(&server, &probe), spam, "learned once");
 
-    // Moved back out: the spam lesson is undone and it counts as ham: 0.225 / 1.45.
+    // Moved back out: the spam lesson is undone and it counts as ham: 0.4 / 1.8.
     act("Junk", "MOVE", "INBOX");
     let ham = clues(&server, &probe);
-    assert!(ham.contains("marmalade (0.16)"), "{ham}");
+    assert!(ham.contains("marmalade (0.22)"), "{ham}");
     // Moving spam to Trash teaches nothing.
     act("INBOX", "MOVE", "Junk");
     act("Junk", "MOVE", "Trash");
-    assert!(clues(&server, &probe).contains("marmalade (0.84)"));
+    assert!(clues(&server, &probe).contains("marmalade (0.78)"));
 }
 
 #[test]
@@ -196,9 +196,9 @@ fn junk_and_notjunk_keywords_teach_like_moves() {
         server.python_ok(&script(ACT), &["INBOX", "glimmerfax", "STORE", keyword]);
     };
     act("$Junk");
-    assert!(clues(&server, &probe).contains("pelican (0.84)"));
+    assert!(clues(&server, &probe).contains("pelican (0.78)"));
     act("$NotJunk");
-    assert!(clues(&server, &probe).contains("pelican (0.16)"));
+    assert!(clues(&server, &probe).contains("pelican (0.22)"));
 }
 
 /// Where delivered mail ends up and what it says: "mailbox|X-Spam-Status line" for `subject`.
