@@ -2,8 +2,8 @@
 """Memory of the shipped binary: the static aarch64-musl Letterbox inside the QEMU-booted SD
 image, next to the x86-64 glibc release build on this machine, under the same load.
 
-Started by `bash bench/run memory` (which builds the host binary and, when there is none, the
-image); it can also be run directly as root:
+Started by `bash bench/run memory` (which builds the host binary and the image); it can also
+be run directly as root:
     python3 bench/memory.py --letterbox target/release/letterbox --work DIR \
         --image "aarch64-musl=image/out/letterbox-0.1.0-rpi-arm64.img"
 
@@ -424,7 +424,7 @@ def measure(name, server, seed, load):
 # ---------------------------------------------------------------- report
 
 
-def report(results, seed, commit, loadavg, host_binary, guest_kernel):
+def report(results, seed, commit, loadavg, host_binary, images, guest_kernel):
     def per_session(r):
         d = r["with_sessions"]["VmRSS"] - r["before_sessions"]["VmRSS"]
         return f"{d / IDLE_SESSIONS:.0f} KiB"
@@ -455,10 +455,11 @@ def report(results, seed, commit, loadavg, host_binary, guest_kernel):
     out = report_head(" — memory of the shipped binary (`bench/run memory`)", commit, loadavg)
     out += [
         f"- Host: {host_binary}, x86-64 glibc, 127.0.0.1 only, as `bench/run` runs it.",
+        f"- Images: {images}.",
         f"- Guest: the SD image under qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 512 "
-        f"(TCG emulation: every guest figure of speed is emulated, so compare guest rows with "
-        f"each other, not with the host); Linux {guest_kernel}. /proc/<pid>/status read on the debug "
-        "console; VmHWM reset through clear_refs before the mixed load.",
+        "(TCG emulation: every guest figure of speed is emulated, so compare the guest "
+        f"columns with each other, not with the host); Linux {guest_kernel}. /proc/<pid>/status "
+        "read on the debug console; VmHWM reset through clear_refs before the mixed load.",
         f"- Load: {len(seed)} messages delivered first ({total_seed >> 10} KiB; 4-16 KiB, "
         f"every {LARGE_EVERY}th {LARGE_SIZE >> 10} KiB) from {SMTP_CLIENTS} SMTP clients; "
         f"then {IDLE_SESSIONS} IMAPS sessions logged in, INBOX selected, idle; then at once "
@@ -520,7 +521,9 @@ def main():
     finally:
         server.stop()
     host = f"`{os.path.basename(args.letterbox)}` ({os.path.getsize(args.letterbox)} bytes)"
-    publish(report(results, seed, args.commit, loadavg, host, guest_kernel), args.results)
+    stamp = lambda path: time.strftime("%Y-%m-%d %H:%M", time.gmtime(os.path.getmtime(path)))
+    made = "; ".join(f"{label}: `{path}` made {stamp(path)} UTC" for label, path in images)
+    publish(report(results, seed, args.commit, loadavg, host, made, guest_kernel), args.results)
 
 
 if __name__ == "__main__":
