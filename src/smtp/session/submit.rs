@@ -138,7 +138,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             store_error_reply(&error)
         };
         let store = self.ctx.store.clone();
-        let facts = submission::header_facts(&message).await.map_err(failed)?;
+        // The file work of the end of a submission runs on the blocking pool in two trips
+        // (read the header section; write the copies), not one per open, read and write:
+        // each trip is two thread wake-ups, what a submission waited on most (issue #14).
+        let (facts, message) = on_blocking_pool(move || {
+            submission::header_facts(&message).map(|facts| (facts, message))
+        })
+        .await
+        .map_err(failed)?;
         if let Some(refusal) = facts.refusal() {
             return Err(refusal);
         }
@@ -170,44 +177,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
+        let sends = !transaction.remote.is_empty();
         // Sign what leaves: the header section was read whole and its one From: (or the one
         // added above) checked; `refusal` has turned away every other message.
-        let mut signing = match &self.ctx.dkim {
-            Some(dkim) if !transaction.remote.is_empty() && !facts.truncated => dkim.start(&sender),
-            _ => None,
-        };
-        let sign = |bytes: &[u8]| {
-            if let Some(signing) = &mut signing {
-                signing.write(bytes);
-            }
-        };
+        let dkim = self.ctx.dkim.clone().filter(|_| sends && !facts.truncated);
         // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
-        let local_prefix = format!("Return-Path: <{sender}>\r\n{prefix}");
-        let (outgoing, local) = match (
-            transaction.remote.is_empty(),
-            transaction.accounts.is_empty(),
-        ) {
-            (false, false) => {
-                let [outgoing, local] =
-                    submission::rewrite(&store, [prefix.as_str(), &local_prefix], message, sign)
-                        .await
-                        .map_err(failed)?;
-                (Some(outgoing), Some(local))
-            }
-            (false, true) => {
-                let [outgoing] = submission::rewrite(&store, [prefix.as_str()], message, sign)
-                    .await
-                    .map_err(failed)?;
-                (Some(outgoing), None)
-            }
-            (true, _) => {
-                let [local] = submission::rewrite(&store, [local_prefix.as_str()], message, sign)
-                    .await
-                    .map_err(failed)?;
-                (None, Some(local))
-            }
-        };
-        let dkim = signing.and_then(|s| s.finish()).unwrap_or_default();
+        let delivers = !sends || !transaction.accounts.is_empty();
+        let mut copies = Vec::with_capacity(2);
+        if sends {
+            copies.push((store.spool().await.map_err(failed)?, prefix.clone()));
+        }
+        if delivers {
+            let local_prefix = format!("Return-Path: <{sender}>\r\n{prefix}");
+            copies.push((store.spool().await.map_err(failed)?, local_prefix));
+        }
+        let signer = sender.clone();
+        let (copies, dkim) = on_blocking_pool(move || {
+            let mut signing = dkim.as_ref().and_then(|dkim| dkim.start(&signer));
+            let copies = submission::rewrite(copies, message, |bytes| {
+                if let Some(signing) = &mut signing {
+                    signing.write(bytes);
+                }
+            })?;
+            Ok((copies, signing.and_then(|s| s.finish()).unwrap_or_default()))
+        })
+        .await
+        .map_err(failed)?;
+        let mut copies = copies.into_iter();
+        let outgoing = if sends { copies.next() } else { None };
+        let local = copies.next();
         if let Some(outgoing) = outgoing {
             store
                 .enqueue(
@@ -229,4 +227,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         Ok(())
     }
+}
+
+/// Runs file work of a submission on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| StoreError::Closed)?
 }
