@@ -131,8 +131,8 @@ impl HeaderFacts {
     }
 }
 
-/// Reads the start of a spooled message and parses its header section. Blocking: the caller
-/// runs it on the blocking pool, one trip for every read it makes.
+/// Reads the start of a spooled message and parses its header section. Blocking: the
+/// submission runs it and `rewrite` in one trip to the blocking pool.
 pub fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> {
     let mut file = std::fs::File::open(spool.path()).map_err(StoreError::io)?;
     let mut head = Vec::with_capacity(BODY_CHUNK);
@@ -247,7 +247,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The copies of a submitted message, each its prefix and then `original`, written in one
 /// pass over it (the outgoing copy and the local one differ only in their first lines);
 /// `observe` sees every byte of the first copy (the DKIM signer hashes it on the way).
-/// Blocking, like `header_facts`: one trip to the blocking pool for the whole pass.
+/// Blocking, like `header_facts`.
 pub fn rewrite(
     copies: Vec<(SpoolWriter, String)>,
     original: SpoolFile,

@@ -163,3 +163,39 @@ pub(super) fn clear(dir: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_spool_file_is_written_a_chunk_at_a_time_and_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = SpoolWriter::create(dir.path());
+        let path = writer.spool.path.clone();
+        let head = b"Subject: x\r\n\r\n";
+        writer.write(head).await.expect("write");
+        assert!(!path.exists(), "a small start stays in memory");
+        let body: Vec<u8> = (0..BODY_CHUNK * 2 + 17).map(|i| (i % 251) as u8).collect();
+        writer.write(&body).await.expect("write");
+        let on_disk = std::fs::metadata(&path).expect("created").len();
+        assert_eq!(on_disk, 2 * BODY_CHUNK as u64, "whole chunks only");
+        let spool = writer.finish().await.expect("finish");
+        let mut expected = head.to_vec();
+        expected.extend_from_slice(&body);
+        assert_eq!(std::fs::read(spool.path()).expect("read"), expected);
+        assert_eq!(spool.size(), expected.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_write_the_writer_stays_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("gone");
+        let mut writer = SpoolWriter::create(&missing);
+        assert!(writer.write(&[b'a'; BODY_CHUNK]).await.is_err());
+        std::fs::create_dir(&missing).expect("mkdir");
+        // A new file now would silently lose the chunk that failed.
+        assert!(writer.write(b"b").await.is_err());
+        assert!(writer.finish().await.is_err());
+    }
+}
