@@ -10,15 +10,16 @@
 //! - The end of a message: remote recipients go to the outbound queue (DKIM-signed), local
 //!   ones are delivered at once. Both are durable before the client hears 250.
 
+use std::io::Read;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tokio::io::AsyncReadExt;
 
 use super::proto::Reply;
 use crate::limits::BODY_CHUNK;
 pub use crate::limits::HEADER_SCAN;
 use crate::secret::Secret;
-use crate::store::{Recipient, SpoolFile, Store, StoreError, now_unix};
+use crate::store::{Recipient, SpoolFile, SpoolWriter, Store, StoreError, now_unix};
 
 /// Why a SASL exchange did not produce credentials.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,15 +131,14 @@ impl HeaderFacts {
     }
 }
 
-/// Reads the start of a spooled message and parses its header section.
-pub async fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> {
-    let mut file = tokio::fs::File::open(spool.path())
-        .await
-        .map_err(StoreError::io)?;
+/// Reads the start of a spooled message and parses its header section. Blocking: the
+/// submission runs it and `rewrite` in one trip to the blocking pool.
+pub fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> {
+    let mut file = std::fs::File::open(spool.path()).map_err(StoreError::io)?;
     let mut head = Vec::with_capacity(BODY_CHUNK);
     let mut chunk = vec![0u8; BODY_CHUNK];
     loop {
-        let n = file.read(&mut chunk).await.map_err(StoreError::io)?;
+        let n = file.read(&mut chunk).map_err(StoreError::io)?;
         if n == 0 {
             break;
         }
@@ -247,41 +247,37 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The copies of a submitted message, each its prefix and then `original`, written in one
 /// pass over it (the outgoing copy and the local one differ only in their first lines);
 /// `observe` sees every byte of the first copy (the DKIM signer hashes it on the way).
-pub async fn rewrite<const N: usize>(
-    store: &Store,
-    prefixes: [&str; N],
+/// Blocking, like `header_facts`.
+pub fn rewrite(
+    copies: Vec<(SpoolWriter, String)>,
     original: SpoolFile,
     mut observe: impl FnMut(&[u8]),
-) -> Result<[SpoolFile; N], StoreError> {
-    let mut writers = Vec::with_capacity(N);
-    for prefix in prefixes {
-        let mut writer = store.spool().await?;
-        writer.write(prefix.as_bytes()).await?;
+) -> Result<Vec<SpoolFile>, StoreError> {
+    let mut writers = Vec::with_capacity(copies.len());
+    for (mut writer, prefix) in copies {
+        writer.write_blocking(prefix.as_bytes())?;
+        if writers.is_empty() {
+            observe(prefix.as_bytes());
+        }
         writers.push(writer);
     }
-    if let Some(first) = prefixes.first() {
-        observe(first.as_bytes());
-    }
-    let mut file = tokio::fs::File::open(original.path())
-        .await
-        .map_err(StoreError::io)?;
+    let mut file = std::fs::File::open(original.path()).map_err(StoreError::io)?;
     let mut chunk = vec![0u8; BODY_CHUNK];
     loop {
-        let n = file.read(&mut chunk).await.map_err(StoreError::io)?;
+        let n = file.read(&mut chunk).map_err(StoreError::io)?;
         if n == 0 {
             break;
         }
         for writer in &mut writers {
-            writer.write(&chunk[..n]).await?;
+            writer.write_blocking(&chunk[..n])?;
         }
         observe(&chunk[..n]);
     }
     drop(original);
-    let mut copies = Vec::with_capacity(N);
-    for writer in writers {
-        copies.push(writer.finish().await?);
-    }
-    copies.try_into().map_err(|_| StoreError::Closed)
+    writers
+        .into_iter()
+        .map(SpoolWriter::finish_blocking)
+        .collect()
 }
 
 /// The header fields RFC 6409 §8.1, §8.2 and §8.3 let a submission server add; a missing

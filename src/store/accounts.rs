@@ -1,7 +1,7 @@
 //! Accounts and aliases. Addresses are stored lowercase; the caller checks that they are in a
 //! local domain and hashes passwords (see `auth`).
 
-use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable};
+use redb::{ReadTransaction, ReadableDatabase, ReadableMultimapTable, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::schema::*;
@@ -301,39 +301,65 @@ impl Store {
     /// What a local address (already lowercased by the caller or not) delivers to.
     pub async fn recipient(&self, address: &str) -> Result<Option<Recipient>, StoreError> {
         let address = address.to_ascii_lowercase();
+        self.blocking(move |db| recipient(&db.begin_read()?, address))
+            .await
+    }
+
+    /// `recipient`, and whether `adding` more octets fit the quota of each account it delivers
+    /// to (`StoreError::OverQuota` if not), in one trip to the blocking pool: SMTP asks both
+    /// at RCPT, with the size MAIL declared, so a full mailbox is refused before the message
+    /// is sent (the check that counts is the one made when the message is filed).
+    pub async fn recipient_with_room(
+        &self,
+        address: &str,
+        adding: u64,
+    ) -> Result<Option<Recipient>, StoreError> {
+        let address = address.to_ascii_lowercase();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            if txn.open_table(ACCOUNTS)?.get(address.as_str())?.is_some() {
-                return Ok(Some(Recipient::Account(address)));
-            }
-            let aliases = txn.open_multimap_table(ALIASES)?;
-            let targets = aliases
-                .get(address.as_str())?
-                .map(|t| t.map(|t| t.value().to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !targets.is_empty() {
-                return Ok(Some(Recipient::Alias(targets)));
-            }
-            // RFC 5321 §4.5.1: postmaster@ every local domain must be accepted, alias or not.
-            // Without an alias it reaches the first administrator (in address order), or on a
-            // box with none yet the first account.
-            if address
-                .split_once('@')
-                .is_some_and(|(local, _)| local == "postmaster")
-            {
-                let first = match txn.open_table(ADMINISTRATORS)?.first()? {
-                    Some((admin, _)) => Some(admin.value().to_string()),
-                    None => txn
-                        .open_table(ACCOUNTS)?
-                        .first()?
-                        .map(|(account, _)| account.value().to_string()),
-                };
-                return Ok(first.map(|account| Recipient::Alias(vec![account])));
-            }
-            Ok(None)
+            let found = recipient(&txn, address)?;
+            let accounts = match &found {
+                Some(Recipient::Account(account)) => std::slice::from_ref(account),
+                Some(Recipient::Alias(targets)) => targets.as_slice(),
+                None => &[],
+            };
+            super::quota::room(&txn, accounts, adding)?;
+            Ok(found)
         })
         .await
     }
+}
+
+/// What a lowercased local address delivers to.
+fn recipient(txn: &ReadTransaction, address: String) -> Result<Option<Recipient>, StoreError> {
+    if txn.open_table(ACCOUNTS)?.get(address.as_str())?.is_some() {
+        return Ok(Some(Recipient::Account(address)));
+    }
+    let aliases = txn.open_multimap_table(ALIASES)?;
+    let targets = aliases
+        .get(address.as_str())?
+        .map(|t| t.map(|t| t.value().to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !targets.is_empty() {
+        return Ok(Some(Recipient::Alias(targets)));
+    }
+    // RFC 5321 §4.5.1: postmaster@ every local domain must be accepted, alias or not.
+    // Without an alias it reaches the first administrator (in address order), or on a
+    // box with none yet the first account.
+    if address
+        .split_once('@')
+        .is_some_and(|(local, _)| local == "postmaster")
+    {
+        let first = match txn.open_table(ADMINISTRATORS)?.first()? {
+            Some((admin, _)) => Some(admin.value().to_string()),
+            None => txn
+                .open_table(ACCOUNTS)?
+                .first()?
+                .map(|(account, _)| account.value().to_string()),
+        };
+        return Ok(first.map(|account| Recipient::Alias(vec![account])));
+    }
+    Ok(None)
 }
 
 fn not_found(kind: &'static str, name: &str) -> StoreError {

@@ -257,6 +257,7 @@ impl Store {
                 min_free_space: limits.min_free_space.0,
                 commits: commits.clone(),
                 changes: changes.clone(),
+                status: status.clone(),
             },
         )?;
         let store = Store {
@@ -296,9 +297,9 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
-    /// Starts a spool file for a message being received.
+    /// Starts a spool file for a message being received (created on disk by its first write).
     pub async fn spool(&self) -> Result<SpoolWriter, StoreError> {
-        SpoolWriter::create(&self.inner.spool_dir).await
+        Ok(SpoolWriter::create(&self.inner.spool_dir))
     }
 
     /// Stores a spooled message once and files it in the INBOX of every account in
@@ -328,8 +329,8 @@ impl Store {
             internal_date,
         };
         self.write_messages(vec![item], accounts, mailbox.to_string())
-            .await?;
-        self.publish_totals_async().await
+            .await
+            .map(|_| ())
     }
 
     /// IMAP APPEND and MULTIAPPEND (RFC 3502): stores the messages in one mailbox of one
@@ -345,7 +346,6 @@ impl Store {
         let filed = self
             .write_messages(items, vec![account], mailbox.to_string())
             .await?;
-        self.publish_totals_async().await?;
         filed.ok_or_else(|| StoreError::NotFound {
             kind: "mailbox",
             name: mailbox.to_string(),
@@ -398,16 +398,29 @@ impl Store {
     }
 
     fn publish_totals(&self) -> Result<(), StoreError> {
-        let totals = self.totals()?;
-        self.inner.status.send_modify(|status| {
-            status.messages_stored = totals.messages;
-            status.mail_bytes = totals.mail_bytes;
-            status.store_bytes = totals.store_bytes;
-            status.queue_depth = totals.queue_depth;
-            status.queue_oldest = totals.oldest_queued;
-        });
-        Ok(())
+        publish_totals(
+            &*self.inner.db.get()?,
+            self.inner.db.path(),
+            &self.inner.status,
+        )
     }
+}
+
+/// Sends the store's totals to `status`.
+fn publish_totals(
+    db: &Database,
+    path: &Path,
+    status: &watch::Sender<Status>,
+) -> Result<(), StoreError> {
+    let totals = totals(db, path)?;
+    status.send_modify(|status| {
+        status.messages_stored = totals.messages;
+        status.mail_bytes = totals.mail_bytes;
+        status.store_bytes = totals.store_bytes;
+        status.queue_depth = totals.queue_depth;
+        status.queue_oldest = totals.oldest_queued;
+    });
+    Ok(())
 }
 
 fn totals(db: &Database, path: &Path) -> Result<Totals, StoreError> {

@@ -67,6 +67,8 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let path = message.path().to_path_buf();
         let sender = sender.to_string();
+        let store_path = self.inner.db.path().to_path_buf();
+        let status = self.inner.status.clone();
         let id = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
@@ -86,11 +88,15 @@ impl Store {
                     id
                 };
                 txn.commit()?;
+                // Counted in the same trip to the blocking pool; the message is queued
+                // whether or not counting works.
+                if let Err(error) = super::publish_totals(db, &store_path, &status) {
+                    tracing::warn!(%error, "cannot count the store's totals");
+                }
                 Ok(id)
             })
             .await?;
         self.inner.queue_wake.notify_one();
-        self.publish_totals_async().await?;
         Ok(id)
     }
 

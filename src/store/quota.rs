@@ -6,7 +6,9 @@
 //! write path keeps a counter that could drift; on a Pi that is a few milliseconds per 10,000
 //! messages.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
+};
 
 use super::schema::*;
 use super::{Store, StoreError};
@@ -80,28 +82,23 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Whether `adding` more octets would fit each account's quota now (SMTP asks at RCPT, with
-    /// the size MAIL declared, so a full mailbox is refused before the message is sent; the
-    /// check that counts is the one made when the message is filed).
-    pub async fn quota_room(&self, accounts: &[String], adding: u64) -> Result<(), StoreError> {
-        let accounts = accounts.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let quotas = txn.open_table(QUOTAS)?;
-            if quotas.is_empty()? {
-                return Ok(());
-            }
-            refuse(
-                &quotas,
-                &txn.open_table(MAILBOXES)?,
-                &txn.open_table(MESSAGES)?,
-                accounts.iter().map(String::as_str),
-                adding,
-            )
-        })
-        .await
+/// Whether `adding` more octets would fit each account's quota now.
+pub(super) fn room(
+    txn: &ReadTransaction,
+    accounts: &[String],
+    adding: u64,
+) -> Result<(), StoreError> {
+    let quotas = txn.open_table(QUOTAS)?;
+    if quotas.is_empty()? {
+        return Ok(());
     }
+    refuse(
+        &quotas,
+        &txn.open_table(MAILBOXES)?,
+        &txn.open_table(MESSAGES)?,
+        accounts.iter().map(String::as_str),
+        adding,
+    )
 }
 
 pub(super) fn usage(

@@ -16,6 +16,7 @@ use super::pieces::{self, PIECE_MAX};
 use super::schema::*;
 use super::{Flags, SpoolFile, StoreError, count_mail, next_id, space};
 use crate::mime::Scanner;
+use crate::status::Status;
 
 /// One message to store, with the flags and internal date it gets.
 pub struct AppendItem {
@@ -48,6 +49,9 @@ pub(super) struct Settings {
     pub commits: Arc<AtomicU64>,
     /// Bumped after each commit, for IMAP sessions waiting for news.
     pub changes: watch::Sender<u64>,
+    /// Gets the store's totals after each commit, before the deliveries hear of it (here
+    /// rather than in each delivering session: one trip less to the blocking pool each).
+    pub status: watch::Sender<Status>,
 }
 
 pub(super) fn start(
@@ -67,13 +71,18 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
         // A refusal for room is not an I/O error: the store stays open.
         db.get()
             .and_then(|current| check_space(&current, settings, batch))?;
-        let result = db.get().and_then(|current| commit_batch(&current, batch));
-        match &result {
-            Ok(_) => {
-                settings.commits.fetch_add(1, Ordering::Relaxed);
-                settings.changes.send_modify(|c| *c = c.wrapping_add(1));
+        let result = db.get().and_then(|current| {
+            let filed = commit_batch(&current, batch)?;
+            settings.commits.fetch_add(1, Ordering::Relaxed);
+            settings.changes.send_modify(|c| *c = c.wrapping_add(1));
+            // The mail is stored: a failure to count it is no failure of the delivery.
+            if let Err(error) = super::publish_totals(&current, db.path(), &settings.status) {
+                tracing::warn!(%error, "cannot count the store's totals");
             }
-            Err(error) => db.after_error(error),
+            Ok(filed)
+        });
+        if let Err(error) = &result {
+            db.after_error(error);
         }
         result
     };

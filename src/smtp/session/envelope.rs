@@ -164,24 +164,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Reply::new(550, "5.7.1", "Relaying denied");
         }
         let address = format!("{}@{}", to.local, domain);
-        let accounts = match self.ctx.store.recipient(&address).await {
+        let declared = self.transaction.as_ref().and_then(|t| t.declared_size);
+        let found = self
+            .ctx
+            .store
+            .recipient_with_room(&address, declared.unwrap_or(0))
+            .await;
+        let accounts = match found {
             Ok(Some(Recipient::Account(account))) => vec![account],
             Ok(Some(Recipient::Alias(targets))) => targets,
             Ok(None) => return Reply::new(550, "5.1.1", "No such user here"),
+            Err(error @ StoreError::OverQuota { .. }) => return store_error_reply(&error),
             Err(error) => {
                 tracing::error!(%error, "recipient lookup failed");
                 return Reply::new(451, "4.3.0", "Temporary failure, try again later");
             }
         };
-        let declared = self.transaction.as_ref().and_then(|t| t.declared_size);
-        if let Err(error) = self
-            .ctx
-            .store
-            .quota_room(&accounts, declared.unwrap_or(0))
-            .await
-        {
-            return store_error_reply(&error);
-        }
         if let Some(refusal) = self.filter_recipient(&address).await {
             return refusal;
         }

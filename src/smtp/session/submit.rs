@@ -138,10 +138,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             store_error_reply(&error)
         };
         let store = self.ctx.store.clone();
-        let facts = submission::header_facts(&message).await.map_err(failed)?;
-        if let Some(refusal) = facts.refusal() {
-            return Err(refusal);
+        let unique = format!(
+            "{}.{}.{}",
+            self.id,
+            self.delivered + 1,
+            rand_u16(&self.peer)
+        );
+        let trace = self.trace_headers(transaction);
+        let hostname = self.ctx.config.hostname.clone();
+        let sender = transaction
+            .reverse_path
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let sends = !transaction.remote.is_empty();
+        let delivers = !sends || !transaction.accounts.is_empty();
+        let dkim = self.ctx.dkim.clone().filter(|_| sends);
+        let mut writers = Vec::with_capacity(2);
+        for _ in 0..usize::from(sends) + usize::from(delivers) {
+            writers.push(store.spool().await.map_err(failed)?);
         }
+        let account = user.clone();
+        let signer = sender.clone();
+        // The file work of the end of a submission is one trip to the blocking pool: read the
+        // header section, then write the copies (was one trip per open, read and write, each
+        // two thread wake-ups: what a submission waited on most, issue #14).
+        let prepared = on_blocking_pool(move || {
+            let facts = submission::header_facts(&message)?;
+            if let Some(refusal) = facts.refusal() {
+                return Ok(Err(refusal));
+            }
+            let prefix = format!(
+                "{trace}{}",
+                submission::missing_headers(&facts, &account, &hostname, &unique)
+            );
+            let mut prefixes = Vec::with_capacity(2);
+            if sends {
+                prefixes.push(prefix.clone());
+            }
+            // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
+            if delivers {
+                prefixes.push(format!("Return-Path: <{signer}>\r\n{prefix}"));
+            }
+            // Sign what may leave: its header section was read whole and holds one From: at
+            // most (`refusal`); whether that From: is the account's is checked below, before
+            // anything is queued.
+            let mut signing = dkim.as_ref().and_then(|dkim| dkim.start(&signer));
+            let copies = submission::rewrite(
+                writers.into_iter().zip(prefixes).collect(),
+                message,
+                |bytes| {
+                    if let Some(signing) = &mut signing {
+                        signing.write(bytes);
+                    }
+                },
+            )?;
+            let signature = signing.and_then(|s| s.finish()).unwrap_or_default();
+            Ok(Ok((facts, copies, signature)))
+        })
+        .await
+        .map_err(failed)?;
+        let (facts, copies, dkim) = prepared?;
         for from in facts.from.iter().chain(&facts.sender) {
             if !submission::may_send_as(&store, &user, from)
                 .await
@@ -154,60 +211,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 ));
             }
         }
-        let unique = format!(
-            "{}.{}.{}",
-            self.id,
-            self.delivered + 1,
-            rand_u16(&self.peer)
-        );
-        let prefix = format!(
-            "{}{}",
-            self.trace_headers(transaction),
-            submission::missing_headers(&facts, &user, &self.ctx.config.hostname, &unique)
-        );
-        let sender = transaction
-            .reverse_path
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        // Sign what leaves: the header section was read whole and its one From: (or the one
-        // added above) checked; `refusal` has turned away every other message.
-        let mut signing = match &self.ctx.dkim {
-            Some(dkim) if !transaction.remote.is_empty() && !facts.truncated => dkim.start(&sender),
-            _ => None,
-        };
-        let sign = |bytes: &[u8]| {
-            if let Some(signing) = &mut signing {
-                signing.write(bytes);
-            }
-        };
-        // Final delivery here: the local copy gets the Return-Path the outgoing one lacks.
-        let local_prefix = format!("Return-Path: <{sender}>\r\n{prefix}");
-        let (outgoing, local) = match (
-            transaction.remote.is_empty(),
-            transaction.accounts.is_empty(),
-        ) {
-            (false, false) => {
-                let [outgoing, local] =
-                    submission::rewrite(&store, [prefix.as_str(), &local_prefix], message, sign)
-                        .await
-                        .map_err(failed)?;
-                (Some(outgoing), Some(local))
-            }
-            (false, true) => {
-                let [outgoing] = submission::rewrite(&store, [prefix.as_str()], message, sign)
-                    .await
-                    .map_err(failed)?;
-                (Some(outgoing), None)
-            }
-            (true, _) => {
-                let [local] = submission::rewrite(&store, [local_prefix.as_str()], message, sign)
-                    .await
-                    .map_err(failed)?;
-                (None, Some(local))
-            }
-        };
-        let dkim = signing.and_then(|s| s.finish()).unwrap_or_default();
+        let mut copies = copies.into_iter();
+        let outgoing = if sends { copies.next() } else { None };
+        let local = copies.next();
         if let Some(outgoing) = outgoing {
             store
                 .enqueue(
@@ -229,4 +235,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         Ok(())
     }
+}
+
+/// Runs file work of a submission on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| StoreError::Closed)?
 }
