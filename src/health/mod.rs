@@ -363,14 +363,17 @@ pub fn spawn(
                 }
                 () = shutdown.cancelled() => return,
             }
+            // Requests already waiting share this run; one that arrives during it waits for the
+            // next, since it may follow a change (a DNS record just published) that this run,
+            // started before it, cannot have seen.
+            while let Ok(reply) = incoming.try_recv() {
+                waiting.push(reply);
+            }
             let config = configs.borrow_and_update().clone();
             let report = tokio::select! {
                 report = run_checks(&config) => report,
                 () = shutdown.cancelled() => return,
             };
-            while let Ok(reply) = incoming.try_recv() {
-                waiting.push(reply);
-            }
             publish(&status, &report);
             for reply in waiting {
                 let _ = reply.send(report.clone());
