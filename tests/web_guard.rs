@@ -382,24 +382,33 @@ fn a_certificate_uploaded_in_the_wizard_is_checked_and_then_served() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.contains("All set"), "{}", answer.body);
 
-    // IMAPS and HTTPS now present the uploaded certificate.
+    // IMAPS and HTTPS now present the uploaded certificate. "All set" comes when the new
+    // settings are queued; the services restart on them a moment later, so each port is asked
+    // until it shows the new certificate or a generous deadline passes.
     let expected = std::fs::read_to_string(&good_cert).expect("cert");
+    let served: String = expected
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     for port in [server.port("imaps"), web_tls] {
-        let out = Command::new("openssl")
-            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-            .args(["-servername", "mail.smith.test", "-showcerts"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("openssl");
-        let shown = text(&out.stdout);
-        let served: String = expected
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let shown: String = shown.lines().filter(|l| !l.starts_with("-----")).collect();
-        assert!(
-            shown.contains(&served),
-            "port {port} serves another certificate"
-        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = Command::new("openssl")
+                .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                .args(["-servername", "mail.smith.test", "-showcerts"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("openssl");
+            let shown = text(&out.stdout);
+            let shown: String = shown.lines().filter(|l| !l.starts_with("-----")).collect();
+            if shown.contains(&served) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "port {port} serves another certificate"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }

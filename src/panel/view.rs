@@ -100,7 +100,8 @@ pub struct MailFacts {
     /// Ages of the last mail in and out ("5m"); `None` when there was none.
     pub last_in: Option<String>,
     pub last_out: Option<String>,
-    /// Today's refused mail and mail sent to Junk, once there is any: "Refused 3, Junk 1".
+    /// Today's mail refused, greylisted (asked to come back later) and sent to Junk, once there
+    /// is any: "Ref3 Grey12 Junk1" (a 20-character LCD row holds three-digit counts).
     pub spam: Option<String>,
 }
 
@@ -227,8 +228,12 @@ fn mail(status: &Status, now: i64) -> MailFacts {
         last_out: status.last_outbound.map(|t| human_age(now - t)),
         spam: {
             let today = status.spam_today.today(now);
-            (today.refused + today.junk > 0)
-                .then(|| format!("Refused {}, Junk {}", today.refused, today.junk))
+            (today.refused + today.greylisted + today.junk > 0).then(|| {
+                format!(
+                    "Ref{} Grey{} Junk{}",
+                    today.refused, today.greylisted, today.junk
+                )
+            })
         },
     }
 }
