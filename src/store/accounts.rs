@@ -179,7 +179,8 @@ impl Store {
         .await?;
         // Its sessions learn that their mailboxes are gone.
         self.changed();
-        self.publish_totals_async().await
+        self.publish_totals_async().await;
+        Ok(())
     }
 
     /// The stored password hash, if the account exists.

@@ -218,7 +218,8 @@ impl Store {
         })
         .await?;
         self.changed();
-        self.publish_totals_async().await
+        self.publish_totals_async().await;
+        Ok(())
     }
 
     /// RENAME (RFC 9051 §6.3.6): the mailbox and everything below it keep their ids,

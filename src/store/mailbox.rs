@@ -129,7 +129,7 @@ impl Store {
             .await?;
         if removed {
             self.changed();
-            self.publish_totals_async().await?;
+            self.publish_totals_async().await;
         }
         Ok(())
     }

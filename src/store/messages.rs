@@ -336,7 +336,7 @@ impl Store {
             .await?;
         if !result.1.is_empty() {
             self.changed();
-            self.publish_totals_async().await?;
+            self.publish_totals_async().await;
         }
         Ok(result)
     }

@@ -392,9 +392,13 @@ impl Store {
         totals(&*self.inner.db.get()?, self.inner.db.path())
     }
 
-    async fn publish_totals_async(&self) -> Result<(), StoreError> {
+    /// Called after a commit: the change is made, so failing to count it is logged, not
+    /// returned (an error would tell the client its EXPUNGE or COPY failed, inviting a retry).
+    async fn publish_totals_async(&self) {
         let store = self.clone();
-        self.blocking(move |_| store.publish_totals()).await
+        if let Err(error) = self.blocking(move |_| store.publish_totals()).await {
+            tracing::warn!(%error, "cannot count the store's totals");
+        }
     }
 
     fn publish_totals(&self) -> Result<(), StoreError> {

@@ -212,7 +212,7 @@ impl Store {
                 Ok(removed)
             })
             .await?;
-        self.publish_totals_async().await?;
+        self.publish_totals_async().await;
         Ok(removed)
     }
 
@@ -277,7 +277,8 @@ impl Store {
             Ok(())
         })
         .await?;
-        self.publish_totals_async().await
+        self.publish_totals_async().await;
+        Ok(())
     }
 
     /// Woken whenever a message is queued or the queue is flushed.
