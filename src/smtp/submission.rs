@@ -134,7 +134,7 @@ impl HeaderFacts {
 /// Reads the start of a spooled message and parses its header section. Blocking: the
 /// submission runs it and `rewrite` in one trip to the blocking pool.
 pub fn header_facts(spool: &SpoolFile) -> Result<HeaderFacts, StoreError> {
-    let mut file = std::fs::File::open(spool.path()).map_err(StoreError::io)?;
+    let mut file = spool.reader()?;
     let mut head = Vec::with_capacity(BODY_CHUNK);
     let mut chunk = vec![0u8; BODY_CHUNK];
     loop {
@@ -261,7 +261,7 @@ pub fn rewrite(
         }
         writers.push(writer);
     }
-    let mut file = std::fs::File::open(original.path()).map_err(StoreError::io)?;
+    let mut file = original.reader()?;
     let mut chunk = vec![0u8; BODY_CHUNK];
     loop {
         let n = file.read(&mut chunk).map_err(StoreError::io)?;

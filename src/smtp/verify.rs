@@ -15,9 +15,8 @@ use mail_auth::{
 };
 use tokio::sync::Semaphore;
 
-use super::filter::rewrite::read_head;
 use crate::config::Config;
-use crate::store::StoreError;
+use crate::store::{SpoolFile, StoreError};
 
 use super::submission::HEADER_SCAN;
 
@@ -68,24 +67,21 @@ impl InboundAuth {
     pub async fn check(
         &self,
         envelope: &Envelope<'_>,
-        path: &std::path::Path,
-        size: u64,
+        message: &SpoolFile,
     ) -> Result<Verdict, StoreError> {
         let _permit = self
             .checks
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let whole = size <= self.max_size;
-        let raw = read_head(
-            path,
-            if whole {
+        let whole = message.size() <= self.max_size;
+        let raw = message
+            .head(if whole {
                 self.max_size
             } else {
                 HEADER_SCAN as u64
-            },
-        )
-        .await?;
+            })
+            .await?;
         let raw = if whole { raw } else { header_section(raw) };
         let helo = envelope.helo;
         // RFC 7208 §2.4: an empty reverse-path is checked as postmaster@HELO.

@@ -164,7 +164,7 @@ pub struct Store {
 struct Inner {
     db: Arc<handle::DbHandle>,
     data_dir: PathBuf,
-    spool_dir: PathBuf,
+    spool_slots: Arc<spool::SpoolSlots>,
     /// `None` only while dropping.
     deliveries: Option<mpsc::Sender<writer::Delivery>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -239,12 +239,11 @@ impl Store {
         private_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
         private_file(&path)?;
-        let spool_dir = data_dir.join("spool");
         let db = Arc::new(handle::DbHandle::open(
             path,
             usize::try_from(limits.store_cache_size.0).unwrap_or(usize::MAX),
         )?);
-        spool::clear(&spool_dir)?;
+        let spool_slots = spool::SpoolSlots::open(data_dir.join("spool"))?;
         migrate(&*db.get()?)?;
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (changes, _) = watch::channel(0u64);
@@ -264,7 +263,7 @@ impl Store {
             inner: Arc::new(Inner {
                 db,
                 data_dir: data_dir.to_path_buf(),
-                spool_dir,
+                spool_slots,
                 deliveries: Some(deliveries),
                 writer: Some(writer),
                 commits,
@@ -297,9 +296,10 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
-    /// Starts a spool file for a message being received (created on disk by its first write).
+    /// Starts a spool file for a message being received (a slot of the spool directory,
+    /// created on disk by its first write when it is new).
     pub async fn spool(&self) -> Result<SpoolWriter, StoreError> {
-        Ok(SpoolWriter::create(&self.inner.spool_dir))
+        Ok(SpoolWriter::create(&self.inner.spool_slots))
     }
 
     /// Stores a spooled message once and files it in the INBOX of every account in

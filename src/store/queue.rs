@@ -65,7 +65,7 @@ impl Store {
         dkim: String,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let path = message.path().to_path_buf();
+        let message = message.clone();
         let sender = sender.to_string();
         let store_path = self.inner.db.path().to_path_buf();
         let status = self.inner.status.clone();
@@ -76,7 +76,7 @@ impl Store {
                     let mut meta = txn.open_table(META)?;
                     let id = next_id(&mut meta, "next_queue_id")?;
                     let blob = next_id(&mut meta, "next_blob_id")?;
-                    let size = super::writer::write_chunks(&txn, blob, &path)?;
+                    let size = super::writer::write_chunks(&txn, blob, &message)?;
                     txn.open_table(BLOBS)?.insert(blob, (size, 1))?;
                     super::count_mail(&mut meta, size, true)?;
                     txn.open_table(QUEUE)?

@@ -182,7 +182,7 @@ fn write_delivery(
     let mut first: Filed = (targets[0].1.1, Vec::with_capacity(delivery.items.len()));
     for item in &delivery.items {
         let blob = next_id(&mut meta, "next_blob_id")?;
-        let size = write_chunks(txn, blob, item.message.path())?;
+        let size = write_chunks(txn, blob, &item.message)?;
         blobs.insert(blob, (size, references))?;
         count_mail(&mut meta, size, true)?;
         for (index, (_, row)) in targets.iter_mut().enumerate() {
@@ -212,12 +212,12 @@ fn write_delivery(
 pub(super) fn write_chunks(
     txn: &WriteTransaction,
     blob: u64,
-    path: &std::path::Path,
+    message: &SpoolFile,
 ) -> Result<u64, StoreError> {
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
     let mut tails = txn.open_table(BLOB_TAILS)?;
-    let mut file = std::fs::File::open(path).map_err(StoreError::io)?;
-    let length = file.metadata().map_err(StoreError::io)?.len();
+    let mut file = message.reader()?;
+    let length = message.size();
     let mut buffer = vec![0u8; PIECE_MAX];
     let mut size = 0u64;
     let mut scanner = Scanner::new();
@@ -238,7 +238,7 @@ pub(super) fn write_chunks(
     Ok(size)
 }
 
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, StoreError> {
+fn read_full(file: &mut impl Read, buffer: &mut [u8]) -> Result<usize, StoreError> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {

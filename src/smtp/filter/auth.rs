@@ -40,7 +40,7 @@ impl Step for AuthStep {
                 helo: facts.helo.as_deref().unwrap_or("unknown"),
                 mail_from: facts.mail_from.as_deref().unwrap_or(""),
             };
-            let verdict = match checker.check(&envelope, &message.path, message.size).await {
+            let verdict = match checker.check(&envelope, &message.spool).await {
                 Ok(verdict) => verdict,
                 Err(error) => {
                     tracing::error!(%error, "SPF/DKIM/DMARC check failed; not recorded");

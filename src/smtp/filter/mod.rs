@@ -27,7 +27,6 @@ pub mod settings;
 use std::future::Future;
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +44,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::proto::Reply;
 use super::verify::InboundAuth;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{SpoolFile, Store};
 
 /// What a step's check resolves to; owned, so it can run as a task of its own.
 pub type Check = Pin<Box<dyn Future<Output = Verdict> + Send + 'static>>;
@@ -75,10 +74,8 @@ pub enum Phase {
 pub struct MessageView {
     /// The first `limits.filter_data_view` octets, trace headers included.
     pub head: Vec<u8>,
-    /// The whole message's size.
-    pub size: u64,
-    /// The spool file, for a step that reads more within a bound of its own (DKIM).
-    pub path: PathBuf,
+    /// The whole message, for a step that reads more within a bound of its own (DKIM).
+    pub spool: SpoolFile,
 }
 
 /// What the session knows of the client when a step runs.

@@ -24,9 +24,7 @@ pub async fn rewrite(
     let mut filter = HeaderFilter::new(move |field| {
         is_authentication_results_from(field, &hostname) || is_field_named(field, "X-Spam-Status")
     });
-    let mut file = tokio::fs::File::open(message.path())
-        .await
-        .map_err(StoreError::io)?;
+    let mut file = message.async_reader().await?;
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut kept = Vec::with_capacity(BODY_CHUNK);
     loop {
@@ -42,15 +40,4 @@ pub async fn rewrite(
     writer.write(&kept).await?;
     drop(message);
     writer.finish().await
-}
-
-/// Reads at most `limit` octets of a spooled message.
-pub async fn read_head(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, StoreError> {
-    let file = tokio::fs::File::open(path).await.map_err(StoreError::io)?;
-    let mut raw = Vec::with_capacity(usize::try_from(limit.min(BODY_CHUNK as u64)).unwrap_or(0));
-    file.take(limit)
-        .read_to_end(&mut raw)
-        .await
-        .map_err(StoreError::io)?;
-    Ok(raw)
 }

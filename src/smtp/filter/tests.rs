@@ -65,8 +65,7 @@ fn facts() -> Facts {
 fn data_phase() -> Phase {
     Phase::Data(Arc::new(MessageView {
         head: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
-        size: 21,
-        path: PathBuf::from("/nonexistent"),
+        spool: crate::store::SpoolFile::unwritten(21),
     }))
 }
 

@@ -5,7 +5,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::*;
-use crate::smtp::filter::rewrite::{read_head, rewrite};
+use crate::smtp::filter::rewrite::rewrite;
 use crate::smtp::filter::{Judgement, MessageView};
 use crate::store::{INBOX, JUNK, SpoolFile};
 
@@ -30,9 +30,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let limit = self.ctx.config.limits.filter_data_view.0;
         let view = MessageView {
-            head: read_head(message.path(), limit).await.map_err(failed)?,
-            size: message.size(),
-            path: message.path().to_path_buf(),
+            head: message.head(limit).await.map_err(failed)?,
+            spool: message.clone(),
         };
         let mail_from = transaction
             .reverse_path
