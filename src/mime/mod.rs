@@ -49,21 +49,36 @@ pub struct Part {
     pub lines: u64,
     pub ctype: String,
     pub subtype: String,
+    // What is absent or empty is left out of the stored JSON (a few hundred octets less for
+    // every message, which is stored per message); reading gives the default back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub encoding: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<(String, Vec<(String, String)>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Part>,
     /// For a message (the root, or the child of a message/rfc822 part): its IMAP ENVELOPE
     /// (RFC 9051 §7.5.2), already in IMAP syntax. It is computed at delivery and stored in
     /// this form (JSON of `Part` in the store: a JSON string, `envelope_json`), so it stays
     /// IMAP syntax here: storing it any other way would be a schema change.
-    #[serde(with = "envelope_json")]
+    #[serde(
+        with = "envelope_json",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub envelope: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchFields>,
 }
 

@@ -3,7 +3,7 @@
 //! prefix of the messages asked that fits (at least the first, which gets `None` if it alone
 //! does not fit), and the caller asks again from where it stopped.
 
-use super::schema::{BLOB_CHUNKS, BLOB_META, BLOB_TAILS};
+use super::schema::{BLOB_CHUNKS, BLOB_ENDS, BLOB_META, BLOB_TAILS};
 use super::{ReadView, StoreError, pieces};
 use crate::limits::FETCH_PREFETCH_MAX;
 use crate::mime::Part;
@@ -31,20 +31,24 @@ impl ReadView {
     ) -> Result<Vec<Option<Part>>, StoreError> {
         self.read(move |txn| {
             let meta = txn.open_table(BLOB_META)?;
+            let ends = txn.open_table(BLOB_ENDS)?;
             let mut budget = FETCH_PREFETCH_MAX;
             let mut parts = Vec::with_capacity(blobs.len());
             for blob in blobs {
-                let part = match meta.get(blob)? {
-                    Some(json) if json.value().len() <= budget => {
-                        budget -= json.value().len();
-                        let json = json.value();
-                        match detail {
-                            Detail::RootRanges => root_ranges(json),
-                            Detail::Whole => None,
-                        }
-                        .or_else(|| serde_json::from_slice(json).ok())
+                let read = super::ends::with_structure(&meta, &ends, blob, |json| {
+                    if json.len() > budget {
+                        return Err(());
                     }
-                    Some(_) if !parts.is_empty() => break,
+                    budget -= json.len();
+                    Ok(match detail {
+                        Detail::RootRanges => root_ranges(json),
+                        Detail::Whole => None,
+                    }
+                    .or_else(|| serde_json::from_slice(json).ok()))
+                })?;
+                let part = match read {
+                    Some(Ok(part)) => part,
+                    Some(Err(())) if !parts.is_empty() => break,
                     _ => None,
                 };
                 parts.push(part);
@@ -63,6 +67,7 @@ impl ReadView {
         self.read(move |txn| {
             let chunks = txn.open_table(BLOB_CHUNKS)?;
             let tails = txn.open_table(BLOB_TAILS)?;
+            let ends = txn.open_table(BLOB_ENDS)?;
             let mut budget = FETCH_PREFETCH_MAX as u64;
             let mut out = Vec::with_capacity(heads.len());
             for (blob, length) in heads {
@@ -75,7 +80,7 @@ impl ReadView {
                 let mut head = Vec::with_capacity(length as usize);
                 let mut index = 0u32;
                 while (head.len() as u64) < length {
-                    let Some(data) = pieces::read(&chunks, &tails, blob, index)? else {
+                    let Some(data) = pieces::read(&chunks, &tails, &ends, blob, index)? else {
                         break;
                     };
                     let want = length as usize - head.len();

@@ -152,6 +152,7 @@ pub(super) fn release_blob(txn: &WriteTransaction, blob: u64) -> Result<(), Stor
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
     chunks.retain_in((blob, 0)..=(blob, u32::MAX), |_, _| false)?;
     txn.open_table(BLOB_TAILS)?.remove(blob)?;
+    txn.open_table(BLOB_ENDS)?.remove(blob)?;
     Ok(())
 }
 
@@ -182,7 +183,8 @@ impl BodyReader {
             .blocking(move |db| {
                 let txn = db.begin_read()?;
                 let chunks = txn.open_table(BLOB_CHUNKS)?;
-                super::pieces::read(&chunks, &txn.open_table(BLOB_TAILS)?, key.0, key.1)
+                let tails = txn.open_table(BLOB_TAILS)?;
+                super::pieces::read(&chunks, &tails, &txn.open_table(BLOB_ENDS)?, key.0, key.1)
             })
             .await?;
         if chunk.is_some() {

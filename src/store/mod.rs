@@ -13,6 +13,7 @@
 mod accounts;
 mod batch;
 mod changes;
+mod ends;
 mod flag_set;
 mod folders;
 mod greylist;
@@ -483,14 +484,19 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         // stores before it had no administrators. Schema 4 to 5 adds the greylisting tables
         // and the content filter's `SPAM_TOKENS` and `SPAM_LEARNED`, created empty below (the
         // filter starts untrained), and cuts new bodies into leaf-sized pieces (see below).
-        Some(2..=4) => {}
+        // Schema 5 to 6 adds `BLOB_ENDS`, created empty below: the bodies already stored keep
+        // their tails and structures where they are.
+        Some(2..=5) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}
     }
     if found != Some(SCHEMA_VERSION) {
+        txn.open_table(META)?
+            .insert("schema_version", SCHEMA_VERSION)?;
+    }
+    if found.is_none_or(|found| found < 5) {
         let mut meta = txn.open_table(META)?;
-        meta.insert("schema_version", SCHEMA_VERSION)?;
         // Schema 5 cuts new bodies into leaf-sized pieces; the bodies already stored keep
         // their 64 KiB pieces rather than be rewritten (which would need their size again in
         // free space, in one transaction).
@@ -521,6 +527,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(BLOB_CHUNKS)?;
     txn.open_table(BLOB_TAILS)?;
     txn.open_table(BLOB_META)?;
+    txn.open_table(BLOB_ENDS)?;
     txn.open_table(SUBSCRIPTIONS)?;
     txn.open_table(KEYWORDS)?;
     txn.open_table(QUEUE)?;

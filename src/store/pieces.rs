@@ -111,10 +111,11 @@ pub(super) fn is_tail(length: usize) -> bool {
 }
 
 /// Piece `index` of body `blob`: from `BLOB_CHUNKS`, or right after the last of those, the
-/// body's tail from `BLOB_TAILS`. `None` past the end.
+/// body's tail (`ends::tail`: `BLOB_TAILS` or `BLOB_ENDS`). `None` past the end.
 pub(super) fn read(
     chunks: &impl ReadableTable<(u64, u32), &'static [u8]>,
     tails: &impl ReadableTable<u64, &'static [u8]>,
+    ends: &impl ReadableTable<u64, &'static [u8]>,
     blob: u64,
     index: u32,
 ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -128,7 +129,7 @@ pub(super) fn read(
     if !after_last {
         return Ok(None);
     }
-    Ok(tails.get(blob)?.map(|tail| tail.value().to_vec()))
+    super::ends::tail(tails, ends, blob)
 }
 
 #[cfg(test)]

@@ -85,7 +85,8 @@ impl ReadView {
                     });
                 }
                 let meta = txn.open_table(BLOB_META)?;
-                Ok(meta.get(blob)?.map(|v| v.value().to_vec()))
+                let ends = txn.open_table(BLOB_ENDS)?;
+                super::ends::with_structure(&meta, &ends, blob, |json| json.to_vec())
             })
             .await?;
         if let Some(json) = stored
@@ -197,7 +198,8 @@ impl ViewBodyReader {
             };
             let chunks = txn.open_table(BLOB_CHUNKS)?;
             let tails = txn.open_table(BLOB_TAILS)?;
-            let piece = pieces::read(&chunks, &tails, blob, index)?;
+            let ends = txn.open_table(BLOB_ENDS)?;
+            let piece = pieces::read(&chunks, &tails, &ends, blob, index)?;
             Ok(piece.map(|piece| (index, start, piece)))
         })
     }

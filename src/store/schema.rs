@@ -15,8 +15,9 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// `SPAM_LEARNED` (created empty: the content filter starts untrained); bodies cut into
 /// leaf-sized pieces (`pieces`), the short last piece in `BLOB_TAILS` (created empty);
 /// "first_paged_blob" in `META` says which blobs are cut so (the bodies already stored keep
-/// their 64 KiB pieces).
-pub const SCHEMA_VERSION: u64 = 5;
+/// their 64 KiB pieces). 6: `BLOB_ENDS`, a new body's tail and structure in one row (created
+/// empty: the bodies already stored keep their `BLOB_TAILS` and `BLOB_META` rows).
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id", "first_paged_blob": the first blob whose body is cut as
@@ -76,15 +77,21 @@ pub const BLOBS: TableDefinition<u64, (u64, u32)> = TableDefinition::new("blobs"
 /// (blob id, piece index) -> a piece of the message, as `pieces` cuts it.
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
-/// Blob id -> the last piece of the message when it is shorter than the smallest leaf-sized
-/// piece (`pieces`): kept apart from `BLOB_CHUNKS` so that such pieces share leaves with
+/// Blob id -> for a body stored before schema 6, the last piece of the message when it is
+/// shorter than the smallest leaf-sized piece (`pieces`): kept apart from `BLOB_CHUNKS` so that such pieces share leaves with
 /// each other instead of each taking a 4 KiB leaf between two large pieces. Read after the
 /// blob's last `BLOB_CHUNKS` piece.
 pub const BLOB_TAILS: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_tails");
 
 /// Blob id -> the message's structure for IMAP (MIME tree with byte ranges, ENVELOPE, decoded
-/// header text for SEARCH), JSON of `mime::Part`; computed once when the body is stored.
+/// header text for SEARCH), JSON of `mime::Part`: for a body stored before schema 6, or one
+/// whose structure was computed again (`Store::keep_structure`). Read before `BLOB_ENDS`.
 pub const BLOB_META: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_meta");
+
+/// Blob id -> since schema 6, the message's structure (as in `BLOB_META`) and its tail (as in
+/// `BLOB_TAILS`, empty when it has none) in one value (`store::ends`): one leaf written per
+/// delivery instead of two.
+pub const BLOB_ENDS: TableDefinition<u64, &[u8]> = TableDefinition::new("blob_ends");
 
 /// (account, mailbox name) -> (): the IMAP subscription list (RFC 9051 §6.3.7). A name may be
 /// subscribed whether or not the mailbox exists.

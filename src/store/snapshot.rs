@@ -115,7 +115,8 @@ impl Snapshot {
     fn piece(&self, blob: u64, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
         let chunks = self.txn.open_table(BLOB_CHUNKS)?;
         let tails = self.txn.open_table(BLOB_TAILS)?;
-        super::pieces::read(&chunks, &tails, blob, index)
+        let ends = self.txn.open_table(BLOB_ENDS)?;
+        super::pieces::read(&chunks, &tails, &ends, blob, index)
     }
 }
 

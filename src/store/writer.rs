@@ -14,7 +14,7 @@ use super::handle::DbHandle;
 use super::index::Messages;
 use super::pieces::{self, PIECE_MAX};
 use super::schema::*;
-use super::{Flags, SpoolFile, StoreError, count_mail, next_id, space};
+use super::{Flags, SpoolFile, StoreError, count_mail, ends, next_id, space};
 use crate::mime::Scanner;
 use crate::status::Status;
 
@@ -215,12 +215,12 @@ pub(super) fn write_chunks(
     message: &SpoolFile,
 ) -> Result<u64, StoreError> {
     let mut chunks = txn.open_table(BLOB_CHUNKS)?;
-    let mut tails = txn.open_table(BLOB_TAILS)?;
     let mut file = message.reader()?;
     let length = message.size();
     let mut buffer = vec![0u8; PIECE_MAX];
     let mut size = 0u64;
     let mut scanner = Scanner::new();
+    let mut tail_length = 0;
     for (index, piece) in (0u32..).zip(pieces::paged(length)) {
         let filled = read_full(&mut file, &mut buffer[..piece])?;
         if filled < piece {
@@ -228,13 +228,16 @@ pub(super) fn write_chunks(
         }
         scanner.feed(&buffer[..piece]);
         if pieces::is_tail(piece) {
-            tails.insert(blob, &buffer[..piece])?;
+            // The last piece: it waits in the buffer for the structure, which needs every
+            // octet.
+            tail_length = piece;
         } else {
             chunks.insert((blob, index), &buffer[..piece])?;
         }
         size += piece as u64;
     }
-    super::messages::put_meta(txn, blob, &scanner.finish())?;
+    let end = ends::encode(&scanner.finish(), &buffer[..tail_length])?;
+    txn.open_table(BLOB_ENDS)?.insert(blob, end.as_slice())?;
     Ok(size)
 }
 
