@@ -40,9 +40,13 @@ pub fn transfer_deadline(
 /// holds a stack and allocator state, so the pool is kept small; work beyond it waits.
 pub const BLOCKING_THREADS: usize = 16;
 /// Message bodies are spooled and copied in buffers of this size, and the store keeps them in
-/// pieces of at most this size (`store::pieces`), so no code path holds more than two pieces
-/// of a message per session (an IMAP FETCH sends one while it reads the next).
+/// pieces of at most this size (`store::pieces`).
 pub const BODY_CHUNK: usize = 64 * 1024;
+/// A body being sent (IMAP FETCH, POP3 RETR) is read from the store in trips of at most this
+/// many octets, whole pieces, one trip read while the last one is sent: no session holds more
+/// than twice this of a message. Fewer, larger trips spare the thread hand-offs of one per
+/// 64 KiB piece.
+pub const BODY_READ_AHEAD: usize = 256 * 1024;
 
 /// Export: message rows read at once while walking a mailbox (a few dozen octets each), so an
 /// export holds a page of rows, not a whole mailbox's.

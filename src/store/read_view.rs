@@ -12,8 +12,10 @@ use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use super::mailbox::MessageInfo;
 use super::messages::rows_by_uid;
+use super::pieces::PIECE_MAX;
 use super::schema::*;
 use super::{Store, StoreError, layout_of, pieces};
+use crate::limits::BODY_READ_AHEAD;
 use crate::mime::{Part, Scanner};
 
 #[derive(Clone)]
@@ -122,7 +124,9 @@ impl ReadView {
             blob,
             next,
             end,
+            ready: std::collections::VecDeque::new(),
             ahead: None,
+            done: false,
         }
     }
 }
@@ -130,9 +134,11 @@ impl ReadView {
 /// A piece as read: its index, the offset it starts at, its octets.
 type Piece = (u32, u64, Vec<u8>);
 
-/// Reads a body of a view one stored piece at a time. While the caller sends one piece, the
-/// next one is read on the blocking pool (up to the end of the range asked), so sending a
-/// large body does not wait for the store between pieces; a reader holds at most two pieces.
+/// Reads a body of a view, stored piece by stored piece, in trips to the blocking pool of up
+/// to `BODY_READ_AHEAD` octets. While the caller sends one trip's pieces, the next trip is
+/// read (up to the end of the range asked), so sending a large body does not wait for the
+/// store; a reader holds at most two trips' worth. One trip per piece made the thread
+/// hand-offs (futex waits and wake-ups) a tenth of the CPU time of a large FETCH.
 pub struct ViewBodyReader {
     view: ReadView,
     blob: u64,
@@ -140,8 +146,12 @@ pub struct ViewBodyReader {
     /// The offset the caller needs octets up to; nothing past the piece that holds it is read
     /// ahead.
     end: u64,
-    /// The read of the piece at `next`, started when the previous piece was returned.
-    ahead: Option<tokio::task::JoinHandle<Result<Option<Piece>, StoreError>>>,
+    /// Pieces read and not yet returned, in order.
+    ready: std::collections::VecDeque<Piece>,
+    /// The trip reading the pieces from `next` on, started when `ready` was filled.
+    ahead: Option<tokio::task::JoinHandle<Result<Vec<Piece>, StoreError>>>,
+    /// No piece lies past the last one read.
+    done: bool,
 }
 
 /// The piece a `ViewBodyReader` reads next.
@@ -164,34 +174,47 @@ impl ViewBodyReader {
 
     /// The next piece and the offset in the body it starts at, or `None` at the end.
     pub async fn next_piece(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let read = match self.ahead.take() {
-            Some(ahead) => ahead.await.map_err(|_| StoreError::Closed)??,
-            None => self.start_read().await.map_err(|_| StoreError::Closed)??,
-        };
-        let Some((index, start, piece)) = read else {
-            return Ok(None);
-        };
-        let next_start = start + piece.len() as u64;
-        self.next = Next::Piece {
-            index: index.saturating_add(1),
-            start: next_start,
-        };
-        if next_start < self.end {
-            self.ahead = Some(self.start_read());
+        if self.ready.is_empty() {
+            if self.done {
+                return Ok(None);
+            }
+            let trip = match self.ahead.take() {
+                Some(ahead) => ahead,
+                None => self.start_trip(),
+            };
+            let pieces = trip.await.map_err(|_| StoreError::Closed)??;
+            match pieces.last() {
+                Some(&(index, start, ref last)) => {
+                    let next_start = start + last.len() as u64;
+                    self.next = Next::Piece {
+                        index: index.saturating_add(1),
+                        start: next_start,
+                    };
+                    if next_start < self.end {
+                        self.ahead = Some(self.start_trip());
+                    }
+                }
+                None => self.done = true,
+            }
+            self.ready.extend(pieces);
         }
-        Ok(Some((start, piece)))
+        Ok(self
+            .ready
+            .pop_front()
+            .map(|(_, start, piece)| (start, piece)))
     }
 
-    /// Starts reading the piece at `next` on the blocking pool.
-    fn start_read(&self) -> tokio::task::JoinHandle<Result<Option<Piece>, StoreError>> {
-        let (txn, blob, next) = (self.view.txn.clone(), self.blob, self.next);
+    /// Starts reading the pieces from `next` on, up to `BODY_READ_AHEAD` octets or the piece
+    /// that holds octet `end - 1`, on the blocking pool. An empty list: no piece there.
+    fn start_trip(&self) -> tokio::task::JoinHandle<Result<Vec<Piece>, StoreError>> {
+        let (txn, blob, next, end) = (self.view.txn.clone(), self.blob, self.next, self.end);
         tokio::task::spawn_blocking(move || {
-            let (index, start) = match next {
+            let (mut index, mut start) = match next {
                 Next::Piece { index, start } => (index, start),
                 Next::Seek(offset) => {
                     let Some((size, _)) = txn.open_table(BLOBS)?.get(blob)?.map(|v| v.value())
                     else {
-                        return Ok(None);
+                        return Ok(Vec::new());
                     };
                     layout_of(&txn.open_table(META)?, blob)?.locate(size, offset)
                 }
@@ -199,8 +222,19 @@ impl ViewBodyReader {
             let chunks = txn.open_table(BLOB_CHUNKS)?;
             let tails = txn.open_table(BLOB_TAILS)?;
             let ends = txn.open_table(BLOB_ENDS)?;
-            let piece = pieces::read(&chunks, &tails, &ends, blob, index)?;
-            Ok(piece.map(|piece| (index, start, piece)))
+            let mut pieces = Vec::new();
+            let mut octets = 0;
+            while let Some(piece) = pieces::read(&chunks, &tails, &ends, blob, index)? {
+                let length = piece.len();
+                pieces.push((index, start, piece));
+                octets += length;
+                start += length as u64;
+                index = index.saturating_add(1);
+                if start >= end || octets + PIECE_MAX > BODY_READ_AHEAD {
+                    break;
+                }
+            }
+            Ok(pieces)
         })
     }
 }

@@ -455,3 +455,54 @@ async fn pieces_fill_redb_leaves() {
         "{grown} octets of pages for {stored} octets of mail"
     );
 }
+
+#[tokio::test]
+async fn a_view_reads_a_large_body_in_trips_whole_and_from_any_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    let body: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    let message = spooled(&store, &body).await;
+    store
+        .deliver(message, vec!["alice@home.test".into()], 0)
+        .await
+        .expect("deliver");
+    let blob = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox")
+        .messages[0]
+        .blob;
+    let view = store.read_view().await.expect("view");
+    let mut reader = view.body(blob);
+    let mut all = Vec::new();
+    while let Some((start, piece)) = reader.next_piece().await.expect("piece") {
+        assert_eq!(start, all.len() as u64, "pieces in order");
+        all.extend_from_slice(&piece);
+    }
+    assert_eq!(all, body);
+    assert!(reader.next_piece().await.expect("after the end").is_none());
+    for offset in [0u64, 65_515, 262_000, 699_999] {
+        let mut reader = view.body_range(blob, offset, offset + 1);
+        let (start, piece) = reader.next_piece().await.expect("read").expect("piece");
+        assert!(start <= offset && offset < start + piece.len() as u64);
+        assert_eq!(piece, body[start as usize..start as usize + piece.len()]);
+        // Asking past the range's end goes on reading, a piece at a time.
+        let (next, _) = reader
+            .next_piece()
+            .await
+            .expect("read")
+            .unwrap_or((700_000, vec![]));
+        assert_eq!(next, start + piece.len() as u64);
+    }
+    assert!(
+        view.body_range(blob, 700_000, 700_001)
+            .next_piece()
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
