@@ -20,6 +20,8 @@ use crate::limits::COMMAND_TIMEOUT;
 const READ_BUFFER: usize = 16 * 1024;
 /// Replies buffered before they must be sent.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// The reply buffer kept while a session waits for its next command.
+const OUTPUT_KEPT: usize = 1024;
 /// A TLS handshake that takes longer than this is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -179,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             input: vec![0; READ_BUFFER].into_boxed_slice(),
             start: 0,
             end: 0,
-            output: Vec::with_capacity(1024),
+            output: Vec::with_capacity(OUTPUT_KEPT),
             idle,
             deadline: None,
             shutdown,
@@ -200,13 +202,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.deadline = within.map(|d| tokio::time::Instant::now() + d);
     }
 
-    /// Bytes to send; sent before the next wait for input, or by `flush`.
+    /// Bytes to send; sent before the next wait for input, or by `flush`. A large piece (of a
+    /// body being sent) goes out as it is, after what is pending: copying it into the buffer
+    /// first was a pass over every octet of a FETCH or RETR, and left the buffer as large.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), Interrupted> {
+        if bytes.len() >= WRITE_BUFFER / 2 {
+            self.send_output().await?;
+            return self.send(bytes).await;
+        }
         self.output.extend_from_slice(bytes);
         if self.output.len() >= WRITE_BUFFER {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Sends what is buffered (without flushing the stream).
+    async fn send_output(&mut self) -> Result<(), Interrupted> {
+        if !self.output.is_empty() {
+            let output = std::mem::take(&mut self.output);
+            let sent = self.send(&output).await;
+            self.output = output;
+            self.output.clear();
+            sent?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), Interrupted> {
+        match tokio::time::timeout(self.idle, self.stream.write_all(bytes)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Interrupted::IdleTimeout),
+        }
     }
 
     /// A writer into the output buffer for the caller to encode into; follow with
@@ -216,14 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     pub async fn flush(&mut self) -> Result<(), Interrupted> {
-        if !self.output.is_empty() {
-            let sent = tokio::time::timeout(self.idle, self.stream.write_all(&self.output)).await;
-            self.output.clear();
-            match sent {
-                Ok(result) => result?,
-                Err(_) => return Err(Interrupted::IdleTimeout),
-            }
-        }
+        self.send_output().await?;
         match tokio::time::timeout(self.idle, self.stream.flush()).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(Interrupted::IdleTimeout),
@@ -235,6 +255,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Gives up at `by` too (the end of the time allowed for one command), if given.
     async fn fill_by(&mut self, by: Option<tokio::time::Instant>) -> Result<(), Interrupted> {
         self.flush().await?;
+        // A session waits here most of its life: a buffer grown by a long reply (a FETCH of
+        // many small messages) is not kept through the wait.
+        if self.output.capacity() > OUTPUT_KEPT {
+            self.output = Vec::with_capacity(OUTPUT_KEPT);
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
