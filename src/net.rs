@@ -17,12 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::limits::COMMAND_TIMEOUT;
 
 /// Input buffered per connection. Command lines are far shorter (it must hold the longest,
-/// an SMTP AUTH line); DATA streams through it. Not 16 KiB: musl's malloc (the static aarch64
-/// build) puts a 4-octet header before each block and rounds up to size classes in 16-octet
-/// units; 16,364 octets is the most its 16,368-octet class holds, while 16,384 would take the
-/// next class, 18,704 octets, for every connection. glibc's malloc, without such classes, gives
-/// either size what it asks for.
-const READ_BUFFER: usize = 16_364;
+/// an SMTP AUTH line); DATA streams through it.
+const READ_BUFFER: usize = 16 * 1024;
 /// Replies buffered before they must be sent.
 const WRITE_BUFFER: usize = 64 * 1024;
 /// A TLS handshake that takes longer than this is given up.
