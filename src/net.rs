@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::limits::COMMAND_TIMEOUT;
 
-/// Input buffered per connection. Command lines are far shorter; DATA streams through it.
+/// Input buffered per connection. Command lines are far shorter (it must hold the longest,
+/// an SMTP AUTH line); DATA streams through it.
 const READ_BUFFER: usize = 16 * 1024;
 /// Replies buffered before they must be sent.
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -397,6 +398,7 @@ pub async fn accept_tls<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::proto::command::MAX_AUTH_LINE;
     use tokio::io::duplex;
 
     async fn connection_with(input: &'static [u8]) -> Connection<tokio::io::DuplexStream> {
@@ -438,6 +440,17 @@ mod tests {
             conn.read_line(512).await,
             Err(Interrupted::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn the_longest_line_a_session_reads_fits_the_buffer() {
+        // SMTP AUTH lines are the longest any session reads through `read_line`; a limit past
+        // the buffer would end such a line as a closed connection.
+        let line = Box::leak(format!("{}\r\n", "C".repeat(MAX_AUTH_LINE - 2)).into_boxed_str());
+        let mut conn = connection_with(line.as_bytes()).await;
+        assert!(
+            matches!(conn.read_line(MAX_AUTH_LINE).await, Ok(Line::Complete(l)) if l.len() == MAX_AUTH_LINE - 2)
+        );
     }
 
     #[tokio::test]
