@@ -206,9 +206,9 @@ fn write_delivery(
     Ok(Some(first))
 }
 
-/// Copies the spool file into `BLOB_CHUNKS` and `BLOB_TAILS`, cut as `pieces::paged` says, one
-/// piece in memory at a time, and records the message's structure (computed from the same pieces) in
-/// `BLOB_META`. The outbound queue stores its bodies the same way.
+/// Copies the spool file into `BLOB_CHUNKS`, cut as `pieces::paged` says, one piece in memory
+/// at a time, and the tail with the message's structure (computed from the same pieces) into
+/// `BLOB_ENDS`. The outbound queue stores its bodies the same way.
 pub(super) fn write_chunks(
     txn: &WriteTransaction,
     blob: u64,
