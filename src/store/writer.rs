@@ -75,16 +75,22 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
             let filed = commit_batch(&current, batch)?;
             settings.commits.fetch_add(1, Ordering::Relaxed);
             settings.changes.send_modify(|c| *c = c.wrapping_add(1));
-            // The mail is stored: a failure to count it is no failure of the delivery.
-            if let Err(error) = super::publish_totals(&current, db.path(), &settings.status) {
-                tracing::warn!(%error, "cannot count the store's totals");
-            }
             Ok(filed)
         });
         if let Err(error) = &result {
             db.after_error(error);
         }
         result
+    };
+    // Counted after the replies, which wait for nothing but the commit. The mail is stored:
+    // a failure to count it is no failure of the delivery.
+    let publish_totals = || {
+        let counted = db
+            .get()
+            .and_then(|current| super::publish_totals(&current, db.path(), &settings.status));
+        if let Err(error) = counted {
+            tracing::warn!(%error, "cannot count the store's totals");
+        }
     };
     let batch_max = settings.batch_max;
     let mut batch = Vec::with_capacity(batch_max);
@@ -101,6 +107,7 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
                 for (delivery, filed) in batch.drain(..).zip(filed) {
                     let _ = delivery.reply.send(Ok(filed));
                 }
+                publish_totals();
             }
             // One bad delivery must not fail the others: retry each on its own.
             Err(_) if batch.len() > 1 => {
@@ -109,6 +116,7 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
                         .map(|filed| filed.into_iter().next().flatten());
                     let _ = delivery.reply.send(result);
                 }
+                publish_totals();
             }
             Err(error) => {
                 if let Some(delivery) = batch.pop() {
