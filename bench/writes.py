@@ -21,7 +21,8 @@ so no lazy init writes during the run, `losetup`, `mount`):
      message is deleted over POP3 (DELE, QUIT), N/2 new ones are delivered, and the size is
      read again: freed space is reused or it is not.
 For Letterbox it also reads /proc/PID/io: octets the process dirtied (`write_bytes`) and the
-part that was deleted before it reached the device (`cancelled_write_bytes`, the spool files).
+part dropped before it reached the device (`cancelled_write_bytes`: the spool files' octets,
+punched out once the message is in the store).
 
 Appends a markdown section to the results file.
 """
@@ -230,7 +231,8 @@ def report(rows, commit, loadavg, tiny):
         "the servers add a few header lines of their own. Store size is the disk blocks "
         "allocated to the redb file, or to the Maildir with Dovecot's index files. "
         "\"process write_bytes\" is Letterbox's /proc/PID/io over the deliveries: what it "
-        "dirtied, and in brackets the part deleted before it reached the device (spool files).",
+        "dirtied, and in brackets the part dropped before it reached the device (the spool "
+        "files' octets, punched out once the message is stored).",
         "",
     ]
     return "\n".join(lines)
