@@ -826,33 +826,76 @@ async fn handle(
 ) {
     let _ = socket.set_nodelay(true);
     let socket = QuickAck(socket);
+    // Each protocol's session future goes in a box of its own: unboxed, every connection's task
+    // would be as large as the largest of the three (an idle IMAP session paid for SMTP's).
     match service {
         Service::Smtp => {
-            crate::smtp::session::serve(services.smtp, Stream::Plain(socket), peer, shutdown).await;
+            Box::pin(crate::smtp::session::serve(
+                services.smtp,
+                Stream::Plain(socket),
+                peer,
+                shutdown,
+            ))
+            .await;
         }
         Service::Submission => {
-            crate::smtp::session::serve(services.submission, Stream::Plain(socket), peer, shutdown)
-                .await;
+            Box::pin(crate::smtp::session::serve(
+                services.submission,
+                Stream::Plain(socket),
+                peer,
+                shutdown,
+            ))
+            .await;
         }
         Service::Submissions => {
             if let Some(stream) = accept_tls(&services.tls, socket).await {
-                crate::smtp::session::serve(services.submission, stream, peer, shutdown).await;
+                Box::pin(crate::smtp::session::serve(
+                    services.submission,
+                    stream,
+                    peer,
+                    shutdown,
+                ))
+                .await;
             }
         }
         Service::Pop3 => {
-            crate::pop3::session::serve(services.pop3, Stream::Plain(socket), peer, shutdown).await;
+            Box::pin(crate::pop3::session::serve(
+                services.pop3,
+                Stream::Plain(socket),
+                peer,
+                shutdown,
+            ))
+            .await;
         }
         Service::Pop3s => {
             if let Some(stream) = accept_tls(&services.tls, socket).await {
-                crate::pop3::session::serve(services.pop3, stream, peer, shutdown).await;
+                Box::pin(crate::pop3::session::serve(
+                    services.pop3,
+                    stream,
+                    peer,
+                    shutdown,
+                ))
+                .await;
             }
         }
         Service::Imap => {
-            crate::imap::session::serve(services.imap, Stream::Plain(socket), peer, shutdown).await;
+            Box::pin(crate::imap::session::serve(
+                services.imap,
+                Stream::Plain(socket),
+                peer,
+                shutdown,
+            ))
+            .await;
         }
         Service::Imaps => {
             if let Some(stream) = accept_tls(&services.tls, socket).await {
-                crate::imap::session::serve(services.imap, stream, peer, shutdown).await;
+                Box::pin(crate::imap::session::serve(
+                    services.imap,
+                    stream,
+                    peer,
+                    shutdown,
+                ))
+                .await;
             }
         }
         _ => {}

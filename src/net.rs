@@ -16,13 +16,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::limits::COMMAND_TIMEOUT;
 
-/// Input buffered per connection. Command lines are far shorter (it must hold the longest,
-/// an SMTP AUTH line); DATA streams through it.
+/// The most input buffered per connection: it must hold the longest command line (an SMTP
+/// AUTH line); DATA and literals stream through it.
 const READ_BUFFER: usize = 16 * 1024;
+/// The input buffer of a connection reading command lines: a connection spends most of its
+/// life waiting for one, and holding `READ_BUFFER` through every wait cost each idle session
+/// 16 KiB. It grows to `READ_BUFFER` when a read fills it (more is coming: a long line, DATA,
+/// a literal) and goes back to this size when it is empty and the last read did not fill it.
+const INPUT_WAITING: usize = 1024;
 /// Replies buffered before they must be sent.
 const WRITE_BUFFER: usize = 64 * 1024;
-/// The reply buffer kept while a session waits for its next command.
-const OUTPUT_KEPT: usize = 1024;
+/// The reply buffer's first size; none is kept while a session waits for its next command.
+const OUTPUT_FIRST: usize = 1024;
 /// A TLS handshake that takes longer than this is given up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -167,6 +172,8 @@ pub struct Connection<S> {
     input: Box<[u8]>,
     start: usize,
     end: usize,
+    /// Whether the last read filled the space it was given (more input is probably waiting).
+    last_read_filled: bool,
     output: Vec<u8>,
     idle: Duration,
     /// When set, reads give up at this instant however the peer paces its bytes (the total
@@ -179,10 +186,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: Stream<S>, idle: Duration, shutdown: CancellationToken) -> Self {
         Connection {
             stream,
-            input: vec![0; READ_BUFFER].into_boxed_slice(),
+            input: vec![0; INPUT_WAITING].into_boxed_slice(),
             start: 0,
             end: 0,
-            output: Vec::with_capacity(OUTPUT_KEPT),
+            last_read_filled: false,
+            output: Vec::new(),
             idle,
             deadline: None,
             shutdown,
@@ -211,7 +219,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.send_output().await?;
             return self.send(bytes).await;
         }
-        self.output.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.output().extend_from_slice(bytes);
+        }
         if self.output.len() >= WRITE_BUFFER {
             self.flush().await?;
         }
@@ -240,6 +250,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// A writer into the output buffer for the caller to encode into; follow with
     /// `write(&[])` or `flush` to respect the buffer bound.
     pub fn output(&mut self) -> &mut Vec<u8> {
+        if self.output.capacity() == 0 {
+            self.output.reserve(OUTPUT_FIRST);
+        }
         &mut self.output
     }
 
@@ -256,18 +269,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Gives up at `by` too (the end of the time allowed for one command), if given.
     async fn fill_by(&mut self, by: Option<tokio::time::Instant>) -> Result<(), Interrupted> {
         self.flush().await?;
-        // A session waits here most of its life: a buffer grown by a long reply (a FETCH of
-        // many small messages) is not kept through the wait.
-        if self.output.capacity() > OUTPUT_KEPT {
-            self.output = Vec::with_capacity(OUTPUT_KEPT);
-        }
+        // A session waits here most of its life: the reply buffer (grown by a long reply, a
+        // FETCH of many small messages, or not) is not kept through the wait.
+        self.output = Vec::new();
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if !self.last_read_filled && self.input.len() > INPUT_WAITING {
+                self.input = vec![0; INPUT_WAITING].into_boxed_slice();
+            }
         } else if self.end == self.input.len() {
             self.input.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        if (self.last_read_filled || self.end == self.input.len()) && self.input.len() < READ_BUFFER
+        {
+            let mut input = vec![0; READ_BUFFER].into_boxed_slice();
+            input[..self.end].copy_from_slice(&self.input[..self.end]);
+            self.input = input;
         }
         let deadline = match (self.deadline, by) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -287,6 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(_) => Err(Interrupted::IdleTimeout),
             Ok(Err(_)) | Ok(Ok(0)) => Err(Interrupted::Closed),
             Ok(Ok(n)) => {
+                self.last_read_filled = self.end + n == self.input.len();
                 self.end += n;
                 Ok(())
             }
@@ -451,6 +472,40 @@ mod tests {
         assert!(
             matches!(conn.read_line(MAX_AUTH_LINE).await, Ok(Line::Complete(l)) if l.len() == MAX_AUTH_LINE - 2)
         );
+    }
+
+    #[tokio::test]
+    async fn buffers_grow_for_long_input_and_are_small_while_a_session_waits() {
+        let (mut client, server) = duplex(64 * 1024);
+        let mut conn = Connection::new(
+            Stream::Plain(server),
+            Duration::from_secs(5),
+            CancellationToken::new(),
+        );
+        assert_eq!(conn.input.len(), INPUT_WAITING);
+        let long = "A".repeat(3 * INPUT_WAITING);
+        client
+            .write_all(format!("{long}\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.read_line(READ_BUFFER).await.ok(),
+            Some(Line::Complete(long.into_bytes()))
+        );
+        assert_eq!(conn.input.len(), READ_BUFFER);
+        conn.write(b"250 OK\r\n").await.unwrap();
+        client.write_all(b"NOOP\r\n").await.unwrap();
+        assert_eq!(
+            conn.read_line(512).await.ok(),
+            Some(Line::Complete(b"NOOP".to_vec()))
+        );
+        // Waiting for the NOOP, with nothing left over from the long line: back to the small
+        // input buffer, and the reply buffer was sent and not kept.
+        assert_eq!(conn.input.len(), INPUT_WAITING);
+        assert_eq!(conn.output.capacity(), 0);
+        let mut reply = [0; 8];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"250 OK\r\n");
     }
 
     #[tokio::test]

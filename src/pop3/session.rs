@@ -292,8 +292,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Line::Complete(line) => match parse_command(&line) {
                     Err(e) => self.err(None, &e.to_string()),
                     Ok(command) => match &mut state {
-                        State::Authorization { user } => self.authorization(user, command).await?,
-                        State::Transaction(maildrop) => self.transaction(maildrop, command).await?,
+                        // Each command in a box of its own, freed when it ends: the session
+                        // waits for its next line with a small future.
+                        State::Authorization { user } => {
+                            Box::pin(self.authorization(user, command)).await?
+                        }
+                        State::Transaction(maildrop) => {
+                            Box::pin(self.transaction(maildrop, command)).await?
+                        }
                     },
                 },
             };

@@ -295,7 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     return Ok(());
                 }
                 Frame::Append { prefix, literal } => {
-                    self.append(prefix, literal).await?;
+                    Box::pin(self.append(prefix, literal)).await?;
                     (false, Updates::After)
                 }
                 Frame::Command(bytes) => match parse_command_in(&bytes, self.enabled.utf8) {
@@ -310,7 +310,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         if updates == Updates::BeforeAndAfter {
                             self.sync(true).await?;
                         }
-                        (self.dispatch(command).await?, updates)
+                        // A session spends most of its life waiting for a command or in
+                        // IDLE; the other commands run in a box of their own, freed when they
+                        // end, so that the session's future is not as large as the largest of
+                        // them for all that time.
+                        let done = if matches!(command.kind, CommandKind::Idle)
+                            && self.account.is_some()
+                        {
+                            self.idle(&command.tag).await?;
+                            false
+                        } else {
+                            Box::pin(self.dispatch(command)).await?
+                        };
+                        (done, updates)
                     }
                 },
             };

@@ -263,7 +263,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Line::TooLong => Reply::new(500, "5.5.2", "Line too long"),
                 Line::Complete(line) => match parse_command(&line) {
                     Err(syntax) => Reply::from(syntax),
-                    Ok(command) => match self.command(command).await? {
+                    // In a box of its own, freed when the command ends: the
+                    // session waits for its next line with a small future.
+                    Ok(command) => match Box::pin(self.command(command)).await? {
                         Outcome::Quit(reply) => {
                             self.reply(&reply).await?;
                             return Ok(());
