@@ -285,6 +285,12 @@ pub struct Limits {
     pub delivery_backlog: usize,
     /// Deliveries that share one durable commit at most.
     pub group_commit_max: usize,
+    /// How long a commit waits for deliveries already arriving (messages in the spool, being
+    /// received or checked) before it starts, in milliseconds; 0: it never waits. A delivery
+    /// with nothing else arriving is committed at once. Eight senders of 256 KiB messages
+    /// shared almost no commit without it (their messages take longer to arrive than a
+    /// commit), so each paid a whole commit's pages and journal blocks on the card.
+    pub group_commit_wait_ms: u64,
     /// SMTP: time allowed between commands and between DATA chunks (RFC 5321 §4.5.3.2: 5 min).
     pub smtp_idle_timeout: Seconds,
     /// POP3: idle time before the session is closed (RFC 1939 §3: at least 10 minutes).
@@ -351,6 +357,7 @@ impl Default for Limits {
             min_free_space: ByteSize(64 * 1024 * 1024),
             delivery_backlog: 64,
             group_commit_max: 32,
+            group_commit_wait_ms: 3,
             smtp_idle_timeout: Seconds(300),
             pop3_idle_timeout: Seconds(600),
             imap_idle_timeout: Seconds(30 * 60),

@@ -253,6 +253,8 @@ impl Store {
             writer::Settings {
                 backlog: limits.delivery_backlog,
                 batch_max: limits.group_commit_max,
+                wait: std::time::Duration::from_millis(limits.group_commit_wait_ms),
+                spool: spool_slots.clone(),
                 data_dir: data_dir.to_path_buf(),
                 min_free_space: limits.min_free_space.0,
                 commits: commits.clone(),

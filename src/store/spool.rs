@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::StoreError;
@@ -32,6 +32,9 @@ pub(super) struct SpoolSlots {
     dir: PathBuf,
     free: Mutex<Vec<(PathBuf, File)>>,
     named: AtomicU64,
+    /// Slots taken and not yet given back: messages being received, on their way to the
+    /// store or in its writer's hands (the writer waits a little for the others).
+    in_use: AtomicUsize,
 }
 
 impl SpoolSlots {
@@ -46,10 +49,17 @@ impl SpoolSlots {
             dir,
             free: Mutex::new(Vec::new()),
             named: AtomicU64::new(0),
+            in_use: AtomicUsize::new(0),
         }))
     }
 
+    /// Messages in the spool now: being received, or received and not yet stored.
+    pub(super) fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
     fn take(self: &Arc<Self>) -> Slot {
+        self.in_use.fetch_add(1, Ordering::Relaxed);
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let (path, file) = match reused {
             Some((path, file)) => (path, OnceLock::from(file)),
@@ -108,6 +118,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.slots.in_use.fetch_sub(1, Ordering::Relaxed);
         let Some(file) = self.file.take() else {
             return;
         };
@@ -187,6 +198,7 @@ impl SpoolFile {
             dir: PathBuf::from("/nonexistent"),
             free: Mutex::default(),
             named: AtomicU64::new(0),
+            in_use: AtomicUsize::new(0),
         });
         SpoolFile {
             slot: Arc::new(slots.take()),

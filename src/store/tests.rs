@@ -234,6 +234,77 @@ async fn deliveries_that_wait_together_share_one_commit() {
     assert_eq!(inbox.messages.len(), 10);
 }
 
+fn open_waiting(dir: &Path, wait_ms: u64) -> Store {
+    let limits = Limits {
+        group_commit_wait_ms: wait_ms,
+        ..Limits::default()
+    };
+    Store::open(dir, &limits, watch::channel(Status::default()).0).expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_waits_for_a_message_still_arriving_and_shares_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A window far longer than the test: the commit can only have ended early by seeing the
+    // second message arrive.
+    let store = open_waiting(dir.path(), 600_000);
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    let first = spooled(&store, b"Subject: first\r\n\r\nfirst\r\n").await;
+    // The second message is being received: its spool file is open.
+    let mut arriving = store.spool().await.expect("spool");
+    arriving.write(b"Subject: second\r\n").await.expect("write");
+    let commits_before = store.delivery_commits();
+    let delivering = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .deliver(first, vec!["alice@home.test".into()], 0)
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !delivering.is_finished(),
+        "the first delivery was committed while the second was arriving"
+    );
+    arriving.write(b"\r\nsecond\r\n").await.expect("write");
+    let second = arriving.finish().await.expect("finish");
+    store
+        .deliver(second, vec!["alice@home.test".into()], 0)
+        .await
+        .expect("second");
+    delivering.await.expect("join").expect("first");
+    assert_eq!(store.delivery_commits() - commits_before, 1);
+    let inbox = store
+        .mailbox("alice@home.test", INBOX)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.messages.len(), 2);
+}
+
+#[tokio::test]
+async fn a_lone_delivery_does_not_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_waiting(dir.path(), 600_000);
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    for i in 0..3 {
+        let message = spooled(&store, format!("Subject: {i}\r\n\r\nbody\r\n").as_bytes()).await;
+        let delivered = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            store.deliver(message, vec!["alice@home.test".into()], 0),
+        )
+        .await
+        .expect("a lone delivery waited for the whole window");
+        delivered.expect("deliver");
+    }
+}
+
 #[tokio::test]
 async fn aliases_resolve_and_follow_account_deletion() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,11 +1,14 @@
 //! Group commit: one thread owns delivery writes. It takes every delivery that is waiting (up
 //! to `group_commit_max`), writes them all in one transaction and makes that one commit
-//! durable, so concurrent deliveries share the cost of the fsync.
+//! durable, so concurrent deliveries share the cost of the fsync. While more messages are in
+//! the spool (being received, or on their way here), it waits for them up to
+//! `group_commit_wait_ms` first.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -14,6 +17,7 @@ use super::handle::DbHandle;
 use super::index::Messages;
 use super::pieces::{self, PIECE_MAX};
 use super::schema::*;
+use super::spool::SpoolSlots;
 use super::{Flags, SpoolFile, StoreError, count_mail, ends, next_id, space};
 use crate::mime::Scanner;
 use crate::status::Status;
@@ -42,6 +46,10 @@ pub(super) struct Delivery {
 pub(super) struct Settings {
     pub backlog: usize,
     pub batch_max: usize,
+    /// The longest a commit waits for messages still in the spool.
+    pub wait: Duration,
+    /// Says how many messages are in the spool.
+    pub spool: Arc<SpoolSlots>,
     pub data_dir: PathBuf,
     /// Deliveries are refused (452) rather than let the data device fill up completely.
     pub min_free_space: u64,
@@ -96,12 +104,7 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
     let mut batch = Vec::with_capacity(batch_max);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        while batch.len() < batch_max {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+        gather(&mut receiver, &mut batch, settings);
         match commit_batch(&batch) {
             Ok(filed) => {
                 for (delivery, filed) in batch.drain(..).zip(filed) {
@@ -124,6 +127,30 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
                 }
             }
         }
+    }
+}
+
+/// How often a commit waiting for more deliveries looks for them.
+const GATHER_POLL: Duration = Duration::from_micros(200);
+
+/// Adds the deliveries that are waiting to `batch`, then, while messages beyond the batch's
+/// own are in the spool (being received, or checked on their way here), waits for them up
+/// to `settings.wait`. A lone delivery does not wait: nothing else is in the spool.
+fn gather(receiver: &mut mpsc::Receiver<Delivery>, batch: &mut Vec<Delivery>, settings: &Settings) {
+    let deadline = Instant::now() + settings.wait;
+    loop {
+        while batch.len() < settings.batch_max {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let in_batch: usize = batch.iter().map(|delivery| delivery.items.len()).sum();
+        let arriving = settings.spool.in_use().saturating_sub(in_batch);
+        if batch.len() >= settings.batch_max || arriving == 0 || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(GATHER_POLL);
     }
 }
 

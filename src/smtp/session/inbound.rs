@@ -46,6 +46,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             tracing::info!(peer = %self.peer, step, code = reply.code, "smtp message refused");
             return Err(reply);
         }
+        // The filters' view holds the received spool file: let it go before the delivery,
+        // or the store's writer would wait for it as for a message still arriving.
+        drop(phase);
         let judgement = filters.thresholds.judge(tally.points);
         if judgement == Judgement::Reject {
             self.count(SpamEvent::Refused);
