@@ -258,8 +258,11 @@ pub fn until_hour(now: i64, utc_offset: i64, hour: u8) -> u64 {
 
 /// The local time's offset from UTC now (the TZ environment, /etc/localtime), in seconds.
 // time_t and long are 32-bit on armv7 and 64-bit on aarch64; the conversions are needed there
-// even though they are no-ops here.
+// even though they are no-ops here. The libc crate marks musl's `time_t` deprecated (it became
+// 64-bit on 32-bit targets in musl 1.2); the one musl target built here is 64-bit, where it
+// always was.
 #[allow(clippy::useless_conversion)]
+#[cfg_attr(target_env = "musl", allow(deprecated))]
 fn utc_offset(now: i64) -> i64 {
     let time: libc::time_t = match now.try_into() {
         Ok(time) => time,
