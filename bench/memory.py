@@ -139,7 +139,8 @@ class HostServer:
 
 
 def read_status_full(path):
-    """VmRSS, RssAnon, RssFile, RssShmem and VmHWM (KiB) from a /proc/PID/status file."""
+    """VmRSS, RssAnon, RssFile, RssShmem and VmHWM (KiB), and Threads, from a /proc/PID/status
+    file."""
     try:
         with open(path) as f:
             text = f.read()
@@ -154,6 +155,11 @@ def parse_status(text):
         m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
         if m:
             out[key] = int(m.group(1))
+    # Each thread has a stack of its own: the blocking pool's threads, started for bursts of
+    # work and kept a while after, count in VmRSS too.
+    m = re.search(r"^Threads:\s+(\d+)$", text, re.M)
+    if m:
+        out["Threads"] = int(m.group(1))
     return out
 
 
@@ -441,6 +447,9 @@ def report(results, seed, commit, loadavg, host_binary, images, guest_kernel):
         ("VmRSS after the deliveries, no session open", st("before_sessions", "VmRSS")),
         (f"VmRSS, {IDLE_SESSIONS} idle IMAPS sessions (SELECTed)", st("with_sessions", "VmRSS")),
         ("**per IMAPS session**", per_session),
+        ("threads: no session open / the sessions open",
+         lambda r: f"{r['before_sessions'].get('Threads', '?')} / "
+         f"{r['with_sessions'].get('Threads', '?')}"),
         (f"VmRSS after the {IDLE_SESSIONS} logged out", st("after_sessions", "VmRSS")),
         ("**peak during the mixed load (VmHWM)**", st("load", "VmHWM")),
         ("VmRSS (RssAnon) a few seconds after the mixed load",
