@@ -234,24 +234,25 @@ async fn deliveries_that_wait_together_share_one_commit() {
     assert_eq!(inbox.messages.len(), 10);
 }
 
-fn open_waiting(dir: &Path, wait_ms: u64) -> Store {
+/// A store whose commits wait up to ten minutes for messages still arriving (far longer than
+/// any test: a commit that ends early did not wait), with alice's account.
+async fn open_waiting_long(dir: &Path) -> Store {
     let limits = Limits {
-        group_commit_wait_ms: wait_ms,
+        group_commit_wait_ms: 600_000,
         ..Limits::default()
     };
-    Store::open(dir, &limits, watch::channel(Status::default()).0).expect("open")
+    let store = Store::open(dir, &limits, watch::channel(Status::default()).0).expect("open");
+    store
+        .create_account("alice@home.test", "x")
+        .await
+        .expect("alice");
+    store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_waits_for_a_message_still_arriving_and_shares_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A window far longer than the test: the commit can only have ended early by seeing the
-    // second message arrive.
-    let store = open_waiting(dir.path(), 600_000);
-    store
-        .create_account("alice@home.test", "x")
-        .await
-        .expect("alice");
+    let store = open_waiting_long(dir.path()).await;
     let first = spooled(&store, b"Subject: first\r\n\r\nfirst\r\n").await;
     // The second message is being received: its spool file is open.
     let mut arriving = store.spool().await.expect("spool");
@@ -288,11 +289,7 @@ async fn a_commit_waits_for_a_message_still_arriving_and_shares_it() {
 #[tokio::test]
 async fn a_lone_delivery_does_not_wait() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open_waiting(dir.path(), 600_000);
-    store
-        .create_account("alice@home.test", "x")
-        .await
-        .expect("alice");
+    let store = open_waiting_long(dir.path()).await;
     for i in 0..3 {
         let message = spooled(&store, format!("Subject: {i}\r\n\r\nbody\r\n").as_bytes()).await;
         let delivered = tokio::time::timeout(
