@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,7 +18,7 @@ use crate::imap::session::ImapContext;
 use crate::net::{QuickAck, Stream, accept_tls};
 use crate::pop3::session::{MaildropLocks, Pop3Context};
 use crate::recent_log::RecentLog;
-use crate::settings::Reloader;
+use crate::settings::{Reload, Reloader};
 use crate::slots::Slots;
 use crate::smtp::session::{Role, SmtpContext};
 use crate::status::{ListenerStatus, Mode, Status, Storage};
@@ -175,8 +175,9 @@ pub fn open(config: &Config) -> Result<(Store, Authenticator, watch::Sender<Stat
 ///
 /// Each config that arrives on `reloads` (the settings changed) replaces the running one
 /// inside the process: the new TLS certificate and DKIM key are loaded first (on failure the
-/// old services go on), then the mail services and the outbound worker drain and start again
-/// on the new config, printing their `listening` lines and `ready` again. The store, the
+/// old services go on, and the one who asked is told why), then the mail services and the
+/// outbound worker drain and start again on the new config, printing their `listening` lines
+/// and `ready` again; then the one who asked is told it applied. The store, the
 /// panel, the control loop and the control socket stay up throughout, so no stored message
 /// or acknowledged delivery is touched; sessions open at that moment are closed as at
 /// shutdown. The data directory and the account layer stay as they were at start.
@@ -184,7 +185,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
     reloader: Reloader,
-    mut reloads: mpsc::Receiver<Config>,
+    mut reloads: mpsc::Receiver<Reload>,
     recent_log: RecentLog,
 ) -> Result<(), AppError> {
     let mut config = Arc::new(config);
@@ -301,6 +302,8 @@ pub async fn run(
         shutdown.clone(),
         tracker.clone(),
     ));
+    // Whoever asked for the config being started, told once its listeners are bound.
+    let mut asked: Option<oneshot::Sender<Result<(), String>>> = None;
     loop {
         let generation = shutdown.child_token();
         let sessions = TaskTracker::new();
@@ -318,26 +321,40 @@ pub async fn run(
         // the panel) finds the services there.
         status.send_modify(|s| s.hostname = config.hostname.clone());
         println!("ready");
+        if let Some(applied) = asked.take() {
+            let _ = applied.send(Ok(()));
+        }
         let next = loop {
             let next = tokio::select! {
                 next = reloads.recv() => next,
                 () = shutdown.cancelled() => None,
             };
-            let Some(next) = next else { break None };
+            let Some(Reload {
+                config: next,
+                applied,
+            }) = next
+            else {
+                break None;
+            };
             if next.data_dir != config.data_dir {
                 tracing::error!("a new data_dir needs a restart; the settings change is ignored");
+                let _ = applied.send(Err("a new data directory needs a restart".into()));
                 continue;
             }
             match Prepared::new(&next, &store, &auth, &status) {
-                Ok(ready) => break Some((next, ready)),
+                Ok(ready) => break Some((next, ready, applied)),
                 Err(error) => {
                     tracing::error!(%error, "the new settings cannot be used; the services go on as they were");
+                    let _ = applied.send(Err(error.to_string()));
                 }
             }
         };
         generation.cancel();
         drain(sessions).await;
-        let Some((next, ready)) = next else { break };
+        let Some((next, ready, applied)) = next else {
+            break;
+        };
+        asked = Some(applied);
         tracing::info!(hostname = %next.hostname, "the settings changed: services started again");
         if let Some(announcer) = &mut mdns
             && next.hostname != config.hostname

@@ -234,25 +234,35 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// Applies the settings file to the running daemon: loads the config file and the settings
-/// file again and hands the result to the services (`app::run` restarts them in-process).
-/// SIGHUP and the setup page both use it.
+/// file again and hands the result to the services (`app::run` restarts them in-process),
+/// then waits for them to say whether they took it. SIGHUP, the setup page, the admin page
+/// and the certificate's renewal all use it.
 #[derive(Clone)]
 pub struct Reloader {
     config_file: Option<PathBuf>,
-    sender: tokio::sync::mpsc::Sender<Config>,
+    sender: tokio::sync::mpsc::Sender<Reload>,
+}
+
+/// A config for the running services, and where they answer: `Ok` once they listen on it,
+/// or why they cannot use it (they go on with the old one then).
+pub struct Reload {
+    pub config: Config,
+    pub applied: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("the services cannot use the new settings ({0}); they go on as they were")]
+    Refused(String),
     #[error("the daemon is shutting down")]
     Stopped,
 }
 
 impl Reloader {
     /// The reloader and the receiving end for `app::run`.
-    pub fn new(config_file: Option<PathBuf>) -> (Reloader, tokio::sync::mpsc::Receiver<Config>) {
+    pub fn new(config_file: Option<PathBuf>) -> (Reloader, tokio::sync::mpsc::Receiver<Reload>) {
         let (sender, receiver) = tokio::sync::mpsc::channel(1);
         (
             Reloader {
@@ -263,14 +273,24 @@ impl Reloader {
         )
     }
 
-    /// Reads both files and queues the result; a file with an error leaves the running
-    /// config as it is and is returned.
+    /// Reads both files, hands the result to the services and waits until they listen on
+    /// it. A file with an error, or a config the services cannot use (a certificate that does
+    /// not load, say), leaves the running config as it is and is returned: whoever changed
+    /// the settings is told, not only the log.
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let layered = Layered::load(self.config_file.as_deref())?;
+        let (applied, answer) = tokio::sync::oneshot::channel();
         self.sender
-            .send(layered.config)
+            .send(Reload {
+                config: layered.config,
+                applied,
+            })
             .await
-            .map_err(|_| ReloadError::Stopped)
+            .map_err(|_| ReloadError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| ReloadError::Stopped)?
+            .map_err(ReloadError::Refused)
     }
 }
 

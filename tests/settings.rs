@@ -166,4 +166,31 @@ fn a_changed_settings_file_applies_on_sighup_without_losing_mail() {
     }
     let mut client = Raw::connect(smtp);
     assert!(client.line().starts_with("220 mail.reloaded.test "));
+
+    // So does one the services cannot use (a certificate that is not there), and the reason
+    // reaches whoever asked: here the SIGHUP handler's log line.
+    let missing = server.data_dir().join("no-such");
+    std::fs::write(
+        server.data_dir().join("settings.toml"),
+        format!(
+            "hostname = \"mail.broken.test\"\n[tls]\ncert = \"{0}/cert.pem\"\nkey = \"{0}/key.pem\"\n",
+            missing.display()
+        ),
+    )
+    .expect("settings");
+    server.signal("HUP");
+    let start = Instant::now();
+    while !server
+        .log()
+        .contains("the services cannot use the new settings (TLS:")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut client = Raw::connect(smtp);
+    assert!(client.line().starts_with("220 mail.reloaded.test "));
 }

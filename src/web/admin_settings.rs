@@ -17,7 +17,7 @@ use super::login::Signed;
 use super::pages::{self, ReportView};
 use super::{Connection, Web};
 use crate::config::RelayTls;
-use crate::settings::{OutboundSettings, Settings};
+use crate::settings::OutboundSettings;
 
 pub(super) fn routes() -> Router<Arc<Web>> {
     Router::new()
@@ -82,23 +82,6 @@ async fn settings_page(
         Ok(signed) => show(&web, &signed, StatusCode::OK, None, None),
         Err(response) => response,
     }
-}
-
-/// Reads `settings.toml`, lets `change` edit it, writes it back and reloads the services.
-async fn apply(web: &Web, change: impl FnOnce(&mut Settings)) -> Result<(), String> {
-    let data_dir = web.config().data_dir.clone();
-    let mut settings = match Settings::load(&data_dir) {
-        Ok(loaded) => loaded.map(|(settings, _)| settings).unwrap_or_default(),
-        Err(error) => return Err(format!("The settings file cannot be read: {error}")),
-    };
-    change(&mut settings);
-    settings
-        .save(&data_dir)
-        .map_err(|e| format!("The settings could not be written: {e}"))?;
-    web.reloader
-        .reload()
-        .await
-        .map_err(|e| format!("The new settings could not be applied: {e}"))
 }
 
 #[derive(Deserialize, Default)]
@@ -190,11 +173,12 @@ async fn names_given(
             "{address} still uses its domain; delete or move it before removing the domain."
         ));
     }
-    match apply(&web, |s| {
-        s.hostname = Some(hostname.clone());
-        s.domains = Some(domains.clone());
-    })
-    .await
+    match web
+        .change_settings(|s| {
+            s.hostname = Some(hostname.clone());
+            s.domains = Some(domains.clone());
+        })
+        .await
     {
         Ok(()) => {
             tracing::info!(%hostname, by = %signed.account, "web: names changed");
@@ -240,7 +224,7 @@ async fn outgoing_given(
         )
     };
     if form.way == "direct" && form.action != "test" {
-        return match apply(&web, |s| s.outbound = None).await {
+        return match web.change_settings(|s| s.outbound = None).await {
             Ok(()) => show(
                 &web,
                 &signed,
@@ -275,10 +259,9 @@ async fn outgoing_given(
         );
     }
     let host = relay.host.clone();
-    match apply(&web, |s| {
-        s.outbound = Some(OutboundSettings { relay: Some(relay) })
-    })
-    .await
+    match web
+        .change_settings(|s| s.outbound = Some(OutboundSettings { relay: Some(relay) }))
+        .await
     {
         Ok(()) => show(
             &web,
@@ -339,7 +322,7 @@ async fn certificate_given(
         return refuse(format!("The upload could not be read ({error})."));
     }
     if choice != "upload" {
-        return match apply(&web, |s| s.tls = None).await {
+        return match web.change_settings(|s| s.tls = None).await {
             Ok(()) => show(
                 &web,
                 &signed,
@@ -358,7 +341,7 @@ async fn certificate_given(
         Ok(files) => files,
         Err(error) => return refuse(format!("The certificate could not be stored: {error}")),
     };
-    match apply(&web, |s| s.tls = Some(files)).await {
+    match web.change_settings(|s| s.tls = Some(files)).await {
         Ok(()) => show(
             &web,
             &signed,

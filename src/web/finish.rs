@@ -21,7 +21,7 @@ use super::wizard::{Admitted, with_cookie};
 use super::{Connection, MailPorts, Web};
 use crate::config::{Config, Relay};
 use crate::control::Command;
-use crate::settings::{OutboundSettings, RelaySettings, Settings};
+use crate::settings::{OutboundSettings, RelaySettings};
 
 /// The config as it will be once the draft is applied (for the DNS records and client
 /// settings shown before anything changes).
@@ -191,8 +191,9 @@ pub(super) async fn finish(
     }
 }
 
-/// Applies the draft; returns the client settings to show. A failure before the settings
-/// file is written changes nothing.
+/// Applies the draft: the settings first, in effect once the services listen on them (when
+/// they cannot use them, the file is put back and nothing has changed), then the accounts.
+/// Returns the client settings to show, with the ports the services listen on now.
 async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
     let config = web.config();
     let (names, accounts, outgoing, wifi, tls) = web.draft(|d| {
@@ -223,30 +224,28 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         ));
     }
 
-    let mut settings = match Settings::load(&config.data_dir) {
-        Ok(loaded) => loaded.map(|(settings, _)| settings).unwrap_or_default(),
-        Err(error) => return Err(format!("The settings file cannot be read: {error}")),
-    };
-    settings.hostname = Some(names.hostname.clone());
-    if let Some(wifi) = &wifi {
-        settings.country = Some(wifi.country.clone());
-    }
-    settings.domains = Some(vec![names.domain.clone()]);
-    settings.outbound = match outgoing {
-        Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),
+    let tls = match tls {
+        Some(TlsChoice::Upload { cert, key, .. }) => Some(
+            crate::tls::install_upload(&config.data_dir, &cert, key.expose())
+                .map_err(|e| format!("The certificate could not be stored: {e}"))?,
+        ),
         _ => None,
     };
-    match tls {
-        Some(TlsChoice::Upload { cert, key, .. }) => {
-            let files = crate::tls::install_upload(&config.data_dir, &cert, key.expose())
-                .map_err(|e| format!("The certificate could not be stored: {e}"))?;
-            settings.tls = Some(files);
+    // The settings first: if the services cannot use them, nothing else has changed and the
+    // summary can be sent again.
+    web.change_settings(|settings| {
+        settings.hostname = Some(names.hostname.clone());
+        if let Some(wifi) = &wifi {
+            settings.country = Some(wifi.country.clone());
         }
-        _ => settings.tls = None,
-    }
-    settings
-        .save(&config.data_dir)
-        .map_err(|e| format!("The settings could not be written: {e}"))?;
+        settings.domains = Some(vec![names.domain.clone()]);
+        settings.outbound = match outgoing {
+            Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),
+            _ => None,
+        };
+        settings.tls = tls;
+    })
+    .await?;
 
     // The first person looks after the box, unless someone already does.
     let administrator = (!existing.iter().any(|e| e.administrator))
@@ -263,10 +262,6 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
             .await
             .map_err(|e| format!("{address}: {e}"))?;
     }
-    web.reloader
-        .reload()
-        .await
-        .map_err(|e| format!("The new settings could not be applied: {e}"))?;
     Ok(clients(&names.hostname, &web.mail_ports(), &addresses))
 }
 

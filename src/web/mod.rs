@@ -50,7 +50,7 @@ use crate::control::Control;
 use crate::limits::{WEB_CONNECTION_LIFETIME, WEB_HEADER_TIMEOUT};
 use crate::network::Network;
 use crate::recent_log::RecentLog;
-use crate::settings::Reloader;
+use crate::settings::{ReloadError, Reloader, Settings};
 use crate::slots::Slots;
 use crate::status::{Mode, Status};
 use crate::store::Store;
@@ -95,6 +95,38 @@ impl Web {
 
     fn in_setup_mode(&self) -> bool {
         self.status.borrow().mode == Mode::Setup
+    }
+
+    /// Changes `settings.toml` with `change` and waits until the running services listen on
+    /// the result. When they cannot use it, the file is put back as it was (the next start
+    /// would trip on it too) and the services go on as they were. The error is for the page.
+    async fn change_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<(), String> {
+        let data_dir = self.config().data_dir.clone();
+        let before = match Settings::load(&data_dir) {
+            Ok(loaded) => loaded.map(|(settings, _)| settings),
+            Err(error) => return Err(format!("The settings file cannot be read: {error}")),
+        };
+        let mut settings = before.clone().unwrap_or_default();
+        change(&mut settings);
+        settings
+            .save(&data_dir)
+            .map_err(|e| format!("The settings could not be written: {e}"))?;
+        let error = match self.reloader.reload().await {
+            Ok(()) => return Ok(()),
+            // Going down: the file is good, and the next start applies it.
+            Err(error @ ReloadError::Stopped) => error,
+            Err(error) => {
+                let restored = match &before {
+                    Some(before) => before.save(&data_dir),
+                    None => std::fs::remove_file(data_dir.join(crate::settings::FILE_NAME)),
+                };
+                if let Err(restore) = restored {
+                    tracing::error!(%restore, "the settings file could not be put back");
+                }
+                error
+            }
+        };
+        Err(format!("The new settings could not be applied: {error}"))
     }
 }
 

@@ -4,6 +4,7 @@
 // queued message and delete another, add a person, reset a password; log in as that person, change the password, and meet 403 on the admin URLs.
 // tests/web_admin.rs starts the daemon, the DNS server and the receiver, and runs this.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const env = (name) => {
@@ -14,6 +15,7 @@ const env = (name) => {
 const base = env('BASE');          // https://127.0.0.1:PORT
 const plain = env('PLAIN');        // http://127.0.0.1:PORT
 const shots = env('SHOTS');
+const dataDir = env('DATA_DIR');
 const admin = { address: env('ADMIN'), password: env('ADMIN_PASSWORD') };
 const person = { address: env('PERSON'), password: 'harbour lantern quiet 31', newer: 'pencil otter maple 77' };
 const retried = env('RETRIED_ID');
@@ -150,6 +152,26 @@ await submit(page, 'form[action="/admin/settings/names"] button');
 assert.match(await page.textContent('[role=status]'), /Saved/);
 await page.screenshot({ path: `${shots}/admin-settings-desktop.png`, fullPage: true });
 say('settings: a domain in use is kept, another added');
+
+// A settings file broken by hand (a certificate that is not there): the next change from the
+// page is refused with the reason, the file is put back as it was, and the services go on.
+{
+  const file = `${dataDir}/settings.toml`;
+  const good = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, `${good}\n[tls]\ncert = "${dataDir}/no-such-cert.pem"\nkey = "${dataDir}/no-such-key.pem"\n`);
+  await page.goto(`${base}/admin/settings`);
+  await page.fill('#domains', 'home.test, family.test, kids.test, more.test');
+  response = await submit(page, 'form[action="/admin/settings/names"] button');
+  assert.equal(response.status(), 422);
+  assert.match(await page.textContent('[role=alert]'), /could not be applied/);
+  const after = fs.readFileSync(file, 'utf8');
+  assert.match(after, /no-such-cert/);
+  assert.doesNotMatch(after, /more\.test/);
+  fs.writeFileSync(file, good);
+  await page.goto(`${base}/admin/settings`);
+  assert.equal(await page.inputValue('#domains'), 'home.test, family.test, kids.test');
+  say('a change the services cannot use is refused and the settings file put back');
+}
 
 // A form without the session's token is refused.
 const forged = await context.request.post(`${base}/admin/accounts/delete`, {
