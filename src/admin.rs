@@ -82,6 +82,14 @@ pub enum Request {
     Setup {
         on: bool,
     },
+    /// Join a Wi-Fi network and remember it (`letterbox wifi join`). A running daemon's
+    /// control loop does it, since it owns the radio (a setup-mode hotspot is lowered first,
+    /// as for the setup page's join); without a daemon this process does. Answers `{ssid,
+    /// joining}`: "joined", or "after_hotspot" (the outcome shows in `letterbox status`).
+    WifiJoin {
+        ssid: String,
+        passphrase: String,
+    },
     /// Write the Maildir tar of one account (or all) to `path`, an absolute path the daemon
     /// writes itself: a stream of any size does not fit a JSON line. Answers the
     /// `ExportSummary`.
@@ -289,6 +297,25 @@ impl Admin {
                     .await
                     .map_err(|error| AdminError::Invalid(error.to_string()))?;
                 Ok(json!({ "mode": mode }))
+            }
+            Request::WifiJoin { ssid, passphrase } => {
+                use crate::control::Joining;
+                let passphrase = Secret::new(passphrase);
+                let outcome = match &self.control {
+                    Some(control) => control
+                        .join(&ssid, &passphrase)
+                        .await
+                        .map_err(|error| AdminError::Invalid(error.to_string()))?,
+                    None => crate::network::from_config(&self.config)
+                        .join(&ssid, &passphrase)
+                        .await
+                        .map(|()| Joining::Joined),
+                };
+                let joining = match outcome.map_err(|e| AdminError::Invalid(e.to_string()))? {
+                    Joining::Joined => "joined",
+                    Joining::AfterHotspot => "after_hotspot",
+                };
+                Ok(json!({ "ssid": ssid, "joining": joining }))
             }
             Request::Export { path, account } => {
                 let account = account.map(|a| self.local_address(&a)).transpose()?;

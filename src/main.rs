@@ -392,7 +392,16 @@ async fn run(cli: Cli, recent_log: RecentLog) -> anyhow::Result<()> {
             },
             false,
         ),
-        Command::Wifi(command) => return wifi(&config, command).await,
+        Command::Wifi(WifiCommand::Join { ssid, .. }) => (
+            Request::WifiJoin {
+                ssid,
+                passphrase: read_password()?,
+            },
+            false,
+        ),
+        Command::Wifi(WifiCommand::Scan) => return wifi_scan(&config).await,
+        Command::Wifi(WifiCommand::Status { json }) => return wifi_status(&config, json).await,
+        Command::Wifi(WifiCommand::Import { file }) => return wifi_import(&config, &file),
         Command::Spam(SpamCommand::Train { spam, ham }) => (
             Request::SpamTrain {
                 spam: absolute_paths(&spam)?,
@@ -550,42 +559,39 @@ fn probe_bus(config: &Config, bus: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `letterbox wifi ...`: the backend itself, not the daemon, does the work (wpa_supplicant
-/// serves both; the stored network is written by whichever joins).
-async fn wifi(config: &Config, command: WifiCommand) -> anyhow::Result<()> {
-    let network = letterbox::network::from_config(config);
-    match command {
-        WifiCommand::Scan => {
-            for heard in network.scan().await? {
-                let lock = if heard.secured { "" } else { "  (open)" };
-                println!("{:>3} %  {}{lock}", heard.signal_percent, heard.ssid);
-            }
+/// `letterbox wifi scan`: asks the backend itself (a scan does not disturb the daemon's radio;
+/// `join` goes to the daemon's control loop instead, `Request::WifiJoin`).
+async fn wifi_scan(config: &Config) -> anyhow::Result<()> {
+    for heard in letterbox::network::from_config(config).scan().await? {
+        let lock = if heard.secured { "" } else { "  (open)" };
+        println!("{:>3} %  {}{lock}", heard.signal_percent, heard.ssid);
+    }
+    Ok(())
+}
+
+/// `letterbox wifi status`: the link as the backend reports it.
+async fn wifi_status(config: &Config, json: bool) -> anyhow::Result<()> {
+    let link = letterbox::network::from_config(config).link().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&link)?);
+    } else {
+        match link {
+            Some(link) => println!("{}", link.describe()),
+            None => println!("not joined to a Wi-Fi network"),
         }
-        WifiCommand::Join { ssid, .. } => {
-            let passphrase = letterbox::secret::Secret::new(read_password()?);
-            network.join(&ssid, &passphrase).await?;
-            println!("joined {ssid}");
+    }
+    Ok(())
+}
+
+/// `letterbox wifi import FILE`: the boot partition's letterbox-wifi.txt into the data
+/// directory.
+fn wifi_import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use letterbox::network::credentials::{Imported, import_boot_file};
+    match import_boot_file(file, &config.data_dir)? {
+        Imported::Stored { ssid } => {
+            println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
         }
-        WifiCommand::Import { file } => {
-            use letterbox::network::credentials::{Imported, import_boot_file};
-            match import_boot_file(&file, &config.data_dir)? {
-                Imported::Stored { ssid } => {
-                    println!("stored Wi-Fi network {ssid:?}; {} deleted", file.display())
-                }
-                Imported::Absent => println!("{}: no such file", file.display()),
-            }
-        }
-        WifiCommand::Status { json } => {
-            let link = network.link().await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&link)?);
-            } else {
-                match link {
-                    Some(link) => println!("{}", link.describe()),
-                    None => println!("not joined to a Wi-Fi network"),
-                }
-            }
-        }
+        Imported::Absent => println!("{}: no such file", file.display()),
     }
     Ok(())
 }
@@ -663,6 +669,12 @@ fn print_response(request: &Request, data: &Value, json: bool) {
             Some("normal") => println!("setup mode off"),
             Some(other) => println!("mode: {other}"),
             None => println!("{data}"),
+        },
+        Request::WifiJoin { ssid, .. } => match data["joining"].as_str() {
+            Some("after_hotspot") => println!(
+                "joining {ssid} once the setup hotspot is down; `letterbox status` shows how it went"
+            ),
+            _ => println!("joined {ssid}"),
         },
         Request::QueueList => print_queue(data),
         Request::Export { path, .. } => {
