@@ -12,6 +12,8 @@
 //! `WEB_CONNECTION_LIFETIME`.
 
 mod admin;
+mod admin_accounts;
+mod admin_queue;
 mod admin_settings;
 mod admin_upkeep;
 mod autoconfig;
