@@ -188,13 +188,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(spool) = spool else {
             return Reply::new(452, "4.3.1", "Insufficient system storage");
         };
+        // A submission finishes its spool file on the blocking pool with the rest of its file
+        // work (one trip there, not two).
+        if self.ctx.role == Role::Submission {
+            return match self.submit(&transaction, spool).await {
+                Ok(()) => self.delivered_reply(),
+                Err(reply) => reply,
+            };
+        }
         let stored = match spool.finish().await {
-            Ok(message) if self.ctx.role == Role::Submission => {
-                if let Err(reply) = self.submit(&transaction, message).await {
-                    return reply;
-                }
-                Ok(())
-            }
             Ok(message) => {
                 if let Err(reply) = self.receive(transaction, message).await {
                     return reply;
@@ -204,23 +206,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(error) => Err(error),
         };
         match stored {
-            Ok(()) => {
-                self.delivered += 1;
-                let data_dir = self.ctx.config.data_dir.clone();
-                self.ctx.status.send_modify(|status| {
-                    status.last_delivery = Some(now_unix());
-                    status.storage = Storage::of(&data_dir);
-                });
-                Reply::new(
-                    250,
-                    "2.0.0",
-                    format!("OK queued as {}-{}", self.id, self.delivered),
-                )
-            }
+            Ok(()) => self.delivered_reply(),
             Err(error) => {
                 tracing::error!(%error, "delivery failed");
                 store_error_reply(&error)
             }
         }
+    }
+
+    /// A message is stored (and queued): counted, published, and 250.
+    fn delivered_reply(&mut self) -> Reply {
+        self.delivered += 1;
+        let data_dir = self.ctx.config.data_dir.clone();
+        self.ctx.status.send_modify(|status| {
+            status.last_delivery = Some(now_unix());
+            status.storage = Storage::of(&data_dir);
+        });
+        Reply::new(
+            250,
+            "2.0.0",
+            format!("OK queued as {}-{}", self.id, self.delivered),
+        )
     }
 }

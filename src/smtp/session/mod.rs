@@ -32,7 +32,7 @@ use crate::limits::SMTP_COMMAND_LINE;
 use crate::net::{Connection, Interrupted, Line, Stream};
 use crate::secret::Secret;
 use crate::status::{SpamEvent, Status};
-use crate::store::{SpoolFile, SpoolWriter, Store, StoreError, now_unix};
+use crate::store::{SpoolWriter, Store, StoreError, now_unix};
 
 mod data;
 mod envelope;

@@ -128,7 +128,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) async fn submit(
         &mut self,
         transaction: &Transaction,
-        message: SpoolFile,
+        spool: SpoolWriter,
     ) -> Result<(), Reply> {
         let Some(user) = self.user.clone() else {
             return Err(Reply::new(530, "5.7.0", "Authentication required"));
@@ -160,10 +160,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let account = user.clone();
         let signer = sender.clone();
-        // The file work of the end of a submission is one trip to the blocking pool: read the
-        // header section, then write the copies (was one trip per open, read and write, each
-        // two thread wake-ups: what a submission waited on most, issue #14).
+        // The file work of the end of a submission is one trip to the blocking pool: finish
+        // the received file, read its header section, then write the copies (was one trip per
+        // open, read and write, each two thread wake-ups: what a submission waited on most,
+        // issue #14).
         let prepared = on_blocking_pool(move || {
+            let message = spool.finish_blocking()?;
             let facts = submission::header_facts(&message)?;
             if let Some(refusal) = facts.refusal() {
                 return Ok(Err(refusal));
