@@ -155,15 +155,7 @@ fn a_changed_settings_file_applies_on_sighup_without_losing_mail() {
     // A settings file with an error leaves the running config as it was.
     std::fs::write(server.data_dir().join("settings.toml"), "bogus = 1\n").expect("settings");
     server.signal("HUP");
-    let start = Instant::now();
-    while !server.log().contains("SIGHUP: the running config stays") {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(&server, "SIGHUP: the running config stays");
     let mut client = Raw::connect(smtp);
     assert!(client.line().starts_with("220 mail.reloaded.test "));
 
@@ -179,18 +171,20 @@ fn a_changed_settings_file_applies_on_sighup_without_losing_mail() {
     )
     .expect("settings");
     server.signal("HUP");
+    wait_for_log(&server, "the services cannot use the new settings (TLS:");
+    let mut client = Raw::connect(smtp);
+    assert!(client.line().starts_with("220 mail.reloaded.test "));
+}
+
+/// Waits (20 s at most) until the daemon's log holds `text`.
+fn wait_for_log(server: &Server, text: &str) {
     let start = Instant::now();
-    while !server
-        .log()
-        .contains("the services cannot use the new settings (TLS:")
-    {
+    while !server.log().contains(text) {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "{}",
+            "no {text:?} in the log:\n{}",
             server.log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut client = Raw::connect(smtp);
-    assert!(client.line().starts_with("220 mail.reloaded.test "));
 }
