@@ -170,6 +170,10 @@ fn a_fresh_box_is_set_up_in_a_browser_and_mail_flows_between_the_accounts_it_mad
         .arg(&script)
         .env("BASE", &base)
         .env("CODE", &code)
+        .env(
+            "DKIM_KEY",
+            letterbox::outbound::dkim::key_path(&server.data_dir()),
+        )
         .env("SHOTS", &shots)
         .env("RELAY_HOST", "localhost")
         .env("RELAY_PORT", peers.smtp_port.to_string())

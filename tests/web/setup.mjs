@@ -2,9 +2,11 @@
 // phone screen, as a parent would: the one-time code, the names, two people, a smarthost
 // (tested for real), the Wi-Fi network, the certificate kept, the summary, finish. Checks the
 // refusals on the way (a wrong code and its throttle, a weak password, a form without its CSRF
-// token) and saves a screenshot of every step under $SHOTS. tests/web_setup.rs starts the
+// token, a Finish the services cannot use) and saves a screenshot of every step under $SHOTS. tests/web_setup.rs starts the
 // daemon and the relay and runs this; it exits non-zero at the first failed check.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const env = (name) => {
@@ -15,6 +17,7 @@ const env = (name) => {
 const base = env('BASE');
 const code = env('CODE');
 const shots = env('SHOTS');
+const dkimKey = env('DKIM_KEY');   // the box's DKIM key, which every settings change loads again
 const relay = { host: env('RELAY_HOST'), port: env('RELAY_PORT'), user: env('RELAY_USER'), password: env('RELAY_PASSWORD') };
 const people = [
   { name: 'anna', password: 'otter maple lantern 42' },
@@ -164,6 +167,21 @@ assert.match(summary, /anna@smith\.test/);
 assert.match(summary, /mail\.smith\.test, port \d+, SSL\/TLS/);
 await shot('7-summary');
 say('the summary shows the DNS records and the client settings');
+
+// The services cannot use the new settings (the DKIM key was damaged meanwhile): Finish says
+// so, nothing has changed (no settings file, no account), and it can be sent again.
+// (The second Finish would say "exists already" had the first made the accounts.)
+const settingsFile = path.join(path.dirname(path.dirname(dkimKey)), 'settings.toml');
+const settingsNow = () => (fs.existsSync(settingsFile) ? fs.readFileSync(settingsFile, 'utf8') : null);
+const settingsBefore = settingsNow();
+const goodKey = fs.readFileSync(dkimKey);
+fs.writeFileSync(dkimKey, 'not a key');
+response = await submit();
+assert.equal(response.status(), 409);
+assert.match(await page.textContent('[role=alert]'), /could not be applied/);
+assert.equal(settingsNow(), settingsBefore, 'the settings file is as it was');
+fs.writeFileSync(dkimKey, goodKey);
+say('a Finish the services cannot use says why and changes nothing');
 response = await submit();
 assert.equal(response.status(), 200);
 assert.match(await page.textContent('h1'), /All set/);
