@@ -75,7 +75,7 @@ pub(super) fn start(
 }
 
 fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Settings) {
-    let commit_batch = |batch: &[Delivery]| {
+    let attempt = |batch: &[Delivery]| {
         // A refusal for room is not an I/O error: the store stays open.
         db.get()
             .and_then(|current| check_space(&current, settings, batch))?;
@@ -89,6 +89,14 @@ fn run(db: &DbHandle, mut receiver: mpsc::Receiver<Delivery>, settings: &Setting
             db.after_error(error);
         }
         result
+    };
+    let commit_batch = |batch: &[Delivery]| match attempt(batch) {
+        // redb refused to start for an earlier operation's I/O error (a write that hit a full
+        // disk, say), not for this batch, which it did not write; `after_error` has reopened
+        // the store by now, so the batch gets its own answer (stored, or 452 for a full disk
+        // itself) instead of a 451 about the past.
+        Err(StoreError::NeedsReopen) => attempt(batch),
+        result => result,
     };
     // Counted after the replies, which wait for nothing but the commit. The mail is stored:
     // a failure to count it is no failure of the delivery.
