@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
+use super::login::Signed;
 use super::pages::{self, Fact};
 use super::{Connection, Web};
 use crate::status::{Status, human_age, human_bytes};
@@ -143,6 +144,22 @@ async fn log_page(
         lines: web.recent_log.lines(),
     };
     pages::render(StatusCode::OK, &page)
+}
+
+/// What every admin form's handler does first: an administrator signed in (else the login
+/// page, coming back to `page`) and the session's own form (else `foreign_form`).
+pub(super) async fn admin_form(
+    web: &Web,
+    headers: &HeaderMap,
+    connection: &Connection,
+    page: &str,
+    csrf: &str,
+) -> Result<Signed, Response> {
+    let signed = web.administrator(headers, connection, page).await?;
+    if !signed.form_is_ours(csrf) {
+        return Err(foreign_form(web));
+    }
+    Ok(signed)
 }
 
 pub(super) fn foreign_form(web: &Web) -> Response {

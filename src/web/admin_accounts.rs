@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::admin::{foreign_form, new_password};
+use super::admin::{admin_form, new_password};
 use super::login::Signed;
 use super::pages::{self, AccountRow, AliasRow};
 use super::{Connection, Web};
@@ -108,28 +108,14 @@ struct AccountForm {
 }
 
 /// The admin's forms: the session and its token first.
-async fn admin_form(
-    web: &Web,
-    headers: &HeaderMap,
-    connection: &Connection,
-    csrf: &str,
-) -> Result<Signed, Response> {
-    let signed = web
-        .administrator(headers, connection, "/admin/accounts")
-        .await?;
-    if !signed.form_is_ours(csrf) {
-        return Err(foreign_form(web));
-    }
-    Ok(signed)
-}
-
 async fn account_add(
     State(web): State<Arc<Web>>,
     Extension(connection): Extension<Connection>,
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -183,7 +169,8 @@ async fn account_password(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -234,7 +221,8 @@ async fn account_delete(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -275,7 +263,8 @@ async fn alias_add(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -334,7 +323,8 @@ async fn alias_delete(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::admin::foreign_form;
+use super::admin::admin_form;
 use super::login::Signed;
 use super::pages::{self, QueueRow, RecipientRow};
 use super::{Connection, Web};
@@ -138,16 +138,10 @@ async fn queue_retry(
     headers: HeaderMap,
     Form(form): Form<QueueForm>,
 ) -> Response {
-    let signed = match web
-        .administrator(&headers, &connection, "/admin/queue")
-        .await
-    {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/queue", &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if !signed.form_is_ours(&form.csrf) {
-        return foreign_form(&web);
-    }
     match web.store.queue_retry(Some(form.id)).await {
         Ok(0) => {
             queue_view(
@@ -180,16 +174,10 @@ async fn queue_delete(
     headers: HeaderMap,
     Form(form): Form<QueueForm>,
 ) -> Response {
-    let signed = match web
-        .administrator(&headers, &connection, "/admin/queue")
-        .await
-    {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/queue", &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if !signed.form_is_ours(&form.csrf) {
-        return foreign_form(&web);
-    }
     if form.confirm != "yes" {
         return queue_view(
             &web,

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
+use super::admin::admin_form;
 use super::draft::{self, PROVIDERS, RelayForm};
 use super::login::Signed;
 use super::pages::{self, ReportView};
@@ -92,28 +93,14 @@ struct NamesForm {
     domains: String,
 }
 
-async fn admin_form(
-    web: &Web,
-    headers: &HeaderMap,
-    connection: &Connection,
-    csrf: &str,
-) -> Result<Signed, Response> {
-    let signed = web
-        .administrator(headers, connection, "/admin/settings")
-        .await?;
-    if !signed.form_is_ours(csrf) {
-        return Err(super::admin::foreign_form(web));
-    }
-    Ok(signed)
-}
-
 async fn names_given(
     State(web): State<Arc<Web>>,
     Extension(connection): Extension<Connection>,
     headers: HeaderMap,
     Form(form): Form<NamesForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/settings", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -210,7 +197,8 @@ async fn outgoing_given(
     headers: HeaderMap,
     Form(form): Form<OutgoingForm>,
 ) -> Response {
-    let signed = match admin_form(&web, &headers, &connection, &form.csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/settings", &form.csrf).await
+    {
         Ok(signed) => signed,
         Err(response) => return response,
     };
@@ -305,7 +293,7 @@ async fn certificate_given(
             }
         }
     }
-    let signed = match admin_form(&web, &headers, &connection, &csrf).await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/settings", &csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };

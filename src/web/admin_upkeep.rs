@@ -11,6 +11,7 @@ use axum::routing::post;
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
+use super::admin::admin_form;
 use super::pages::HealthRow;
 use super::{Connection, Web};
 use crate::health::{Report, Verdict};
@@ -66,13 +67,10 @@ async fn check_now(
     headers: HeaderMap,
     Form(form): Form<CheckForm>,
 ) -> Response {
-    let signed = match web.administrator(&headers, &connection, "/admin").await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin", &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if !signed.form_is_ours(&form.csrf) {
-        return super::admin::foreign_form(&web);
-    }
     // The report is published in the status value, which the page shows.
     if web.health.check_now().await.is_none() {
         tracing::warn!("web: the health checks did not run (shutting down)");
@@ -88,13 +86,10 @@ async fn backup_now(
     headers: HeaderMap,
     Form(form): Form<CheckForm>,
 ) -> Response {
-    let signed = match web.administrator(&headers, &connection, "/admin").await {
+    let signed = match admin_form(&web, &headers, &connection, "/admin", &form.csrf).await {
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    if !signed.form_is_ours(&form.csrf) {
-        return super::admin::foreign_form(&web);
-    }
     tracing::info!(by = %signed.account, "web: backup to the USB drive asked for");
     if web.backup.now().await.is_none() {
         tracing::warn!("web: the backup did not run (shutting down)");
