@@ -6,7 +6,8 @@ Run by `cargo test --test imap_stress` against a fresh Letterbox, or by hand aga
 (Dovecot included) with a test account whose INBOX may be emptied:
 
     python3 tests/imap_stress.py --port 993 --tls implicit --cafile cert.pem \\
-        --user alice@home.test --password '...' [--smtp-port 25] [--seconds 600] [--seed 42]
+        --user alice@home.test --password '...' [--smtp-port 25] [--pop3-port 995] \\
+        [--seconds 600] [--seed 42]
 
 Environment (the Rust test passes these through; flags win over them):
     IMAP_STRESS_SECONDS   seconds of load (default 40)
@@ -18,7 +19,9 @@ Environment (the Rust test passes these through; flags win over them):
                           violation that leaves the model unsure, that session reconnects), and
                           print every kind of violation seen with when it was first seen
     IMAP_STRESS_LOG_DIR   write each session's whole transcript there
-    IMAPS_PORT, CERT, PASSWORD, SMTP_PORT  as the Letterbox test harness sets them
+    IMAP_STRESS_POP3_SESSIONS  POP3 sessions beside the IMAP ones (default 1, with a POP3 port;
+                          each logs in, reads and deletes in a loop: tests/stress_pop3.py)
+    IMAPS_PORT, POP3S_PORT, CERT, PASSWORD, SMTP_PORT  as the Letterbox test harness sets them
 
 Exit status 0 only if no violation was seen (and the run did enough to mean something); on a
 violation it prints the seed, the session, the rule broken and the tail of that session's
@@ -63,7 +66,6 @@ be told from outside).
 """
 
 import argparse
-import base64
 import collections
 import os
 import random
@@ -77,103 +79,12 @@ import threading
 import time
 import traceback
 
+from stress_pop3 import Pop3Session
+from stress_world import IO_TIMEOUT, TOKEN, Closed, Violation, World
+
 MAILBOX = "INBOX"
 OTHER = "StressOther"
-IO_TIMEOUT = 30
 LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
-TOKEN = re.compile(rb"tok-\d+-\d+")
-
-
-class Violation(Exception):
-    def __init__(self, kind, detail):
-        super().__init__(f"{kind}: {detail}")
-        self.kind, self.detail = kind, detail
-
-
-class Closed(Exception):
-    pass
-
-
-# --- what every session shares: the messages this run wrote, and what each UID turned out to be
-
-
-class World:
-    def __init__(self, seed, user):
-        self.seed, self.user = seed, user
-        self.lock = threading.Lock()
-        self.counter = 0
-        self.messages = {}  # token -> Message
-        self.uids = {}  # INBOX UID -> {"token", "size", "BODYSTRUCTURE", "ENVELOPE", ...}
-        self.max_uid = 0
-        self.max_modseq = 0
-        self.stop = threading.Event()
-        self.violations = []  # (seconds, session, Violation, transcript tail)
-        self.start = time.monotonic()
-        self.ops = collections.Counter()
-        self.checks = collections.Counter()  # how many of each check ran: proof it is not vacuous
-
-    def new_message(self, rng):
-        with self.lock:
-            self.counter += 1
-            token = f"tok-{self.seed}-{self.counter}"
-        msg = Message(token, rng, self.user)
-        with self.lock:
-            self.messages[token] = msg
-        return msg
-
-    def saw_uid(self, uid):
-        with self.lock:
-            self.max_uid = max(self.max_uid, uid)
-
-    def saw_modseq(self, modseq):
-        with self.lock:
-            self.max_modseq = max(self.max_modseq, modseq)
-
-    def record(self, uid, key, value, describe):
-        """Remembers what UID `uid` showed for `key`; a different value later is a violation."""
-        with self.lock:
-            known = self.uids.setdefault(uid, {})
-            if key not in known:
-                known[key] = value
-                return
-            old = known[key]
-        if old != value:
-            raise Violation(
-                "uid-content-changed",
-                f"UID {uid} {key} was {describe(old)}, now {describe(value)}",
-            )
-
-
-class Message:
-    def __init__(self, token, rng, user):
-        self.token = token
-        self.subject = f"stress {token}"
-        lines = rng.randrange(1, 30)
-        self.part1 = "".join(
-            f"{token} line {i} {'x' * rng.randrange(0, 70)}\r\n" for i in range(lines)
-        ).encode()
-        self.multipart = rng.random() < 0.4
-        head = (
-            f"From: Stress <stress@example.org>\r\nTo: {user}\r\nSubject: {self.subject}\r\n"
-            f"Message-ID: <{token}@stress.test>\r\nDate: Sun, 6 Dec 2026 12:00:00 +0000\r\n"
-            "MIME-Version: 1.0\r\n"
-        )
-        if self.multipart:
-            boundary = f"b-{token}"
-            blob = base64.encodebytes(rng.randbytes(rng.randrange(10, 3000))).replace(b"\n", b"\r\n")
-            head += f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
-            self.body = (
-                f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n".encode()
-                + self.part1
-                + f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                "Content-Transfer-Encoding: base64\r\n\r\n".encode()
-                + blob
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-        else:
-            head += "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
-            self.body = self.part1
-        self.bytes = head.encode() + self.body
 
 
 # --- response reading and parsing
@@ -1120,6 +1031,8 @@ def main():
     p.add_argument("--user", default="alice@home.test")
     p.add_argument("--password", default=env.get("PASSWORD"))
     p.add_argument("--smtp-port", type=int, default=int(env.get("SMTP_PORT", "0")), help="0: deliveries by APPEND from another connection")
+    p.add_argument("--pop3-port", type=int, default=int(env.get("POP3S_PORT", "0")), help="POP3 over implicit TLS beside the IMAP sessions (tests/stress_pop3.py); 0: none")
+    p.add_argument("--pop3-sessions", type=int, default=int(env.get("IMAP_STRESS_POP3_SESSIONS", "1")), help="POP3 sessions one after another, each in its own thread")
     p.add_argument("--seconds", type=float, default=float(env.get("IMAP_STRESS_SECONDS", "40")))
     p.add_argument("--seed", type=int, default=int(env["IMAP_STRESS_SEED"]) if env.get("IMAP_STRESS_SEED") else None)
     p.add_argument("--sessions", type=int, default=int(env.get("IMAP_STRESS_SESSIONS", "5")))
@@ -1129,7 +1042,8 @@ def main():
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1 << 31)
     print(f"imap_stress: seed {args.seed} (IMAP_STRESS_SEED={args.seed} repeats the choices), "
-          f"{args.seconds:g} s, {args.sessions} sessions", flush=True)
+          f"{args.seconds:g} s, {args.sessions} sessions"
+          + (f", {args.pop3_sessions} POP3" if args.pop3_port else ""), flush=True)
     world = World(args.seed, args.user)
     world.deadline = time.monotonic() + 3600
     setup(world, args)
@@ -1138,6 +1052,9 @@ def main():
     sessions = [Session(world, args, i + 1, modes[i % len(modes)]) for i in range(args.sessions)]
     threads = [threading.Thread(target=s.main, daemon=True) for s in sessions]
     threads.append(threading.Thread(target=deliverer, args=(world, args), daemon=True))
+    if args.pop3_port:
+        pop3 = [Pop3Session(world, args, i + 1) for i in range(args.pop3_sessions)]
+        threads += [threading.Thread(target=s.main, daemon=True) for s in pop3]
     for t in threads:
         t.start()
     for t in threads:
@@ -1146,7 +1063,10 @@ def main():
     print(f"imap_stress: {sum(world.ops.values())} operations in {elapsed:.1f} s: "
           + ", ".join(f"{k} {v}" for k, v in sorted(world.ops.items())), flush=True)
     print("imap_stress: checked " + ", ".join(f"{v} {k}" for k, v in sorted(world.checks.items())), flush=True)
-    if not world.violations and (sum(world.ops.values()) < 100 or world.checks["message contents"] == 0):
+    vacuous = sum(world.ops.values()) < 100 or world.checks["message contents"] == 0
+    if args.pop3_port and args.pop3_sessions:
+        vacuous = vacuous or world.checks["pop3 message contents"] == 0 or world.checks["pop3 deletes"] == 0
+    if not world.violations and vacuous:
         print("imap_stress: FAILED: too little load to show anything; is the server working?", flush=True)
         return 1
     if not world.violations:

@@ -1,7 +1,9 @@
 //! The model-checking IMAP stress test (issue #10): tests/imap_stress.py runs several sessions
 //! on one mailbox at once (plain IMAP4rev1, IMAP4rev2, CONDSTORE and QRESYNC), plus SMTP
 //! deliveries into it, and checks every response each session reads against a model of what
-//! that session may know. See the top of tests/imap_stress.py for the rules it checks.
+//! that session may know, and a POP3 session reading and deleting in the same INBOX
+//! (tests/stress_pop3.py) checks that both protocols see the same message under each UID. See
+//! the top of tests/imap_stress.py and tests/stress_pop3.py for the rules they check.
 //!
 //! Bounded for CI: about 40 s of load. Longer or repeatable on demand:
 //!
@@ -33,6 +35,7 @@ fn sessions_on_one_mailbox_agree_with_their_models() {
         .args(["--user", "alice@home.test", "--tls", "implicit"])
         .env("IMAPS_PORT", server.port("imaps").to_string())
         .env("SMTP_PORT", server.port("smtp").to_string())
+        .env("POP3S_PORT", server.port("pop3s").to_string())
         .env("CERT", server.cert())
         .env("PASSWORD", PASSWORD)
         .output()
