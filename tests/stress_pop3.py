@@ -12,6 +12,9 @@ sometimes undeletes, or drops the connection instead of QUIT), in random order, 
   - a message deleted by a session that ended with QUIT +OK is never listed again; one deleted by
     a session whose connection dropped may be (nothing is removed without QUIT).
 
+With several POP3 actors, a login may be refused with -ERR [IN-USE] while another holds the
+maildrop (RFC 2449); that is counted, not a violation.
+
 A message that IMAP expunges while the POP3 session is open may be read from the session's
 snapshot or answered -ERR; it must never be another message's text.
 """
@@ -45,8 +48,18 @@ class Pop3Session:
             ctx.verify_mode = ssl.CERT_NONE
         p = poplib.POP3_SSL(self.args.host, self.args.pop3_port, context=ctx, timeout=IO_TIMEOUT)
         p.user(self.args.user)
-        p.pass_(self.args.password)
         self.log("C", "USER/PASS")
+        try:
+            p.pass_(self.args.password)
+        except poplib.error_proto as e:
+            # RFC 2449 §8.1.1: one POP3 session per maildrop; another actor's session (or one
+            # whose dropped connection the server has not seen yet) holds it.
+            if b"[IN-USE]" not in (e.args[0] if e.args else b""):
+                raise
+            self.log("S", repr(e.args[0]))
+            p.sock.close()
+            self.world.ops["pop3 in use"] += 1
+            return None
         return p
 
     def command(self, name, call, *args):
@@ -129,6 +142,8 @@ class Pop3Session:
         """One POP3 session: a listing, a few random commands, then QUIT or a dropped connection."""
         w, rng = self.world, self.rng
         p = self.connect()
+        if p is None:
+            return
         messages = self.listing(p)
         deleted = set()
         for _ in range(rng.randrange(1, 8)):
