@@ -26,6 +26,7 @@ mod mailboxes;
 mod quota;
 mod read_ahead;
 mod search;
+mod section;
 mod selected;
 mod sync;
 
