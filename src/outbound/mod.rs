@@ -17,6 +17,7 @@ pub mod connect;
 pub mod dkim;
 pub mod dns;
 pub mod dsn;
+pub mod peer_tls;
 pub mod records;
 pub mod relay_check;
 
@@ -93,8 +94,8 @@ impl Outbound {
         let resolver = dns::resolver(&config)?;
         let extra = relay_extra_ca(&config)?;
         Ok(Outbound {
-            relay_tls: client::verified_tls(&extra)?,
-            opportunistic: client::opportunistic_tls(),
+            relay_tls: peer_tls::verified_tls(&extra)?,
+            opportunistic: peer_tls::opportunistic_tls(),
             config,
             store,
             resolver,

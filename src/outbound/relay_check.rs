@@ -10,9 +10,10 @@ use std::time::Duration;
 use hickory_resolver::TokioResolver;
 use rustls::pki_types::CertificateDer;
 
-use super::client::{self, ClientError};
+use super::client::ClientError;
 use super::connect::{self, Connectors, Hop, Stage, Step, Tls};
 use super::dns;
+use super::peer_tls;
 use crate::config::Relay;
 
 /// The whole check gives up after this long, so the page answers while the person waits; each
@@ -56,7 +57,7 @@ async fn check(
     steps: &mut Vec<String>,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + RELAY_CHECK_TIMEOUT;
-    let verified = match client::verified_tls(extra_ca) {
+    let verified = match peer_tls::verified_tls(extra_ca) {
         Ok(verified) => verified,
         Err(error) => {
             steps.push(format!(
@@ -65,7 +66,7 @@ async fn check(
             return false;
         }
     };
-    let opportunistic = client::opportunistic_tls();
+    let opportunistic = peer_tls::opportunistic_tls();
     let connectors = Connectors {
         verified: &verified,
         opportunistic: &opportunistic,
