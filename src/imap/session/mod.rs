@@ -21,6 +21,7 @@
 mod append;
 mod binary;
 mod fetch;
+mod flags;
 mod junk;
 mod mailboxes;
 mod quota;

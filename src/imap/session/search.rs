@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use super::selected::flag_bit;
+use super::flags::flag_bit;
 use crate::imap::proto::SearchKey;
 use crate::imap::proto::sequence::{compact, runs};
 use crate::limits::MIME_HEADER_MAX;

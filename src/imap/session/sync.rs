@@ -8,7 +8,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
-use super::selected::flag_names;
+use super::flags::flag_names;
 use crate::imap::proto::Qresync;
 use crate::imap::proto::sequence::compact;
 use crate::limits::IMAP_RECENT_RANGES;
