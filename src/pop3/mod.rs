@@ -1,2 +1,3 @@
+pub mod maildrop;
 pub mod proto;
 pub mod session;

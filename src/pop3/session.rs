@@ -11,14 +11,14 @@
 //! References: RFC 1939 (POP3), RFC 2449 (CAPA, response codes), RFC 2595 (STLS),
 //! RFC 3206 (`SYS/*`, `AUTH` codes), RFC 5034 (AUTH), RFC 4616 (PLAIN).
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::maildrop::{Maildrop, MaildropLocks};
 use super::proto::{self, Command, DotStuffer, TopFilter, decode_sasl_plain, parse_command};
 use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
@@ -42,153 +42,6 @@ pub struct Pop3Context {
     pub auth: Authenticator,
     pub tls: Option<TlsAcceptor>,
     pub locks: MaildropLocks,
-}
-
-/// One maildrop lock per account (RFC 1939 §8): a second session for the same account gets
-/// "-ERR [IN-USE] ...". Held by a [`MaildropGuard`] that unlocks when dropped, however the
-/// session ends.
-#[derive(Clone, Default)]
-pub struct MaildropLocks {
-    held: Arc<Mutex<HashSet<String>>>,
-}
-
-impl MaildropLocks {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Locks `account`'s maildrop, or `None` when another session holds it.
-    pub fn try_lock(&self, account: &str) -> Option<MaildropGuard> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if !held.insert(account.to_string()) {
-            return None;
-        }
-        Some(MaildropGuard {
-            held: self.held.clone(),
-            account: account.to_string(),
-        })
-    }
-
-    pub fn is_locked(&self, account: &str) -> bool {
-        self.held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(account)
-    }
-}
-
-/// An account's maildrop lock; released on drop.
-pub struct MaildropGuard {
-    held: Arc<Mutex<HashSet<String>>>,
-    account: String,
-}
-
-impl Drop for MaildropGuard {
-    fn drop(&mut self) {
-        self.held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.account);
-    }
-}
-
-/// The maildrop of a TRANSACTION: the INBOX as it was at login, numbered 1..=n.
-struct Maildrop {
-    account: String,
-    uidvalidity: u32,
-    messages: Vec<MessageInfo>,
-    /// Marked by DELE, parallel to `messages`.
-    deleted: Vec<bool>,
-    _lock: MaildropGuard,
-}
-
-/// Why a message number does not name a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Missing {
-    NoSuch,
-    Deleted(u32),
-}
-
-impl std::fmt::Display for Missing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Missing::NoSuch => f.write_str("no such message"),
-            Missing::Deleted(n) => write!(f, "message {n} is deleted"),
-        }
-    }
-}
-
-impl Maildrop {
-    fn new(
-        account: String,
-        lock: MaildropGuard,
-        uidvalidity: u32,
-        messages: Vec<MessageInfo>,
-    ) -> Self {
-        Maildrop {
-            account,
-            uidvalidity,
-            deleted: vec![false; messages.len()],
-            messages,
-            _lock: lock,
-        }
-    }
-
-    fn index(&self, n: u32) -> Result<usize, Missing> {
-        let index = usize::try_from(n)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .filter(|&i| i < self.messages.len())
-            .ok_or(Missing::NoSuch)?;
-        if self.deleted[index] {
-            return Err(Missing::Deleted(n));
-        }
-        Ok(index)
-    }
-
-    fn get(&self, n: u32) -> Result<&MessageInfo, Missing> {
-        self.index(n).map(|i| &self.messages[i])
-    }
-
-    fn delete(&mut self, n: u32) -> Result<(), Missing> {
-        let index = self.index(n)?;
-        self.deleted[index] = true;
-        Ok(())
-    }
-
-    fn undelete_all(&mut self) {
-        self.deleted.iter_mut().for_each(|d| *d = false);
-    }
-
-    /// The messages not marked deleted, with their numbers.
-    fn live(&self) -> impl Iterator<Item = (u32, &MessageInfo)> {
-        (1u32..)
-            .zip(&self.messages)
-            .zip(&self.deleted)
-            .filter(|(_, deleted)| !**deleted)
-            .map(|(numbered, _)| numbered)
-    }
-
-    /// Count and total size of the messages not marked deleted (RFC 1939 §5 STAT).
-    fn totals(&self) -> (usize, u64) {
-        self.live()
-            .fold((0, 0), |(n, size), (_, m)| (n + 1, size + m.size))
-    }
-
-    fn deleted_uids(&self) -> Vec<u32> {
-        self.messages
-            .iter()
-            .zip(&self.deleted)
-            .filter(|(_, deleted)| **deleted)
-            .map(|(m, _)| m.uid)
-            .collect()
-    }
-
-    /// RFC 1939 §7 UIDL: unique and stable across sessions while the mailbox keeps its
-    /// UIDVALIDITY.
-    fn unique_id(&self, message: &MessageInfo) -> String {
-        format!("{}.{}", self.uidvalidity, message.uid)
-    }
 }
 
 enum State {
