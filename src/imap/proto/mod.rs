@@ -8,6 +8,7 @@ pub mod encode;
 pub mod fetch;
 pub mod framing;
 pub mod lexer;
+pub mod list;
 pub mod mailbox_name;
 pub mod mutf7;
 pub mod search;
@@ -16,10 +17,11 @@ pub mod structure;
 
 pub use append::{AppendMessage, AppendPrefix, is_append, parse_append_next, parse_append_prefix};
 pub use command::{
-    Command, CommandKind, ListCommand, Malformed, Qresync, StatusItem, StoreMode, parse_command,
+    Command, CommandKind, Malformed, Qresync, StatusItem, StoreMode, parse_command,
     parse_command_in,
 };
 pub use fetch::{FetchAttr, Section, SectionText};
 pub use lexer::ParseError;
+pub use list::ListCommand;
 pub use search::SearchKey;
 pub use sequence::SequenceSet;
