@@ -5,7 +5,7 @@
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
-/// Bump with every change to a table below, and add the upgrade step to `Store::migrate`.
+/// Bump with every change to a table below, and add the upgrade step to `migrate` (store/migrate.rs).
 ///
 /// 1: the first release. 2: `MODSEQS`, `EXPUNGED` and `RECENT` (built from `MESSAGES` and
 /// `MAILBOXES` by the upgrade). 3: `MORE_FLAGS`, for keywords past the `u32` of `MESSAGES`
