@@ -410,6 +410,27 @@ fn write_v4_store(dir: &Path, large: &[u8]) {
     txn.commit().expect("commit");
 }
 
+/// Files blob 4, of `size` octets, as INBOX's UID 5 at MODSEQ 7 (UIDNEXT 6), as schemas 2 to 6
+/// stored a message; the body's own rows are the caller's.
+fn file_blob_4_as_uid_5(txn: &redb::WriteTransaction, size: u64) {
+    txn.open_table(v1::BLOBS)
+        .expect("blobs")
+        .insert(4, (size, 1))
+        .expect("blob 4");
+    txn.open_table(v1::MESSAGES)
+        .expect("messages")
+        .insert((1, 5), (4, 0, 50, size, 7))
+        .expect("1/5");
+    txn.open_table(v2::MODSEQS)
+        .expect("modseqs")
+        .insert((1, 7, 5), ())
+        .expect("modseq");
+    txn.open_table(v1::MAILBOXES)
+        .expect("mailboxes")
+        .insert((ALICE, INBOX), (1, 100, 6, 7))
+        .expect("inbox");
+}
+
 #[tokio::test]
 async fn a_schema_4_store_is_upgraded_and_greylists() {
     let dir = tempfile::tempdir().expect("tempdir");

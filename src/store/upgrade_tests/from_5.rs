@@ -51,23 +51,7 @@ async fn a_schema_5_store_keeps_its_tails_and_structures_and_new_bodies_use_blob
             .expect("meta")
             .insert(4, json.as_slice())
             .expect("meta");
-        let size = old.len() as u64;
-        txn.open_table(v1::BLOBS)
-            .expect("blobs")
-            .insert(4, (size, 1))
-            .expect("blob 4");
-        txn.open_table(v1::MESSAGES)
-            .expect("messages")
-            .insert((1, 5), (4, 0, 50, size, 7))
-            .expect("1/5");
-        txn.open_table(v2::MODSEQS)
-            .expect("modseqs")
-            .insert((1, 7, 5), ())
-            .expect("modseq");
-        txn.open_table(v1::MAILBOXES)
-            .expect("mailboxes")
-            .insert((ALICE, INBOX), (1, 100, 6, 7))
-            .expect("inbox");
+        file_blob_4_as_uid_5(&txn, old.len() as u64);
         drop((meta, chunks, tails));
         txn.commit().expect("commit");
     }

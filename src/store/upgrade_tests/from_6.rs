@@ -53,23 +53,7 @@ async fn a_schema_6_store_reads_its_plain_structures_and_deflates_new_ones() {
             .expect("ends")
             .insert(4, end.as_slice())
             .expect("end");
-        let size = old.len() as u64;
-        txn.open_table(v1::BLOBS)
-            .expect("blobs")
-            .insert(4, (size, 1))
-            .expect("blob 4");
-        txn.open_table(v1::MESSAGES)
-            .expect("messages")
-            .insert((1, 5), (4, 0, 50, size, 7))
-            .expect("1/5");
-        txn.open_table(v2::MODSEQS)
-            .expect("modseqs")
-            .insert((1, 7, 5), ())
-            .expect("modseq");
-        txn.open_table(v1::MAILBOXES)
-            .expect("mailboxes")
-            .insert((ALICE, INBOX), (1, 100, 6, 7))
-            .expect("inbox");
+        file_blob_4_as_uid_5(&txn, old.len() as u64);
         drop((meta, chunks));
         txn.commit().expect("commit");
     }
