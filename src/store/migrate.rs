@@ -33,9 +33,8 @@ pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
         // and the content filter's `SPAM_TOKENS` and `SPAM_LEARNED`, created empty below (the
         // filter starts untrained), and cuts new bodies into leaf-sized pieces (see below).
         // Schema 5 to 6 adds `BLOB_ENDS`, created empty below: the bodies already stored keep
-        // their tails and structures where they are. Schema 6 to 7 deflates the structures of
-        // new `BLOB_ENDS` values; the plain ones already stored read as before.
-        Some(2..=6) => {}
+        // their tails and structures where they are.
+        Some(2..=5) => {}
         // Versions before 1 never existed.
         Some(_) => return Err(StoreError::SchemaMissing),
         None => {}

@@ -16,10 +16,8 @@ use redb::{MultimapTableDefinition, TableDefinition};
 /// leaf-sized pieces (`pieces`), the short last piece in `BLOB_TAILS` (created empty);
 /// "first_paged_blob" in `META` says which blobs are cut so (the bodies already stored keep
 /// their 64 KiB pieces). 6: `BLOB_ENDS`, a new body's tail and structure in one row (created
-/// empty: the bodies already stored keep their `BLOB_TAILS` and `BLOB_META` rows). 7: the
-/// structure in a `BLOB_ENDS` value is deflated (`ends`; the values already stored keep their
-/// plain JSON, which reads as before).
-pub const SCHEMA_VERSION: u64 = 7;
+/// empty: the bodies already stored keep their `BLOB_TAILS` and `BLOB_META` rows).
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Counters and the schema version: "schema_version", "next_mailbox_id", "next_blob_id",
 /// "next_queue_id", "first_paged_blob": the first blob whose body is cut as

@@ -57,7 +57,7 @@ async fn a_schema_5_store_keeps_its_tails_and_structures_and_new_bodies_use_blob
     }
     let store = open(dir.path());
     assert_eq!(schema_version(&store), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_index_exact(&store);
     let first_paged = |store: &Store| {
         let db = store.inner.db.get().expect("db");
