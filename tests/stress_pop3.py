@@ -57,7 +57,7 @@ class Pop3Session:
             if b"[IN-USE]" not in (e.args[0] if e.args else b""):
                 raise
             self.log("S", repr(e.args[0]))
-            p.sock.close()
+            p.close()
             self.world.ops["pop3 in use"] += 1
             return None
         return p
@@ -178,7 +178,7 @@ class Pop3Session:
         w.ops["pop3 session"] += 1
         if rng.random() < 0.1:
             self.log("C", "(connection dropped without QUIT)")
-            p.sock.close()
+            p.close()
             w.ops["pop3 dropped"] += 1
             return
         answer = self.command("QUIT", p.quit)
