@@ -2,8 +2,9 @@
 POP3 while a laptop reads the same INBOX over IMAP. It logs in, lists, reads, deletes (and
 sometimes undeletes, or drops the connection instead of QUIT), in random order, and checks:
 
-  - STAT, LIST and UIDL agree with each other (count, sizes, total), and UIDLs are unique and of
-    the form UIDVALIDITY.UID with one UIDVALIDITY for the whole run (RFC 1939 §7; README);
+  - STAT, LIST and UIDL agree with each other (count, sizes, total), and UIDLs are unique and
+    name the IMAP UID and UIDVALIDITY (Letterbox's `UIDVALIDITY.UID`, or Dovecot's default
+    `%08Xu%08Xv`), one UIDVALIDITY for the whole run (RFC 1939 §7);
   - the same UID is the same message in both protocols: LIST's size is IMAP's RFC822.SIZE, RETR
     is exactly IMAP's BODY[] (after the dot-stuffing is undone), TOP n 0 is exactly BODY[HEADER],
     and the text carries the token of the message this run wrote, ending with its body;
@@ -27,6 +28,30 @@ import time
 from stress_world import IO_TIMEOUT, TOKEN, Violation
 
 
+class Pop3Tls(poplib.POP3_SSL):
+    """POP3 over implicit TLS that checks the certificate for `server_name` (the IMAP sessions'
+    --tls-name), not for the address it connects to, as poplib would."""
+
+    def __init__(self, host, port, context, timeout, server_name):
+        self.server_name = server_name
+        super().__init__(host, port, context=context, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        sock = poplib.POP3._create_socket(self, timeout)
+        return self.context.wrap_socket(sock, server_hostname=self.server_name)
+
+
+def uidl_parts(unique):
+    """(UIDVALIDITY, UID) as strings of digits from a UIDL: Letterbox's `UIDVALIDITY.UID`, or
+    Dovecot's default `%08Xu%08Xv` (both in hex) when the script runs against Dovecot."""
+    validity, dot, uid = unique.partition(".")
+    if dot and validity.isdigit() and uid.isdigit():
+        return validity, uid
+    if len(unique) == 16 and all(c in "0123456789ABCDEFabcdef" for c in unique):
+        return str(int(unique[8:], 16)), str(int(unique[:8], 16))
+    return None, None
+
+
 class Pop3Session:
     def __init__(self, world, args, idx):
         self.world, self.args = world, args
@@ -46,7 +71,7 @@ class Pop3Session:
         if self.args.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        p = poplib.POP3_SSL(self.args.host, self.args.pop3_port, context=ctx, timeout=IO_TIMEOUT)
+        p = Pop3Tls(self.args.host, self.args.pop3_port, ctx, IO_TIMEOUT, self.args.tls_name)
         p.user(self.args.user)
         self.log("C", "USER/PASS")
         try:
@@ -85,9 +110,9 @@ class Pop3Session:
         uids = {}
         for line in self.command("UIDL", p.uidl)[1]:
             n, unique = line.split()
-            validity, _, uid = unique.decode().partition(".")
-            if not (validity.isdigit() and uid.isdigit()):
-                self.violation("pop3-uidl-form", f"UIDL {unique!r} is not UIDVALIDITY.UID")
+            validity, uid = uidl_parts(unique.decode())
+            if validity is None:
+                self.violation("pop3-uidl-form", f"UIDL {unique!r} is neither UIDVALIDITY.UID nor Dovecot's %08Xu%08Xv")
             with w.lock:
                 if w.pop3_uidvalidity is None:
                     w.pop3_uidvalidity = validity
