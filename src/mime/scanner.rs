@@ -245,6 +245,11 @@ impl Scanner {
         let Some(mut frame) = self.stack.pop() else {
             return;
         };
+        // A part ends no earlier than it starts. The message inside a message/rfc822 part
+        // starts where that part's body does, after the blank line; a delimiter right after the
+        // blank line ends the enclosing content before it, at the CRLF the blank line and the
+        // delimiter share (RFC 2046 §5.1.1).
+        let end = end.max(frame.part.header_start);
         if frame.phase == Phase::Header {
             // No blank line: the whole part is header, the body is empty.
             self.end_of_header_for(&mut frame, end);

@@ -196,3 +196,28 @@ fn header_fields_and_sent_day() {
     }
     assert_eq!(sent_day(b"Subject: no date\r\n"), None);
 }
+
+/// Found by the imap_command fuzz target: a message/rfc822 part whose body is empty (the
+/// delimiter follows its blank line at once) held a message whose body started before its
+/// header, at the delimiter's CRLF.
+#[test]
+fn an_empty_message_rfc822_part_holds_an_empty_message_inside_its_own_range() {
+    let message = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+        --x\r\nContent-Type: message/rfc822\r\n\r\n--x\r\nConte\n--x--\r\n";
+    let root = structure_of(message);
+    fn check(part: &Part, size: u64) {
+        assert!(part.header_start <= part.body_start, "{part:?}");
+        assert!(part.body_start <= part.end, "{part:?}");
+        assert!(part.end <= size, "{part:?}");
+        part.children.iter().for_each(|child| check(child, size));
+    }
+    check(&root, message.len() as u64);
+    let inner = &root.children[0];
+    assert!(inner.is_message_part());
+    assert_eq!(inner.body_start, inner.end, "an empty body");
+    let embedded = &inner.children[0];
+    assert_eq!(
+        (embedded.header_start, embedded.body_start, embedded.end),
+        (inner.body_start, inner.body_start, inner.body_start)
+    );
+}
