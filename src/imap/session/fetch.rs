@@ -39,8 +39,12 @@ enum Content {
     Bytes(Vec<u8>),
 }
 
-/// Reads a (bounded) byte range of a body into memory.
+/// Reads a (bounded) byte range of a body into memory; nothing for a range that ends before it
+/// starts (a structure stored by a scanner before it kept parts in order).
 async fn collect_range(view: &ReadView, blob: u64, start: u64, end: u64) -> Vec<u8> {
+    if end <= start {
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity((end - start) as usize);
     let mut reader = view.body_range(blob, start, end);
     while let Ok(Some((chunk_start, data))) = reader.next_piece().await {
