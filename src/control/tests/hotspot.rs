@@ -224,10 +224,12 @@ async fn shutting_down_lowers_the_hotspot() {
     assert_eq!(b.radio.hotspot_address(), None);
 }
 
-/// A radio that is there only once `present` is set: a Pi's Wi-Fi firmware loading after the
-/// daemon started.
+/// A radio that is there only once `present` is set (a Pi's Wi-Fi firmware loading after the
+/// daemon started), and whose joins take `join_takes` (a network that does not answer, up to
+/// `WIFI_JOIN_TIMEOUT`).
 struct Late {
     present: std::sync::atomic::AtomicBool,
+    join_takes: Duration,
     radio: Simulated,
 }
 
@@ -247,7 +249,10 @@ impl Network for Late {
         ssid: &'a str,
         passphrase: &'a Secret<String>,
     ) -> crate::network::BoxFuture<'a, Result<(), NetworkError>> {
-        self.radio.join(ssid, passphrase)
+        Box::pin(async move {
+            tokio::time::sleep(self.join_takes).await;
+            self.radio.join(ssid, passphrase).await
+        })
     }
 
     fn hotspot_address(&self) -> Option<IpAddr> {
@@ -276,6 +281,7 @@ async fn a_radio_that_appears_after_setup_mode_began_still_gets_its_hotspot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let late = Arc::new(Late {
         present: false.into(),
+        join_takes: Duration::ZERO,
         radio: Simulated::new(&["Home".to_string()], Some(HOTSPOT), None, dir.path()),
     });
     let web = vec![SocketAddr::from(([0, 0, 0, 0], 8080))];
@@ -307,4 +313,90 @@ async fn a_radio_that_appears_after_setup_mode_began_still_gets_its_hotspot() {
             .is_some()
     );
     assert_eq!(late.hotspot_address(), Some(HOTSPOT));
+}
+
+/// A box in setup mode whose radio is joining a network that takes `JOIN_TAKES` to answer.
+async fn joining_slowly() -> (Harness, Arc<Late>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let late = Arc::new(Late {
+        present: true.into(),
+        join_takes: JOIN_TAKES,
+        radio: Simulated::new(
+            &["Home".to_string()],
+            Some(HOTSPOT),
+            Some(Secret::new(PASSPHRASE.to_string())),
+            dir.path(),
+        ),
+    });
+    let web = vec![SocketAddr::from(([0, 0, 0, 0], 8080))];
+    let h = start_with(true, web, late.clone());
+    settle().await;
+    assert_eq!(late.hotspot_address(), Some(HOTSPOT));
+    let passphrase = Secret::new(PASSPHRASE.to_string());
+    let joining = h
+        .control
+        .join("Home", &passphrase)
+        .await
+        .expect("loop runs");
+    assert_eq!(joining, Ok(Joining::AfterHotspot));
+    // Past the handover's grace: the hotspot is down and the join has begun.
+    tokio::time::sleep(HANDOVER_GRACE + Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(late.hotspot_address(), None);
+    (h, late, dir)
+}
+
+const JOIN_TAKES: Duration = Duration::from_secs(40);
+
+/// Time is paused and advances to the next timer whenever every task waits, so a stop that
+/// waited for the join would come after this bound, which is well before the join's end.
+const AT_ONCE: Duration = Duration::from_secs(1);
+
+#[tokio::test(start_paused = true)]
+async fn a_very_long_press_during_a_join_stops_the_box_at_once() {
+    let (h, late, _dir) = joining_slowly().await;
+    let started = Instant::now();
+    let mode = tokio::time::timeout(AT_ONCE, h.ask(Command::Press(Press::VeryLong)))
+        .await
+        .expect("the press is answered before the join ends");
+    assert_eq!(mode, Mode::ShuttingDown);
+    assert!(h.shutdown.is_cancelled(), "the daemon drains meanwhile");
+    assert_eq!(h.mode(), Mode::ShuttingDown);
+    assert_eq!(h.status.borrow().setup, None);
+    assert!(started.elapsed() < AT_ONCE);
+    // The join is not cut off halfway; when it ends, the loop ends as a stop does.
+    tokio::time::sleep(JOIN_TAKES).await;
+    settle().await;
+    assert_eq!(late.radio.joined().as_deref(), Some("Home"));
+    assert_eq!(late.hotspot_address(), None);
+    assert!(h.control.ask(Command::Setup(true)).await.is_err());
+    assert_eq!(h.mode(), Mode::ShuttingDown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_during_a_join_is_published_at_once() {
+    let (h, _late, _dir) = joining_slowly().await;
+    h.shutdown.cancel();
+    settle().await;
+    assert_eq!(h.mode(), Mode::ShuttingDown);
+    assert_eq!(h.status.borrow().setup, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_commands_during_a_join_wait_for_it_and_keep_their_order() {
+    let (h, late, _dir) = joining_slowly().await;
+    let control = h.control.clone();
+    let asked = tokio::spawn(async move {
+        let touched = control.ask(Command::Touch).await;
+        let left = control.ask(Command::Setup(false)).await;
+        (touched, left)
+    });
+    settle().await;
+    assert!(!asked.is_finished(), "answered only once the join is done");
+    assert_eq!(h.mode(), Mode::Setup);
+    let (touched, left) = asked.await.expect("asker");
+    assert_eq!(touched.expect("loop runs"), Mode::Setup);
+    assert_eq!(left.expect("loop runs"), Mode::Normal);
+    assert_eq!(late.radio.joined().as_deref(), Some("Home"));
+    assert!(!h.shutdown.is_cancelled());
 }
