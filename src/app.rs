@@ -195,8 +195,16 @@ pub async fn run(
     let radio = network.clone();
     apply_country(&radio, config.country.as_deref(), &tracker);
     tracker.spawn({
+        // Waiting for a radio (up to `WIFI_APPEAR_TIMEOUT` on a box without one) must not
+        // hold a shutdown back: every stop in those two minutes sat out the drain timeout.
         let network = network.clone();
-        async move { network.start().await }
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                () = network.start() => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
     });
     tracker.spawn(refresh_wifi(
         network.clone(),
