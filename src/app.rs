@@ -184,6 +184,11 @@ pub async fn run(
         shutdown.clone(),
         tracker.clone(),
     ));
+    tracker.spawn({
+        let store = store.clone();
+        let shutdown = shutdown.clone();
+        async move { store.record_allocator_state_when_quiet(shutdown).await }
+    });
     tracker.spawn(refresh_storage(
         config.clone(),
         status.clone(),

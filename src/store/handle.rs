@@ -2,7 +2,7 @@
 //! card) redb refuses all further work until the database is opened again; this handle does
 //! that reopening, so the appliance recovers by itself once the cause is gone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,10 +29,8 @@ impl DbHandle {
         })
     }
 
-    fn create(path: &PathBuf, cache_size: usize) -> Result<Database, StoreError> {
-        Ok(Database::builder()
-            .set_cache_size(cache_size)
-            .create(path)?)
+    fn create(path: &Path, cache_size: usize) -> Result<Database, StoreError> {
+        super::recovery::open_database(path, cache_size)
     }
 
     /// The database file.

@@ -27,6 +27,7 @@ mod pieces;
 mod queue;
 mod quota;
 mod read_view;
+mod recovery;
 pub mod schema;
 mod snapshot;
 mod space;
