@@ -100,16 +100,23 @@ for t in threads: t.join()
     assert!(stored.len() <= acked.len() + 4);
 }
 
-/// Whether opening the redb file at `path` needs redb's check of the whole file.
+/// Whether opening the redb file at `path` needs redb's check of the whole file; either way
+/// the file it opens is consistent (redb's integrity check: checksums, and the allocator's
+/// state, recorded or rebuilt, against the trees).
 fn needs_check(path: &std::path::Path) -> bool {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let checked = Arc::new(AtomicBool::new(false));
     let seen = checked.clone();
-    let db = redb::Database::builder()
+    let mut db = redb::Database::builder()
         .set_repair_callback(move |_| seen.store(true, Ordering::Relaxed))
         .create(path)
         .expect("the store opens");
+    assert!(
+        db.check_integrity().expect("integrity check"),
+        "{} is not consistent",
+        path.display()
+    );
     drop(db);
     checked.load(Ordering::Relaxed)
 }

@@ -9,7 +9,8 @@
 //! 16 KiB more written (bench/RESULTS.md, 7 December: 4 KiB messages from one sender 21.1 →
 //! 25.1 octets written per octet). A mail box is idle nearly all the time, so the store
 //! records it once the file has gone `QUIET` unwritten after a change instead: a power cut
-//! then finds the state recorded, unless it comes within a few seconds of a write.
+//! then finds the state recorded, unless it comes within 2–4 s of a write (the file must look
+//! unchanged at two looks `QUIET` apart).
 
 use std::path::Path;
 use std::sync::Arc;
