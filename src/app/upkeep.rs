@@ -99,7 +99,9 @@ pub(super) async fn captive_dns_in_setup_mode(
         }
         let now = wanted(&status.borrow(), network.as_ref());
         let mut addresses = configured.clone();
-        if let Some(Some(hotspot)) = now {
+        if let Some(Some(hotspot)) = now
+            && !network.answers_hotspot_dns()
+        {
             addresses.push(SocketAddr::new(hotspot, CAPTIVE_DNS_PORT));
         }
         let responders = shutdown.child_token();

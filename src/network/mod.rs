@@ -204,6 +204,12 @@ pub trait Network: Send + Sync + 'static {
     fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Whether the hotspot's own DHCP server also answers DNS on its address (port 53
+    /// there is taken), so the captive DNS must not listen there: NetworkManager's.
+    fn answers_hotspot_dns(&self) -> bool {
+        false
+    }
 }
 
 /// The backend `[network] backend` names; `auto` is [`Auto`].
@@ -226,6 +232,7 @@ pub fn from_config(config: &Config) -> Arc<dyn Network> {
         Backend::NetworkManager => Arc::new(NetworkManager::new(
             nm::Processes,
             &config.network.interface,
+            &config.network.hotspot_hosts,
         )),
     }
 }
@@ -333,6 +340,10 @@ impl Network for Auto {
         self.current().lower_hotspot()
     }
 
+    fn answers_hotspot_dns(&self) -> bool {
+        self.current().answers_hotspot_dns()
+    }
+
     /// Waits for wpa_supplicant's socket (up to `WIFI_APPEAR_TIMEOUT`), then lets it rejoin
     /// the stored network; a box without Wi-Fi just waits that long for nothing.
     fn start(&self) -> BoxFuture<'_, ()> {
@@ -425,6 +436,9 @@ pub struct NetworkSettings {
     /// some service listens beyond 127.0.0.1, so tests stay quiet).
     #[serde(default = "yes")]
     pub mdns: bool,
+    /// The hosts file the NetworkManager backend writes while its hotspot is up, for
+    /// NetworkManager's dnsmasq (`nm::DEFAULT_HOTSPOT_HOSTS`, which the .deb's drop-in names).
+    pub hotspot_hosts: PathBuf,
 }
 
 fn yes() -> bool {
@@ -445,6 +459,7 @@ impl Default for NetworkSettings {
             simulated_passphrase: None,
             interface: default_interface(),
             mdns: true,
+            hotspot_hosts: PathBuf::from(nm::DEFAULT_HOTSPOT_HOSTS),
         }
     }
 }

@@ -20,6 +20,8 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Mutex, PoisonError};
 
@@ -41,6 +43,43 @@ pub const HOTSPOT_CONNECTION: &str = "letterbox-hotspot";
 /// DNS and the setup page's guard know it before the hotspot is up.
 pub const HOTSPOT_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 1);
 const HOTSPOT_PREFIX: u8 = 24;
+
+/// Where the hotspot's hosts file goes by default (`[network] hotspot_hosts`): NetworkManager's
+/// dnsmasq reads it when it starts for the hotspot, through the .deb's drop-in
+/// `/etc/NetworkManager/dnsmasq-shared.d/letterbox-hotspot.conf` (`addn-hosts=...`), and goes
+/// on without it when it is not there. dnsmasq reads it as `nobody`, so it is world-readable
+/// in a world-readable directory (`RuntimeDirectory=letterbox`, mode 0755, which systemd
+/// empties when the service stops), not in the data directory. It holds nothing but names
+/// and an address: the letterbox user can write it, so it must never be a place for dnsmasq
+/// options, which dnsmasq reads as root.
+pub const DEFAULT_HOTSPOT_HOSTS: &str = "/run/letterbox/hotspot-hosts";
+
+/// The names phones and computers look up to learn whether a network holds them at a captive
+/// portal. Answered with the box's address on the hotspot, their probes reach the web
+/// service, which in setup mode redirects them to the wizard (`crate::web::probes`): the
+/// phone opens the setup page by itself, as over the SD image's own captive DNS, which answers
+/// every name. A hosts file cannot say "every name"; these are the probes' hosts.
+pub const CAPTIVE_PROBE_HOSTS: [&str; 14] = [
+    // Android and ChromeOS.
+    "connectivitycheck.gstatic.com",
+    "connectivitycheck.android.com",
+    "clients3.google.com",
+    "clients1.google.com",
+    "www.google.com",
+    // iOS and macOS.
+    "captive.apple.com",
+    "www.apple.com",
+    // Windows.
+    "www.msftconnecttest.com",
+    "www.msftncsi.com",
+    // Firefox.
+    "detectportal.firefox.com",
+    // GNOME, Ubuntu, KDE, Debian (NetworkManager's own check).
+    "nmcheck.gnome.org",
+    "connectivity-check.ubuntu.com",
+    "networkcheck.kde.org",
+    "network-test.debian.org",
+];
 
 /// One command to run: the program, its arguments, and what to write to its standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,16 +200,70 @@ impl Runner for Processes {
 pub struct NetworkManager<R: Runner = Processes> {
     runner: R,
     interface: String,
+    /// The hosts file written while the hotspot is up ([`DEFAULT_HOTSPOT_HOSTS`]).
+    hotspot_hosts: PathBuf,
     /// Set while the hotspot is up.
     hotspot: Mutex<Option<IpAddr>>,
 }
 
 impl<R: Runner> NetworkManager<R> {
-    pub fn new(runner: R, interface: &str) -> NetworkManager<R> {
+    pub fn new(runner: R, interface: &str, hotspot_hosts: &Path) -> NetworkManager<R> {
         NetworkManager {
             runner,
             interface: interface.to_string(),
+            hotspot_hosts: hotspot_hosts.to_path_buf(),
             hotspot: Mutex::new(None),
+        }
+    }
+
+    /// Writes the hosts file that sends the captive-portal probes to the box (whole or not
+    /// at all: written beside it and renamed). Without it the hotspot still works, but a
+    /// phone does not open the setup page by itself, so a failure is only logged.
+    async fn write_hotspot_hosts(&self) {
+        let mut text = String::from(
+            "# Written by Letterbox while its setup hotspot is up; NetworkManager's dnsmasq \
+             reads it (/etc/NetworkManager/dnsmasq-shared.d/letterbox-hotspot.conf).\n",
+        );
+        for host in CAPTIVE_PROBE_HOSTS {
+            text.push_str(&format!("{HOTSPOT_ADDRESS} {host}\n"));
+        }
+        let partial = self.hotspot_hosts.with_extension("partial");
+        let written = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o644)
+                .open(&partial)
+                .await?;
+            file.write_all(text.as_bytes()).await?;
+            // The mode again: the service's umask (0027) took the others' read from `open`.
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .await?;
+            drop(file);
+            tokio::fs::rename(&partial, &self.hotspot_hosts).await
+        };
+        if let Err(error) = written.await {
+            tracing::warn!(
+                path = %self.hotspot_hosts.display(),
+                %error,
+                "network: cannot write the hotspot's hosts file; phones will not open the \
+                 setup page by themselves"
+            );
+        }
+    }
+
+    /// Removes the hosts file, so that a dnsmasq NetworkManager starts for anything else
+    /// answers those names as usual. Missing is what we wanted.
+    async fn remove_hotspot_hosts(&self) {
+        match tokio::fs::remove_file(&self.hotspot_hosts).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                path = %self.hotspot_hosts.display(),
+                %error,
+                "network: cannot remove the hotspot's hosts file"
+            ),
         }
     }
 
@@ -285,7 +378,10 @@ impl<R: Runner> NetworkManager<R> {
 
     /// Raises the WPA2-PSK setup hotspot `ssid` (2.4 GHz, which every phone hears; CCMP
     /// only) and returns the box's address on it. NetworkManager's `ipv4.method shared`
-    /// runs the DHCP server for it.
+    /// runs the DHCP server and the DNS forwarder for it (a dnsmasq), which the .deb's
+    /// drop-in makes announce the captive-portal API (option 114) and answer the probes'
+    /// names from the hosts file (`[network] hotspot_hosts`), written here before the
+    /// dnsmasq starts.
     pub async fn raise_hotspot(
         &self,
         ssid: &str,
@@ -328,7 +424,11 @@ impl<R: Runner> NetworkManager<R> {
             "ccmp",
         ]);
         self.must(ssid, add).await?;
-        self.up(ssid, HOTSPOT_CONNECTION, passphrase).await?;
+        self.write_hotspot_hosts().await;
+        if let Err(error) = self.up(ssid, HOTSPOT_CONNECTION, passphrase).await {
+            self.remove_hotspot_hosts().await;
+            return Err(error);
+        }
         let address = IpAddr::V4(HOTSPOT_ADDRESS);
         *self.hotspot.lock().unwrap_or_else(PoisonError::into_inner) = Some(address);
         tracing::info!(ssid, interface = %self.interface, "network: hotspot up");
@@ -345,6 +445,7 @@ impl<R: Runner> NetworkManager<R> {
         if !finished.success && !absent {
             return Err(nm_terse::failure("", &finished.stderr));
         }
+        self.remove_hotspot_hosts().await;
         *self.hotspot.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
@@ -446,8 +547,8 @@ impl<R: Runner> Network for NetworkManager<R> {
     }
 
     /// NetworkManager's shared mode runs its own DHCP server and DNS forwarder (dnsmasq) on
-    /// the hotspot: the captive-portal URL is not announced (no option 114) and port 53 is
-    /// dnsmasq's, not the captive DNS's.
+    /// the hotspot; the captive-portal URL it announces is the .deb drop-in's, which names
+    /// `crate::web::CAPTIVE_API_PATH` (the only `captive_path` there is).
     fn raise_hotspot<'a>(
         &'a self,
         hotspot: &'a Hotspot,
@@ -462,5 +563,10 @@ impl<R: Runner> Network for NetworkManager<R> {
 
     fn lower_hotspot(&self) -> BoxFuture<'_, Result<(), NetworkError>> {
         Box::pin(NetworkManager::lower_hotspot(self))
+    }
+
+    /// Port 53 on the hotspot is NetworkManager's dnsmasq's.
+    fn answers_hotspot_dns(&self) -> bool {
+        true
     }
 }

@@ -9,11 +9,14 @@ use super::nm::{Finished, HOTSPOT_ADDRESS, Invocation, Runner};
 use super::*;
 
 /// Answers each command with the next scripted output and records what it was asked.
-#[derive(Default)]
 struct Recorded {
     script: Mutex<VecDeque<Finished>>,
     /// Each command line, and what went to its standard input.
     ran: Mutex<Vec<(String, Option<String>)>>,
+    /// Where the backend's hotspot hosts file goes.
+    data_dir: tempfile::TempDir,
+    /// Whether the hotspot's hosts file was there when each command ran.
+    hosts_file_there: Mutex<Vec<bool>>,
 }
 
 impl Recorded {
@@ -21,7 +24,13 @@ impl Recorded {
         Recorded {
             script: Mutex::new(script.into_iter().collect()),
             ran: Mutex::default(),
+            data_dir: tempfile::tempdir().expect("tempdir"),
+            hosts_file_there: Mutex::default(),
         }
+    }
+
+    fn hosts_file(&self) -> std::path::PathBuf {
+        self.data_dir.path().join("hotspot-hosts")
     }
 }
 
@@ -31,6 +40,10 @@ impl Runner for std::sync::Arc<Recorded> {
         invocation: &'a Invocation,
     ) -> BoxFuture<'a, Result<Finished, NetworkError>> {
         let stdin = invocation.stdin.as_ref().map(|s| s.expose().clone());
+        self.hosts_file_there
+            .lock()
+            .expect("lock")
+            .push(self.hosts_file().exists());
         self.ran
             .lock()
             .expect("lock")
@@ -65,7 +78,8 @@ fn backend(
     std::sync::Arc<Recorded>,
 ) {
     let recorded = std::sync::Arc::new(Recorded::new(script));
-    (NetworkManager::new(recorded.clone(), "wlan0"), recorded)
+    let wifi = NetworkManager::new(recorded.clone(), "wlan0", &recorded.hosts_file());
+    (wifi, recorded)
 }
 
 /// The command lines run, after checking that the passphrase was on none of them.
@@ -228,8 +242,21 @@ async fn the_hotspot_is_wpa2_ccmp_on_2_4_ghz_with_shared_ipv4_and_comes_down_aga
         .expect("raise");
     assert_eq!(address, IpAddr::V4(HOTSPOT_ADDRESS));
     assert_eq!(wifi.hotspot_address(), Some(address));
+    // While it is up, NetworkManager's dnsmasq sends the probes' names to the box.
+    let hosts = std::fs::read_to_string(recorded.hosts_file()).expect("hosts file");
+    for host in nm::CAPTIVE_PROBE_HOSTS {
+        assert!(
+            hosts.contains(&format!("\n10.42.0.1 {host}\n")),
+            "{host}: {hosts}"
+        );
+    }
+    assert_eq!(hosts.lines().filter(|l| !l.starts_with('#')).count(), 14);
     wifi.lower_hotspot().await.expect("lower");
     assert_eq!(wifi.hotspot_address(), None);
+    assert!(
+        !recorded.hosts_file().exists(),
+        "the hosts file outlived the hotspot"
+    );
     // Lowering it twice is fine.
     wifi.lower_hotspot().await.expect("lower again");
     assert_eq!(
@@ -250,11 +277,16 @@ async fn the_hotspot_is_wpa2_ccmp_on_2_4_ghz_with_shared_ipv4_and_comes_down_aga
         stdins(&recorded),
         ["802-11-wireless-security.psk:maple otter violet\n"]
     );
+    // Written before `connection up`, when NetworkManager starts the dnsmasq that reads it.
+    assert_eq!(
+        *recorded.hosts_file_there.lock().expect("lock"),
+        [false, false, true, true, false]
+    );
 }
 
 #[tokio::test]
 async fn a_hotspot_that_does_not_come_up_leaves_no_address() {
-    let (wifi, _) = backend(vec![
+    let (wifi, recorded) = backend(vec![
         ok(""),
         ok(""),
         failed(
@@ -271,6 +303,73 @@ async fn a_hotspot_that_does_not_come_up_leaves_no_address() {
         other => panic!("{other:?}"),
     }
     assert_eq!(wifi.hotspot_address(), None);
+    assert!(
+        !recorded.hosts_file().exists(),
+        "a hosts file without a hotspot"
+    );
+}
+
+#[tokio::test]
+async fn the_hosts_file_is_world_readable_and_a_hotspot_without_it_still_comes_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let script = || vec![ok(""), ok(""), ok("Connection successfully activated\n")];
+    let (wifi, recorded) = backend(script());
+    wifi.raise_hotspot("Letterbox-7Q2K", &secret("maple otter violet"))
+        .await
+        .expect("raise");
+    // dnsmasq reads it as nobody.
+    let mode = std::fs::metadata(recorded.hosts_file())
+        .expect("hosts file")
+        .permissions();
+    assert_eq!(mode.mode() & 0o777, 0o644);
+    // A hosts file that cannot be written: the hotspot comes up all the same.
+    let recorded = std::sync::Arc::new(Recorded::new(script()));
+    let nowhere = recorded
+        .data_dir
+        .path()
+        .join("missing-directory/hotspot-hosts");
+    let wifi = NetworkManager::new(recorded.clone(), "wlan0", &nowhere);
+    let address = wifi
+        .raise_hotspot("Letterbox-7Q2K", &secret("maple otter violet"))
+        .await
+        .expect("raise without a hosts file");
+    assert_eq!(address, IpAddr::V4(HOTSPOT_ADDRESS));
+}
+
+#[test]
+fn the_captive_dns_leaves_port_53_of_the_hotspot_to_networkmanager() {
+    let (wifi, _) = backend(vec![]);
+    assert!(wifi.answers_hotspot_dns());
+    assert!(!Wired.answers_hotspot_dns());
+}
+
+/// The .deb's drop-in for NetworkManager's dnsmasq names the hosts file this backend writes
+/// by default and the captive-portal API the web service answers.
+#[test]
+fn the_packaged_dnsmasq_drop_in_names_the_hosts_file_and_the_captive_api() {
+    let drop_in =
+        include_str!("../../pkg/files/etc/NetworkManager/dnsmasq-shared.d/letterbox-hotspot.conf");
+    let settings: Vec<&str> = drop_in
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            format!("addn-hosts={}", nm::DEFAULT_HOTSPOT_HOSTS),
+            format!(
+                "dhcp-option=tag:wlan0,114,\"http://{HOTSPOT_ADDRESS}{}\"",
+                crate::web::CAPTIVE_API_PATH
+            ),
+        ]
+    );
+    assert_eq!(
+        Config::parse("", "x")
+            .expect("default")
+            .network
+            .hotspot_hosts,
+        std::path::Path::new(nm::DEFAULT_HOTSPOT_HOSTS)
+    );
 }
 
 #[tokio::test]
