@@ -245,3 +245,82 @@ except smtplib.SMTPException:
         &[],
     );
 }
+
+/// An empty mailbox reports HIGHESTMODSEQ 1; its first message must have a higher MODSEQ, or
+/// `CHANGEDSINCE 1` and `STATUS (HIGHESTMODSEQ)` never show it (RFC 7162 §3.1.1).
+#[test]
+fn the_first_message_of_an_empty_mailbox_raises_highestmodseq() {
+    let server = server_with_mail(&[]);
+    server.python_ok(
+        &script(
+            r#"
+def highest(lines):
+    return int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(lines)).group(1))
+m = imap_login(mode="implicit")
+ok(m._simple_command("ENABLE", "CONDSTORE"))
+ok(m.create("Empty"))
+seen = highest(ok(m.status("Empty", "(HIGHESTMODSEQ)")))
+typ, data = m.select("INBOX")
+before = highest(m.untagged_responses["OK"])
+ok(m.append("INBOX", None, None, b"Subject: first\r\n\r\nfirst\r\n"))
+ok(m.noop())
+changed = ok(m.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {before})"))
+assert any(b"UID 1 " in l or b"UID 1)" in l for l in changed if l), changed
+assert highest(ok(m.status("INBOX", "(HIGHESTMODSEQ)"))) > before
+# A COPY into the other empty mailbox is seen there too.
+ok(m.copy("1", "Empty"))
+assert highest(ok(m.status("Empty", "(HIGHESTMODSEQ)"))) > seen
+m.logout()
+"#,
+        ),
+        &[],
+    );
+}
+
+/// RENAME creates the new name's missing superior levels, as CREATE does (RFC 3501
+/// §6.3.5), so `LIST "" "%"` leads down to it.
+#[test]
+fn rename_creates_the_missing_levels_above_the_new_name() {
+    let server = server_with_mail(&[]);
+    server.python_ok(
+        &script(
+            r#"
+m = imap_login(mode="implicit")
+ok(m.create("Work"))
+ok(m.rename("Work", "Projects/2024/Work"))
+top = ok(m.list('""', "%"))
+assert any(l.endswith(b'"/" Projects') for l in top), top
+assert any(l.endswith(b'"/" Projects/2024') for l in ok(m.list('""', "Projects/%")))
+assert any(l.endswith(b'"/" Projects/2024/Work') for l in ok(m.list('""', "Projects/2024/%")))
+ok(m.select("Projects/2024"))
+m.logout()
+"#,
+        ),
+        &[],
+    );
+}
+
+/// A Subject in raw 8-bit Latin-1 (an old mailer's) reaches ENVELOPE as RFC 2047 UTF-8 words
+/// read as Windows-1252, not NIL (a client would show "(no subject)").
+#[test]
+fn a_latin1_subject_reaches_the_envelope() {
+    let server = server_with_mail(&[]);
+    server.python_ok(
+        &script(
+            r#"
+import email.header
+m = imap_login(mode="implicit")
+long = "Rechnung für März " + "und Überweisung " * 6
+ok(m.append("INBOX", None, None, b"Subject: " + long.encode("latin-1") + b"\r\n\r\nbody\r\n"))
+ok(m.select("INBOX"))
+envelope = ok(m.fetch("1", "(ENVELOPE)"))[0]
+words = re.search(rb'ENVELOPE \(NIL "([^"]*)"', envelope).group(1).decode()
+assert all(len(w) <= 75 for w in words.split()), words
+decoded = str(email.header.make_header(email.header.decode_header(words)))
+assert decoded == long.strip(), (decoded, long)
+m.logout()
+"#,
+        ),
+        &[],
+    );
+}

@@ -101,6 +101,30 @@ fn unfold(value: &str) -> String {
         .to_string()
 }
 
+/// The last `name` field's value as it is in the message, unfolded (what ENVELOPE gives;
+/// clients decode RFC 2047 themselves). Raw 8-bit text that is not UTF-8 (Latin-1 from an old
+/// mailer) is read as Windows-1252, Latin-1's usual superset, and given as RFC 2047 encoded
+/// words, as non-ASCII names are: IMAP has no other way to say its charset, and dropping the
+/// field would show a client "(no subject)".
+fn raw_value(m: &Message<'_>, name: HeaderName<'_>) -> Option<String> {
+    let header = m
+        .root_part()
+        .headers()
+        .iter()
+        .rev()
+        .find(|h| h.name == name)?;
+    let bytes = m
+        .raw_message()
+        .get(header.offset_start as usize..header.offset_end as usize)?;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(unfold(text)),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            Some(encoded_words(&unfold(&text)))
+        }
+    }
+}
+
 /// The ENVELOPE list in IMAP syntax, as stored in `Part::envelope`.
 fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -108,7 +132,7 @@ fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
         out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         return out;
     };
-    let raw = |name| m.header_raw(name).map(unfold);
+    let raw = |name| raw_value(m, name);
     out.push(b'(');
     encode::nstring(
         &mut out,
@@ -225,6 +249,26 @@ fn encoded_word(text: &str) -> String {
         "=?utf-8?b?{}?=",
         base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
     )
+}
+
+/// `text` as RFC 2047 encoded words of at most 75 characters (RFC 2047 §2), each whole
+/// characters of at most 45 octets (60 in base64), separated by spaces, which decoders drop.
+fn encoded_words(text: &str) -> String {
+    const OCTETS: usize = 45;
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    for (index, c) in text.char_indices() {
+        if index + c.len_utf8() - start > OCTETS {
+            words.push(encoded_word(&text[start..end]));
+            start = index;
+        }
+        end = index + c.len_utf8();
+    }
+    if start < text.len() || words.is_empty() {
+        words.push(encoded_word(&text[start..]));
+    }
+    words.join(" ")
 }
 
 fn search_fields(m: &Message<'_>) -> SearchFields {

@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{INBOX, Store, StoreError, mailbox_not_found, next_id, now_unix};
+use super::{INBOX, Store, StoreError, mailbox_not_found, next_id, next_modseq, now_unix};
 use crate::limits::IMAP_MAX_MAILBOXES;
 
 /// Created for every account, with their RFC 6154 attribute, and subscribed.
@@ -167,19 +167,7 @@ impl Store {
             if existing.contains(&name) {
                 return Err(StoreError::Exists(name));
             }
-            if existing.len() >= IMAP_MAX_MAILBOXES {
-                return Err(StoreError::Invalid("[LIMIT] too many mailboxes".into()));
-            }
-            let mut level = String::new();
-            for part in name.split('/') {
-                if !level.is_empty() {
-                    level.push('/');
-                }
-                level.push_str(part);
-                if !existing.contains(&level) {
-                    insert_mailbox(&txn, &account, &level)?;
-                }
-            }
+            create_levels(&txn, &account, &name, &existing)?;
             txn.commit()?;
             Ok(())
         })
@@ -224,7 +212,8 @@ impl Store {
 
     /// RENAME (RFC 9051 §6.3.6): the mailbox and everything below it keep their ids,
     /// UIDVALIDITY and UIDs. Renaming INBOX moves its messages to a new mailbox and leaves
-    /// INBOX empty.
+    /// INBOX empty. Missing superior levels of the new name are created, as by CREATE:
+    /// without them a client that walks the tree with `LIST "" "%"` never reaches it.
     pub async fn rename_mailbox(
         &self,
         account: &str,
@@ -266,6 +255,9 @@ impl Store {
                         .ok_or_else(|| mailbox_not_found(&account, old))?;
                     mailboxes.insert((account.as_str(), new.as_str()), row)?;
                 }
+            }
+            if let Some((superior, _)) = to.rsplit_once('/') {
+                create_levels(&txn, &account, superior, &names(&txn, &account)?)?;
             }
             txn.commit()?;
             Ok(())
@@ -346,6 +338,29 @@ impl Store {
 /// RENAME of INBOX (RFC 9051 §6.3.6): a new mailbox `to` takes INBOX's messages with their
 /// UIDs, flags, MODSEQs and `\Recent` claims; INBOX stays, empty, with a tombstone for each
 /// message that left, under one new HIGHESTMODSEQ.
+/// Creates `name` and each of its superior levels that is not among `existing`.
+fn create_levels(
+    txn: &WriteTransaction,
+    account: &str,
+    name: &str,
+    existing: &[String],
+) -> Result<(), StoreError> {
+    let mut level = String::new();
+    for part in name.split('/') {
+        if !level.is_empty() {
+            level.push('/');
+        }
+        level.push_str(part);
+        if !existing.contains(&level) {
+            if existing.len() >= IMAP_MAX_MAILBOXES {
+                return Err(StoreError::Invalid("[LIMIT] too many mailboxes".into()));
+            }
+            insert_mailbox(txn, account, &level)?;
+        }
+    }
+    Ok(())
+}
+
 fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), StoreError> {
     insert_mailbox(txn, account, to)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
@@ -357,7 +372,7 @@ fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), S
         .get((account, to))?
         .map(|v| v.value())
         .ok_or_else(|| mailbox_not_found(account, to))?;
-    let modseq = inbox_modseq + 1;
+    let modseq = next_modseq(inbox_modseq);
     let mut messages = Messages::open(txn)?;
     for uid in messages.uids(inbox)? {
         let Some(row) = messages.get(inbox, uid)? else {

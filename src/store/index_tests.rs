@@ -130,19 +130,20 @@ async fn a_flag_change_moves_the_index_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = alice_with(dir.path(), 2).await;
     let before = store.mailbox_state(ALICE, INBOX).await.expect("state");
-    assert_eq!(keys(&store, MODSEQS, before.id), [(1, 1), (2, 2)]);
+    // A mailbox's first change is MODSEQ 2: an empty one reports HIGHESTMODSEQ 1.
+    assert_eq!(keys(&store, MODSEQS, before.id), [(2, 1), (3, 2)]);
     let outcome = store
         .store_flags(ALICE, INBOX, vec![1], FlagOp::Add, flags::SEEN, None)
         .await
         .expect("store");
-    assert_eq!(outcome.after, 3);
-    assert_eq!(keys(&store, MODSEQS, before.id), [(2, 2), (3, 1)]);
+    assert_eq!(outcome.after, 4);
+    assert_eq!(keys(&store, MODSEQS, before.id), [(3, 2), (4, 1)]);
     // Setting a flag a message already has is no change and moves nothing.
     store
         .store_flags(ALICE, INBOX, vec![1], FlagOp::Add, flags::SEEN, None)
         .await
         .expect("store again");
-    assert_eq!(keys(&store, MODSEQS, before.id), [(2, 2), (3, 1)]);
+    assert_eq!(keys(&store, MODSEQS, before.id), [(3, 2), (4, 1)]);
     assert_index_exact(&store);
 }
 
@@ -205,7 +206,7 @@ async fn a_move_tombstones_the_source_and_indexes_the_copies() {
     assert_eq!(moved.highest_modseq, inbox.highest_modseq + 1);
     let gone = moved.highest_modseq;
     assert_eq!(keys(&store, EXPUNGED, inbox.id), [(gone, 1), (gone, 3)]);
-    assert_eq!(keys(&store, MODSEQS, archive.id), [(1, 1), (1, 2)]);
+    assert_eq!(keys(&store, MODSEQS, archive.id), [(2, 1), (2, 2)]);
     assert!(keys(&store, EXPUNGED, archive.id).is_empty());
     // COPY leaves the source alone.
     store
@@ -223,10 +224,10 @@ async fn a_move_tombstones_the_source_and_indexes_the_copies() {
         .expect("move within");
     assert_eq!(within, [(1, 4), (2, 5), (3, 6)]);
     let changes = store
-        .changes_since(ALICE, "Archive", archive.id, 2)
+        .changes_since(ALICE, "Archive", archive.id, 3)
         .await
         .expect("changes");
-    assert_eq!(changes.state.highest_modseq, 3);
+    assert_eq!(changes.state.highest_modseq, 4);
     assert_eq!(changes.expunged, [1, 2, 3]);
     let uids: Vec<u32> = changes.changed.iter().map(|c| c.uid).collect();
     assert_eq!(uids, [4, 5, 6]);
@@ -238,7 +239,7 @@ async fn changes_since_gives_only_what_is_newer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = alice_with(dir.path(), 4).await;
     let start = store.mailbox_state(ALICE, INBOX).await.expect("state");
-    assert_eq!(start.highest_modseq, 4);
+    assert_eq!(start.highest_modseq, 5);
     store
         .store_flags(ALICE, INBOX, vec![3], FlagOp::Add, flags::FLAGGED, None)
         .await
@@ -258,32 +259,32 @@ async fn changes_since_gives_only_what_is_newer() {
         .await
         .expect("all");
     let seen: Vec<(u32, u64)> = all.changed.iter().map(|c| (c.uid, c.modseq)).collect();
-    assert_eq!(seen, [(1, 6), (3, 5), (4, 4), (5, 8)], "by UID");
+    assert_eq!(seen, [(1, 7), (3, 6), (4, 5), (5, 9)], "by UID");
     assert_eq!(all.expunged, [2]);
-    assert_eq!(all.state.highest_modseq, 8);
+    assert_eq!(all.state.highest_modseq, 9);
     assert_eq!(all.state.uidnext, 6);
 
     let recent = store
-        .changes_since(ALICE, INBOX, start.id, 6)
+        .changes_since(ALICE, INBOX, start.id, 7)
         .await
-        .expect("since 6");
+        .expect("since 7");
     assert_eq!(recent.expunged, [2]);
     assert_eq!(
         recent.changed,
         [FlagChange {
             uid: 5,
             flags: Flags::default(),
-            modseq: 8
+            modseq: 9
         }]
     );
     let flagged = store
-        .changes_since(ALICE, INBOX, start.id, 4)
+        .changes_since(ALICE, INBOX, start.id, 5)
         .await
-        .expect("since 4");
+        .expect("since 5");
     assert_eq!(flagged.changed[1].flags, flags::FLAGGED.into());
     assert_eq!(flagged.changed[0].flags, flags::DELETED.into());
     let none = store
-        .changes_since(ALICE, INBOX, start.id, 8)
+        .changes_since(ALICE, INBOX, start.id, 9)
         .await
         .expect("since now");
     assert!(none.changed.is_empty() && none.expunged.is_empty());

@@ -4,7 +4,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{Flags, Store, StoreError, mailbox_not_found};
+use super::{Flags, Store, StoreError, mailbox_not_found, next_modseq};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageInfo {
@@ -103,7 +103,7 @@ impl Store {
                         .get((account.as_str(), name.as_str()))?
                         .map(|v| v.value())
                         .ok_or_else(|| mailbox_not_found(&account, &name))?;
-                    let modseq = modseq + 1;
+                    let modseq = next_modseq(modseq);
                     let mut messages = Messages::open(&txn)?;
                     for uid in uids {
                         if let Some(row) = messages.remove(id, uid, modseq)? {

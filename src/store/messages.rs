@@ -7,7 +7,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::index::Messages;
 use super::schema::*;
-use super::{Flags, MessageInfo, Store, StoreError, mailbox_not_found};
+use super::{Flags, MessageInfo, Store, StoreError, mailbox_not_found, next_modseq};
 use crate::mime::Part;
 
 /// The per-mailbox counters, read cheaply to see whether anything changed.
@@ -207,7 +207,7 @@ impl Store {
                 {
                     let mut mailboxes = txn.open_table(MAILBOXES)?;
                     let state = find_state(&mailboxes, &account, &name)?;
-                    let modseq = state.highest_modseq + 1;
+                    let modseq = next_modseq(state.highest_modseq);
                     outcome.before = state.highest_modseq;
                     outcome.after = state.highest_modseq;
                     let mut messages = Messages::open(&txn)?;
@@ -279,12 +279,12 @@ impl Store {
                     validity = target.uidvalidity;
                     let mut messages = Messages::open(&txn)?;
                     let mut blobs = txn.open_table(BLOBS)?;
-                    let target_modseq = target.highest_modseq + 1;
+                    let target_modseq = next_modseq(target.highest_modseq);
                     // A MOVE within one mailbox is one change; otherwise the source has its own.
                     let source_modseq = if source.id == target.id {
                         target_modseq
                     } else {
-                        source.highest_modseq + 1
+                        next_modseq(source.highest_modseq)
                     };
                     let mut next = target.uidnext;
                     for uid in uids {

@@ -498,6 +498,13 @@ pub(crate) fn mailbox_not_found(account: &str, name: &str) -> StoreError {
     }
 }
 
+/// The mod-sequence of a change to a mailbox whose highest is `highest`. A new mailbox stores
+/// 0 and IMAP reports it as HIGHESTMODSEQ 1 (RFC 7162 has no 0), so its first change is 2: a
+/// client that saw 1 must find that change with `CHANGEDSINCE 1` or `STATUS (HIGHESTMODSEQ)`.
+pub(crate) fn next_modseq(highest: u64) -> u64 {
+    highest.max(1) + 1
+}
+
 /// Takes the next value of a counter in `META`.
 fn next_id(meta: &mut redb::Table<&str, u64>, counter: &str) -> Result<u64, StoreError> {
     let id = meta.get(counter)?.map(|v| v.value()).unwrap_or(1);

@@ -18,7 +18,7 @@ use super::index::Messages;
 use super::pieces::{self, PIECE_MAX};
 use super::schema::*;
 use super::spool::SpoolSlots;
-use super::{Flags, SpoolFile, StoreError, count_mail, ends, next_id, space};
+use super::{Flags, SpoolFile, StoreError, count_mail, ends, next_id, next_modseq, space};
 use crate::mime::Scanner;
 use crate::status::Status;
 
@@ -230,7 +230,7 @@ fn write_delivery(
         count_mail(&mut meta, size, true)?;
         for (index, (_, row)) in targets.iter_mut().enumerate() {
             let (mailbox_id, uidvalidity, uidnext, modseq) = *row;
-            let modseq = modseq + 1;
+            let modseq = next_modseq(modseq);
             messages.insert(
                 mailbox_id,
                 uidnext,
