@@ -30,8 +30,9 @@ pub struct Selected {
     /// UID ranges that are `\Recent` in this session (RFC 3501 §2.3.2): the messages it was
     /// the first to be told about.
     pub recent: Vec<(u32, u32)>,
-    /// The last sync left something untold: expunges held back during a command that names
-    /// messages by sequence number, or a store that could not be read.
+    /// The last sync may have left something untold: expunges held back during a command
+    /// that names messages by sequence number, a store that could not be read, or a STORE
+    /// that saw a commit whose notice had not come yet.
     pub stale: bool,
 }
 
@@ -447,6 +448,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         self.saw_own_change(outcome.before, outcome.after);
+        // The store may have seen another session's commit whose notice has not reached this
+        // session yet (a MOVE of a message named here: the STORE found it gone). Read the
+        // changes before the tagged reply all the same, so that such a message's EXPUNGE
+        // comes with the reply instead of a FETCH that looks like this STORE did nothing.
+        if let Some(selected) = &mut self.selected {
+            selected.stale = true;
+        }
         if let Some(spam) = super::junk::lesson_of_store(op, names) {
             let uids = outcome.changed.iter().map(|c| c.uid).collect();
             super::junk::learn(&store, id, uids, spam).await;
