@@ -162,6 +162,10 @@ assert search(m, "NOT", "HEADER", "X-Mailer", '""') == [2, 3]
 assert search(m, "TO", "undisclosed-recipients") == [1]
 assert search(m, "TO", "friends") == [2]
 assert search(m, "TO", "carl@home.test") == [2]
+# Any field is searched unfolded: words on either side of a fold are found together.
+ok(m.append("INBOX", None, None, b"From: a@home.test\r\nX-Folded: first\r\n second\r\nSubject: s\r\n\r\nbody\r\n"))
+assert search(m, "HEADER", "X-Folded", '"first second"') == [4]
+assert search(m, "HEADER", "X-Folded", "second") == [4]
 m.logout()
 print("present")
 "#);

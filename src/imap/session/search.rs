@@ -42,9 +42,14 @@ struct Subject<'a> {
 
 fn header_contains(block: &[u8], field: &str, needle: &str) -> bool {
     let needle = needle.to_lowercase();
-    field_values(block, field)
-        .iter()
-        .any(|v| String::from_utf8_lossy(v).to_lowercase().contains(&needle))
+    // Unfolded (RFC 5322 §2.2.3: the line breaks go, the white space after them stays), so
+    // that words on either side of a fold are found together.
+    field_values(block, field).iter().any(|v| {
+        String::from_utf8_lossy(v)
+            .replace(['\r', '\n'], "")
+            .to_lowercase()
+            .contains(&needle)
+    })
 }
 
 /// Hands a piece of a message's text to the finders that search it: TEXT (`true`) reads
