@@ -2,7 +2,7 @@
 """The setup hotspot under NetworkManager, end to end but for the radio (README "Wi-Fi through
 NetworkManager"): a phone that joins it gets an address, the captive-portal API's URL as DHCP
 option 114, and the box's address for the names its connectivity probe looks up, and the
-probe is redirected to the setup page.
+probe is redirected to the setup page; leaving setup mode takes it all down again.
 
     python3 tests/nm_hotspot/nm_hotspot.py BIN     (root: network namespaces)
 
@@ -196,6 +196,15 @@ hotspot_hosts = "{hosts}"
         if "captive DNS cannot listen" in log:
             fail("Letterbox's captive DNS tried port 53 of NetworkManager's hotspot", *logs)
         print("    ok: port 53 was left to NetworkManager's dnsmasq")
+
+        # Leaving setup mode takes the hotspot down, and the hosts file with it.
+        left = run(binary, "--config", config, "setup", "--off", check=False)
+        if left.returncode != 0:
+            fail(f"setup --off: {left.stdout}{left.stderr}", *logs)
+        wait_for("the hotspot down (nmcli connection down) and the hosts file gone",
+                 lambda: "connection down id letterbox-hotspot" in open(nmcli_log).read()
+                 and not os.path.exists(hosts) and not os.path.exists(pid_file), 30, *logs)
+        print("    ok: leaving setup mode took the hotspot down and removed the hosts file")
     finally:
         if daemon is not None and daemon.poll() is None:
             os.killpg(daemon.pid, signal.SIGTERM)
