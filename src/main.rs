@@ -30,6 +30,9 @@ const RUSTLS_HANDSHAKE: &str = "rustls::msgs::handshake";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run) {
+        end_quietly_on_a_closed_pipe();
+    }
     // The log goes to stderr at the level RUST_LOG asks for; INFO and above also to the
     // admin page's recent lines.
     let recent_log = RecentLog::default();
@@ -78,6 +81,17 @@ fn main() -> ExitCode {
             eprintln!("letterbox: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so a command printing into a pipe that closed (`letterbox queue list
+/// | head`) got an error from `println!` and panicked with a backtrace. The commands end the
+/// way Unix tools do instead: quietly, by the signal. The daemon (`run`) keeps it ignored: a
+/// client that goes away is an error on its socket, not the end of the mail box.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: resets one signal's disposition to the default, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -232,3 +232,25 @@ fn a_stop_ends_every_task_without_waiting_out_the_drain_timeout() {
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains("after the drain timeout"), "{log}");
 }
+
+/// A command whose output goes into a pipe that has closed (`letterbox config show | head
+/// -1`) ends quietly, as Unix tools do (by SIGPIPE), instead of panicking with a backtrace.
+#[test]
+fn a_command_printing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // Closed before the command starts: its first line already finds no reader.
+    drop(reader);
+    let out = std::process::Command::new(BIN)
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .env_remove("LETTERBOX_CONFIG")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("letterbox config show");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
+}
