@@ -335,9 +335,6 @@ impl Store {
     }
 }
 
-/// RENAME of INBOX (RFC 9051 §6.3.6): a new mailbox `to` takes INBOX's messages with their
-/// UIDs, flags, MODSEQs and `\Recent` claims; INBOX stays, empty, with a tombstone for each
-/// message that left, under one new HIGHESTMODSEQ.
 /// Creates `name` and each of its superior levels that is not among `existing`.
 fn create_levels(
     txn: &WriteTransaction,
@@ -361,6 +358,9 @@ fn create_levels(
     Ok(())
 }
 
+/// RENAME of INBOX (RFC 9051 §6.3.6): a new mailbox `to` takes INBOX's messages with their
+/// UIDs, flags, MODSEQs and `\Recent` claims; INBOX stays, empty, with a tombstone for each
+/// message that left, under one new HIGHESTMODSEQ.
 fn rename_inbox(txn: &WriteTransaction, account: &str, to: &str) -> Result<(), StoreError> {
     insert_mailbox(txn, account, to)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
