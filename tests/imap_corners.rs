@@ -300,24 +300,31 @@ m.logout()
     );
 }
 
-/// A Subject in raw 8-bit Latin-1 (an old mailer's) reaches ENVELOPE as RFC 2047 UTF-8 words
-/// read as Windows-1252, not NIL (a client would show "(no subject)").
+/// A Subject and a display name in raw 8-bit Latin-1 (an old mailer's) reach ENVELOPE as
+/// RFC 2047 UTF-8 words read as Windows-1252, not NIL (a client would show "(no subject)")
+/// or U+FFFD, and SEARCH finds them by their letters.
 #[test]
-fn a_latin1_subject_reaches_the_envelope() {
+fn a_latin1_subject_and_sender_reach_the_envelope_and_search() {
     let server = server_with_mail(&[]);
     server.python_ok(
         &script(
             r#"
 import email.header
+def decoded(words):
+    assert all(len(w) <= 75 for w in words.split()), words
+    return str(email.header.make_header(email.header.decode_header(words)))
 m = imap_login(mode="implicit")
 long = "Rechnung für März " + "und Überweisung " * 6
-ok(m.append("INBOX", None, None, b"Subject: " + long.encode("latin-1") + b"\r\n\r\nbody\r\n"))
+ok(m.append("INBOX", None, None, b"From: J\xfcrgen M\xfcller <j@home.test>\r\nSubject: "
+    + long.encode("latin-1") + b"\r\n\r\nbody\r\n"))
 ok(m.select("INBOX"))
 envelope = ok(m.fetch("1", "(ENVELOPE)"))[0]
-words = re.search(rb'ENVELOPE \(NIL "([^"]*)"', envelope).group(1).decode()
-assert all(len(w) <= 75 for w in words.split()), words
-decoded = str(email.header.make_header(email.header.decode_header(words)))
-assert decoded == long.strip(), (decoded, long)
+subject, name = re.search(rb'ENVELOPE \(NIL "([^"]*)" \(\("([^"]*)"', envelope).groups()
+assert decoded(subject.decode()) == long.strip(), (subject, long)
+assert decoded(name.decode()) == "Jürgen Müller", name
+for key, text in [("FROM", "jürgen"), ("SUBJECT", "überweisung")]:
+    m.literal = text.encode()
+    assert ok(m.search("UTF-8", key)) == [b"1"], key
 m.logout()
 "#,
         ),

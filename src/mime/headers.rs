@@ -6,7 +6,9 @@
 //! it is stored pre-encoded in each message's `Part` (see [`Part::envelope`]), and moving it
 //! out would change the stored format.
 
-use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser};
+use std::borrow::Cow;
+
+use mail_parser::{Address, Header, HeaderName, HeaderValue, Message, MessageParser};
 
 use super::{Part, SearchFields};
 use crate::imap::proto::encode;
@@ -101,27 +103,64 @@ fn unfold(value: &str) -> String {
         .to_string()
 }
 
-/// The last `name` field's value as it is in the message, unfolded (what ENVELOPE gives;
-/// clients decode RFC 2047 themselves). Raw 8-bit text that is not UTF-8 (Latin-1 from an old
-/// mailer) is read as Windows-1252, Latin-1's usual superset, and given as RFC 2047 encoded
-/// words, as non-ASCII names are: IMAP has no other way to say its charset, and dropping the
-/// field would show a client "(no subject)".
-fn raw_value(m: &Message<'_>, name: HeaderName<'_>) -> Option<String> {
+/// The last `name` field of the root part, and its value's octets as they are in the message.
+fn raw_field<'x>(m: &'x Message<'x>, name: &HeaderName<'_>) -> Option<(&'x Header<'x>, &'x [u8])> {
     let header = m
         .root_part()
         .headers()
         .iter()
         .rev()
-        .find(|h| h.name == name)?;
+        .find(|h| h.name == *name)?;
     let bytes = m
         .raw_message()
         .get(header.offset_start as usize..header.offset_end as usize)?;
+    Some((header, bytes))
+}
+
+/// A value in raw 8-bit octets that are not UTF-8 (Latin-1 from an old mailer), read as
+/// Windows-1252, Latin-1's usual superset. The parser would have turned those octets into
+/// U+FFFD. `None` for a value that is UTF-8 (or ASCII): the parser's reading stands.
+fn eight_bit_text(bytes: &[u8]) -> Option<String> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Some(unfold(text)),
-        Err(_) => {
-            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-            Some(encoded_words(&unfold(&text)))
+        Ok(_) => None,
+        Err(_) => Some(encoding_rs::WINDOWS_1252.decode(bytes).0.into_owned()),
+    }
+}
+
+/// The last `name` field's value as it is in the message, unfolded (what ENVELOPE gives;
+/// clients decode RFC 2047 themselves). Raw 8-bit text that is not UTF-8 is read as
+/// Windows-1252 and given as RFC 2047 encoded words, as non-ASCII names are: IMAP has no
+/// other way to say its charset, and dropping the field would show a client "(no subject)".
+fn raw_value(m: &Message<'_>, name: HeaderName<'_>) -> Option<String> {
+    let (_, bytes) = raw_field(m, &name)?;
+    match eight_bit_text(bytes) {
+        None => Some(unfold(std::str::from_utf8(bytes).ok()?)),
+        Some(text) => Some(encoded_words(&unfold(&text))),
+    }
+}
+
+/// The last `name` address field, parsed. One in raw 8-bit octets that are not UTF-8 is
+/// parsed again from its Windows-1252 reading, so a display name like "Jürgen" written by an
+/// old mailer keeps its letters.
+fn address_field<'x>(m: &'x Message<'x>, name: HeaderName<'_>) -> Option<Cow<'x, Address<'x>>> {
+    let (header, bytes) = raw_field(m, &name)?;
+    match eight_bit_text(bytes) {
+        None => header.value.as_address().map(Cow::Borrowed),
+        Some(text) => {
+            // Any address field parses the same; From is one the parser reads as addresses.
+            let block = format!("From:{text}\r\n\r\n");
+            let reparsed = MessageParser::new().parse_headers(block.as_bytes())?;
+            Some(Cow::Owned(reparsed.from()?.clone().into_owned()))
         }
+    }
+}
+
+/// The last `name` text field, decoded (RFC 2047 words and all), for SEARCH.
+fn decoded_text(m: &Message<'_>, name: HeaderName<'_>) -> Option<String> {
+    let (header, bytes) = raw_field(m, &name)?;
+    match eight_bit_text(bytes) {
+        None => header.value.as_text().map(str::to_string),
+        Some(text) => Some(unfold(&text)),
     }
 }
 
@@ -143,17 +182,20 @@ fn envelope(message: Option<&Message<'_>>) -> Vec<u8> {
         &mut out,
         raw(HeaderName::Subject).as_deref().map(str::as_bytes),
     );
-    let from = m.from();
+    let field = |name| address_field(m, name);
+    let from = field(HeaderName::From);
+    let sender = field(HeaderName::Sender).or_else(|| from.clone());
+    let reply_to = field(HeaderName::ReplyTo).or_else(|| from.clone());
     for field in [
         from,
-        m.sender().or(from),
-        m.reply_to().or(from),
-        m.to(),
-        m.cc(),
-        m.bcc(),
+        sender,
+        reply_to,
+        field(HeaderName::To),
+        field(HeaderName::Cc),
+        field(HeaderName::Bcc),
     ] {
         out.push(b' ');
-        addresses(&mut out, field);
+        addresses(&mut out, field.as_deref());
     }
     out.push(b' ');
     encode::nstring(
@@ -229,9 +271,9 @@ fn address(out: &mut Vec<u8>, name: Option<&str>, email: Option<&str>) {
     out.push(b'(');
     match name.filter(|n| !n.is_empty()) {
         Some(name) if name.is_ascii() => encode::string(out, name.as_bytes()),
-        // Names were decoded by the parser; non-ASCII goes back as an RFC 2047 encoded word,
+        // Names were decoded by the parser; non-ASCII goes back as RFC 2047 encoded words,
         // which every client decodes.
-        Some(name) => encode::string(out, encoded_word(name).as_bytes()),
+        Some(name) => encode::string(out, encoded_words(name).as_bytes()),
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
@@ -302,11 +344,13 @@ fn search_fields(m: &Message<'_>) -> SearchFields {
         text.to_lowercase()
     };
     SearchFields {
-        from: flatten(m.from()),
-        to: flatten(m.to()),
-        cc: flatten(m.cc()),
-        bcc: flatten(m.bcc()),
-        subject: m.subject().unwrap_or_default().to_lowercase(),
+        from: flatten(address_field(m, HeaderName::From).as_deref()),
+        to: flatten(address_field(m, HeaderName::To).as_deref()),
+        cc: flatten(address_field(m, HeaderName::Cc).as_deref()),
+        bcc: flatten(address_field(m, HeaderName::Bcc).as_deref()),
+        subject: decoded_text(m, HeaderName::Subject)
+            .unwrap_or_default()
+            .to_lowercase(),
         sent: m.date().map(|d| d.to_timestamp()),
     }
 }

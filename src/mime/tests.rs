@@ -151,6 +151,65 @@ fn envelope_source_routes_go_in_adl() {
     }
 }
 
+/// The display names of an ENVELOPE address list, with its RFC 2047 words decoded, checking
+/// that each word is at most 75 characters (RFC 2047 §2).
+fn envelope_names(envelope: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut names = Vec::new();
+    // Each address with a name starts `("name"`.
+    for quoted in envelope.split("(\"").skip(1) {
+        let name = quoted.split('"').next().unwrap();
+        let mut decoded = Vec::new();
+        for word in name.split(' ') {
+            assert!(word.len() <= 75, "{word}");
+            let payload = word
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+                .expect(word);
+            decoded.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(payload)
+                    .unwrap(),
+            );
+        }
+        names.push(String::from_utf8(decoded).unwrap());
+    }
+    names
+}
+
+#[test]
+fn latin1_display_names_and_subject_are_read_as_windows_1252() {
+    let message = b"From: J\xfcrgen M\xfcller <j@home.test>\r\n\
+To: \"Gr\xe4fin, Anna\" <anna@home.test>,\r\n \xc9mile <emile@home.test>\r\n\
+Subject: Caf\xe9 \x80 5\r\n\r\nbody\r\n";
+    let structure = structure_of(message);
+    let envelope = String::from_utf8(structure.envelope.unwrap()).unwrap();
+    // From, and Sender and Reply-To that default to it; then the two of To.
+    assert_eq!(
+        envelope_names(&envelope),
+        [
+            "Jürgen Müller",
+            "Jürgen Müller",
+            "Jürgen Müller",
+            "Gräfin, Anna",
+            "Émile"
+        ],
+        "{envelope}"
+    );
+    assert!(envelope.contains("\"anna\" \"home.test\""), "{envelope}");
+    let search = structure.search.unwrap();
+    assert!(search.from.contains("jürgen müller"), "{:?}", search.from);
+    assert!(search.to.contains("émile"), "{:?}", search.to);
+    assert_eq!(search.subject, "café € 5");
+}
+
+#[test]
+fn a_long_non_ascii_display_name_is_cut_into_words_of_75_characters() {
+    let name = "Überweisungsbestätigung der Genossenschaftsbank Süd für März und April";
+    let envelope = envelope_addresses(&format!("From: {name} <bank@home.test>"));
+    assert_eq!(envelope_names(&envelope)[0], name, "{envelope}");
+}
+
 #[test]
 fn search_fields_keep_group_names() {
     let table = [
