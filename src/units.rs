@@ -27,8 +27,21 @@ fn split_number(text: &str) -> Option<(u64, &str)> {
     Some((number, text.get(digits..)?.trim()))
 }
 
+/// A size: a whole or decimal number ("1.5GiB", what a person types on the admin page) and
+/// a unit; a fraction of an octet is refused.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let (number, unit) = split_number(text).ok_or_else(|| format!("{text:?} is not a size"))?;
+    let not_a_size = || format!("{text:?} is not a size");
+    let (whole, rest) = split_number(text).ok_or_else(not_a_size)?;
+    let (fraction, unit) = match rest.strip_prefix('.') {
+        Some(after) => {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits > 9 {
+                return Err(not_a_size());
+            }
+            (&after[..digits], after[digits..].trim())
+        }
+        None => ("", rest),
+    };
     let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1000,
@@ -43,9 +56,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             ));
         }
     };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    let too_large = || format!("{text:?} is too large");
+    let mut size = whole.checked_mul(factor).ok_or_else(too_large)?;
+    if !fraction.is_empty() {
+        let scale = 10u64.pow(fraction.len() as u32);
+        let numerator: u64 = fraction.parse().map_err(|_| not_a_size())?;
+        let part = u128::from(numerator) * u128::from(factor);
+        if part % u128::from(scale) != 0 && factor == 1 {
+            return Err(format!("{text:?} is a fraction of an octet"));
+        }
+        let part = u64::try_from(part / u128::from(scale)).map_err(|_| too_large())?;
+        size = size.checked_add(part).ok_or_else(too_large)?;
+    }
+    Ok(size)
 }
 
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
@@ -114,6 +137,13 @@ mod tests {
             ("12 parsecs", Err(())),
             ("-1", Err(())),
             ("99999999999999999999GiB", Err(())),
+            ("1.5GiB", Ok(3 << 29)),
+            ("0.25 MiB", Ok(256 * 1024)),
+            ("2.5 GB", Ok(2_500_000_000)),
+            ("1.5", Err(())),
+            ("1.", Err(())),
+            (".5GiB", Err(())),
+            ("1.2.3 GiB", Err(())),
         ];
         for (text, want) in cases {
             assert_eq!(parse_size(text).map_err(|_| ()), want, "{text}");

@@ -197,6 +197,14 @@ print("backup ok")
             && config.contains("settings file"),
         "{config}"
     );
+    // The space set on the page is Carl's quota.
+    let users = server.cli(&["user", "list", "--json"], None);
+    let users: serde_json::Value = serde_json::from_slice(&users.stdout).expect("user list");
+    let carl = users
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["address"] == "carl@home.test"))
+        .expect("carl");
+    assert_eq!(carl["quota"], 3u64 << 29, "{users}");
     // Carl's password is the one he chose on his page.
     let script = r#"
 import imaplib, os, ssl

@@ -1,5 +1,6 @@
 //! The admin page's people: the accounts and shared addresses (aliases) of the household;
-//! add one, reset a password, delete (confirmed on the form with what it deletes).
+//! add one, reset a password, set how much mail it may hold, delete (confirmed on the form
+//! with what it deletes).
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/admin/accounts", get(accounts_page))
         .route("/admin/accounts/add", post(account_add))
         .route("/admin/accounts/password", post(account_password))
+        .route("/admin/accounts/quota", post(account_quota))
         .route("/admin/accounts/delete", post(account_delete))
         .route("/admin/aliases/add", post(alias_add))
         .route("/admin/aliases/delete", post(alias_delete))
@@ -67,17 +69,30 @@ async fn accounts_view(
             domains: web.config().domains.clone(),
             accounts: accounts
                 .into_iter()
-                .map(|a| AccountRow {
-                    deletes: format!(
-                        "{} and all {} of its messages ({})",
-                        a.address,
-                        a.messages,
-                        human_bytes(a.bytes)
-                    ),
-                    storage: format!("{} messages, {}", a.messages, human_bytes(a.bytes)),
-                    administrator: a.administrator,
-                    myself: a.address == signed.account,
-                    address: a.address,
+                .map(|a| {
+                    let messages = match a.messages {
+                        1 => "1 message".to_string(),
+                        n => format!("{n} messages"),
+                    };
+                    AccountRow {
+                        deletes: format!(
+                            "{} and all its mail ({messages}, {})",
+                            a.address,
+                            human_bytes(a.bytes)
+                        ),
+                        storage: match a.quota {
+                            Some(limit) => format!(
+                                "{messages}, {} of the {} it may hold",
+                                human_bytes(a.bytes),
+                                human_bytes(limit)
+                            ),
+                            None => format!("{messages}, {}", human_bytes(a.bytes)),
+                        },
+                        quota: a.quota.map(size_for_form).unwrap_or_default(),
+                        administrator: a.administrator,
+                        myself: a.address == signed.account,
+                        address: a.address,
+                    }
                 })
                 .collect(),
             aliases: aliases
@@ -105,6 +120,55 @@ struct AccountForm {
     administrator: String,
     confirm: String,
     targets: String,
+    quota: String,
+}
+
+/// The space an account may hold, as typed on the page: empty (or "none") for no limit, else
+/// a number with its unit. A bare number is refused rather than read as octets: "2" is
+/// nearly always meant as 2 GB.
+fn quota_from_form(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "Say the unit of {text:?}: for example {text} GiB or {text} MiB."
+        ));
+    }
+    let bytes = crate::units::parse_size(text)
+        .map_err(|_| format!("{text:?} is not a size: write, for example, 2 GiB or 500 MiB."))?;
+    if bytes < QUOTA_MIN {
+        return Err(format!(
+            "{text} is too little to hold mail: give at least 1 MiB, or leave it empty for no limit."
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// The smallest limit the page sets: below it nearly every message would be refused.
+const QUOTA_MIN: u64 = 1 << 20;
+
+/// `bytes` as the quota field shows it, in a form `quota_from_form` reads back to the same
+/// number ("1.5 GiB", "500 MB", or octets).
+fn size_for_form(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 6] = [
+        (1 << 30, "GiB"),
+        (1_000_000_000, "GB"),
+        (1 << 20, "MiB"),
+        (1_000_000, "MB"),
+        (1 << 10, "KiB"),
+        (1000, "KB"),
+    ];
+    for (unit, name) in UNITS {
+        if bytes >= unit && (u128::from(bytes) * 100) % u128::from(unit) == 0 {
+            let hundredths = u128::from(bytes) * 100 / u128::from(unit);
+            let text = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            return format!("{text} {name}");
+        }
+    }
+    format!("{bytes} B")
 }
 
 /// The admin's forms: the session and its token first.
@@ -140,6 +204,10 @@ async fn account_add(
     if let Err(error) = new_password(&address, &form.password, &form.repeat) {
         return refuse(error).await;
     }
+    let quota = match quota_from_form(&form.quota) {
+        Ok(quota) => quota,
+        Err(error) => return refuse(error).await,
+    };
     let hash = match web.auth.hash(&Secret::new(form.password)).await {
         Ok(hash) => hash,
         Err(error) => return refuse(error.to_string()).await,
@@ -152,7 +220,12 @@ async fn account_add(
     {
         return refuse(error.to_string()).await;
     }
-    tracing::info!(%address, administrator, by = %signed.account, "web: account added");
+    if quota.is_some()
+        && let Err(error) = web.store.set_quota(&address, quota).await
+    {
+        return refuse(error.to_string()).await;
+    }
+    tracing::info!(%address, administrator, quota, by = %signed.account, "web: account added");
     accounts_view(
         &web,
         &signed,
@@ -213,6 +286,51 @@ async fn account_password(
         StatusCode::OK,
     )
     .await
+}
+
+async fn account_quota(
+    State(web): State<Arc<Web>>,
+    Extension(connection): Extension<Connection>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let signed = match admin_form(&web, &headers, &connection, "/admin/accounts", &form.csrf).await
+    {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    let result = match quota_from_form(&form.quota) {
+        Ok(quota) => web
+            .store
+            .set_quota(&form.address, quota)
+            .await
+            .map(|()| quota)
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error),
+    };
+    let quota = match result {
+        Ok(quota) => quota,
+        Err(error) => {
+            return accounts_view(
+                &web,
+                &signed,
+                None,
+                Some(error),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    tracing::info!(address = %form.address, quota, by = %signed.account, "web: quota set");
+    let message = match quota {
+        Some(limit) => format!(
+            "{} may now hold {} of mail; more is refused (the sender is told the mailbox is full).",
+            form.address,
+            human_bytes(limit)
+        ),
+        None => format!("{} may now hold mail without a limit.", form.address),
+    };
+    accounts_view(&web, &signed, Some(message), None, StatusCode::OK).await
 }
 
 async fn account_delete(
@@ -346,4 +464,34 @@ async fn alias_delete(
         StatusCode::OK,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_are_read_from_the_form_and_shown_back_the_same() {
+        assert_eq!(quota_from_form(" "), Ok(None));
+        assert_eq!(quota_from_form("None"), Ok(None));
+        assert_eq!(quota_from_form("2 GiB"), Ok(Some(2 << 30)));
+        assert_eq!(quota_from_form("1.5GiB"), Ok(Some(3 << 29)));
+        assert_eq!(quota_from_form("500 MB"), Ok(Some(500_000_000)));
+        for refused in ["2", "1.5", "lots", "512 KiB", "-1 GiB"] {
+            assert!(quota_from_form(refused).is_err(), "{refused}");
+        }
+        for bytes in [
+            2 << 30,
+            3 << 29,
+            500_000_000,
+            2_500_000_000,
+            1 << 20,
+            1_234_567_891,
+        ] {
+            let shown = size_for_form(bytes);
+            assert_eq!(quota_from_form(&shown), Ok(Some(bytes)), "{shown}");
+        }
+        assert_eq!(size_for_form(3 << 29), "1.5 GiB");
+        assert_eq!(size_for_form(500_000_000), "500 MB");
+    }
 }

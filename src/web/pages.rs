@@ -219,6 +219,8 @@ pub struct AdminQueuePage {
 pub struct AccountRow {
     pub address: String,
     pub storage: String,
+    /// The most mail it may hold, as the form shows it ("2 GiB"); empty for no limit.
+    pub quota: String,
     /// What deleting it deletes, said plainly.
     pub deletes: String,
     pub administrator: bool,

@@ -1,7 +1,8 @@
 // Drives Debian's Chromium through the admin page and a person's own page, over HTTPS (the
 // box's self-signed certificate), at phone and desktop size: log in as the administrator, see
 // the status refresh itself, run the health checks, press the USB backup button, retry one
-// queued message and delete another, add a person, reset a password; log in as that person, change the password, and meet 403 on the admin URLs.
+// queued message and delete another, add a person, reset a password, set their space; log in
+// as that person, change the password, and meet 403 on the admin URLs.
 // tests/web_admin.rs starts the daemon, the DNS server and the receiver, and runs this.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -135,11 +136,24 @@ await card.locator('input[name=password]').fill(person.newer);
 await card.locator('input[name=repeat]').fill(person.newer);
 await Promise.all([page.waitForNavigation(), card.locator('form[action="/admin/accounts/password"] button').click()]);
 assert.match(await page.textContent('[role=status]'), /has a new password/);
+// How much mail the person may hold: a bare number is refused (2 what?), a size is kept and
+// shown on the card, in the form it was given.
+await card.locator('summary', { hasText: 'Space for mail' }).click();
+await card.locator('input[name=quota]').fill('2');
+response = await Promise.all([page.waitForNavigation(), card.locator('form[action="/admin/accounts/quota"] button').click()]);
+assert.equal(response[0].status(), 422, 'a size without its unit is refused');
+assert.match(await page.textContent('[role=alert]'), /Say the unit/);
+await card.locator('summary', { hasText: 'Space for mail' }).click();
+await card.locator('input[name=quota]').fill('1.5 GiB');
+await Promise.all([page.waitForNavigation(), card.locator('form[action="/admin/accounts/quota"] button').click()]);
+assert.match(await page.textContent('[role=status]'), /may now hold 1\.5 GiB of mail/);
+assert.match(await card.textContent(), /of the 1\.5 GiB it may hold/);
+assert.equal(await card.locator('input[name=quota]').inputValue(), '1.5 GiB');
 await page.screenshot({ path: `${shots}/admin-people-desktop.png`, fullPage: true });
 await page.goto(`${base}/admin/log`);
 assert.match(await page.textContent('pre.log'), /web: account added/);
 assert.doesNotMatch(await page.textContent('pre.log'), new RegExp(person.password));
-say('a person added (a weak password refused first) and their password reset');
+say('a person added (a weak password refused first), their password reset and their space set');
 
 // Settings: a domain still in use cannot go; another one is added.
 await page.goto(`${base}/admin/settings`);
