@@ -89,6 +89,7 @@ async fn accounts_view(
                             None => format!("{messages}, {}", human_bytes(a.bytes)),
                         },
                         quota: a.quota.map(size_for_form).unwrap_or_default(),
+                        space_warning: a.quota.and_then(|limit| space_warning(a.bytes, limit)),
                         administrator: a.administrator,
                         myself: a.address == signed.account,
                         address: a.address,
@@ -144,6 +145,21 @@ fn quota_from_form(text: &str) -> Result<Option<u64>, String> {
         ));
     }
     Ok(Some(bytes))
+}
+
+/// What to tell the administrator about an account near or at its limit.
+fn space_warning(used: u64, limit: u64) -> Option<String> {
+    if used >= limit {
+        Some(
+            "Full: new mail for it waits at the sender's server (for a few days) until some is \
+             deleted or the space is raised."
+                .into(),
+        )
+    } else if used >= limit / 10 * 9 {
+        Some("Nearly full: over 90 % of its space is used.".into())
+    } else {
+        None
+    }
 }
 
 /// The smallest limit the page sets: below it nearly every message would be refused.
@@ -493,5 +509,13 @@ mod tests {
         }
         assert_eq!(size_for_form(3 << 29), "1.5 GiB");
         assert_eq!(size_for_form(500_000_000), "500 MB");
+    }
+
+    #[test]
+    fn an_account_near_or_at_its_limit_is_pointed_out() {
+        assert_eq!(space_warning(899, 1000), None);
+        assert!(space_warning(900, 1000).unwrap().starts_with("Nearly full"));
+        assert!(space_warning(1000, 1000).unwrap().starts_with("Full"));
+        assert!(space_warning(5000, 1000).unwrap().starts_with("Full"));
     }
 }

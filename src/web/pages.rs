@@ -221,6 +221,8 @@ pub struct AccountRow {
     pub storage: String,
     /// The most mail it may hold, as the form shows it ("2 GiB"); empty for no limit.
     pub quota: String,
+    /// Said when it is nearly or wholly full.
+    pub space_warning: Option<String>,
     /// What deleting it deletes, said plainly.
     pub deletes: String,
     pub administrator: bool,
