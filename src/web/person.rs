@@ -75,6 +75,12 @@ fn me_view(
 
 async fn storage_of(web: &Web, account: &str) -> String {
     match web.store.quota(account).await {
+        Ok(Some(quota)) if quota.used >= quota.limit => format!(
+            "{} of {} allowed: full. New mail waits at the sender's server until you delete \
+             some (and empty the Trash, which counts too).",
+            human_bytes(quota.used),
+            human_bytes(quota.limit)
+        ),
         Ok(Some(quota)) => format!(
             "{} of {} allowed",
             human_bytes(quota.used),

@@ -218,6 +218,7 @@ await context.close();
   assert.equal(new URL(p.url()).pathname, '/me');
   assert.equal(await p.locator('figure.qr svg').count(), 1, 'the profile as a QR code');
   assert.equal(await p.locator('a[href="/me/letterbox.mobileconfig"]').count(), 1);
+  assert.match(await p.textContent('main'), /0 B of 1\.5 GiB allowed/, 'the space the admin set');
   await p.fill('#current', 'wrong current password');
   await p.fill('#password', 'tulip garden window 58');
   await p.fill('#repeat', 'tulip garden window 58');
