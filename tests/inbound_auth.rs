@@ -65,11 +65,13 @@ fn send(
         r#"{PY_PRELUDE}
 import subprocess
 sender, key, domain, forged = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+# The body ends in a whitespace-only line, which DKIM's relaxed canonicalization drops.
 message = (forged + f"From: {{sender}}\r\nTo: alice@home.test\r\nSubject: from {{sender}}\r\n"
-           "Message-ID: <1@x>\r\nDate: Mon, 23 Nov 2026 01:00:00 +0000\r\n\r\nHello.\r\n").encode()
+           "Message-ID: <1@x>\r\nDate: Mon, 23 Nov 2026 01:00:00 +0000\r\n\r\nHello.\r\n \r\n").encode()
 if key:
     # dkimpy is Debian's python3-dkim: run it with Debian's interpreter.
-    signer = "import dkim, sys; sys.stdout.buffer.write(dkim.sign(sys.stdin.buffer.read(), b'sel', sys.argv[2].encode(), open(sys.argv[1], 'rb').read()))"
+    # relaxed/relaxed, as Gmail and Microsoft sign.
+    signer = "import dkim, sys; sys.stdout.buffer.write(dkim.sign(sys.stdin.buffer.read(), b'sel', sys.argv[2].encode(), open(sys.argv[1], 'rb').read(), canonicalize=(b'relaxed', b'relaxed')))"
     header = subprocess.run(["/usr/bin/python3", "-c", signer, key, domain], input=message, capture_output=True, check=True).stdout
     message = header + message
 s = smtplib.SMTP("localhost", SMTP_PORT, timeout=60)

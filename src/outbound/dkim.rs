@@ -105,6 +105,8 @@ impl Dkim {
         let signer = self.signers.get(&domain)?;
         Some(Signing {
             stream: signer.sign_streaming(),
+            body: RelaxedBody::default(),
+            out: Vec::new(),
         })
     }
 
@@ -117,11 +119,15 @@ impl Dkim {
 /// A signature in progress: feed every byte of the message, then `finish`.
 pub struct Signing<'a> {
     stream: mail_auth::dkim::streaming::DkimSigningStream<'a, RsaKey<Sha256>>,
+    body: RelaxedBody,
+    out: Vec<u8>,
 }
 
 impl Signing<'_> {
     pub fn write(&mut self, bytes: &[u8]) {
-        self.stream.write(bytes);
+        self.out.clear();
+        self.body.filter(bytes, &mut self.out);
+        self.stream.write(&self.out);
     }
 
     /// The `DKIM-Signature:` header field with its CRLF, or `None` if signing failed.
@@ -131,6 +137,55 @@ impl Signing<'_> {
             Err(error) => {
                 tracing::warn!(%error, "DKIM signing failed; sending unsigned");
                 None
+            }
+        }
+    }
+}
+
+/// Rewrites a message's body into one with the same relaxed canonical form (RFC 6376
+/// §3.4.4) that mail-auth 0.13 canonicalizes right. Its relaxed body canonicalization keeps
+/// the line breaks around a whitespace-only line at the end of the body (`a\r\n \r\n`
+/// hashes as `a\r\n\r\n`, not `a\r\n`), so signatures of such mail failed everywhere and
+/// valid signatures on it failed here. Whitespace before a line break is what the relaxed
+/// form drops, and a run of it before other text is one space there: writing it so leaves
+/// mail-auth nothing to get wrong. (Later mail-auth versions fix this but no longer build
+/// with ring.) The header section passes unchanged.
+#[derive(Default)]
+pub(crate) struct RelaxedBody {
+    /// The header section has ended (a CRLF CRLF, or LF LF, has gone by).
+    in_body: bool,
+    /// The last octets of the header section seen, to find its end across writes.
+    recent: [u8; 3],
+    /// Whitespace seen and not yet written: one space, if text follows on its line.
+    space: bool,
+}
+
+impl RelaxedBody {
+    pub(crate) fn filter(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        let mut rest = bytes;
+        while !self.in_body {
+            let Some((&byte, tail)) = rest.split_first() else {
+                return;
+            };
+            out.push(byte);
+            rest = tail;
+            let [a, b, c] = self.recent;
+            self.in_body = [a, b, c, byte] == *b"\r\n\r\n" || [c, byte] == *b"\n\n";
+            self.recent = [b, c, byte];
+        }
+        for &byte in rest {
+            match byte {
+                b' ' | b'\t' => self.space = true,
+                b'\r' | b'\n' => {
+                    self.space = false;
+                    out.push(byte);
+                }
+                _ => {
+                    if std::mem::take(&mut self.space) {
+                        out.push(b' ');
+                    }
+                    out.push(byte);
+                }
             }
         }
     }
@@ -164,6 +219,60 @@ fn generate(path: &Path) -> Result<(), DkimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn filtered(writes: &[&[u8]]) -> Vec<u8> {
+        let mut body = RelaxedBody::default();
+        let mut out = Vec::new();
+        for bytes in writes {
+            body.filter(bytes, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_relaxed_body_keeps_its_canonical_form_and_the_header_section_is_untouched() {
+        let head: &[u8] = b"Subject:  two  spaces \r\n\tfolded \r\n\r\n";
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"a\r\n \r\n", b"a\r\n\r\n"),
+            (b"a  \t b \r\n\t\r\n  \r\n", b"a b\r\n\r\n\r\n"),
+            (b"  lead\r\nx\t\r\n", b" lead\r\nx\r\n"),
+            (b" \r\n", b"\r\n"),
+            (b"", b""),
+        ];
+        for (body, want) in cases {
+            let whole = [head, body].concat();
+            let mut expected = head.to_vec();
+            expected.extend_from_slice(want);
+            assert_eq!(filtered(&[&whole]), expected, "{body:?}");
+            // Split anywhere, even inside the blank line that ends the header section.
+            for cut in 1..whole.len() {
+                assert_eq!(
+                    filtered(&[&whole[..cut], &whole[cut..]]),
+                    expected,
+                    "{body:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_ending_in_a_whitespace_line_is_hashed_as_rfc_6376_says() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::development();
+        config.data_dir = dir.path().to_path_buf();
+        let dkim = Dkim::load_or_create(&config).expect("key");
+        let mut signing = dkim.start("alice@home.test").expect("local domain");
+        signing.write(b"From: alice@home.test\r\nSubject: hi\r\n\r\nline  one \r\n");
+        signing.write(b"\t\r\n \r\n");
+        let header = signing.finish().expect("signature");
+        // RFC 6376 §3.4.4: "line one\r\n", its trailing whitespace and empty lines gone.
+        let digest = ring::digest::digest(&ring::digest::SHA256, b"line one\r\n");
+        let unfolded: String = header.split_whitespace().collect();
+        assert!(
+            unfolded.contains(&format!("bh={};", STANDARD.encode(digest.as_ref()))),
+            "{header}"
+        );
+    }
 
     #[test]
     fn key_is_made_once_and_signs_a_streamed_message() {

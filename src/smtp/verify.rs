@@ -82,7 +82,13 @@ impl InboundAuth {
                 HEADER_SCAN as u64
             })
             .await?;
-        let raw = if whole { raw } else { header_section(raw) };
+        let raw = if !whole {
+            header_section(raw)
+        } else if signed_with_relaxed_bodies_only(&raw) {
+            relaxed_equivalent(&raw)
+        } else {
+            raw
+        };
         let helo = envelope.helo;
         // RFC 7208 §2.4: an empty reverse-path is checked as postmaster@HELO.
         let sender = if envelope.mail_from.is_empty() {
@@ -145,6 +151,38 @@ impl InboundAuth {
     }
 }
 
+/// Whether `raw` carries DKIM signatures, all of whose bodies are canonicalized "relaxed"
+/// (`c=x/relaxed`; a missing body part means "simple", RFC 6376 §3.5).
+fn signed_with_relaxed_bodies_only(raw: &[u8]) -> bool {
+    let head = &raw[..raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |end| end + 2)];
+    let signatures = crate::mime::field_values(head, "dkim-signature");
+    !signatures.is_empty()
+        && signatures.iter().all(|value| {
+            value
+                .split(|&b| b == b';')
+                .filter_map(|tag| {
+                    let tag = std::str::from_utf8(tag).ok()?;
+                    let (name, value) = tag.split_once('=')?;
+                    (name.trim() == "c").then(|| value.split_whitespace().collect::<String>())
+                })
+                .next()
+                .and_then(|c| c.split_once('/').map(|(_, body)| body.to_ascii_lowercase()))
+                .is_some_and(|body| body == "relaxed")
+        })
+}
+
+/// `raw` with a body of the same relaxed canonical form that mail-auth 0.13 hashes right
+/// (see `outbound::dkim::RelaxedBody`): a message signed by a correct signer whose body ends
+/// in a whitespace-only line verifies.
+fn relaxed_equivalent(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    crate::outbound::dkim::RelaxedBody::default().filter(raw, &mut out);
+    out
+}
+
 /// The header section of `raw` and the blank line after it (all of `raw` if it has none).
 fn header_section(mut raw: Vec<u8>) -> Vec<u8> {
     if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -166,5 +204,35 @@ mod tests {
         );
         let headers_only = b"From: a@b\r\n".to_vec();
         assert_eq!(header_section(headers_only.clone()), headers_only);
+    }
+
+    #[test]
+    fn only_messages_signed_with_relaxed_bodies_alone_are_rewritten() {
+        let message = |signatures: &[&str]| {
+            let mut raw = String::new();
+            for signature in signatures {
+                raw.push_str(&format!(
+                    "DKIM-Signature: v=1; a=rsa-sha256; {signature}\r\n"
+                ));
+            }
+            raw.push_str("From: a@b.test\r\n\r\nbody \r\n \r\n");
+            raw.into_bytes()
+        };
+        let relaxed = "c=relaxed/relaxed; d=b.test; s=x; bh=A=; b=B=";
+        let folded = "c=simple/\r\n\trelaxed; d=b.test; s=x; bh=A=; b=B=";
+        let simple_body = "c=relaxed/simple; d=b.test; s=x; bh=A=; b=B=";
+        let header_only = "c=relaxed; d=b.test; s=x; bh=A=; b=B=";
+        assert!(signed_with_relaxed_bodies_only(&message(&[relaxed])));
+        assert!(signed_with_relaxed_bodies_only(&message(&[
+            relaxed, folded
+        ])));
+        assert!(!signed_with_relaxed_bodies_only(&message(&[
+            relaxed,
+            simple_body
+        ])));
+        assert!(!signed_with_relaxed_bodies_only(&message(&[header_only])));
+        assert!(!signed_with_relaxed_bodies_only(&message(&["d=b.test"])));
+        assert!(!signed_with_relaxed_bodies_only(&message(&[])));
+        assert!(relaxed_equivalent(&message(&[relaxed])).ends_with(b"\r\n\r\nbody\r\n\r\n"));
     }
 }
