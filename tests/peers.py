@@ -6,7 +6,9 @@
   signature (looked up in this DNS server).
 
 Recipients steer the receiver: later@ gets 451 the first time, nobody@ gets 550, slow@ makes
-the end of DATA take 3 seconds. Usage: peers.py OUTDIR ZONEFILE CERT KEY; prints
+the end of DATA take 3 seconds, and a transaction with faildata@ gets 451 at the end of DATA,
+one with rejectdata@ 554. While a file "no-8bitmime" or "no-smtputf8" is in OUTDIR's
+parent, EHLO does not offer that extension. Usage: peers.py OUTDIR ZONEFILE CERT KEY; prints
 "ready DNS_PORT SMTP_PORT" when both listen.
 """
 import asyncio, json, os, socket, ssl, sys, time, threading
@@ -93,6 +95,13 @@ counter = [0]
 
 
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        for extension in ("8BITMIME", "SMTPUTF8"):
+            if os.path.exists(os.path.join(outdir, "..", "no-" + extension.lower())):
+                responses = [r for r in responses if r != "250-" + extension]
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()
         if local == "later" and address not in seen_later:
@@ -107,6 +116,11 @@ class Handler:
         if any(r.lower().startswith("slow@") for r in envelope.rcpt_tos):
             open(os.path.join(outdir, "slow-started"), "w").close()
             await asyncio.sleep(3)
+        locals_ = {r.split("@")[0].lower() for r in envelope.rcpt_tos}
+        if "faildata" in locals_:
+            return "451 4.3.0 Try again later"
+        if "rejectdata" in locals_:
+            return "554 5.6.0 Content refused"
         data = envelope.original_content or envelope.content
         try:
             verdict = dkim.verify(data, dnsfunc=dns_txt)

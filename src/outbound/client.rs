@@ -73,15 +73,20 @@ impl Reply {
     }
     /// The enhanced status code at the start of the text (RFC 3463), if any.
     pub fn enhanced(&self) -> Option<&str> {
-        let first = self.text.split_whitespace().next()?;
-        let parts: Vec<&str> = first.split('.').collect();
-        (parts.len() == 3
-            && matches!(parts[0], "2" | "4" | "5")
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-        .then_some(first)
+        enhanced_at_start(&self.text)
     }
+}
+
+/// The enhanced status code (RFC 3463) that `text` starts with, if any.
+pub fn enhanced_at_start(text: &str) -> Option<&str> {
+    let first = text.split_whitespace().next()?;
+    let parts: Vec<&str> = first.split('.').collect();
+    (parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    .then_some(first)
 }
 
 impl std::fmt::Display for Reply {
@@ -121,6 +126,17 @@ pub struct Client {
 pub enum RecipientResult {
     Accepted,
     Refused(Reply),
+}
+
+/// A transaction that failed part way.
+#[derive(Debug)]
+pub struct Failed {
+    /// The RCPT replies received before it failed, in order. Each still stands for its
+    /// recipient: the end of data covers only the recipients accepted (RFC 5321 §3.3), so
+    /// a 550 at RCPT is final and a 451 at RCPT is retried, whatever DATA then got.
+    pub replies: Vec<RecipientResult>,
+    /// What failed; it applies to the recipients accepted and those not yet asked.
+    pub error: ClientError,
 }
 
 impl Client {
@@ -269,17 +285,35 @@ impl Client {
         Ok(reply)
     }
 
-    /// One transaction: MAIL, RCPT for each recipient, DATA with the body. Returns the
-    /// result per recipient (in order). An error before any recipient was accepted, or a
-    /// failure of the data phase, is returned as `Err` and applies to all of them.
+    /// One transaction: MAIL, RCPT for each recipient, DATA with the body. Returns each
+    /// recipient's RCPT result (in order); DATA is sent only when one was accepted.
     pub async fn send(
         &mut self,
         sender: &str,
         recipients: &[String],
         size: u64,
         prefix: &[u8],
+        body: BodyReader,
+    ) -> Result<Vec<RecipientResult>, Failed> {
+        let mut replies = Vec::with_capacity(recipients.len());
+        match self
+            .transaction(sender, recipients, size, prefix, body, &mut replies)
+            .await
+        {
+            Ok(()) => Ok(replies),
+            Err(error) => Err(Failed { replies, error }),
+        }
+    }
+
+    async fn transaction(
+        &mut self,
+        sender: &str,
+        recipients: &[String],
+        size: u64,
+        prefix: &[u8],
         mut body: BodyReader,
-    ) -> Result<Vec<RecipientResult>, ClientError> {
+        replies: &mut Vec<RecipientResult>,
+    ) -> Result<(), ClientError> {
         let mut mail = format!("MAIL FROM:<{sender}>");
         if self.extensions.size.is_some() {
             mail.push_str(&format!(" SIZE={}", size + prefix.len() as u64));
@@ -296,20 +330,19 @@ impl Client {
         if !reply.is_positive() {
             return Err(ClientError::Reply(reply));
         }
-        let mut results = Vec::with_capacity(recipients.len());
         for recipient in recipients {
             let reply = self
                 .command(&format!("RCPT TO:<{recipient}>"), COMMAND_TIMEOUT, "RCPT")
                 .await?;
-            results.push(if reply.is_positive() {
+            replies.push(if reply.is_positive() {
                 RecipientResult::Accepted
             } else {
                 RecipientResult::Refused(reply)
             });
         }
-        if !results.contains(&RecipientResult::Accepted) {
+        if !replies.contains(&RecipientResult::Accepted) {
             let _ = self.command("RSET", COMMAND_TIMEOUT, "RSET").await;
-            return Ok(results);
+            return Ok(());
         }
         let reply = self.command("DATA", DATA_INIT_TIMEOUT, "DATA").await?;
         if reply.code != 354 {
@@ -331,7 +364,7 @@ impl Client {
         if !reply.is_positive() {
             return Err(ClientError::Reply(reply));
         }
-        Ok(results)
+        Ok(())
     }
 
     pub async fn quit(mut self) {

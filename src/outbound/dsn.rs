@@ -51,7 +51,7 @@ pub async fn notify(
     let mut spool = store.spool().await?;
     spool.write(text.as_bytes()).await?;
     let spool = spool.finish().await?;
-    store.deliver(spool, accounts, now_unix()).await
+    store.deliver_notice(spool, accounts, now_unix()).await
 }
 
 /// The header section of a stored message (bounded).

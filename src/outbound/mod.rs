@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::store::{QueuedMessage, RecipientUpdate, Store, now_unix, queue_flags};
+use crate::store::{QueuedMessage, RecipientUpdate, Store, StoreError, now_unix, queue_flags};
 use client::{ClientError, RecipientResult};
 use connect::{Connectors, Hop, Tls};
 use dsn::{Action, RecipientStatus};
@@ -178,7 +178,24 @@ impl Outbound {
     }
 
     /// One attempt for the due recipients of one message, and its bookkeeping.
-    async fn deliver(&self, message: QueuedMessage, due: Vec<String>) {
+    async fn deliver(&self, listed: QueuedMessage, due: Vec<String>) {
+        // The list `listed` came from may predate the last attempt's results (its attempts,
+        // its flags): read the message as it is now.
+        let message = match self.store.queue_message(listed.id).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, id = listed.id, "cannot read a queued message");
+                return;
+            }
+        };
+        let now = now_unix();
+        let due = due.into_iter().filter(|address| {
+            message
+                .recipients
+                .iter()
+                .any(|r| r.address == *address && r.next_attempt <= now)
+        });
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for recipient in due {
             let key = if self.config.outbound.relay.is_some() {
@@ -330,45 +347,109 @@ impl Outbound {
             .await
             .map_err(|failed| failed.error)?;
         let remote = Some(name.to_string());
+        // What this server cannot be sent at all (RFC 6531 §3.2, RFC 6152 §3): a bounce that
+        // says why, rather than a message the server would garble or refuse. Without
+        // SMTPUTF8 an internationalized domain goes in its ASCII form (xn--); only a
+        // non-ASCII local part cannot go.
+        let mut outcomes: Vec<(String, Outcome)> = Vec::with_capacity(recipients.len());
+        let mut sendable: Vec<String> = Vec::with_capacity(recipients.len());
+        let mut wire: Vec<String> = Vec::with_capacity(recipients.len());
+        let eight_bit_refused =
+            !client.extensions.eight_bit && self.has_eight_bit_octets(message).await?;
+        let sender = if client.extensions.smtputf8 {
+            Some(message.sender.clone())
+        } else {
+            ascii_address(&message.sender)
+        };
+        for recipient in recipients {
+            let on_the_wire = if client.extensions.smtputf8 {
+                Some(recipient.clone())
+            } else {
+                ascii_address(recipient)
+            };
+            let refused = |status: &str, text: String| {
+                (
+                    recipient.clone(),
+                    Outcome::new(true, status, text, remote.clone()),
+                )
+            };
+            match sender.as_ref().and(on_the_wire) {
+                _ if eight_bit_refused => outcomes.push(refused(
+                    "5.6.3",
+                    format!(
+                        "{name} takes only 7-bit text (no 8BITMIME), and this message has \
+                         8-bit characters; the box does not convert them"
+                    ),
+                )),
+                Some(on_the_wire) => {
+                    sendable.push(recipient.clone());
+                    wire.push(on_the_wire);
+                }
+                None => outcomes.push(refused(
+                    "5.6.7",
+                    format!(
+                        "{name} does not take addresses with non-ASCII characters before the @ \
+                         (no SMTPUTF8)"
+                    ),
+                )),
+            }
+        }
+        let Some(sender) = sender.filter(|_| !sendable.is_empty()) else {
+            client.quit().await;
+            return Ok(outcomes);
+        };
         let sent = client
             .send(
-                &message.sender,
-                recipients,
+                &sender,
+                &wire,
                 message.size,
                 message.dkim.as_bytes(),
                 self.store.body(message.blob),
             )
             .await;
-        let results = match sent {
-            Ok(results) => recipients
-                .iter()
-                .zip(results)
-                .map(|(recipient, result)| {
-                    let outcome = match result {
-                        RecipientResult::Accepted => Outcome::Delivered,
-                        RecipientResult::Refused(reply) => {
-                            Outcome::from_reply(&reply, remote.clone())
-                        }
-                    };
-                    (recipient.clone(), outcome)
-                })
-                .collect(),
-            Err(ClientError::Reply(reply)) => recipients
-                .iter()
-                .map(|r| (r.clone(), Outcome::from_reply(&reply, remote.clone())))
-                .collect(),
-            Err(error) => recipients
-                .iter()
-                .map(|r| {
-                    (
-                        r.clone(),
-                        Outcome::new(false, "4.4.2", error.to_string(), remote.clone()),
-                    )
-                })
-                .collect(),
+        let (replies, failure) = match sent {
+            Ok(replies) => (replies, None),
+            Err(client::Failed { replies, error }) => {
+                let outcome = match error {
+                    ClientError::Reply(reply) => Outcome::from_reply(&reply, remote.clone()),
+                    error => Outcome::new(false, "4.4.2", error.to_string(), remote.clone()),
+                };
+                (replies, Some(outcome))
+            }
         };
+        for (index, recipient) in sendable.into_iter().enumerate() {
+            // A refusal at RCPT stands whatever came after it; the rest share the
+            // transaction's fate.
+            let outcome = match (replies.get(index), &failure) {
+                (Some(RecipientResult::Refused(reply)), _) => {
+                    Outcome::from_reply(reply, remote.clone())
+                }
+                (_, Some(failed)) => failed.clone(),
+                (Some(RecipientResult::Accepted), None) => Outcome::Delivered,
+                (None, None) => Outcome::new(
+                    false,
+                    "4.4.2",
+                    "the server gave no reply for this recipient".into(),
+                    remote.clone(),
+                ),
+            };
+            outcomes.push((recipient, outcome));
+        }
+        let results = outcomes;
         client.quit().await;
         Ok(results)
+    }
+
+    /// Whether the message (as stored; the DKIM field in front of it is ASCII) has an octet
+    /// outside US-ASCII. Read only for a server without 8BITMIME, which is rare.
+    async fn has_eight_bit_octets(&self, message: &QueuedMessage) -> Result<bool, StoreError> {
+        let mut body = self.store.body(message.blob);
+        while let Some(chunk) = body.next_chunk().await? {
+            if !chunk.is_ascii() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Turns outcomes into queue updates and DSNs. DSNs are delivered before the queue
@@ -462,6 +543,9 @@ impl Outbound {
         }
         let mut flags = 0;
         if !delayed.is_empty() {
+            // One notice, naming every recipient still waiting, also those whose next try
+            // is not due yet (another destination's).
+            delayed.extend(not_tried_now(message, &updates));
             match dsn::notify(
                 &self.store,
                 hostname,
@@ -520,6 +604,58 @@ impl Outcome {
     }
 }
 
+/// `address` with its domain in ASCII (IDNA A-labels, RFC 5891), as a server without
+/// SMTPUTF8 takes it; `None` when the local part is not ASCII, which only SMTPUTF8 carries.
+fn ascii_address(address: &str) -> Option<String> {
+    if address.is_ascii() {
+        return Some(address.to_string());
+    }
+    let (local, domain) = address.rsplit_once('@')?;
+    if !local.is_ascii() {
+        return None;
+    }
+    let domain = hickory_resolver::proto::rr::Name::from_utf8(domain).ok()?;
+    Some(format!(
+        "{local}@{}",
+        domain.to_ascii().trim_end_matches('.')
+    ))
+}
+
+/// The recipients of `message` that this attempt did not try (their next try is not due),
+/// with what stopped them last time.
+fn not_tried_now(
+    message: &QueuedMessage,
+    updates: &[(String, RecipientUpdate)],
+) -> Vec<RecipientStatus> {
+    message
+        .recipients
+        .iter()
+        .filter(|waiting| {
+            !updates
+                .iter()
+                .any(|(address, _)| *address == waiting.address)
+        })
+        .map(|waiting| RecipientStatus {
+            address: waiting.address.clone(),
+            status: enhanced_status(&waiting.last_error)
+                .unwrap_or("4.0.0")
+                .to_string(),
+            diagnostic: if waiting.last_error.is_empty() {
+                "not tried yet".into()
+            } else {
+                waiting.last_error.clone()
+            },
+            remote: None,
+        })
+        .collect()
+}
+
+/// The enhanced status code (RFC 3463) of a recorded error that carries one after its reply
+/// code ("451 4.7.1 Try later" -> "4.7.1").
+fn enhanced_status(error: &str) -> Option<&str> {
+    client::enhanced_at_start(error.split_once(' ')?.1)
+}
+
 fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
 }
@@ -555,6 +691,57 @@ fn for_all(recipients: &[String], outcome: Outcome) -> Vec<(String, Outcome)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::QueuedRecipient;
+
+    #[test]
+    fn a_delay_notice_also_names_the_recipients_not_tried_this_time() {
+        let waiting = |address: &str, last_error: &str| QueuedRecipient {
+            address: address.into(),
+            attempts: 2,
+            next_attempt: 0,
+            last_error: last_error.into(),
+        };
+        let message = QueuedMessage {
+            id: 1,
+            sender: "alice@home.test".into(),
+            blob: 1,
+            size: 10,
+            queued_at: 0,
+            dkim: String::new(),
+            flags: 0,
+            recipients: vec![
+                waiting("a@one.test", "451 4.7.1 Greylisted"),
+                waiting("b@two.test", "mx.two.test [192.0.2.1]: connection refused"),
+                waiting("c@three.test", ""),
+            ],
+        };
+        let updates = vec![(
+            "a@one.test".to_string(),
+            RecipientUpdate::Retry {
+                attempts: 3,
+                next_attempt: 60,
+                error: "451 4.7.1 Greylisted".into(),
+            },
+        )];
+        let others = not_tried_now(&message, &updates);
+        let summary: Vec<(&str, &str, &str)> = others
+            .iter()
+            .map(|r| (r.address.as_str(), r.status.as_str(), r.diagnostic.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "b@two.test",
+                    "4.0.0",
+                    "mx.two.test [192.0.2.1]: connection refused"
+                ),
+                ("c@three.test", "4.0.0", "not tried yet"),
+            ]
+        );
+        assert_eq!(enhanced_status("451 4.7.1 Greylisted"), Some("4.7.1"));
+        assert_eq!(enhanced_status("451 try later"), None);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_a_cap() {

@@ -57,6 +57,7 @@ pub use snapshot::{Snapshot, SnapshotBody, SnapshotMailbox};
 pub use spam::{LearnOutcome, Lesson, LessonSource, SpamCounts};
 pub use spool::{SpoolFile, SpoolWriter};
 pub use writer::AppendItem;
+use writer::Quotas;
 
 use crate::limits::Limits;
 use crate::status::Status;
@@ -333,7 +334,27 @@ impl Store {
             flags: Flags::default(),
             internal_date,
         };
-        self.write_messages(vec![item], accounts, mailbox.to_string())
+        self.write_messages(vec![item], accounts, mailbox.to_string(), Quotas::Apply)
+            .await
+            .map(|_| ())
+    }
+
+    /// Files a notice from the box itself (a bounce or delay notice for mail an account
+    /// sent) in the INBOX of each account, past their quotas: the notice is small (its
+    /// original header section is cut at 64 KiB), and refusing it would lose the only word
+    /// the sender gets that their message did not arrive (RFC 5321 §6.1).
+    pub async fn deliver_notice(
+        &self,
+        message: SpoolFile,
+        accounts: Vec<String>,
+        internal_date: i64,
+    ) -> Result<(), StoreError> {
+        let item = AppendItem {
+            message,
+            flags: Flags::default(),
+            internal_date,
+        };
+        self.write_messages(vec![item], accounts, INBOX.to_string(), Quotas::Pass)
             .await
             .map(|_| ())
     }
@@ -349,7 +370,7 @@ impl Store {
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let account = account.to_ascii_lowercase();
         let filed = self
-            .write_messages(items, vec![account], mailbox.to_string())
+            .write_messages(items, vec![account], mailbox.to_string(), Quotas::Apply)
             .await?;
         filed.ok_or_else(|| StoreError::NotFound {
             kind: "mailbox",
@@ -362,6 +383,7 @@ impl Store {
         items: Vec<AppendItem>,
         accounts: Vec<String>,
         mailbox: String,
+        quotas: Quotas,
     ) -> Result<Option<writer::Filed>, StoreError> {
         let (reply, done) = oneshot::channel();
         let deliveries = self.inner.deliveries.as_ref().ok_or(StoreError::Closed)?;
@@ -370,6 +392,7 @@ impl Store {
                 items,
                 accounts,
                 mailbox,
+                quotas,
                 reply,
             })
             .await

@@ -104,42 +104,28 @@ impl Store {
     pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>, StoreError> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
-            let queue = txn.open_table(QUEUE)?;
-            let rows = txn.open_table(QUEUE_RECIPIENTS)?;
-            let blobs = txn.open_table(BLOBS)?;
+            let tables = QueueTables::open(&txn)?;
             let mut list = Vec::new();
-            for entry in queue.iter()? {
+            for entry in tables.queue.iter()? {
                 let (id, value) = entry?;
-                let id = id.value();
-                let (sender, blob, queued_at, dkim, flags) = value.value();
-                let size = blobs.get(blob)?.map(|v| v.value().0).unwrap_or(0);
-                let mut recipients = Vec::new();
-                for row in rows.range((id, "")..)? {
-                    let (key, value) = row?;
-                    let (row_id, address) = key.value();
-                    if row_id != id {
-                        break;
-                    }
-                    let (attempts, next_attempt, last_error) = value.value();
-                    recipients.push(QueuedRecipient {
-                        address: address.to_string(),
-                        attempts,
-                        next_attempt,
-                        last_error: last_error.to_string(),
-                    });
-                }
-                list.push(QueuedMessage {
-                    id,
-                    sender: sender.to_string(),
-                    blob,
-                    size,
-                    queued_at,
-                    dkim: dkim.to_string(),
-                    flags,
-                    recipients,
-                });
+                list.push(tables.message(id.value(), value.value())?);
             }
             Ok(list)
+        })
+        .await
+    }
+
+    /// One queued message as it is now (`None` once it has left the queue): a delivery
+    /// reads it again when it starts, since the list it was picked from may be older than
+    /// the last attempt's results.
+    pub async fn queue_message(&self, id: u64) -> Result<Option<QueuedMessage>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let tables = QueueTables::open(&txn)?;
+            let Some(value) = tables.queue.get(id)? else {
+                return Ok(None);
+            };
+            tables.message(id, value.value()).map(Some)
         })
         .await
     }
@@ -284,5 +270,55 @@ impl Store {
     /// Woken whenever a message is queued or the queue is flushed.
     pub async fn queue_changed(&self) {
         self.inner.queue_wake.notified().await;
+    }
+}
+
+/// The tables a queued message is read from, in one read transaction.
+struct QueueTables {
+    queue: redb::ReadOnlyTable<u64, (&'static str, u64, i64, &'static str, u32)>,
+    rows: redb::ReadOnlyTable<(u64, &'static str), (u32, i64, &'static str)>,
+    blobs: redb::ReadOnlyTable<u64, (u64, u32)>,
+}
+
+impl QueueTables {
+    fn open(txn: &redb::ReadTransaction) -> Result<Self, StoreError> {
+        Ok(QueueTables {
+            queue: txn.open_table(QUEUE)?,
+            rows: txn.open_table(QUEUE_RECIPIENTS)?,
+            blobs: txn.open_table(BLOBS)?,
+        })
+    }
+
+    fn message(
+        &self,
+        id: u64,
+        (sender, blob, queued_at, dkim, flags): (&str, u64, i64, &str, u32),
+    ) -> Result<QueuedMessage, StoreError> {
+        let size = self.blobs.get(blob)?.map(|v| v.value().0).unwrap_or(0);
+        let mut recipients = Vec::new();
+        for row in self.rows.range((id, "")..)? {
+            let (key, value) = row?;
+            let (row_id, address) = key.value();
+            if row_id != id {
+                break;
+            }
+            let (attempts, next_attempt, last_error) = value.value();
+            recipients.push(QueuedRecipient {
+                address: address.to_string(),
+                attempts,
+                next_attempt,
+                last_error: last_error.to_string(),
+            });
+        }
+        Ok(QueuedMessage {
+            id,
+            sender: sender.to_string(),
+            blob,
+            size,
+            queued_at,
+            dkim: dkim.to_string(),
+            flags,
+            recipients,
+        })
     }
 }

@@ -39,8 +39,17 @@ pub(super) struct Delivery {
     pub accounts: Vec<String>,
     /// INBOX for deliveries; the APPEND target otherwise.
     pub mailbox: String,
+    pub quotas: Quotas,
     /// Where it went in the first account, if that mailbox exists.
     pub reply: oneshot::Sender<Result<Option<Filed>, StoreError>>,
+}
+
+/// Whether a delivery is held to the accounts' quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Quotas {
+    Apply,
+    /// The box's own notices to an account about its mail (`Store::deliver_notice`).
+    Pass,
 }
 
 pub(super) struct Settings {
@@ -204,7 +213,9 @@ fn write_delivery(
     delivery: &Delivery,
 ) -> Result<Option<Filed>, StoreError> {
     let size: u64 = delivery.items.iter().map(|item| item.message.size()).sum();
-    super::quota::check(txn, delivery.accounts.iter().map(String::as_str), size)?;
+    if delivery.quotas == Quotas::Apply {
+        super::quota::check(txn, delivery.accounts.iter().map(String::as_str), size)?;
+    }
     let mut meta = txn.open_table(META)?;
     let mut mailboxes = txn.open_table(MAILBOXES)?;
     let mut messages = Messages::open(txn)?;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod imap;
+pub mod outbound;
 pub mod peers;
 
 use std::collections::HashMap;
