@@ -289,3 +289,45 @@ print("autoconfig ok")
     let out = server.python_ok(script, &[]);
     assert!(out.contains("autoconfig ok"), "{out}");
 }
+
+/// A password changed at the console (`letterbox user passwd`, say after a phone was lost)
+/// ends that person's web sessions, as a reset on the admin page does.
+#[test]
+fn a_password_changed_at_the_console_ends_the_persons_web_sessions() {
+    let peers = Peers::start(ZONE);
+    let server = start(&peers);
+    let script = r#"
+import os, re, ssl, sys, urllib.request, urllib.error, http.cookiejar
+secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
+ctx = ssl.create_default_context(cafile=os.environ["CERT"])
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+if sys.argv[1] == "login":
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
+    page = opener.open(secure + "/login").read().decode()
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": token, "address": "ben@home.test", "password": os.environ["PASSWORD"], "next": ""}).encode()
+    opener.open(secure + "/login", data=form)
+    print("; ".join(f"{c.name}={c.value}" for c in jar))
+else:
+    opener = urllib.request.build_opener(Stay, urllib.request.HTTPSHandler(context=ctx))
+    request = urllib.request.Request(secure + "/me", headers={"Cookie": sys.argv[2]})
+    try:
+        print("status", opener.open(request).status)
+    except urllib.error.HTTPError as e:
+        print("status", e.code, e.headers.get("Location"))
+"#;
+    let cookies = server.python_ok(script, &["login"]);
+    let cookies = cookies.trim();
+    let before = server.python_ok(script, &["visit", cookies]);
+    assert!(before.contains("status 200"), "{before}");
+    let out = server.cli(
+        &["user", "passwd", "ben@home.test", "--password-stdin"],
+        Some("mango trellis purple 12\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = server.python_ok(script, &["visit", cookies]);
+    assert!(after.contains("status 303 /login"), "{after}");
+}

@@ -278,21 +278,25 @@ async fn account_password(
             .store
             .set_password(&form.address, &hash)
             .await
+            .map(|()| hash)
             .map_err(|e| e.to_string()),
         Err(error) => Err(error.to_string()),
     };
-    if let Err(error) = result {
-        return accounts_view(
-            &web,
-            &signed,
-            None,
-            Some(error),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
+    let hash = match result {
+        Ok(hash) => hash,
+        Err(error) => {
+            return accounts_view(
+                &web,
+                &signed,
+                None,
+                Some(error),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
     // Whoever was logged in with the old password is logged out.
-    web.end_sessions(&form.address, Some(&signed.csrf));
+    web.password_changed(&form.address, &hash, &signed.csrf);
     tracing::info!(address = %form.address, by = %signed.account, "web: password reset");
     accounts_view(
         &web,
@@ -379,7 +383,7 @@ async fn account_delete(
     if let Err(error) = web.store.delete_account(&form.address).await {
         return refuse(error.to_string()).await;
     }
-    web.end_sessions(&form.address, None);
+    web.end_sessions(&form.address);
     tracing::info!(address = %form.address, by = %signed.account, "web: account deleted");
     accounts_view(
         &web,

@@ -43,6 +43,9 @@ struct PersonSession {
     id: String,
     account: String,
     csrf: String,
+    /// The account's password hash when the session began (or last changed it): a session
+    /// ends when the password changes by any other way (`letterbox user passwd` too).
+    password: String,
     created: Instant,
     last_used: Instant,
 }
@@ -161,17 +164,28 @@ impl Web {
                 .iter_mut()
                 .find(|s| same_bytes(s.id.as_bytes(), id.as_bytes()))?;
             session.last_used = now;
-            Some((session.account.clone(), session.csrf.clone()))
+            Some((
+                session.account.clone(),
+                session.csrf.clone(),
+                session.password.clone(),
+            ))
         });
-        let Some((account, csrf)) = found else {
+        let Some((account, csrf, password)) = found else {
             let next = urlencode(path);
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
-        // An account deleted meanwhile ends its sessions. Two point reads, not the account
-        // list (which sums every message's size).
+        // An account deleted meanwhile ends its sessions, and so does a password changed
+        // since the session began. Two point reads, not the account list (which sums every
+        // message's size).
         let found = match self.store.password_hash(&account).await {
             Ok(hash) => match hash {
-                Some(_) => self.store.is_administrator(&account).await.map(Some),
+                Some(hash) if same_bytes(hash.as_bytes(), password.as_bytes()) => {
+                    self.store.is_administrator(&account).await.map(Some)
+                }
+                Some(_) => {
+                    self.people().sessions.retain(|s| s.csrf != csrf);
+                    return Err(Redirect::to("/login").into_response());
+                }
                 None => Ok(None),
             },
             Err(error) => Err(error),
@@ -230,12 +244,22 @@ impl Web {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Ends the sessions of `account` (after a password change by someone else, or a delete),
-    /// except `keep`.
-    pub(super) fn end_sessions(&self, account: &str, keep: Option<&str>) {
-        self.people()
+    /// Ends the sessions of `account` (after a delete).
+    pub(super) fn end_sessions(&self, account: &str) {
+        self.people().sessions.retain(|s| s.account != account);
+    }
+
+    /// After `account`'s password was changed to `hash` from a page: its sessions end, but
+    /// for `keep` (the one that changed it, if it is that account's own), which goes on under
+    /// the new password.
+    pub(super) fn password_changed(&self, account: &str, hash: &str, keep: &str) {
+        let mut people = self.people();
+        people
             .sessions
-            .retain(|s| s.account != account || Some(s.csrf.as_str()) == keep);
+            .retain(|s| s.account != account || s.csrf == keep);
+        for session in people.sessions.iter_mut().filter(|s| s.account == account) {
+            session.password = hash.to_string();
+        }
     }
 
     /// A frame for a logged-in page.
@@ -373,6 +397,9 @@ async fn login_given(
     let (Some(id), Some(csrf)) = (token(), token()) else {
         return login_form(&web, &form.next, None, StatusCode::SERVICE_UNAVAILABLE);
     };
+    let Ok(Some(password)) = web.store.password_hash(&account).await else {
+        return login_form(&web, &form.next, None, StatusCode::SERVICE_UNAVAILABLE);
+    };
     {
         let mut people = web.people();
         if people.sessions.len() >= WEB_LOGIN_SESSIONS {
@@ -383,6 +410,7 @@ async fn login_given(
             id: id.clone(),
             account: account.clone(),
             csrf,
+            password,
             created: now,
             last_used: now,
         });

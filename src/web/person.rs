@@ -185,7 +185,7 @@ async fn password_given(
         return refuse(error.to_string(), StatusCode::SERVICE_UNAVAILABLE);
     }
     // Other sessions of this account end; this one goes on.
-    web.end_sessions(&signed.account, Some(&signed.csrf));
+    web.password_changed(&signed.account, &hash, &signed.csrf);
     tracing::info!(account = %signed.account, "web: password changed by its owner");
     pages::render(
         StatusCode::OK,
