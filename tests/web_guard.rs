@@ -412,3 +412,68 @@ fn a_certificate_uploaded_in_the_wizard_is_checked_and_then_served() {
         }
     }
 }
+
+/// Setup run again on a box in use (a long press, `letterbox setup`), naming another mail
+/// domain, keeps the domain its people still use: their mail is still taken.
+#[test]
+fn setup_run_again_with_another_domain_keeps_the_one_in_use() {
+    let web = free_port();
+    let server = start_fresh(
+        &format!("web = [\"127.0.0.1:{web}\"]\nweb_tls = []\n"),
+        "\n[spam]\ngreylisting = false\ndnsbl = []\n",
+    );
+    server.add_user("anna@home.test");
+    let out = server.cli(&["setup"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let browser = Curl::new(&format!("http://127.0.0.1:{web}"));
+    let csrf = browser.csrf("/setup/code");
+    let answer = browser.post(
+        "/setup/code",
+        &[("csrf", &csrf), ("code", &code_of(&server))],
+    );
+    assert_eq!(answer.status, 303, "{}{}", answer.head, answer.body);
+    // The code begins a new session, with its own token.
+    let csrf = browser.csrf("/setup/names");
+    for (path, fields) in [
+        (
+            "/setup/names",
+            vec![("domain", "new.test"), ("hostname", "")],
+        ),
+        (
+            "/setup/accounts",
+            vec![
+                ("name", "zed"),
+                ("password", "otter maple lantern 42"),
+                ("repeat", "otter maple lantern 42"),
+            ],
+        ),
+        ("/setup/accounts/done", vec![]),
+        (
+            "/setup/outgoing",
+            vec![("way", "direct"), ("action", "next")],
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let answer = browser.post(path, &fields);
+        assert_eq!(answer.status, 303, "{path}: {}{}", answer.head, answer.body);
+    }
+    let answer = browser.run(
+        "/setup/tls",
+        &["-F", &format!("csrf={csrf}"), "-F", "choice=keep"],
+    );
+    assert_eq!(answer.status, 303, "{}{}", answer.head, answer.body);
+    let answer = browser.post("/setup/finish", &[("csrf", &csrf)]);
+    assert_eq!(answer.status, 200, "{}{}", answer.head, answer.body);
+
+    let config = text(&server.cli(&["config", "show"], None).stdout);
+    assert!(
+        config.contains(r#"domains = ["new.test", "home.test"]"#),
+        "{config}"
+    );
+    let script = format!(
+        "{}\nsend('grandma@example.org', ['anna@home.test', 'zed@new.test'], 'after setup')\nprint('taken')",
+        common::PY_PRELUDE
+    );
+    assert!(server.python_ok(&script, &[]).contains("taken"));
+}

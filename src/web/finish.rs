@@ -39,6 +39,19 @@ fn config_after(config: &Config, draft: &Draft) -> Config {
     next
 }
 
+/// The mail domains after setup: `named` first, then the domains of `in_use` addresses.
+fn domains_after<'a>(named: &str, in_use: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut domains = vec![named.to_string()];
+    for address in in_use {
+        if let Some((_, domain)) = address.rsplit_once('@')
+            && !domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        {
+            domains.push(domain.to_ascii_lowercase());
+        }
+    }
+    domains
+}
+
 fn relay_of(relay: &RelaySettings) -> Relay {
     Relay {
         host: relay.host.clone(),
@@ -223,6 +236,20 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
             "{taken} exists already; remove it from the list of people."
         ));
     }
+    // A setup run again on a box in use keeps the domains its people and shared addresses
+    // still use, after the one named now: dropping one would refuse their mail.
+    let aliases = web
+        .store
+        .aliases()
+        .await
+        .map_err(|e| format!("The shared addresses could not be read: {e}"))?;
+    let domains = domains_after(
+        &names.domain,
+        existing
+            .iter()
+            .map(|e| e.address.as_str())
+            .chain(aliases.iter().map(|(address, _)| address.as_str())),
+    );
 
     let tls = match tls {
         Some(TlsChoice::Upload { cert, key, .. }) => Some(
@@ -238,7 +265,7 @@ async fn apply(web: &Web) -> Result<Vec<ClientSettings>, String> {
         if let Some(wifi) = &wifi {
             settings.country = Some(wifi.country.clone());
         }
-        settings.domains = Some(vec![names.domain.clone()]);
+        settings.domains = Some(domains.clone());
         settings.outbound = match outgoing {
             Some(Outgoing::Relay { relay, .. }) => Some(OutboundSettings { relay: Some(relay) }),
             _ => None,
