@@ -326,6 +326,9 @@ pub struct Limits {
     /// Largest request head (request line and headers) the web service buffers; larger ones
     /// get 431. hyper needs at least 8 KiB.
     pub web_max_header: ByteSize,
+    /// Time for a request's body to arrive whole once its head has (a form takes
+    /// milliseconds); a slower one is refused and its connection closed.
+    pub web_body_timeout: Seconds,
     /// Inbound filters (`smtp::filter`): the longest one check may take (DNS lookups,
     /// greylisting's store write, SPF/DKIM); a check that overruns is logged and accepts.
     pub filter_step_timeout: Seconds,
@@ -371,6 +374,7 @@ impl Default for Limits {
             login_throttle_entries: 4096,
             web_max_body: ByteSize(64 * 1024),
             web_max_header: ByteSize(16 * 1024),
+            web_body_timeout: Seconds(30),
             filter_step_timeout: Seconds(15),
             filter_data_view: ByteSize(64 * 1024),
             smtp_connections_per_minute: 30,
@@ -428,6 +432,9 @@ impl Limits {
         }
         if self.web_max_header.0 < 8192 {
             return Err("limits.web_max_header must be at least 8KiB".into());
+        }
+        if self.web_body_timeout.0 == 0 {
+            return Err("limits.web_body_timeout must be at least 1s".into());
         }
         if self.web_max_body.0 < 16 * 1024 {
             return Err("limits.web_max_body must be at least 16KiB".into());

@@ -105,7 +105,10 @@ pub(super) async fn start_web(
     tracker: &TaskTracker,
 ) -> Vec<ListenerStatus> {
     let router = crate::web::router(web);
-    let max_header = usize::try_from(config.limits.web_max_header.0).unwrap_or(usize::MAX);
+    let limits = crate::web::RequestLimits {
+        max_header: usize::try_from(config.limits.web_max_header.0).unwrap_or(usize::MAX),
+        body_timeout: config.limits.web_body_timeout.duration(),
+    };
     // HTTP and HTTPS share the slots, as a mail service's plain and TLS ports do.
     let slots = Slots::new(
         config.limits.max_connections,
@@ -122,7 +125,7 @@ pub(super) async fn start_web(
                     tls,
                     router.clone(),
                     slots.clone(),
-                    max_header,
+                    limits,
                     shutdown.clone(),
                     tracker.clone(),
                 ));

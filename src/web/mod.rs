@@ -7,7 +7,8 @@
 //! settings change restarts the mail services, not the page that made it.
 //!
 //! Every response carries the security headers (`security_headers`); request heads and bodies
-//! are bounded by `Limits::web_max_header` and `web_max_body`; every connection holds a slot
+//! are bounded by `Limits::web_max_header` and `web_max_body`, and must arrive within
+//! `WEB_HEADER_TIMEOUT` and `web_body_timeout`; every connection holds a slot
 //! (per service and per client address, as the mail services do) and lives at most
 //! `WEB_CONNECTION_LIFETIME`.
 
@@ -17,6 +18,7 @@ mod admin_queue;
 mod admin_settings;
 mod admin_upkeep;
 mod autoconfig;
+mod deadline;
 mod draft;
 mod finish;
 mod guard;
@@ -279,6 +281,15 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// What bounds one request on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// The largest request head buffered.
+    pub max_header: usize,
+    /// The time for a body to arrive once its head has.
+    pub body_timeout: Duration,
+}
+
 /// Accepts connections on `listener` until `shutdown`; `tls` (the current acceptor, replaced
 /// when the certificate changes) makes it the HTTPS listener.
 pub async fn serve(
@@ -286,7 +297,7 @@ pub async fn serve(
     tls: Option<watch::Receiver<TlsAcceptor>>,
     router: Router,
     slots: Slots,
-    max_header: usize,
+    limits: RequestLimits,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -328,10 +339,10 @@ pub async fn serve(
                 tls: acceptor.is_some(),
             };
             match acceptor {
-                None => http(socket, info, router, max_header, shutdown).await,
+                None => http(socket, info, router, limits, shutdown).await,
                 Some(acceptor) => {
                     if let Some(stream) = crate::net::accept_tls(&acceptor, socket).await {
-                        http(stream, info, router, max_header, shutdown).await;
+                        http(stream, info, router, limits, shutdown).await;
                     }
                 }
             }
@@ -345,22 +356,24 @@ async fn http<S>(
     stream: S,
     info: Connection,
     router: Router,
-    max_header: usize,
+    limits: RequestLimits,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(router.map_request(
-        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(info);
-            request
+        move |request: axum::http::Request<hyper::body::Incoming>| {
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(info);
+            let body = deadline::DeadlineBody::new(body, limits.body_timeout);
+            axum::http::Request::from_parts(parts, axum::body::Body::new(body))
         },
     ));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(WEB_HEADER_TIMEOUT)
-        .max_buf_size(max_header);
+        .max_buf_size(limits.max_header);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let lifetime = tokio::time::sleep(WEB_CONNECTION_LIFETIME);

@@ -5,7 +5,7 @@ it held, and prints one figure for the README's security section.
 
     python3 tests/abuse/abuse.py BIN [SCENARIO...]
 
-Scenarios: brute_force throttle_flood floods amplification spoofing disk_full (all by
+Scenarios: brute_force throttle_flood floods web_slow_bodies amplification spoofing disk_full (all by
 default). Other loopback addresses (127.0.0.x) stand in for other hosts. disk_full mounts a
 small tmpfs and needs root; run as another user it fails unless ABUSE_SKIP_ROOT=1.
 """
@@ -35,7 +35,7 @@ def figure(text):
 class Server:
     """One letterbox daemon on 127.0.0.1 with every mail service on a free port."""
 
-    def __init__(self, binary, limits="", data=None):
+    def __init__(self, binary, limits="", data=None, web=False):
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="letterbox-abuse-")
         self.data = data or os.path.join(self.dir, "data")
@@ -53,7 +53,7 @@ pop3 = ["127.0.0.1:0"]
 pop3s = ["127.0.0.1:0"]
 imap = ["127.0.0.1:0"]
 imaps = ["127.0.0.1:0"]
-web = []
+web = {'["127.0.0.1:0"]' if web else "[]"}
 web_tls = []
 
 [auth]
@@ -526,7 +526,77 @@ def disk_full(binary):
         os.rmdir(mount)
 
 
-SCENARIOS = [brute_force, throttle_flood, floods, amplification, spoofing, disk_full]
+def web_slow_bodies(binary):
+    """Every web connection slot (64, from 4 addresses) held by a form whose body comes one
+    byte a second: each is cut when its body is not whole after web_body_timeout (3 s here),
+    and the household's browser is served. Figures: how long the slots were held, and how long
+    the real request waited."""
+    server = Server(binary, "web_body_timeout = 3", web=True)
+    port = server.ports["web"]
+    stop = threading.Event()
+    held = []
+
+    def attack(source):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                         source_address=(source, 0))
+            # The setup code's form (a fresh box is in setup mode): its body is read first.
+            s.sendall(f"POST /setup/code HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Content-Length: 1000\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode())
+            started = time.monotonic()
+            s.settimeout(1)
+            while not stop.is_set():
+                try:
+                    s.send(b"x")
+                    s.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            held.append(time.monotonic() - started)
+        except OSError:
+            return
+
+    def page():
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(f"GET /setup/code HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        answer = s.recv(100)
+        s.close()
+        return answer
+
+    try:
+        threads = [threading.Thread(target=attack, args=(f"127.0.2.{i}",), daemon=True)
+                   for i in range(1, 5) for _ in range(16)]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        started = time.monotonic()
+        waited = None
+        while time.monotonic() - started < 30:
+            try:
+                if page().startswith(b"HTTP/1.1 "):
+                    waited = time.monotonic() - started
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        for t in threads:
+            t.join(15)
+        stop.set()
+        assert waited is not None, "the household's browser was never served"
+        assert len(held) == 64 and max(held) < 10, sorted(held)
+        figure(f"64 web connections trickling a form body one byte a second: each cut after "
+               f"{min(held):.1f}-{max(held):.1f} s (web_body_timeout 3 s), and a browser waiting "
+               f"for a slot was served after {waited:.1f} s")
+    finally:
+        stop.set()
+        server.stop()
+
+
+SCENARIOS = [brute_force, throttle_flood, floods, web_slow_bodies, amplification, spoofing,
+             disk_full]
 
 
 def main():
