@@ -477,3 +477,54 @@ fn setup_run_again_with_another_domain_keeps_the_one_in_use() {
     );
     assert!(server.python_ok(&script, &[]).contains("taken"));
 }
+
+/// Plain HTTP sends the login to HTTPS with the page it leads to, at the name the browser
+/// used when that is a name, and never a Location built from a broken Host; a `next` that is
+/// not a plain path on this box is dropped, not answered with 500.
+#[test]
+fn the_login_goes_to_https_whole_and_only_to_this_box() {
+    let web = free_port();
+    let web_tls = free_port();
+    let server = start_fresh(
+        &format!("web = [\"127.0.0.1:{web}\"]\nweb_tls = [\"127.0.0.1:{web_tls}\"]\n"),
+        "",
+    );
+    server.add_user("anna@home.test");
+    let out = server.cli(&["setup", "--off"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plain = Curl::new(&format!("http://127.0.0.1:{web}"));
+    let answer = plain.get("/login?next=/admin/queue");
+    assert_eq!(
+        Curl::location(&answer),
+        Some(format!("https://127.0.0.1:{web_tls}/login?next=/admin/queue").as_str()),
+        "{}",
+        answer.head
+    );
+    let answer = plain.run("/login", &["-H", "Host: box.local:8080"]);
+    assert_eq!(
+        Curl::location(&answer),
+        Some(format!("https://box.local:{web_tls}/login").as_str())
+    );
+    for host in ["Host: evil.example/x?", "Host:"] {
+        let answer = plain.run("/login", &["-H", host]);
+        let location = Curl::location(&answer).unwrap_or_default();
+        assert!(
+            answer.status == 400 || location == format!("https://127.0.0.1:{web_tls}/login"),
+            "{host}: {} {location}",
+            answer.status
+        );
+    }
+    let secure = Curl::new(&format!("https://127.0.0.1:{web_tls}"));
+    let csrf = secure.csrf("/login");
+    let answer = secure.post(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("address", "anna@home.test"),
+            ("password", common::PASSWORD),
+            ("next", "/admin/qu\u{e9}ue\r\nSet-Cookie: x=1"),
+        ],
+    );
+    assert_eq!(answer.status, 303, "{}{}", answer.head, answer.body);
+    assert_eq!(Curl::location(&answer), Some("/me"));
+}

@@ -99,12 +99,21 @@ impl Web {
     /// The HTTPS address of `path` for a request that came over plain HTTP, if HTTPS listens.
     fn https_of(&self, headers: &HeaderMap, connection: &Connection, path: &str) -> Option<String> {
         let port = self.config().listen.web_tls.first()?.port();
+        // The name the browser used, if it is one (a name or an address, nothing else goes
+        // into the Location); otherwise the address it reached.
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(|h| match h.strip_prefix('[') {
                 Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or_default()),
                 None => h.rsplit_once(':').map_or(h, |(name, _)| name).to_string(),
+            })
+            .filter(|host| {
+                let name = host.trim_start_matches('[').trim_end_matches(']');
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
             })
             .unwrap_or_else(|| match connection.local.ip() {
                 std::net::IpAddr::V6(v6) => format!("[{v6}]"),
@@ -286,7 +295,13 @@ fn urlencode(text: &str) -> String {
 
 /// Where to go after logging in: only a path on this site (never another host).
 fn safe_next(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+    // A path on this box, in the form the pages' own links use (printable ASCII): it goes into
+    // a Location header.
+    (next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.bytes().all(|b| b.is_ascii_graphic()))
+    .then_some(next)
 }
 
 #[derive(Deserialize, Default)]
@@ -301,7 +316,12 @@ async fn login_page(
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    if let Some(response) = web.needs_https(&headers, &connection, "/login") {
+    // Over plain HTTP, to the same form over HTTPS, with the page it leads to.
+    let here = match safe_next(&query.next) {
+        Some(next) => format!("/login?next={}", urlencode(next)),
+        None => "/login".to_string(),
+    };
+    if let Some(response) = web.needs_https(&headers, &connection, &here) {
         return response;
     }
     login_form(&web, &query.next, None, StatusCode::OK)
@@ -469,6 +489,9 @@ mod tests {
             "//evil.example/",
             "/\\evil.example",
             "admin",
+            "/admin/qu\u{e9}ue",
+            "/admin\r\nSet-Cookie: x=1",
+            "/admin queue",
         ] {
             assert_eq!(safe_next(bad), None, "{bad}");
         }
