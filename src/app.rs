@@ -233,6 +233,7 @@ pub async fn run(
         health,
         backup,
         sessions: Default::default(),
+        settings_change: Default::default(),
     });
     let web_listeners = start_web(&config, web, &certificate, &shutdown, &tracker).await;
     tracker.spawn(captive_dns_in_setup_mode(

@@ -331,3 +331,47 @@ else:
     let after = server.python_ok(script, &["visit", cookies]);
     assert!(after.contains("status 303 /login"), "{after}");
 }
+
+/// Saves of the Settings page at once (two administrators, a resent form) are each applied
+/// whole, one after the other: none fails on another's half-written file, and the file and
+/// the settings in effect agree afterwards.
+#[test]
+fn settings_saved_at_once_are_applied_one_after_the_other() {
+    let peers = Peers::start(ZONE);
+    let server = start(&peers);
+    let script = r#"
+import concurrent.futures, os, re, ssl, sys, tomllib, urllib.parse, urllib.request, http.cookiejar
+secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
+ctx = ssl.create_default_context(cafile=os.environ["CERT"])
+def logged_in():
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
+    page = opener.open(secure + "/login").read().decode()
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": token, "address": "anna@home.test", "password": os.environ["PASSWORD"], "next": ""}).encode()
+    opener.open(secure + "/login", data=form)
+    page = opener.open(secure + "/admin/settings").read().decode()
+    return opener, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+admins = [logged_in() for _ in range(2)]
+def save(i):
+    opener, token = admins[i % 2]
+    domains = "home.test, " + ", ".join(f"r{round_}x{i}n{j}.test" for j in range(i + 1))
+    form = urllib.parse.urlencode({"csrf": token, "domains": domains, "hostname": "localhost"}).encode()
+    try:
+        return opener.open(secure + "/admin/settings/names", data=form).status, ""
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+for round_ in range(3):
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(save, range(4)))
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200]
+    on_disk = tomllib.load(open(os.path.join(sys.argv[1], "settings.toml"), "rb"))["domains"]
+    page = admins[0][0].open(secure + "/admin/settings").read().decode()
+    shown = re.search(r'id="domains" name="domains" value="([^"]*)"', page).group(1)
+    assert on_disk == [d.strip() for d in shown.split(",")], (on_disk, shown)
+print("saved one after the other")
+"#;
+    let data = server.data_dir();
+    let out = server.python_ok(script, &[data.to_str().expect("path")]);
+    assert!(out.contains("saved one after the other"), "{out}");
+}

@@ -77,6 +77,9 @@ pub struct Web {
     pub backup: crate::backup::Backup,
     /// The browsers' sessions: the setup wizard's and logged-in people's.
     pub sessions: Sessions,
+    /// Held through a whole change of the settings file (read, write, apply, put back):
+    /// two at once lost one of them, or failed on the other's temporary file.
+    pub settings_change: tokio::sync::Mutex<()>,
 }
 
 /// The web service's sessions, in memory; each lock is never held across an await.
@@ -105,6 +108,7 @@ impl Web {
     /// the result. When they cannot use it, the file is put back as it was (the next start
     /// would trip on it too) and the services go on as they were. The error is for the page.
     async fn change_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<(), String> {
+        let _changing = self.settings_change.lock().await;
         let data_dir = self.config().data_dir.clone();
         let before = match Settings::load(&data_dir) {
             Ok(loaded) => loaded.map(|(settings, _)| settings),
