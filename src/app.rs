@@ -134,9 +134,11 @@ pub async fn run(
         shutdown.clone(),
         &tracker,
     );
+    // The config in effect, replaced when the settings change.
+    let (configs, _) = watch::channel(config.clone());
     // The panel and button come first: they show the start, and never stop it.
     let panel = crate::panel::spawn(
-        config.clone(),
+        configs.subscribe(),
         status.clone(),
         control.clone(),
         shutdown.clone(),
@@ -144,7 +146,6 @@ pub async fn run(
     );
     // Made before the health checks start: they read the DKIM key it makes at first start.
     let mut prepared = Prepared::new(&config, &store, &auth, &status)?;
-    let (configs, _) = watch::channel(config.clone());
     let health = crate::health::spawn(
         configs.subscribe(),
         status.clone(),

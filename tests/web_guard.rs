@@ -411,6 +411,22 @@ fn a_certificate_uploaded_in_the_wizard_is_checked_and_then_served() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
+    // The status (the admin page's and the panel's "Certificate") tells of the one in use
+    // (rcgen's runs to the year 4096; the box's own for a year or two), without a restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = server.cli(&["status", "--json"], None);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status");
+        let years = status["certificate_expires"].as_i64().unwrap_or(0) / (365 * 86400);
+        if years > 1000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the status names another certificate: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Setup run again on a box in use (a long press, `letterbox setup`), naming another mail

@@ -235,12 +235,14 @@ pub struct Handle {
 
 /// Starts the panel, the button and the system-facts refresher under `tracker`.
 pub fn spawn(
-    config: Arc<Config>,
+    configs: watch::Receiver<Arc<Config>>,
     status: watch::Sender<Status>,
     control: Control,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Handle {
+    // The hardware is as it was at the start; the status facts follow the settings.
+    let config = configs.borrow().clone();
     let hardware = match crate::board::resolve(
         &config.board,
         &config.panel,
@@ -277,11 +279,7 @@ pub fn spawn(
         crate::store::now_unix(),
     );
     let (screen_tx, screen_rx) = watch::channel(first);
-    tracker.spawn(system::refresh(
-        config.clone(),
-        status.clone(),
-        shutdown.clone(),
-    ));
+    tracker.spawn(system::refresh(configs, status.clone(), shutdown.clone()));
     tracker.spawn(run(
         display,
         Timing::from_settings(&config.panel),

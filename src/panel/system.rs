@@ -23,18 +23,26 @@ pub const QUEUE_STUCK_AFTER: i64 = 86400;
 const THERMAL: &str = "/sys/class/thermal";
 
 /// Keeps addresses, temperature, certificate expiry and alerts in the status value fresh.
+/// The config is read again at each round, and a new one starts a round at once: the
+/// settings can name another certificate.
 pub async fn refresh(
-    config: Arc<Config>,
+    mut configs: watch::Receiver<Arc<Config>>,
     status: watch::Sender<Status>,
     shutdown: CancellationToken,
 ) {
     let mut interval = tokio::time::interval(REFRESH);
-    let certificate = crate::tls::cert_paths(&config).0;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
+            changed = configs.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
             () = shutdown.cancelled() => return,
         }
+        let config = configs.borrow().clone();
+        let certificate = crate::tls::cert_paths(&config).0;
         let addresses = addresses();
         let temperature = soc_temperature(Path::new(THERMAL));
         let expires = std::fs::read(&certificate)
