@@ -260,6 +260,31 @@ pub const COUNTRIES: [(&str, &str); 249] = [
     ("ZW", "Zimbabwe"),
 ];
 
+/// The countries in the order a person looks for them: by name, an accented first letter
+/// with its plain one ("Åland Islands" among the A's).
+pub fn by_name() -> &'static [(&'static str, &'static str)] {
+    static SORTED: std::sync::LazyLock<Vec<(&str, &str)>> = std::sync::LazyLock::new(|| {
+        let mut sorted = COUNTRIES.to_vec();
+        sorted.sort_by_key(|(_, name)| sort_key(name));
+        sorted
+    });
+    &SORTED
+}
+
+/// `name` with the accented letters of the list's names as their plain ones.
+fn sort_key(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'Å' => 'A',
+            'é' => 'e',
+            'ô' => 'o',
+            'ç' => 'c',
+            'ü' => 'u',
+            other => other,
+        })
+        .collect()
+}
+
 /// The country's English name, if `code` (upper case) is an ISO 3166-1 alpha-2 code.
 pub fn name(code: &str) -> Option<&'static str> {
     COUNTRIES
@@ -374,6 +399,20 @@ mod tests {
         assert_eq!(name("NZ"), Some("New Zealand"));
         assert_eq!(COUNTRIES.len(), 249);
         assert!(COUNTRIES.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+        let names: Vec<&str> = by_name().iter().map(|(_, name)| *name).collect();
+        assert_eq!(names.len(), COUNTRIES.len());
+        assert_eq!(&names[..3], ["Afghanistan", "Åland Islands", "Albania"]);
+        let uk = names
+            .iter()
+            .position(|n| *n == "United Kingdom")
+            .expect("UK");
+        assert_eq!(names[uk - 1], "United Arab Emirates");
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii() || "Åéôçü".contains(c))),
+            "every accented letter has a plain one in sort_key"
+        );
     }
 
     #[test]

@@ -51,6 +51,25 @@ async fn accounts_view(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
+    accounts_view_typed(web, signed, message, error, status, None).await
+}
+
+/// Which add form was refused.
+enum Typed<'a> {
+    Person(&'a AccountForm),
+    Alias(&'a AccountForm),
+}
+
+/// The page, with the add forms filled as `typed` was sent (after a refusal, so that nothing
+/// has to be typed again but the passwords).
+async fn accounts_view_typed(
+    web: &Web,
+    signed: &Signed,
+    message: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+    typed: Option<Typed<'_>>,
+) -> Response {
     let (accounts, aliases) = match (web.store.accounts().await, web.store.aliases().await) {
         (Ok(accounts), Ok(aliases)) => (accounts, aliases),
         (Err(error), _) | (_, Err(error)) => {
@@ -103,6 +122,22 @@ async fn accounts_view(
                     targets: targets.join(", "),
                 })
                 .collect(),
+            typed: match typed {
+                Some(Typed::Person(form)) => pages::TypedForms {
+                    person_name: form.name.clone(),
+                    person_domain: form.domain.clone(),
+                    person_quota: form.quota.clone(),
+                    person_administrator: form.administrator == "yes",
+                    ..Default::default()
+                },
+                Some(Typed::Alias(form)) => pages::TypedForms {
+                    alias_name: form.name.clone(),
+                    alias_domain: form.domain.clone(),
+                    alias_targets: form.targets.clone(),
+                    ..Default::default()
+                },
+                None => pages::TypedForms::default(),
+            },
             message,
             error,
         },
@@ -201,12 +236,13 @@ async fn account_add(
     };
     let config = web.config();
     let refuse = |error: String| {
-        accounts_view(
+        accounts_view_typed(
             &web,
             &signed,
             None,
             Some(error),
             StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Typed::Person(&form)),
         )
     };
     if !config.domains.contains(&form.domain) {
@@ -224,7 +260,7 @@ async fn account_add(
         Ok(quota) => quota,
         Err(error) => return refuse(error).await,
     };
-    let hash = match web.auth.hash(&Secret::new(form.password)).await {
+    let hash = match web.auth.hash(&Secret::new(form.password.clone())).await {
         Ok(hash) => hash,
         Err(error) => return refuse(error.to_string()).await,
     };
@@ -408,12 +444,13 @@ async fn alias_add(
     };
     let config = web.config();
     let refuse = |error: String| {
-        accounts_view(
+        accounts_view_typed(
             &web,
             &signed,
             None,
             Some(error),
             StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Typed::Alias(&form)),
         )
     };
     if !config.domains.contains(&form.domain) {

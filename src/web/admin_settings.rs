@@ -50,7 +50,11 @@ fn view(
             _ => "starttls".into(),
         },
         username: relay.and_then(|r| r.username.clone()).unwrap_or_default(),
-        password_kept: relay.is_some_and(|r| r.password.is_some()),
+        password_hint: if relay.is_some_and(|r| r.password.is_some()) {
+            PASSWORD_KEPT.into()
+        } else {
+            PASSWORD_NEW.into()
+        },
         certificate: match &config.tls {
             Some(files) => format!("uploaded ({})", files.cert.display()),
             None => format!("the box's own (self-signed) for {}", config.hostname),
@@ -59,6 +63,31 @@ fn view(
         error,
         report,
     }
+}
+
+const PASSWORD_KEPT: &str = "A password is stored; leave this empty to keep it.";
+const PASSWORD_NEW: &str = "Stored on the box only, never shown again.";
+
+/// The outgoing form as it was sent, back on the page after "Test connection" or a refusal,
+/// so that nothing has to be typed again but a new password (never sent back to a browser).
+fn as_typed(mut page: pages::AdminSettingsPage, form: &OutgoingForm) -> pages::AdminSettingsPage {
+    let typed = &form.relay;
+    page.relay = form.way != "direct";
+    let provider = PROVIDERS.iter().find(|p| p.name == typed.provider);
+    page.host = provider.map_or(typed.host.clone(), |p| p.host.to_string());
+    page.port = provider.map_or(typed.port.clone(), |p| p.port.to_string());
+    page.tls = match provider.map(|p| p.tls) {
+        Some(RelayTls::Tls) => "tls".into(),
+        Some(_) => "starttls".into(),
+        None if typed.tls == "tls" => "tls".into(),
+        None => "starttls".into(),
+    };
+    page.username = typed.username.clone();
+    if !typed.password.is_empty() {
+        page.password_hint =
+            "Type the password again to save it: it is never sent back to the browser.".into();
+    }
+    page
 }
 
 fn show(
@@ -104,14 +133,12 @@ async fn names_given(
         Ok(signed) => signed,
         Err(response) => return response,
     };
+    // A refusal shows the names as they were typed, to be corrected rather than typed again.
     let refuse = |error: String| {
-        show(
-            &web,
-            &signed,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(error),
-        )
+        let mut page = view(&web, &signed, None, Some(error), None);
+        page.domains = form.domains.clone();
+        page.hostname = form.hostname.clone();
+        pages::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
     let mut domains = Vec::new();
     for typed in form
@@ -203,12 +230,9 @@ async fn outgoing_given(
         Err(response) => return response,
     };
     let refuse = |error: String| {
-        show(
-            &web,
-            &signed,
+        pages::render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(error),
+            &as_typed(view(&web, &signed, None, Some(error), None), &form),
         )
     };
     if form.way == "direct" && form.action != "test" {
@@ -243,7 +267,7 @@ async fn outgoing_given(
         let report = super::finish::test_relay(&web, &relay).await;
         return pages::render(
             StatusCode::OK,
-            &view(&web, &signed, None, None, Some(report)),
+            &as_typed(view(&web, &signed, None, None, Some(report)), &form),
         );
     }
     let host = relay.host.clone();

@@ -324,10 +324,17 @@ async fn login_page(
     if let Some(response) = web.needs_https(&headers, &connection, &here) {
         return response;
     }
-    login_form(&web, &query.next, None, StatusCode::OK)
+    login_form(&web, &query.next, "", None, StatusCode::OK)
 }
 
-fn login_form(web: &Web, next: &str, error: Option<String>, status: StatusCode) -> Response {
+/// The login form; `address` is what was typed before (kept after a wrong password).
+fn login_form(
+    web: &Web,
+    next: &str,
+    address: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let Some(token) = token() else {
         return pages::message_with(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -345,6 +352,7 @@ fn login_form(web: &Web, next: &str, error: Option<String>, status: StatusCode) 
             progress: None,
         },
         next: safe_next(next).unwrap_or_default().to_string(),
+        address: address.to_string(),
         error,
     };
     let mut response = pages::render(status, &page);
@@ -377,6 +385,7 @@ async fn login_given(
         return login_form(
             &web,
             &form.next,
+            &form.address,
             Some("The form expired; type the address and password again.".into()),
             StatusCode::FORBIDDEN,
         );
@@ -392,6 +401,7 @@ async fn login_given(
             return login_form(
                 &web,
                 &form.next,
+                &form.address,
                 Some("Too many failed logins. Wait a few minutes, then try again.".into()),
                 StatusCode::TOO_MANY_REQUESTS,
             );
@@ -400,6 +410,7 @@ async fn login_given(
             return login_form(
                 &web,
                 &form.next,
+                &form.address,
                 Some("The address or the password is not right.".into()),
                 StatusCode::UNAUTHORIZED,
             );
@@ -409,16 +420,17 @@ async fn login_given(
             return login_form(
                 &web,
                 &form.next,
+                &form.address,
                 Some("The login could not be checked; try again.".into()),
                 StatusCode::SERVICE_UNAVAILABLE,
             );
         }
     };
     let (Some(id), Some(csrf)) = (token(), token()) else {
-        return login_form(&web, &form.next, None, StatusCode::SERVICE_UNAVAILABLE);
+        return login_form(&web, &form.next, "", None, StatusCode::SERVICE_UNAVAILABLE);
     };
     let Ok(Some(password)) = web.store.password_hash(&account).await else {
-        return login_form(&web, &form.next, None, StatusCode::SERVICE_UNAVAILABLE);
+        return login_form(&web, &form.next, "", None, StatusCode::SERVICE_UNAVAILABLE);
     };
     {
         let mut people = web.people();

@@ -249,10 +249,12 @@ async fn home(State(web): State<Arc<Web>>) -> Response {
         "Letterbox",
         vec![
             format!("This is the household mail box {}.", config.hostname),
-            "To set it up again, hold its button for a few seconds, or run `letterbox setup` on it."
+            "Log in to see your mail settings, or, if you look after the box, its admin page. \
+             To set it up again, hold its button for a few seconds, or run \"letterbox setup\" \
+             on it."
                 .into(),
         ],
-        None,
+        Some(("/login".into(), "Log in".into())),
     )
 }
 

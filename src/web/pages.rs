@@ -159,6 +159,8 @@ pub struct SummaryPage {
 pub struct LoginPage {
     pub frame: Frame,
     pub next: String,
+    /// The address typed before, kept after a wrong password.
+    pub address: String,
     pub error: Option<String>,
 }
 
@@ -242,8 +244,22 @@ pub struct AdminAccountsPage {
     pub domains: Vec<String>,
     pub accounts: Vec<AccountRow>,
     pub aliases: Vec<AliasRow>,
+    /// What the add forms show: empty, or as a refused one was sent.
+    pub typed: TypedForms,
     pub message: Option<String>,
     pub error: Option<String>,
+}
+
+/// The add forms' fields as a refused one was sent (but the passwords), else empty.
+#[derive(Default)]
+pub struct TypedForms {
+    pub person_name: String,
+    pub person_domain: String,
+    pub person_quota: String,
+    pub person_administrator: bool,
+    pub alias_name: String,
+    pub alias_domain: String,
+    pub alias_targets: String,
 }
 
 #[derive(Template)]
@@ -258,7 +274,8 @@ pub struct AdminSettingsPage {
     pub port: String,
     pub tls: String,
     pub username: String,
-    pub password_kept: bool,
+    /// Under the password field: whether one is stored, or must be typed again.
+    pub password_hint: String,
     pub certificate: String,
     pub message: Option<String>,
     pub error: Option<String>,

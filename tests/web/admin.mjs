@@ -58,6 +58,7 @@ const context = await browser.newContext(desktop);
 const page = await context.newPage();
 let response = await logIn(page, admin.address, 'not the password at all');
 assert.equal(response.status(), 401);
+assert.equal(await page.inputValue('#address'), admin.address, 'the address stays typed');
 assert.match(await page.textContent('#login-error'), /not right/);
 response = await logIn(page, admin.address, admin.password);
 assert.equal(new URL(page.url()).pathname, '/admin');
@@ -125,6 +126,7 @@ await page.fill('#new-password', 'password1');
 await page.fill('#new-repeat', 'password1');
 response = await submit(page, 'form[action="/admin/accounts/add"] button');
 assert.equal(response.status(), 422, 'a weak password is refused');
+assert.equal(await page.inputValue('#name'), person.address.split('@')[0], 'the name stays typed');
 await page.fill('#name', person.address.split('@')[0]);
 await page.fill('#new-password', person.password);
 await page.fill('#new-repeat', person.password);
@@ -161,11 +163,29 @@ await page.fill('#domains', 'family.test');
 response = await submit(page, 'form[action="/admin/settings/names"] button');
 assert.equal(response.status(), 422);
 assert.match(await page.textContent('[role=alert]'), /still uses its domain/);
+assert.equal(await page.inputValue('#domains'), 'family.test', 'the names stay as typed');
 await page.fill('#domains', 'home.test, family.test, kids.test');
 await submit(page, 'form[action="/admin/settings/names"] button');
 assert.match(await page.textContent('[role=status]'), /Saved/);
 await page.screenshot({ path: `${shots}/admin-settings-desktop.png`, fullPage: true });
 say('settings: a domain in use is kept, another added');
+
+// "Test connection" answers with its report and the form as it was typed (but the password).
+await page.check('input[name=way][value=relay]');
+await page.fill('#host', 'smtp.nowhere.test');
+await page.fill('#port', '2525');
+await page.selectOption('#tls', 'tls');
+await page.fill('#username', 'anna');
+await page.fill('#relay-password', 'relay secret');
+await Promise.all([page.waitForNavigation(), page.click('form[action="/admin/settings/outgoing"] button[value=test]')]);
+assert.equal(await page.inputValue('#host'), 'smtp.nowhere.test');
+assert.equal(await page.inputValue('#port'), '2525');
+assert.equal(await page.inputValue('#tls'), 'tls');
+assert.equal(await page.inputValue('#username'), 'anna');
+assert.equal(await page.isChecked('input[name=way][value=relay]'), true);
+assert.equal(await page.inputValue('#relay-password'), '', 'a password is never sent back');
+assert.match(await page.textContent('main'), /Type the password again/);
+say('settings: "Test connection" keeps what was typed');
 
 // A settings file broken by hand (a certificate that is not there): the next change from the
 // page is refused with the reason, the file is put back as it was, and the services go on.
@@ -207,6 +227,12 @@ await context.close();
   await p.screenshot({ path: `${shots}/admin-status-phone.png`, fullPage: true });
   await p.goto(`${base}/admin/accounts`);
   await p.screenshot({ path: `${shots}/admin-people-phone.png`, fullPage: true });
+  for (const path of ['/admin', '/admin/queue', '/admin/accounts', '/admin/settings', '/admin/log']) {
+    await p.goto(`${base}${path}`);
+    const width = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `${path} fits a 360 px phone (${width} px)`);
+  }
+  say('the admin pages fit a phone without sideways scrolling');
   await small.close();
 }
 

@@ -50,7 +50,7 @@ async fn wifi_view(
         ssid: form.ssid.clone(),
         other: form.other.clone(),
         country: form.country.clone(),
-        countries: &crate::country::COUNTRIES,
+        countries: crate::country::by_name(),
         error,
     }
 }
