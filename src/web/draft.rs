@@ -110,6 +110,8 @@ pub enum TlsChoice {
 pub struct Draft {
     pub names: Option<Names>,
     pub accounts: Vec<NewAccount>,
+    /// The people step is answered ("Next"): on a box with people, none need adding.
+    pub people_done: bool,
     pub outgoing: Option<Outgoing>,
     pub wifi: Option<WifiChoice>,
     pub tls: Option<TlsChoice>,
@@ -120,7 +122,7 @@ impl Draft {
     pub fn next_step(&self, has_wifi: bool) -> Step {
         if self.names.is_none() {
             Step::Names
-        } else if self.accounts.is_empty() {
+        } else if self.accounts.is_empty() && !self.people_done {
             Step::Accounts
         } else if self.outgoing.is_none() {
             Step::Outgoing
@@ -361,6 +363,20 @@ pub fn check_wifi(ssid: &str, passphrase: &str, country: &str) -> Result<WifiCho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_people_step_is_answered_by_a_person_or_by_next_on_a_box_with_people() {
+        let mut draft = Draft {
+            names: Some(Names {
+                domain: "smith.test".into(),
+                hostname: "mail.smith.test".into(),
+            }),
+            ..Draft::default()
+        };
+        assert_eq!(draft.next_step(false), Step::Accounts);
+        draft.people_done = true;
+        assert_eq!(draft.next_step(false), Step::Outgoing);
+    }
 
     #[test]
     fn domains() {

@@ -81,6 +81,8 @@ pub struct AccountLine {
 pub struct AccountsPage {
     pub frame: Frame,
     pub domain: String,
+    /// The accounts the box has from before (setup run again).
+    pub existing: Vec<String>,
     pub accounts: Vec<AccountLine>,
     pub name: String,
     pub name_error: Option<String>,

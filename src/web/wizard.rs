@@ -305,7 +305,7 @@ struct AccountForm {
     address: String,
 }
 
-fn accounts_view(
+async fn accounts_view(
     web: &Web,
     visit: &Visit,
     name: String,
@@ -316,6 +316,7 @@ fn accounts_view(
     pages::AccountsPage {
         frame: web.frame(visit, Some(Step::Accounts)),
         domain,
+        existing: existing_accounts(web).await,
         accounts: addresses
             .into_iter()
             .map(|address| AccountLine { address })
@@ -324,6 +325,16 @@ fn accounts_view(
         name_error,
         password_error,
     }
+}
+
+/// The accounts already on the box (setup run again): none need adding then. A store that
+/// cannot be read counts as none, which only asks for a person more.
+async fn existing_accounts(web: &Web) -> Vec<String> {
+    web.store
+        .accounts()
+        .await
+        .map(|accounts| accounts.into_iter().map(|a| a.address).collect())
+        .unwrap_or_default()
 }
 
 /// The steps before this one must be answered (a bookmark or the back button may skip them).
@@ -349,7 +360,7 @@ async fn accounts_page(
     }
     page(
         &visit,
-        &accounts_view(&web, &visit, String::new(), None, None),
+        &accounts_view(&web, &visit, String::new(), None, None).await,
     )
 }
 
@@ -381,7 +392,7 @@ async fn account_added(
         );
         return invalid(
             &visit,
-            &accounts_view(&web, &visit, form.name, Some(error), None),
+            &accounts_view(&web, &visit, form.name, Some(error), None).await,
         );
     }
     let local = match draft::check_local_part(&form.name, &taken) {
@@ -389,7 +400,7 @@ async fn account_added(
         Err(error) => {
             return invalid(
                 &visit,
-                &accounts_view(&web, &visit, form.name, Some(error), None),
+                &accounts_view(&web, &visit, form.name, Some(error), None).await,
             );
         }
     };
@@ -406,7 +417,7 @@ async fn account_added(
     if let Some(error) = password_error {
         return invalid(
             &visit,
-            &accounts_view(&web, &visit, form.name, None, Some(error)),
+            &accounts_view(&web, &visit, form.name, None, Some(error)).await,
         );
     }
     web.draft(|d| {
@@ -452,6 +463,12 @@ async fn accounts_done(
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
+    // Someone must get mail here: a person added now, or the box's people from before.
+    let someone =
+        web.draft(|d| !d.accounts.is_empty()) || !existing_accounts(&web).await.is_empty();
+    if someone {
+        web.draft(|d| d.people_done = true);
+    }
     with_cookie(&visit, web.onwards())
 }
 
