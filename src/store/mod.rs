@@ -329,14 +329,8 @@ impl Store {
         mailbox: &str,
         internal_date: i64,
     ) -> Result<(), StoreError> {
-        let item = AppendItem {
-            message,
-            flags: Flags::default(),
-            internal_date,
-        };
-        self.write_messages(vec![item], accounts, mailbox.to_string(), Quotas::Apply)
+        self.deliver_one(message, accounts, mailbox, internal_date, Quotas::Apply)
             .await
-            .map(|_| ())
     }
 
     /// Files a notice from the box itself (a bounce or delay notice for mail an account
@@ -349,12 +343,24 @@ impl Store {
         accounts: Vec<String>,
         internal_date: i64,
     ) -> Result<(), StoreError> {
+        self.deliver_one(message, accounts, INBOX, internal_date, Quotas::Pass)
+            .await
+    }
+
+    async fn deliver_one(
+        &self,
+        message: SpoolFile,
+        accounts: Vec<String>,
+        mailbox: &str,
+        internal_date: i64,
+        quotas: Quotas,
+    ) -> Result<(), StoreError> {
         let item = AppendItem {
             message,
             flags: Flags::default(),
             internal_date,
         };
-        self.write_messages(vec![item], accounts, INBOX.to_string(), Quotas::Pass)
+        self.write_messages(vec![item], accounts, mailbox.to_string(), quotas)
             .await
             .map(|_| ())
     }
