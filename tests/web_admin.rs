@@ -19,6 +19,22 @@ unreachable.test. 60 IN MX 10 dead.unreachable.test.
 dead.unreachable.test. 60 IN A 127.0.0.2
 ";
 
+/// Python that logs in over HTTPS as the page does (the form's token, then the POST):
+/// `logged_in(address)` returns the opener and its cookie jar.
+const PY_WEB_LOGIN: &str = r#"
+import http.cookiejar, os, re, ssl, urllib.error, urllib.parse, urllib.request
+secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
+ctx = ssl.create_default_context(cafile=os.environ["CERT"])
+def logged_in(address):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
+    page = opener.open(secure + "/login").read().decode()
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": token, "address": address, "password": os.environ["PASSWORD"], "next": ""}).encode()
+    opener.open(secure + "/login", data=form)
+    return opener, jar
+"#;
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -225,11 +241,10 @@ print("carl logs in")
 fn mail_programs_find_their_settings_from_the_address() {
     let peers = Peers::start(ZONE);
     let server = start(&peers);
-    let script = r#"
-import os, plistlib, ssl, urllib.request, http.cookiejar, re, base64
+    let script = &[PY_WEB_LOGIN, r#"
+import plistlib, base64
 import xml.etree.ElementTree as ET
 web = "http://127.0.0.1:%s" % os.environ["WEB_PORT"]
-secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
 imaps, submissions, submission = (int(os.environ[k]) for k in ("IMAPS_PORT", "SUBMISSIONS_PORT", "SUBMISSION_PORT"))
 
 # Thunderbird, both URLs.
@@ -262,13 +277,7 @@ assert protocols["IMAP"].find("r:SSL", ns).text == "on"
 assert int(protocols["SMTP"].find("r:Port", ns).text) == submissions
 
 # Apple: the profile of the logged-in person, over HTTPS.
-ctx = ssl.create_default_context(cafile=os.environ["CERT"])
-jar = http.cookiejar.CookieJar()
-opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
-page = opener.open(secure + "/login").read().decode()
-token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-form = urllib.parse.urlencode({"csrf": token, "address": "ben@home.test", "password": os.environ["PASSWORD"], "next": ""}).encode()
-opener.open(secure + "/login", data=form)
+opener, _ = logged_in("ben@home.test")
 response = opener.open(secure + "/me/letterbox.mobileconfig")
 assert response.headers["Content-Type"] == "application/x-apple-aspen-config"
 profile = plistlib.loads(response.read())
@@ -285,7 +294,7 @@ served = ssl.PEM_cert_to_DER_cert(open(os.environ["CERT"]).read())
 assert root_payload["PayloadContent"] == served
 assert len({p["PayloadUUID"] for p in profile["PayloadContent"]} | {profile["PayloadUUID"]}) == 3
 print("autoconfig ok")
-"#;
+"#].concat();
     let out = server.python_ok(script, &[]);
     assert!(out.contains("autoconfig ok"), "{out}");
 }
@@ -296,20 +305,15 @@ print("autoconfig ok")
 fn a_password_changed_at_the_console_ends_the_persons_web_sessions() {
     let peers = Peers::start(ZONE);
     let server = start(&peers);
-    let script = r#"
-import os, re, ssl, sys, urllib.request, urllib.error, http.cookiejar
-secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
-ctx = ssl.create_default_context(cafile=os.environ["CERT"])
+    let script = &[
+        PY_WEB_LOGIN,
+        r#"
+import sys
 class Stay(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args):
         return None
 if sys.argv[1] == "login":
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
-    page = opener.open(secure + "/login").read().decode()
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = urllib.parse.urlencode({"csrf": token, "address": "ben@home.test", "password": os.environ["PASSWORD"], "next": ""}).encode()
-    opener.open(secure + "/login", data=form)
+    _, jar = logged_in("ben@home.test")
     print("; ".join(f"{c.name}={c.value}" for c in jar))
 else:
     opener = urllib.request.build_opener(Stay, urllib.request.HTTPSHandler(context=ctx))
@@ -318,7 +322,9 @@ else:
         print("status", opener.open(request).status)
     except urllib.error.HTTPError as e:
         print("status", e.code, e.headers.get("Location"))
-"#;
+"#,
+    ]
+    .concat();
     let cookies = server.python_ok(script, &["login"]);
     let cookies = cookies.trim();
     let before = server.python_ok(script, &["visit", cookies]);
@@ -339,20 +345,13 @@ else:
 fn settings_saved_at_once_are_applied_one_after_the_other() {
     let peers = Peers::start(ZONE);
     let server = start(&peers);
-    let script = r#"
-import concurrent.futures, os, re, ssl, sys, tomllib, urllib.parse, urllib.request, http.cookiejar
-secure = "https://localhost:%s" % os.environ["WEB_TLS_PORT"]
-ctx = ssl.create_default_context(cafile=os.environ["CERT"])
-def logged_in():
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=ctx))
-    page = opener.open(secure + "/login").read().decode()
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = urllib.parse.urlencode({"csrf": token, "address": "anna@home.test", "password": os.environ["PASSWORD"], "next": ""}).encode()
-    opener.open(secure + "/login", data=form)
+    let script = &[PY_WEB_LOGIN, r#"
+import concurrent.futures, sys, tomllib
+def admin():
+    opener, _ = logged_in("anna@home.test")
     page = opener.open(secure + "/admin/settings").read().decode()
     return opener, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-admins = [logged_in() for _ in range(2)]
+admins = [admin() for _ in range(2)]
 def save(i):
     opener, token = admins[i % 2]
     domains = "home.test, " + ", ".join(f"r{round_}x{i}n{j}.test" for j in range(i + 1))
@@ -370,7 +369,7 @@ for round_ in range(3):
     shown = re.search(r'id="domains" name="domains" value="([^"]*)"', page).group(1)
     assert on_disk == [d.strip() for d in shown.split(",")], (on_disk, shown)
 print("saved one after the other")
-"#;
+"#].concat();
     let data = server.data_dir();
     let out = server.python_ok(script, &[data.to_str().expect("path")]);
     assert!(out.contains("saved one after the other"), "{out}");

@@ -54,6 +54,23 @@ async fn accounts_view(
     accounts_view_typed(web, signed, message, error, status, None).await
 }
 
+/// The page after a change that was made, saying what it did.
+async fn done(web: &Web, signed: &Signed, message: String) -> Response {
+    accounts_view(web, signed, Some(message), None, StatusCode::OK).await
+}
+
+/// The page after a change that was refused, saying why.
+async fn refused(web: &Web, signed: &Signed, error: String) -> Response {
+    accounts_view(
+        web,
+        signed,
+        None,
+        Some(error),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
 /// Which add form was refused.
 enum Typed<'a> {
     Person(&'a AccountForm),
@@ -278,12 +295,10 @@ async fn account_add(
         return refuse(error.to_string()).await;
     }
     tracing::info!(%address, administrator, quota, by = %signed.account, "web: account added");
-    accounts_view(
+    done(
         &web,
         &signed,
-        Some(format!("{address} can now log in and get mail.")),
-        None,
-        StatusCode::OK,
+        format!("{address} can now log in and get mail."),
     )
     .await
 }
@@ -300,14 +315,7 @@ async fn account_password(
         Err(response) => return response,
     };
     if let Err(error) = new_password(&form.address, &form.password, &form.repeat) {
-        return accounts_view(
-            &web,
-            &signed,
-            None,
-            Some(error),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&web, &signed, error).await;
     }
     let result = match web.auth.hash(&Secret::new(form.password)).await {
         Ok(hash) => web
@@ -321,25 +329,16 @@ async fn account_password(
     let hash = match result {
         Ok(hash) => hash,
         Err(error) => {
-            return accounts_view(
-                &web,
-                &signed,
-                None,
-                Some(error),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return refused(&web, &signed, error).await;
         }
     };
     // Whoever was logged in with the old password is logged out.
     web.password_changed(&form.address, &hash, &signed.csrf);
     tracing::info!(address = %form.address, by = %signed.account, "web: password reset");
-    accounts_view(
+    done(
         &web,
         &signed,
-        Some(format!("{} has a new password.", form.address)),
-        None,
-        StatusCode::OK,
+        format!("{} has a new password.", form.address),
     )
     .await
 }
@@ -367,14 +366,7 @@ async fn account_quota(
     let quota = match result {
         Ok(quota) => quota,
         Err(error) => {
-            return accounts_view(
-                &web,
-                &signed,
-                None,
-                Some(error),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return refused(&web, &signed, error).await;
         }
     };
     tracing::info!(address = %form.address, quota, by = %signed.account, "web: quota set");
@@ -386,7 +378,7 @@ async fn account_quota(
         ),
         None => format!("{} may now hold mail without a limit.", form.address),
     };
-    accounts_view(&web, &signed, Some(message), None, StatusCode::OK).await
+    done(&web, &signed, message).await
 }
 
 async fn account_delete(
@@ -400,15 +392,7 @@ async fn account_delete(
         Ok(signed) => signed,
         Err(response) => return response,
     };
-    let refuse = |error: String| {
-        accounts_view(
-            &web,
-            &signed,
-            None,
-            Some(error),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-    };
+    let refuse = |error: String| refused(&web, &signed, error);
     if form.address == signed.account {
         return refuse("You cannot delete the account you are logged in with.".into()).await;
     }
@@ -421,12 +405,10 @@ async fn account_delete(
     }
     web.end_sessions(&form.address);
     tracing::info!(address = %form.address, by = %signed.account, "web: account deleted");
-    accounts_view(
+    done(
         &web,
         &signed,
-        Some(format!("{} and its mail are deleted.", form.address)),
-        None,
-        StatusCode::OK,
+        format!("{} and its mail are deleted.", form.address),
     )
     .await
 }
@@ -479,15 +461,10 @@ async fn alias_add(
     if let Err(error) = web.store.set_alias(&address, &targets).await {
         return refuse(error.to_string()).await;
     }
-    accounts_view(
+    done(
         &web,
         &signed,
-        Some(format!(
-            "Mail to {address} now goes to {}.",
-            targets.join(", ")
-        )),
-        None,
-        StatusCode::OK,
+        format!("Mail to {address} now goes to {}.", targets.join(", ")),
     )
     .await
 }
@@ -513,14 +490,7 @@ async fn alias_delete(
         )
         .await;
     }
-    accounts_view(
-        &web,
-        &signed,
-        Some(format!("{} is deleted.", form.address)),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    done(&web, &signed, format!("{} is deleted.", form.address)).await
 }
 
 #[cfg(test)]
